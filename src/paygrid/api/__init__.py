@@ -1,0 +1,1 @@
+"""The thin HTTP layer: authentication, idempotency, error translation and routers."""

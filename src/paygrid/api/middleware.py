@@ -1,0 +1,150 @@
+"""Pure ASGI middleware (cheaper than Starlette's BaseHTTPMiddleware on the hot path).
+
+``RequestContext`` is outermost: request ids, one structured log line per request, and the
+last-resort 500. ``BodyGuard`` buffers write bodies so they can be size-checked, type-checked
+and hashed for idempotency before any handler runs.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from paygrid.api.errors import error_response
+from paygrid.domain.errors import PaygridError
+
+log = structlog.get_logger("paygrid.http")
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def state(scope: Scope) -> dict[str, Any]:
+    return scope.setdefault("state", {})  # type: ignore[no-any-return]
+
+
+async def send_error(scope: Scope, send: Send, error: PaygridError) -> None:
+    response = error_response(error, state(scope).get("request_id"))
+    await response(scope, _empty_receive, send)
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+class RequestContext:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = header(scope, b"x-request-id")
+        request_id = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else f"req_{uuid.uuid4().hex}"
+        state(scope)["request_id"] = request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = {"code": 500, "sent": False}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                status["sent"] = True
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("request.unhandled_error", method=scope["method"], path=scope["path"])
+            if not status["sent"]:
+                await send_error(scope, send_with_id, PaygridError(
+                    "An internal error occurred. It has been logged; quote the request id."
+                ))
+        finally:
+            log.info(
+                "request.completed", method=scope["method"], path=scope["path"],
+                status=status["code"], duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+
+
+class PayloadTooLarge(PaygridError):
+    """The request body is too large."""
+
+    status_code = 413
+    error_type = "invalid_request_error"
+    default_code = "body_too_large"
+
+
+class UnsupportedMediaType(PaygridError):
+    """Request bodies must be JSON (Content-Type: application/json)."""
+
+    status_code = 415
+    error_type = "invalid_request_error"
+    default_code = "unsupported_media_type"
+
+
+class BodyGuard:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        declared = header(scope, b"content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await send_error(scope, send, PayloadTooLarge(f"Request bodies are limited to {self.max_body_bytes} bytes."))
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await send_error(scope, send, PayloadTooLarge(f"Request bodies are limited to {self.max_body_bytes} bytes."))
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        content_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        if body.strip() and content_type != "application/json" and scope["path"].startswith("/v1/"):
+            await send_error(scope, send, UnsupportedMediaType())
+            return
+        if not body.strip() and scope["path"].startswith("/v1/"):
+            body = b"{}"  # an empty POST (e.g. /cancel) means "no parameters"
+            scope["headers"] = [
+                *[(k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length")],
+                (b"content-type", b"application/json"), (b"content-length", b"2"),
+            ]
+        state(scope)["body"] = body
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+

@@ -1,0 +1,58 @@
+"""``/v1/payment_methods``: tokenize (publishable keys allowed), retrieve, attach, list."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from paygrid.api.authentication import any_key, secret_key
+from paygrid.api.dependencies import deps_of
+from paygrid.api.responses import CARD_ERRORS, COMMON_ERRORS, Page, json_response, list_response
+from paygrid.schemas.common import ListObject
+from paygrid.schemas.payment_methods import (
+    PaymentMethod,
+    PaymentMethodAttach,
+    PaymentMethodCreate,
+)
+from paygrid.services import payment_methods
+from paygrid.services.context import Tenant
+
+router = APIRouter(prefix="/v1/payment_methods", tags=["Payment methods"], responses=COMMON_ERRORS)
+SecretTenant = Annotated[Tenant, Depends(secret_key)]
+AnyTenant = Annotated[Tenant, Depends(any_key)]
+
+
+@router.post("", response_model=PaymentMethod, responses={402: CARD_ERRORS[402]}, summary="Tokenize a card")
+async def create_payment_method(
+    request: Request, body: PaymentMethodCreate, tenant: AnyTenant
+) -> Response:
+    """Test mode: card data goes straight to the simulator's tokenizer (Luhn, expiry and
+    brand are checked) and comes back as a `pm_...` with brand, last4 and expiry. paygrid
+    never stores or logs the number or CVC. Publishable keys may call this."""
+    return json_response(await payment_methods.create_payment_method(deps_of(request), tenant, body))
+
+
+@router.get("", response_model=ListObject[PaymentMethod], summary="List payment methods")
+async def list_payment_methods(
+    request: Request, tenant: SecretTenant, page: Page,
+    customer: Annotated[str | None, Query()] = None,
+) -> Response:
+    data, has_more = await payment_methods.list_payment_methods(deps_of(request), tenant, page, customer)
+    return list_response(request, data, has_more)
+
+
+@router.get("/{pm_id}", response_model=PaymentMethod, summary="Retrieve a payment method")
+async def get_payment_method(request: Request, pm_id: str, tenant: SecretTenant) -> Response:
+    return json_response(await payment_methods.get_payment_method(deps_of(request), tenant, pm_id))
+
+
+@router.post("/{pm_id}/attach", response_model=PaymentMethod, summary="Attach to a customer")
+async def attach(request: Request, pm_id: str, body: PaymentMethodAttach, tenant: SecretTenant) -> Response:
+    return json_response(await payment_methods.attach(deps_of(request), tenant, pm_id, body.customer))
+
+
+@router.post("/{pm_id}/detach", response_model=PaymentMethod, summary="Detach from its customer")
+async def detach(request: Request, pm_id: str, tenant: SecretTenant) -> Response:
+    return json_response(await payment_methods.attach(deps_of(request), tenant, pm_id, None))

@@ -1,0 +1,179 @@
+"""The ``paygrid`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Literal, TypeVar
+
+import asyncpg
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from paygrid.config import get_settings
+from paygrid.db import engine
+from paygrid.db import merchants as merchants_db
+from paygrid.db.embedded import EmbeddedPostgres
+from paygrid.db.runtime import resolve_database
+from paygrid.demo import ensure_demo_merchant
+from paygrid.services import merchants as merchant_service
+
+app = typer.Typer(help="paygrid: a self-hosted payment gateway.", no_args_is_help=True)
+merchants_app = typer.Typer(help="Manage merchants.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(merchants_app, name="merchants")
+app.add_typer(keys_app, name="keys")
+console = Console()
+T = TypeVar("T")
+
+
+def _with_pool(work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
+    """Run ``work`` against the configured database (starting the embedded one if needed),
+    with the schema migrated."""
+    settings = get_settings()
+    url, embedded = resolve_database(settings)
+    try:
+        engine.upgrade(url)
+
+        async def main() -> T:
+            pool = await engine.create_pool(url, 2)
+            try:
+                return await work(pool)
+            finally:
+                await pool.close()
+
+        return asyncio.run(main())
+    finally:
+        _leave(embedded)
+
+
+def _leave(embedded: EmbeddedPostgres | None) -> None:
+    """Release this process's handle on the embedded server. pgserver counts handles, so the
+    server keeps running while another process (such as ``make run``) still uses it."""
+    if embedded is not None:
+        embedded.release()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations up to the newest."""
+    settings = get_settings()
+    url, embedded = resolve_database(settings)
+    try:
+        engine.upgrade(url)
+        console.print(f"migrated to {engine.head_revision()}")
+    finally:
+        _leave(embedded)
+
+
+@app.command()
+def serve(
+    demo: Annotated[bool, typer.Option(help="Create (once) and print the demo merchant.")] = False,
+) -> None:
+    """Migrate, then serve the API on PAYGRID_HOST:PAYGRID_PORT until Ctrl-C."""
+    import uvicorn
+
+    settings = get_settings()
+    url, embedded = resolve_database(settings)
+    try:
+        engine.upgrade(url)
+        if demo:
+            merchant = asyncio.run(_demo(url, settings.data_dir))
+            console.print(f"demo merchant: {merchant.id}")
+            console.print(f"secret key: {merchant.secret_key}", highlight=False)
+            console.print(f"publishable key: {merchant.publishable_key}", highlight=False)
+        console.print(f"serving on {settings.base_url()}  (API docs: {settings.base_url()}/docs)")
+        os.environ["PAYGRID_DATABASE_URL"] = url  # the app factory (and each worker) reads it
+        uvicorn.run(
+            "paygrid.app:app_from_environment", factory=True, host=settings.host,
+            port=settings.port, workers=settings.http_workers, log_config=None,
+            access_log=False,
+        )
+    finally:
+        _leave(embedded)
+        if embedded is not None:
+            console.print("embedded PostgreSQL released (stopped unless another paygrid process uses it)")
+
+
+async def _demo(url: str, data_dir: os.PathLike[str] | str) -> object:
+    from pathlib import Path
+
+    pool = await engine.create_pool(url, 2)
+    try:
+        return await ensure_demo_merchant(pool, Path(data_dir))
+    finally:
+        await pool.close()
+
+
+@merchants_app.command("create")
+def merchants_create(
+    name: Annotated[str, typer.Option(help="The merchant's name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Create a merchant with test and live keys. Keys are shown only this once."""
+    merchant = _with_pool(lambda pool: merchant_service.create_merchant(pool, name))
+    secret, publishable = merchant.key("secret", False), merchant.key("publishable", False)
+    if as_json:
+        typer.echo(json.dumps({"id": merchant.id, "secret_key": secret, "publishable_key": publishable,
+                               "live_secret_key": merchant.key("secret", True),
+                               "live_publishable_key": merchant.key("publishable", True)}))
+        return
+    console.print(f"merchant: {merchant.id}")
+    for key in merchant.keys:
+        console.print(f"{key.kind} key ({'live' if key.livemode else 'test'}): {key.secret}", highlight=False)
+    console.print("[yellow]Store these keys now; they are not shown again.[/yellow]")
+
+
+@merchants_app.command("list")
+def merchants_list() -> None:
+    """List merchants."""
+    rows = _with_pool(merchants_db.list_merchants)
+    table = Table("id", "name", "created")
+    for row in rows:
+        table.add_row(row["id"], row["name"], row["created_at"].isoformat(timespec="seconds"))
+    console.print(table)
+
+
+@keys_app.command("create")
+def keys_create(
+    merchant: Annotated[str, typer.Option(help="Merchant id (mer_...).")],
+    kind: Annotated[Literal["secret", "publishable"], typer.Option(help="secret or publishable.")] = "secret",
+    mode: Annotated[Literal["test", "live"], typer.Option(help="test or live.")] = "test",
+    name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
+) -> None:
+    """Create an API key; it is shown only this once."""
+
+    async def work(pool: asyncpg.Pool) -> merchant_service.IssuedKey:
+        if await merchants_db.get_merchant(pool, merchant) is None:
+            raise typer.BadParameter(f"no merchant {merchant}")
+        return await merchant_service.issue_key(pool, merchant, kind, mode == "live", name)
+
+    issued = _with_pool(work)
+    console.print(f"{issued.id}: {issued.secret}", highlight=False)
+
+
+@keys_app.command("list")
+def keys_list(merchant: Annotated[str, typer.Option(help="Merchant id (mer_...).")]) -> None:
+    """List a merchant's keys (never the secrets)."""
+    rows = _with_pool(lambda pool: merchants_db.list_keys(pool, merchant))
+    table = Table("id", "kind", "mode", "ends with", "name", "last used", "revoked")
+    for row in rows:
+        table.add_row(
+            row["id"], row["kind"], "live" if row["livemode"] else "test", row["last4"],
+            row["name"] or "", _when(row["last_used_at"]), _when(row["revoked_at"]),
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (key_...).")]) -> None:
+    """Revoke a key: requests with it get 401 from now on."""
+    row = _with_pool(lambda pool: merchant_service.revoke_key(pool, key_id))
+    console.print(f"revoked {row['id']}")
+
+
+def _when(value: object) -> str:
+    return "" if value is None else value.isoformat(timespec="seconds")  # type: ignore[attr-defined]

@@ -1,0 +1,1 @@
+"""Payment providers behind one Protocol. Provider strings never leave this package."""

@@ -1,0 +1,197 @@
+"""The simulator connector: implements ``Connector`` and ``CardTokenizer`` on its own tables."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import date
+from typing import Final
+
+import asyncpg
+
+from paygrid.config import SimulatorFailureMode
+from paygrid.connectors.base import (
+    AttemptResult,
+    AuthorizeRequest,
+    Capability,
+    CardDetails,
+    Decline,
+    OperationResult,
+    OutcomeUnknown,
+    ProviderUnreachable,
+    TokenizedCard,
+)
+from paygrid.connectors.simulator import store
+from paygrid.connectors.simulator.cards import (
+    MAGIC_PAYMENT_METHODS,
+    Behavior,
+    last4,
+    validate_card,
+)
+from paygrid.domain.payments import AttemptOutcome
+
+DECLINES: Final[dict[str, Decline]] = {
+    "card_declined": Decline("card_declined", "Your card was declined.", "generic_decline"),
+    "insufficient_funds": Decline(
+        "insufficient_funds", "Your card has insufficient funds.", "insufficient_funds"
+    ),
+    "expired_card": Decline("expired_card", "Your card has expired.", "expired_card"),
+    "incorrect_cvc": Decline(
+        "incorrect_cvc", "Your card's security code is incorrect.", "incorrect_cvc"
+    ),
+    "processing_error": Decline(
+        "processing_error", "An error occurred while processing your card. Try again."
+    ),
+    "authentication_failed": Decline(
+        "authentication_failed", "The customer failed 3-D Secure authentication."
+    ),
+}
+
+
+def _initial_status(behavior: Behavior, capture: bool) -> tuple[str, str | None]:
+    match behavior:
+        case Behavior.SUCCEED:
+            return ("captured" if capture else "authorized"), None
+        case Behavior.REQUIRE_3DS:
+            return "requires_action", None
+        case (
+            Behavior.CARD_DECLINED
+            | Behavior.INSUFFICIENT_FUNDS
+            | Behavior.EXPIRED_CARD
+            | Behavior.INCORRECT_CVC
+        ):
+            return "declined", behavior.value
+
+
+class SimulatorConnector:
+    """A stateful fake provider for test mode. Charges, captures, voids and refunds are
+    idempotent on the key the caller passes, exactly like a real provider."""
+
+    name = "simulator"
+    capabilities = (
+        Capability.MANUAL_CAPTURE
+        | Capability.PARTIAL_CAPTURE
+        | Capability.VOID
+        | Capability.REFUND
+        | Capability.PARTIAL_REFUND
+        | Capability.THREE_DS
+        | Capability.SAVED_METHODS
+        | Capability.CARD_TOKENIZATION
+    )
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        base_url: str,
+        latency_ms: int = 0,
+        failure_mode: SimulatorFailureMode = "none",
+        today: Callable[[], date] = date.today,
+    ) -> None:
+        self._pool = pool
+        self._base_url = base_url
+        self.latency_ms = latency_ms
+        self.failure_mode: SimulatorFailureMode = failure_mode
+        self._today = today
+
+    async def tokenize_card(self, card: CardDetails) -> TokenizedCard:
+        """Validate card data (Luhn, expiry, brand, CVC) and return a token for it."""
+        brand, behavior = validate_card(card, self._today())
+        token = await store.insert_token(
+            self._pool, brand=brand, last4=last4(card), exp_month=card.exp_month,
+            exp_year=card.exp_year, behavior=behavior.value,
+        )
+        return TokenizedCard(token, brand, last4(card), card.exp_month, card.exp_year)
+
+    async def tokenize_magic(self, magic_id: str) -> TokenizedCard | None:
+        """Turn a Stripe-style id such as ``pm_card_visa`` into a token, if it is one."""
+        entry = MAGIC_PAYMENT_METHODS.get(magic_id)
+        if entry is None:
+            return None
+        brand, digits, behavior = entry
+        year = self._today().year + 3
+        token = await store.insert_token(
+            self._pool, brand=brand, last4=digits, exp_month=12, exp_year=year,
+            behavior=behavior.value,
+        )
+        return TokenizedCard(token, brand, digits, 12, year)
+
+    async def authorize(self, request: AuthorizeRequest) -> AttemptResult:
+        """Charge (or hold) the tokenized card, once per ``request.idempotency_key``."""
+        if self.failure_mode == "unavailable":
+            raise ProviderUnreachable("simulator refused the connection")
+        token = await store.get_token(self._pool, request.payment_method_token)
+        if token is None:
+            return AttemptResult(AttemptOutcome.DECLINED, None, decline=DECLINES["card_declined"])
+        status, decline_code = _initial_status(Behavior(token["behavior"]), request.capture)
+        if self.failure_mode == "processing_error":
+            status, decline_code = "declined", "processing_error"
+        charge = await store.insert_charge(
+            self._pool, idempotency_key=request.idempotency_key, token=token["id"],
+            amount=request.amount, currency=request.currency, capture=request.capture,
+            status=status, decline_code=decline_code, return_url=request.return_url,
+        )
+        await self._respond_delay()
+        if self.failure_mode == "timeout":
+            raise OutcomeUnknown("simulator response timed out after the charge was made")
+        return self._result(charge)
+
+    async def retrieve(self, provider_reference: str) -> AttemptResult:
+        charge = await store.get_charge(self._pool, provider_reference)
+        if charge is None:
+            raise OutcomeUnknown(f"simulator has no charge {provider_reference}")
+        return self._result(charge)
+
+    async def capture(
+        self, provider_reference: str, amount: int, idempotency_key: str
+    ) -> OperationResult:
+        return await self._operation("capture", provider_reference, amount, idempotency_key)
+
+    async def void(self, provider_reference: str, idempotency_key: str) -> OperationResult:
+        return await self._operation("void", provider_reference, 0, idempotency_key)
+
+    async def refund(
+        self, provider_reference: str, amount: int, idempotency_key: str
+    ) -> OperationResult:
+        return await self._operation("refund", provider_reference, amount, idempotency_key)
+
+    async def authenticate(self, charge_id: str, *, approved: bool) -> str | None:
+        """Resolve the hosted 3-D Secure page; returns where to send the customer next."""
+        charge = await store.resolve_authentication(self._pool, charge_id, approved=approved)
+        if charge is None:
+            existing = await store.get_charge(self._pool, charge_id)
+            return None if existing is None else str(existing["return_url"])
+        return str(charge["return_url"])
+
+    async def _operation(
+        self, kind: str, provider_reference: str, amount: int, idempotency_key: str
+    ) -> OperationResult:
+        if self.failure_mode == "unavailable":
+            raise ProviderUnreachable("simulator refused the connection")
+        succeeded, op_id, failure = await store.apply_operation(
+            self._pool, idempotency_key=idempotency_key, charge_id=provider_reference,
+            kind=kind, amount=amount,
+        )
+        await self._respond_delay()
+        return OperationResult(succeeded, op_id, failure)
+
+    async def _respond_delay(self) -> None:
+        if self.latency_ms:
+            await asyncio.sleep(self.latency_ms / 1000)
+
+    def _result(self, charge: store.ChargeRow) -> AttemptResult:
+        status = charge["status"]
+        reference = str(charge["id"])
+        match status:
+            case "captured":
+                return AttemptResult(AttemptOutcome.CAPTURED, reference)
+            case "authorized" | "voided":
+                return AttemptResult(AttemptOutcome.AUTHORIZED, reference)
+            case "requires_action":
+                url = f"{self._base_url}/simulator/authenticate/{reference}"
+                return AttemptResult(AttemptOutcome.REQUIRES_ACTION, reference, redirect_url=url)
+            case "declined":
+                decline = DECLINES[charge["decline_code"] or "card_declined"]
+                return AttemptResult(AttemptOutcome.DECLINED, reference, decline=decline)
+            case _:
+                raise ValueError(f"unmapped simulator charge status {status!r}")

@@ -1,0 +1,109 @@
+"""The simulator's own state, in the ``simulator`` schema. Only the simulator touches it."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from paygrid.ids import new_id
+
+ChargeRow = asyncpg.Record
+
+
+async def insert_token(
+    pool: asyncpg.Pool, *, brand: str, last4: str, exp_month: int, exp_year: int, behavior: str
+) -> str:
+    token = new_id("simtok")
+    await pool.execute(
+        "INSERT INTO simulator.tokens (id, brand, last4, exp_month, exp_year, behavior)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        token, brand, last4, exp_month, exp_year, behavior,
+    )
+    return token
+
+
+async def get_token(pool: asyncpg.Pool, token: str) -> asyncpg.Record | None:
+    return await pool.fetchrow("SELECT * FROM simulator.tokens WHERE id = $1", token)
+
+
+async def insert_charge(
+    pool: asyncpg.Pool,
+    *,
+    idempotency_key: str,
+    token: str,
+    amount: int,
+    currency: str,
+    capture: bool,
+    status: str,
+    decline_code: str | None,
+    return_url: str,
+) -> ChargeRow:
+    """Create a charge once per idempotency key; a repeat returns the first charge."""
+    row = await pool.fetchrow(
+        "WITH inserted AS ("
+        " INSERT INTO simulator.charges (id, idempotency_key, token_id, amount, currency, capture,"
+        "  status, amount_captured, decline_code, return_url)"
+        " VALUES ($1, $2, $3, $4::bigint, $5, $6, $7::text,"
+        " CASE WHEN $7::text = 'captured' THEN $4::bigint ELSE 0 END, $8, $9)"
+        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING *)"
+        " SELECT * FROM inserted UNION ALL"
+        " SELECT * FROM simulator.charges WHERE idempotency_key = $2 LIMIT 1",
+        new_id("ch_sim"), idempotency_key, token, amount, currency, capture, status,
+        decline_code, return_url,
+    )
+    assert row is not None  # the insert or the existing row is always there
+    return row
+
+
+async def get_charge(pool: asyncpg.Pool, charge_id: str) -> ChargeRow | None:
+    return await pool.fetchrow("SELECT * FROM simulator.charges WHERE id = $1", charge_id)
+
+
+async def resolve_authentication(
+    pool: asyncpg.Pool, charge_id: str, *, approved: bool
+) -> ChargeRow | None:
+    """Finish a pending 3-D Secure challenge; ``None`` if the charge is not awaiting one."""
+    return await pool.fetchrow(
+        "UPDATE simulator.charges SET"
+        " status = CASE WHEN NOT $2 THEN 'declined' WHEN capture THEN 'captured' ELSE 'authorized' END,"
+        " amount_captured = CASE WHEN $2 AND capture THEN amount ELSE 0 END,"
+        " decline_code = CASE WHEN $2 THEN NULL ELSE 'authentication_failed' END"
+        " WHERE id = $1 AND status = 'requires_action' RETURNING *",
+        charge_id, approved,
+    )
+
+
+async def apply_operation(
+    pool: asyncpg.Pool, *, idempotency_key: str, charge_id: str, kind: str, amount: int
+) -> tuple[bool, str, str | None]:
+    """Run a capture, void or refund once per idempotency key.
+
+    Returns (succeeded, operation id, failure reason). A repeated key returns the first result.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        existing = await conn.fetchrow(
+            "SELECT id, succeeded, failure_reason FROM simulator.operations"
+            " WHERE idempotency_key = $1",
+            idempotency_key,
+        )
+        if existing is not None:
+            return existing["succeeded"], existing["id"], existing["failure_reason"]
+        updated = await conn.fetchval(_OPERATION_SQL[kind], charge_id, amount)
+        failure = None if updated else f"charge_not_{kind}able"
+        op_id = new_id("sop")
+        await conn.execute(
+            "INSERT INTO simulator.operations (idempotency_key, id, charge_id, kind, amount,"
+            " succeeded, failure_reason) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            idempotency_key, op_id, charge_id, kind, amount, updated is not None, failure,
+        )
+        return updated is not None, op_id, failure
+
+
+_OPERATION_SQL = {
+    "capture": "UPDATE simulator.charges SET status = 'captured', amount_captured = $2"
+    " WHERE id = $1 AND status = 'authorized' AND $2 <= amount RETURNING id",
+    "void": "UPDATE simulator.charges SET status = 'voided'"
+    " WHERE id = $1 AND status IN ('authorized', 'requires_action') AND $2 >= 0 RETURNING id",
+    "refund": "UPDATE simulator.charges SET amount_refunded = amount_refunded + $2"
+    " WHERE id = $1 AND status = 'captured' AND amount_refunded + $2 <= amount_captured"
+    " RETURNING id",
+}

@@ -1,0 +1,66 @@
+"""Customer rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from paygrid.db.pagination import Filters, PageRequest, fetch_page
+
+Row = asyncpg.Record
+Executor = asyncpg.Pool | asyncpg.Connection
+
+
+async def insert_customer(
+    conn: asyncpg.Connection, *, customer_id: str, merchant_id: str, livemode: bool,
+    email: str | None, name: str | None, phone: str | None, metadata: dict[str, str],
+) -> Row:
+    row = await conn.fetchrow(
+        "INSERT INTO customers (id, merchant_id, livemode, email, name, phone, metadata)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+        customer_id, merchant_id, livemode, email, name, phone, metadata,
+    )
+    assert row is not None
+    return row
+
+
+async def get_customer(
+    conn: Executor, merchant_id: str, livemode: bool, customer_id: str, *, lock: bool = False
+) -> Row | None:
+    return await conn.fetchrow(
+        "SELECT * FROM customers WHERE id = $1 AND merchant_id = $2 AND livemode = $3"
+        + (" FOR UPDATE" if lock else ""),
+        customer_id, merchant_id, livemode,
+    )
+
+
+async def update_customer(conn: asyncpg.Connection, customer_id: str, changes: dict[str, Any]) -> Row:
+    allowed = {"email", "name", "phone", "metadata"}
+    assert set(changes) <= allowed
+    assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=2))
+    row = await conn.fetchrow(
+        f"UPDATE customers SET {assignments} WHERE id = $1 RETURNING *",  # noqa: S608 - columns from allowlist
+        customer_id, *changes.values(),
+    )
+    assert row is not None
+    return row
+
+
+async def mark_deleted(conn: asyncpg.Connection, customer_id: str) -> Row:
+    row = await conn.fetchrow(
+        "UPDATE customers SET deleted_at = now() WHERE id = $1 RETURNING *", customer_id
+    )
+    assert row is not None
+    return row
+
+
+async def list_customers(
+    conn: Executor, merchant_id: str, livemode: bool, page: PageRequest, email: str | None
+) -> tuple[list[Row], bool]:
+    filters = Filters()
+    filters.add("merchant_id = $?", merchant_id)
+    filters.add("livemode = $?", livemode)
+    filters.clauses.append("deleted_at IS NULL")
+    filters.add_if("email = $?", email)
+    return await fetch_page(conn, "customers", filters, page)

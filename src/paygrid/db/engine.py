@@ -1,0 +1,70 @@
+"""Connection pool creation and the migration runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
+        schema="pg_catalog",
+    )
+
+
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's per-release RESET ALL: paygrid never changes session state, and the
+    reset is a round trip on every request (see REFERENCE.md, speed)."""
+
+
+def pool_kwargs(size: int) -> dict[str, Any]:
+    return {
+        "min_size": min(4, size),
+        "max_size": size,
+        "init": _init_connection,
+        "reset": _no_reset,
+        "command_timeout": 30,
+    }
+
+
+async def create_pool(url: str, size: int) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(url, **pool_kwargs(size))
+    assert pool is not None
+    return pool
+
+
+def alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["database_url"] = url
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Apply migrations synchronously (call from a thread when inside an event loop)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    assert head is not None
+    return head
+
+
+async def current_revision(pool: asyncpg.Pool) -> str | None:
+    try:
+        return await pool.fetchval("SELECT version_num FROM alembic_version")  # type: ignore[no-any-return]
+    except asyncpg.UndefinedTableError:
+        return None

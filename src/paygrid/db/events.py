@@ -1,0 +1,27 @@
+"""The event outbox: rows written in the same transaction as the change they describe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from paygrid.ids import new_id
+
+
+async def insert_event(
+    conn: asyncpg.Connection,
+    *,
+    merchant_id: str,
+    livemode: bool,
+    event_type: str,
+    object_id: str,
+    snapshot: dict[str, Any],
+) -> str:
+    event_id = new_id("evt")
+    await conn.execute(
+        "INSERT INTO events (id, merchant_id, livemode, type, object_id, data)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        event_id, merchant_id, livemode, event_type, object_id, {"object": snapshot},
+    )
+    return event_id

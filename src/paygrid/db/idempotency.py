@@ -1,0 +1,95 @@
+"""Stored idempotency keys: one row per (merchant, mode, key) holding the first response."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    request_method: str
+    request_path: str
+    request_hash: bytes
+    response_status: int | None
+    response_body: bytes | None
+    lock_expired: bool
+
+
+async def claim(
+    pool: asyncpg.Pool, *, merchant_id: str, livemode: bool, key: str, method: str, path: str,
+    request_hash: bytes, ttl_hours: int,
+) -> bool:
+    """Insert the key locked for this request; a key past its TTL is taken over as new.
+    Returns False when a live key already exists."""
+    inserted = await pool.fetchval(
+        "INSERT INTO idempotency_keys AS k (merchant_id, livemode, key, request_method,"
+        " request_path, request_hash, locked_at) VALUES ($1, $2, $3, $4, $5, $6, now())"
+        " ON CONFLICT (merchant_id, livemode, key) DO UPDATE SET request_method = $4,"
+        "  request_path = $5, request_hash = $6, locked_at = now(), created_at = now(),"
+        "  response_status = NULL, response_body = NULL"
+        "  WHERE k.created_at < now() - make_interval(hours => $7)"
+        " RETURNING true",
+        merchant_id, livemode, key, method, path, request_hash, ttl_hours,
+    )
+    return bool(inserted)
+
+
+async def load(
+    pool: asyncpg.Pool, *, merchant_id: str, livemode: bool, key: str, lock_seconds: int
+) -> StoredKey | None:
+    row = await pool.fetchrow(
+        "SELECT request_method, request_path, request_hash, response_status, response_body,"
+        " locked_at < now() - make_interval(secs => $4) AS lock_expired"
+        " FROM idempotency_keys WHERE merchant_id = $1 AND livemode = $2 AND key = $3",
+        merchant_id, livemode, key, float(lock_seconds),
+    )
+    if row is None:
+        return None
+    return StoredKey(
+        row["request_method"], row["request_path"], bytes(row["request_hash"]),
+        row["response_status"], None if row["response_body"] is None else bytes(row["response_body"]),
+        bool(row["lock_expired"]),
+    )
+
+
+async def take_over(
+    pool: asyncpg.Pool, *, merchant_id: str, livemode: bool, key: str, lock_seconds: int
+) -> bool:
+    """Re-lock a key whose request died mid-flight (its lock expired). Only one caller wins."""
+    return bool(
+        await pool.fetchval(
+            "UPDATE idempotency_keys SET locked_at = now()"
+            " WHERE merchant_id = $1 AND livemode = $2 AND key = $3 AND response_status IS NULL"
+            " AND locked_at < now() - make_interval(secs => $4) RETURNING true",
+            merchant_id, livemode, key, float(lock_seconds),
+        )
+    )
+
+
+async def complete(
+    pool: asyncpg.Pool, *, merchant_id: str, livemode: bool, key: str, status: int, body: bytes
+) -> None:
+    await pool.execute(
+        "UPDATE idempotency_keys SET response_status = $4, response_body = $5, locked_at = NULL"
+        " WHERE merchant_id = $1 AND livemode = $2 AND key = $3",
+        merchant_id, livemode, key, status, body,
+    )
+
+
+async def release(pool: asyncpg.Pool, *, merchant_id: str, livemode: bool, key: str) -> None:
+    """Forget a key whose request saved no result, so a retry runs it afresh."""
+    await pool.execute(
+        "DELETE FROM idempotency_keys WHERE merchant_id = $1 AND livemode = $2 AND key = $3"
+        " AND response_status IS NULL",
+        merchant_id, livemode, key,
+    )
+
+
+async def purge_expired(pool: asyncpg.Pool, ttl_hours: int) -> int:
+    result = await pool.execute(
+        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)",
+        ttl_hours,
+    )
+    return int(result.split()[-1])

@@ -1,0 +1,77 @@
+"""Merchants and their API keys."""
+
+from __future__ import annotations
+
+import asyncpg
+
+Row = asyncpg.Record
+
+
+async def insert_merchant(conn: asyncpg.Connection, merchant_id: str, name: str) -> Row:
+    row = await conn.fetchrow(
+        "INSERT INTO merchants (id, name) VALUES ($1, $2) RETURNING *", merchant_id, name
+    )
+    assert row is not None
+    return row
+
+
+async def get_merchant(conn: asyncpg.Pool | asyncpg.Connection, merchant_id: str) -> Row | None:
+    return await conn.fetchrow("SELECT * FROM merchants WHERE id = $1", merchant_id)
+
+
+async def find_merchant_by_name(conn: asyncpg.Pool | asyncpg.Connection, name: str) -> Row | None:
+    return await conn.fetchrow(
+        "SELECT * FROM merchants WHERE name = $1 ORDER BY id LIMIT 1", name
+    )
+
+
+async def list_merchants(conn: asyncpg.Pool | asyncpg.Connection) -> list[Row]:
+    return list(await conn.fetch("SELECT * FROM merchants ORDER BY id"))
+
+
+async def insert_api_key(
+    conn: asyncpg.Pool | asyncpg.Connection,
+    *,
+    key_id: str,
+    merchant_id: str,
+    kind: str,
+    livemode: bool,
+    lookup_prefix: str,
+    key_hash: bytes,
+    last4: str,
+    name: str | None,
+) -> Row:
+    row = await conn.fetchrow(
+        "INSERT INTO api_keys (id, merchant_id, kind, livemode, lookup_prefix, key_hash, last4,"
+        " name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
+        key_id, merchant_id, kind, livemode, lookup_prefix, key_hash, last4, name,
+    )
+    assert row is not None
+    return row
+
+
+async def find_keys_by_prefix(pool: asyncpg.Pool, lookup_prefix: str) -> list[Row]:
+    return list(
+        await pool.fetch(
+            "SELECT id, merchant_id, kind, livemode, key_hash, revoked_at FROM api_keys"
+            " WHERE lookup_prefix = $1",
+            lookup_prefix,
+        )
+    )
+
+
+async def touch_key(pool: asyncpg.Pool, key_id: str) -> None:
+    await pool.execute("UPDATE api_keys SET last_used_at = now() WHERE id = $1", key_id)
+
+
+async def list_keys(conn: asyncpg.Pool | asyncpg.Connection, merchant_id: str) -> list[Row]:
+    return list(
+        await conn.fetch("SELECT * FROM api_keys WHERE merchant_id = $1 ORDER BY id", merchant_id)
+    )
+
+
+async def revoke_key(conn: asyncpg.Pool | asyncpg.Connection, key_id: str) -> Row | None:
+    return await conn.fetchrow(
+        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING *",
+        key_id,
+    )

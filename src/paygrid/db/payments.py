@@ -1,0 +1,215 @@
+"""Payments and their attempts. Every status write is guarded by the allowed source statuses
+from the domain transition table; zero rows updated means a conflicting change won."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from paygrid.db.pagination import Filters, PageRequest, fetch_page
+
+Row = asyncpg.Record
+Executor = asyncpg.Pool | asyncpg.Connection
+
+_UPDATABLE = frozenset(
+    {
+        "payment_method_id", "return_url", "amount_capturable", "amount_received",
+        "last_payment_error", "next_action", "cancellation_reason", "canceled_at", "connector",
+    }
+)
+
+
+async def insert_payment(conn: asyncpg.Connection, values: dict[str, Any]) -> Row | None:
+    """Insert a payment; ``None`` when its idempotency key already created one."""
+    columns = ", ".join(values)
+    placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+    return await conn.fetchrow(
+        f"INSERT INTO payments ({columns}) VALUES ({placeholders})"  # noqa: S608 - columns come from the service, not the client
+        " ON CONFLICT (merchant_id, livemode, idempotency_key) DO NOTHING RETURNING *",
+        *values.values(),
+    )
+
+
+async def get_payment(
+    conn: Executor, merchant_id: str, livemode: bool, payment_id: str, *, lock: bool = False
+) -> Row | None:
+    return await conn.fetchrow(
+        "SELECT * FROM payments WHERE id = $1 AND merchant_id = $2 AND livemode = $3"
+        + (" FOR UPDATE" if lock else ""),
+        payment_id, merchant_id, livemode,
+    )
+
+
+async def get_payment_unscoped(conn: Executor, payment_id: str) -> Row | None:
+    """Load a payment by id alone: only for provider redirects, which carry no API key."""
+    return await conn.fetchrow("SELECT * FROM payments WHERE id = $1", payment_id)
+
+
+async def get_by_idempotency_key(
+    conn: Executor, merchant_id: str, livemode: bool, key: str
+) -> Row | None:
+    return await conn.fetchrow(
+        "SELECT * FROM payments WHERE merchant_id = $1 AND livemode = $2"
+        " AND idempotency_key = $3",
+        merchant_id, livemode, key,
+    )
+
+
+async def reference_taken(conn: Executor, merchant_id: str, livemode: bool, reference: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT 1 FROM payments WHERE merchant_id = $1 AND livemode = $2 AND reference = $3",
+            merchant_id, livemode, reference,
+        )
+    )
+
+
+async def transition(
+    conn: Executor,
+    payment_id: str,
+    *,
+    sources: Iterable[str],
+    target: str,
+    changes: dict[str, Any] | None = None,
+) -> Row | None:
+    """Move a payment to ``target`` only if its status is one of ``sources``."""
+    changes = changes or {}
+    assert set(changes) <= _UPDATABLE, set(changes) - _UPDATABLE
+    assignments = "".join(f", {column} = ${i}" for i, column in enumerate(changes, start=4))
+    return await conn.fetchrow(
+        f"UPDATE payments SET status = $2, updated_at = now(){assignments}"  # noqa: S608 - columns from allowlist
+        " WHERE id = $1 AND status = ANY($3::text[]) RETURNING *",
+        payment_id, target, list(sources), *changes.values(),
+    )
+
+
+async def reserve_refund(conn: asyncpg.Connection, payment_id: str, amount: int) -> Row | None:
+    """Count ``amount`` against the refundable balance; ``None`` if it does not fit."""
+    return await conn.fetchrow(
+        "UPDATE payments SET amount_refunded = amount_refunded + $2, updated_at = now()"
+        " WHERE id = $1 AND status = 'succeeded' AND amount_refunded + $2 <= amount_received"
+        " RETURNING *",
+        payment_id, amount,
+    )
+
+
+async def release_refund(conn: asyncpg.Connection, payment_id: str, amount: int) -> Row:
+    row = await conn.fetchrow(
+        "UPDATE payments SET amount_refunded = amount_refunded - $2, updated_at = now()"
+        " WHERE id = $1 RETURNING *",
+        payment_id, amount,
+    )
+    assert row is not None
+    return row
+
+
+async def list_payments(
+    conn: Executor,
+    merchant_id: str,
+    livemode: bool,
+    page: PageRequest,
+    *,
+    status: str | None = None,
+    customer: str | None = None,
+    currency: str | None = None,
+    reference: str | None = None,
+    created_gte: datetime | None = None,
+    created_lte: datetime | None = None,
+) -> tuple[list[Row], bool]:
+    filters = Filters()
+    filters.add("merchant_id = $?", merchant_id)
+    filters.add("livemode = $?", livemode)
+    filters.add_if("status = $?", status)
+    filters.add_if("customer_id = $?", customer)
+    filters.add_if("currency = $?", currency)
+    filters.add_if("reference = $?", reference)
+    filters.add_if("created_at >= $?", created_gte)
+    filters.add_if("created_at <= $?", created_lte)
+    return await fetch_page(conn, "payments", filters, page)
+
+
+# -- attempts -------------------------------------------------------------------------------
+
+
+async def insert_attempt(
+    conn: asyncpg.Connection,
+    *,
+    attempt_id: str,
+    payment_id: str,
+    operation: str,
+    connector: str,
+    amount: int,
+    payment_method_id: str | None = None,
+    refund_id: str | None = None,
+) -> Row:
+    row = await conn.fetchrow(
+        "INSERT INTO payment_attempts (id, payment_id, operation, connector, status, amount,"
+        " payment_method_id, refund_id) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7)"
+        " RETURNING *",
+        attempt_id, payment_id, operation, connector, amount, payment_method_id, refund_id,
+    )
+    assert row is not None
+    return row
+
+
+async def finish_attempt(
+    conn: Executor,
+    attempt_id: str,
+    *,
+    status: str,
+    provider_reference: str | None,
+    latency_ms: int | None,
+    error_code: str | None = None,
+    decline_code: str | None = None,
+    error_message: str | None = None,
+) -> Row | None:
+    """Record an attempt's outcome; only attempts still open (pending, awaiting action or of
+    unknown outcome) change, so a late or repeated answer is a no-op."""
+    return await conn.fetchrow(
+        "UPDATE payment_attempts SET status = $2,"
+        " provider_reference = coalesce($3, provider_reference),"
+        " latency_ms = coalesce($4, latency_ms), error_code = $5, decline_code = $6,"
+        " error_message = $7,"
+        " completed_at = CASE WHEN $2 IN ('pending', 'requires_action', 'unknown') THEN NULL"
+        "  ELSE now() END"
+        " WHERE id = $1 AND status IN ('pending', 'requires_action', 'unknown') RETURNING *",
+        attempt_id, status, provider_reference, latency_ms, error_code, decline_code,
+        error_message,
+    )
+
+
+async def open_attempt(conn: Executor, payment_id: str, operation: str) -> Row | None:
+    """The newest attempt of ``operation`` whose outcome is not final yet."""
+    return await conn.fetchrow(
+        "SELECT * FROM payment_attempts WHERE payment_id = $1 AND operation = $2"
+        " AND status IN ('pending', 'requires_action', 'unknown') ORDER BY id DESC LIMIT 1",
+        payment_id, operation,
+    )
+
+
+async def refund_attempt(conn: Executor, refund_id: str) -> Row | None:
+    return await conn.fetchrow(
+        "SELECT * FROM payment_attempts WHERE refund_id = $1 ORDER BY id DESC LIMIT 1", refund_id
+    )
+
+
+async def latest_authorization(conn: Executor, payment_id: str) -> Row | None:
+    """The newest authorize attempt that reached the provider with a reference."""
+    return await conn.fetchrow(
+        "SELECT * FROM payment_attempts WHERE payment_id = $1 AND operation = 'authorize'"
+        " AND provider_reference IS NOT NULL ORDER BY id DESC LIMIT 1",
+        payment_id,
+    )
+
+
+async def list_attempts(conn: Executor, payment_ids: list[str]) -> list[Row]:
+    return list(
+        await conn.fetch(
+            "SELECT * FROM payment_attempts WHERE payment_id = ANY($1::text[])"
+            " ORDER BY payment_id, id",
+            payment_ids,
+        )
+    )

@@ -1,0 +1,44 @@
+"""The demo merchant that ``make run`` creates once and shows again on every start.
+
+API keys are stored only as hashes, so the demo's *test* keys are also kept in plain text in
+``<data dir>/demo.json`` (mode 0600) — that file is the only way to show the same keys again.
+Live keys are never written there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from paygrid.db import merchants as merchants_db
+from paygrid.services.merchants import create_merchant
+
+DEMO_NAME = "Demo Store"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoMerchant:
+    id: str
+    secret_key: str
+    publishable_key: str
+
+
+async def ensure_demo_merchant(pool: asyncpg.Pool, data_dir: Path) -> DemoMerchant:
+    path = data_dir / "demo.json"
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if await merchants_db.get_merchant(pool, saved["id"]) is not None:
+            return DemoMerchant(saved["id"], saved["secret_key"], saved["publishable_key"])
+    merchant = await create_merchant(pool, DEMO_NAME)
+    demo = DemoMerchant(
+        merchant.id, merchant.key("secret", livemode=False), merchant.key("publishable", livemode=False)
+    )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"id": demo.id, "secret_key": demo.secret_key, "publishable_key": demo.publishable_key}, handle)
+    return demo

@@ -1,0 +1,87 @@
+"""Shared pieces of the API contract: metadata, lists, errors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+
+
+def _check_metadata(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > 50:
+        raise ValueError("metadata can have at most 50 keys")
+    for key, item in value.items():
+        if not 1 <= len(key) <= 40:
+            raise ValueError("metadata keys must be 1 to 40 characters")
+        if len(item) > 500:
+            raise ValueError(f"metadata value for '{key}' is longer than 500 characters")
+    return value
+
+
+Metadata = Annotated[
+    dict[str, str],
+    AfterValidator(_check_metadata),
+    Field(
+        description="Up to 50 keys (at most 40 characters each) with string values of at "
+        "most 500 characters.",
+        examples=[{"order_number": "1043"}],
+    ),
+]
+
+PositiveAmount = Annotated[
+    StrictInt,
+    Field(gt=0, description="An integer in the currency's minor unit (e.g. cents).", examples=[2000]),
+]
+
+
+class RequestModel(BaseModel):
+    """Request bodies reject unknown fields and coerce nothing."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+T = TypeVar("T")
+
+
+class ListObject(BaseModel, Generic[T]):
+    object: Literal["list"] = "list"
+    data: list[T]
+    has_more: bool
+    url: str
+
+
+class DeletedObject(BaseModel):
+    id: str
+    object: str
+    deleted: Literal[True] = True
+
+
+class ErrorDetail(BaseModel):
+    type: Literal[
+        "invalid_request_error",
+        "authentication_error",
+        "permission_error",
+        "card_error",
+        "idempotency_error",
+        "rate_limit_error",
+        "api_error",
+    ]
+    code: str = Field(examples=["parameter_invalid"])
+    message: str
+    param: str | None = None
+    request_id: str | None = None
+    decline_code: str | None = None
+    payment_id: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+def unix(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp())
+
+
+def record_dict(record: Any) -> dict[str, Any]:
+    return dict(record.items())

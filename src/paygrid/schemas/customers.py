@@ -1,0 +1,42 @@
+"""Customer objects."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import asyncpg
+from pydantic import BaseModel, EmailStr, Field
+
+from paygrid.schemas.common import Metadata, RequestModel, unix
+
+
+class CustomerCreate(RequestModel):
+    email: EmailStr | None = Field(default=None, max_length=254, examples=["ada@example.com"])
+    name: str | None = Field(default=None, max_length=256, examples=["Ada Lovelace"])
+    phone: str | None = Field(default=None, max_length=32, examples=["+2348012345678"])
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class CustomerUpdate(RequestModel):
+    email: EmailStr | None = Field(default=None, max_length=254)
+    name: str | None = Field(default=None, max_length=256)
+    phone: str | None = Field(default=None, max_length=32)
+    metadata: Metadata | None = None
+
+
+class Customer(BaseModel):
+    id: str = Field(examples=["cus_01JD2Y3ZQ8W5Z3K4M6N7P8Q9R0"])
+    object: Literal["customer"] = "customer"
+    email: str | None
+    name: str | None
+    phone: str | None
+    metadata: dict[str, str]
+    livemode: bool
+    created: int
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Customer:
+        return cls(
+            id=row["id"], email=row["email"], name=row["name"], phone=row["phone"],
+            metadata=row["metadata"], livemode=row["livemode"], created=unix(row["created_at"]) or 0,
+        )

@@ -1,0 +1,71 @@
+"""Payment method objects and the card data accepted in test mode."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import asyncpg
+from pydantic import BaseModel, Field, StrictInt, StrictStr
+
+from paygrid.schemas.common import Metadata, RequestModel, unix
+
+
+class CardInput(RequestModel):
+    """Raw card data. Accepted only in test mode, where it goes straight to the simulator's
+    tokenizer; paygrid never stores or logs it."""
+
+    number: StrictStr = Field(max_length=23, examples=["4242424242424242"])
+    exp_month: StrictInt = Field(examples=[12])
+    exp_year: StrictInt = Field(examples=[2030])
+    cvc: StrictStr = Field(max_length=4, examples=["123"])
+
+    def __repr__(self) -> str:
+        return "CardInput(<redacted>)"
+
+    __str__ = __repr__
+
+
+class PaymentMethodData(RequestModel):
+    type: Literal["card"]
+    card: CardInput
+
+
+class PaymentMethodCreate(RequestModel):
+    type: Literal["card"]
+    card: CardInput
+    customer: str | None = Field(default=None, description="Attach to this customer.")
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class PaymentMethodAttach(RequestModel):
+    customer: str
+
+
+class CardSummary(BaseModel):
+    brand: str = Field(examples=["visa"])
+    last4: str = Field(examples=["4242"])
+    exp_month: int
+    exp_year: int
+
+
+class PaymentMethod(BaseModel):
+    id: str = Field(examples=["pm_01JD2Y3ZQ8W5Z3K4M6N7P8Q9R0"])
+    object: Literal["payment_method"] = "payment_method"
+    type: Literal["card"] = "card"
+    card: CardSummary
+    customer: str | None
+    metadata: dict[str, str]
+    livemode: bool
+    created: int
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> PaymentMethod:
+        return cls(
+            id=row["id"],
+            card=CardSummary(
+                brand=row["card_brand"], last4=row["card_last4"],
+                exp_month=row["card_exp_month"], exp_year=row["card_exp_year"],
+            ),
+            customer=row["customer_id"], metadata=row["metadata"], livemode=row["livemode"],
+            created=unix(row["created_at"]) or 0,
+        )

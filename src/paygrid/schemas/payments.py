@@ -1,0 +1,162 @@
+"""Payment objects, modelled on Stripe's PaymentIntent."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import asyncpg
+from pydantic import BaseModel, Field, StrictBool, StrictInt
+
+from paygrid.domain.payments import PaymentStatus
+from paygrid.schemas.common import Metadata, PositiveAmount, RequestModel, unix
+from paygrid.schemas.payment_methods import PaymentMethodData
+
+CaptureMethod = Literal["automatic", "manual"]
+
+
+class PaymentCreate(RequestModel):
+    amount: PositiveAmount
+    currency: str = Field(
+        min_length=1, max_length=3, description="ISO 4217 code.", examples=["USD"]
+    )
+    capture_method: CaptureMethod = Field(
+        default="automatic",
+        description="`manual` authorizes only; capture later with `/capture`.",
+    )
+    confirm: StrictBool = Field(default=False, description="Confirm immediately.")
+    payment_method: str | None = Field(
+        default=None,
+        description="A saved `pm_...` id, or a test-mode magic id such as `pm_card_visa`.",
+    )
+    payment_method_data: PaymentMethodData | None = Field(
+        default=None, description="Test mode only: raw card data for the simulator's tokenizer."
+    )
+    customer: str | None = Field(default=None, examples=["cus_01JD..."])
+    description: str | None = Field(default=None, max_length=1000)
+    return_url: str | None = Field(
+        default=None, max_length=2048,
+        description="Where the customer returns after a redirect (3-D Secure).",
+        examples=["https://shop.example.com/checkout/done"],
+    )
+    order_id: str | None = Field(default=None, max_length=255)
+    reference: str | None = Field(
+        default=None, min_length=1, max_length=255,
+        description="Your unique reference for this payment; generated when absent.",
+    )
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class PaymentConfirm(RequestModel):
+    payment_method: str | None = None
+    payment_method_data: PaymentMethodData | None = None
+    return_url: str | None = Field(default=None, max_length=2048)
+
+
+class PaymentCapture(RequestModel):
+    amount_to_capture: StrictInt | None = Field(
+        default=None, gt=0,
+        description="At most `amount_capturable`; defaults to all of it. The rest is released.",
+    )
+
+
+class PaymentCancel(RequestModel):
+    cancellation_reason: Literal[
+        "duplicate", "fraudulent", "requested_by_customer", "abandoned"
+    ] | None = None
+
+
+class Attempt(BaseModel):
+    """One call to a connector on behalf of this payment."""
+
+    id: str
+    object: Literal["payment_attempt"] = "payment_attempt"
+    operation: Literal["authorize", "capture", "void", "refund"]
+    connector: str = Field(examples=["simulator"])
+    status: str = Field(
+        description="pending, authorized, captured, requires_action, declined, unknown, "
+        "unreachable, succeeded or failed"
+    )
+    amount: int
+    error_code: str | None
+    decline_code: str | None
+    error_message: str | None
+    latency_ms: int | None
+    created: int
+    completed: int | None
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Attempt:
+        return cls(
+            id=row["id"], operation=row["operation"], connector=row["connector"],
+            status=row["status"], amount=row["amount"], error_code=row["error_code"],
+            decline_code=row["decline_code"], error_message=row["error_message"],
+            latency_ms=row["latency_ms"], created=unix(row["created_at"]) or 0,
+            completed=unix(row["completed_at"]),
+        )
+
+
+class PaymentError(BaseModel):
+    type: Literal["card_error", "api_error"]
+    code: str = Field(examples=["card_declined"])
+    decline_code: str | None = None
+    message: str
+
+
+class RedirectToUrl(BaseModel):
+    url: str
+    return_url: str | None
+
+
+class NextAction(BaseModel):
+    type: Literal["redirect_to_url"] = "redirect_to_url"
+    redirect_to_url: RedirectToUrl
+
+
+class Payment(BaseModel):
+    id: str = Field(examples=["pay_01JD2Y3ZQ8W5Z3K4M6N7P8Q9R0"])
+    object: Literal["payment"] = "payment"
+    amount: int
+    amount_capturable: int
+    amount_received: int
+    amount_refunded: int = Field(description="Includes refunds still pending at the provider.")
+    currency: str
+    status: PaymentStatus
+    capture_method: CaptureMethod
+    customer: str | None
+    payment_method: str | None
+    connector: str | None
+    description: str | None
+    reference: str
+    order_id: str | None
+    return_url: str | None
+    metadata: dict[str, str]
+    last_payment_error: PaymentError | None
+    next_action: NextAction | None
+    cancellation_reason: str | None
+    canceled_at: int | None
+    attempts: list[Attempt]
+    livemode: bool
+    created: int
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record, attempts: Sequence[asyncpg.Record]) -> Payment:
+        return cls(
+            id=row["id"], amount=row["amount"], amount_capturable=row["amount_capturable"],
+            amount_received=row["amount_received"], amount_refunded=row["amount_refunded"],
+            currency=row["currency"], status=PaymentStatus(row["status"]),
+            capture_method=row["capture_method"], customer=row["customer_id"],
+            payment_method=row["payment_method_id"], connector=row["connector"],
+            description=row["description"], reference=row["reference"],
+            order_id=row["order_id"], return_url=row["return_url"], metadata=row["metadata"],
+            last_payment_error=_optional(PaymentError, row["last_payment_error"]),
+            next_action=_optional(NextAction, row["next_action"]),
+            cancellation_reason=row["cancellation_reason"],
+            canceled_at=unix(row["canceled_at"]),
+            attempts=[Attempt.from_row(a) for a in attempts],
+            livemode=row["livemode"], created=unix(row["created_at"]) or 0,
+        )
+
+
+def _optional(model: type[BaseModel], value: dict[str, Any] | None) -> Any:
+    return None if value is None else model.model_validate(value)

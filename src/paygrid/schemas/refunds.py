@@ -1,0 +1,42 @@
+"""Refund objects."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import asyncpg
+from pydantic import BaseModel, Field
+
+from paygrid.schemas.common import Metadata, PositiveAmount, RequestModel, unix
+
+
+class RefundCreate(RequestModel):
+    payment: str = Field(description="The id of the payment to refund.", examples=["pay_01JD..."])
+    amount: PositiveAmount | None = Field(
+        default=None, description="Minor units; defaults to everything not yet refunded."
+    )
+    reason: Literal["duplicate", "fraudulent", "requested_by_customer"] | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class Refund(BaseModel):
+    id: str = Field(examples=["re_01JD2Y3ZQ8W5Z3K4M6N7P8Q9R0"])
+    object: Literal["refund"] = "refund"
+    payment: str
+    amount: int
+    currency: str
+    status: Literal["pending", "succeeded", "failed"]
+    reason: str | None
+    failure_reason: str | None
+    metadata: dict[str, str]
+    livemode: bool
+    created: int
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Refund:
+        return cls(
+            id=row["id"], payment=row["payment_id"], amount=row["amount"],
+            currency=row["currency"], status=row["status"], reason=row["reason"],
+            failure_reason=row["failure_reason"], metadata=row["metadata"],
+            livemode=row["livemode"], created=unix(row["created_at"]) or 0,
+        )

@@ -1,0 +1,1 @@
+"""Use cases: validate -> load and lock -> domain decision -> persist with outbox -> respond."""

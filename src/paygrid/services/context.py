@@ -1,0 +1,26 @@
+"""What every use case receives: the tenant it acts for and the dependencies chosen at
+start-up (pool, settings, connectors)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from paygrid.config import Settings
+from paygrid.connectors.registry import ConnectorRegistry
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    """A merchant acting in one mode. Every query is scoped by both."""
+
+    merchant_id: str
+    livemode: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    pool: asyncpg.Pool
+    settings: Settings
+    connectors: ConnectorRegistry

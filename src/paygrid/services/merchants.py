@@ -1,0 +1,125 @@
+"""Merchants and API keys: creation, listing, revocation and authentication.
+
+Keys are random and long, so a fast hash (SHA-256) is safe for storing them; argon2 is for
+human passwords, and would cost milliseconds on every API request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import asyncpg
+
+from paygrid.db import merchants as merchants_db
+from paygrid.domain.errors import AuthenticationFailed, ResourceMissing
+from paygrid.ids import new_id
+
+KeyKind = Literal["secret", "publishable"]
+_ALPHABET = string.ascii_letters + string.digits
+_PREFIXES: dict[tuple[KeyKind, bool], str] = {
+    ("secret", False): "sk_test_",
+    ("secret", True): "sk_live_",
+    ("publishable", False): "pk_test_",
+    ("publishable", True): "pk_live_",
+}
+LOOKUP_LENGTH = 16  # the type prefix plus 8 random characters; indexed, not secret
+TOUCH_INTERVAL_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: str
+    merchant_id: str
+    livemode: bool
+    kind: KeyKind
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    id: str
+    kind: KeyKind
+    livemode: bool
+    secret: str  # shown once, never stored
+
+
+@dataclass(frozen=True, slots=True)
+class NewMerchant:
+    id: str
+    name: str
+    keys: list[IssuedKey]
+
+    def key(self, kind: KeyKind, livemode: bool) -> str:
+        return next(k.secret for k in self.keys if k.kind == kind and k.livemode == livemode)
+
+
+def hash_key(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+async def issue_key(
+    conn: asyncpg.Pool | asyncpg.Connection, merchant_id: str, kind: KeyKind, livemode: bool,
+    name: str | None = None,
+) -> IssuedKey:
+    secret = _PREFIXES[(kind, livemode)] + "".join(secrets.choice(_ALPHABET) for _ in range(32))
+    row = await merchants_db.insert_api_key(
+        conn, key_id=new_id("key"), merchant_id=merchant_id, kind=kind, livemode=livemode,
+        lookup_prefix=secret[:LOOKUP_LENGTH], key_hash=hash_key(secret), last4=secret[-4:],
+        name=name,
+    )
+    return IssuedKey(row["id"], kind, livemode, secret)
+
+
+async def create_merchant(pool: asyncpg.Pool, name: str) -> NewMerchant:
+    """Create a merchant with a secret and a publishable key in each mode."""
+    async with pool.acquire() as conn, conn.transaction():
+        merchant = await merchants_db.insert_merchant(conn, new_id("mer"), name)
+        keys = [
+            await issue_key(conn, merchant["id"], kind, livemode)
+            for (kind, livemode) in _PREFIXES
+        ]
+    return NewMerchant(merchant["id"], merchant["name"], keys)
+
+
+async def revoke_key(pool: asyncpg.Pool, key_id: str) -> asyncpg.Record:
+    row = await merchants_db.revoke_key(pool, key_id)
+    if row is None:
+        raise ResourceMissing(f"No such API key: '{key_id}'")
+    return row
+
+
+class Authenticator:
+    """Resolves ``Authorization: Bearer`` keys to principals."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._touched: dict[str, float] = {}
+
+    async def authenticate(self, secret: str) -> Principal:
+        prefix = next((p for p in _PREFIXES.values() if secret.startswith(p)), None)
+        if prefix is None or len(secret) < LOOKUP_LENGTH + 4:
+            raise AuthenticationFailed(
+                "Invalid API key provided. Keys look like sk_test_... or pk_test_..."
+            )
+        digest = hash_key(secret)
+        candidates = await merchants_db.find_keys_by_prefix(self._pool, secret[:LOOKUP_LENGTH])
+        match = next((c for c in candidates if hmac.compare_digest(bytes(c["key_hash"]), digest)), None)
+        if match is None:
+            raise AuthenticationFailed("Invalid API key provided.")
+        if match["revoked_at"] is not None:
+            raise AuthenticationFailed("This API key has been revoked.", code="api_key_revoked")
+        await self._touch(match["id"])
+        return Principal(match["id"], match["merchant_id"], match["livemode"], match["kind"])
+
+    async def _touch(self, key_id: str) -> None:
+        """Record ``last_used_at`` at most once a minute per key per process, so the hot path
+        does not write on every request."""
+        now = time.monotonic()
+        if now - self._touched.get(key_id, -TOUCH_INTERVAL_SECONDS) >= TOUCH_INTERVAL_SECONDS:
+            self._touched[key_id] = now
+            await merchants_db.touch_key(self._pool, key_id)

@@ -1,0 +1,116 @@
+"""Tokenize cards into payment methods, and look them up for payments."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from paygrid.connectors.base import CardDetails, InvalidCard, TokenizedCard
+from paygrid.db import customers as customers_db
+from paygrid.db import payment_methods as pm_db
+from paygrid.db.pagination import PageRequest
+from paygrid.domain.errors import CardError, InvalidRequest, ResourceMissing
+from paygrid.ids import new_id
+from paygrid.schemas.payment_methods import CardInput, PaymentMethod, PaymentMethodCreate
+from paygrid.services.context import Deps, Tenant
+
+_CARD_ERROR_CODES = {
+    "card[number]": "incorrect_number",
+    "card[exp_month]": "invalid_expiry_month",
+    "card[exp_year]": "invalid_expiry_year",
+    "card[cvc]": "invalid_cvc",
+}
+
+
+async def tokenize(deps: Deps, tenant: Tenant, card: CardInput, *, param_prefix: str) -> TokenizedCard:
+    tokenizer = deps.connectors.tokenizer(tenant.livemode)
+    details = CardDetails(card.number, card.exp_month, card.exp_year, card.cvc)
+    try:
+        return await tokenizer.tokenize_card(details)
+    except InvalidCard as error:
+        raise CardError(
+            str(error), param=f"{param_prefix}{error.param}", code=_CARD_ERROR_CODES[error.param]
+        ) from None
+
+
+async def store_token(
+    conn: asyncpg.Pool | asyncpg.Connection, tenant: Tenant, token: TokenizedCard, connector: str,
+    *, customer_id: str | None = None, metadata: dict[str, str] | None = None,
+) -> asyncpg.Record:
+    return await pm_db.insert_payment_method(
+        conn, pm_id=new_id("pm"), merchant_id=tenant.merchant_id, livemode=tenant.livemode,
+        customer_id=customer_id, brand=token.brand, last4=token.last4,
+        exp_month=token.exp_month, exp_year=token.exp_year, connector=connector,
+        reference=token.token, metadata=metadata or {},
+    )
+
+
+async def create_payment_method(deps: Deps, tenant: Tenant, params: PaymentMethodCreate) -> PaymentMethod:
+    """Tokenize card data (test mode) into a reusable ``pm_`` payment method."""
+    if params.customer is not None:
+        await require_customer(deps.pool, tenant, params.customer)
+    token = await tokenize(deps, tenant, params.card, param_prefix="")
+    row = await store_token(
+        deps.pool, tenant, token, deps.connectors.simulator.name,
+        customer_id=params.customer, metadata=params.metadata,
+    )
+    return PaymentMethod.from_row(row)
+
+
+async def resolve(
+    deps: Deps, tenant: Tenant, payment_method: str | None, card: CardInput | None,
+    conn: asyncpg.Connection | None = None,
+) -> asyncpg.Record | None:
+    """Find or create the payment method a payment request names, if it names one."""
+    if payment_method is not None and card is not None:
+        raise InvalidRequest(
+            "Pass either payment_method or payment_method_data, not both.",
+            param="payment_method_data",
+        )
+    if card is not None:
+        token = await tokenize(deps, tenant, card, param_prefix="payment_method_data[card]")
+        return await store_token(conn or deps.pool, tenant, token, deps.connectors.simulator.name)
+    if payment_method is None:
+        return None
+    row = await pm_db.get_payment_method(deps.pool, tenant.merchant_id, tenant.livemode, payment_method)
+    if row is not None:
+        return row
+    if not tenant.livemode:
+        magic = await deps.connectors.simulator.tokenize_magic(payment_method)
+        if magic is not None:
+            return await store_token(conn or deps.pool, tenant, magic, deps.connectors.simulator.name)
+    raise InvalidRequest(
+        f"No such payment_method: '{payment_method}'", param="payment_method",
+        code="resource_missing",
+    )
+
+
+async def require_customer(conn: asyncpg.Pool | asyncpg.Connection, tenant: Tenant, customer_id: str) -> None:
+    row = await customers_db.get_customer(conn, tenant.merchant_id, tenant.livemode, customer_id)
+    if row is None or row["deleted_at"] is not None:
+        raise InvalidRequest(
+            f"No such customer: '{customer_id}'", param="customer", code="resource_missing"
+        )
+
+
+async def get_payment_method(deps: Deps, tenant: Tenant, pm_id: str) -> PaymentMethod:
+    row = await pm_db.get_payment_method(deps.pool, tenant.merchant_id, tenant.livemode, pm_id)
+    if row is None:
+        raise ResourceMissing(f"No such payment_method: '{pm_id}'", param="id")
+    return PaymentMethod.from_row(row)
+
+
+async def attach(deps: Deps, tenant: Tenant, pm_id: str, customer_id: str | None) -> PaymentMethod:
+    """Attach a payment method to a customer (or detach it with ``None``)."""
+    await get_payment_method(deps, tenant, pm_id)
+    if customer_id is not None:
+        await require_customer(deps.pool, tenant, customer_id)
+    return PaymentMethod.from_row(await pm_db.set_customer(deps.pool, pm_id, customer_id))
+
+
+async def list_payment_methods(
+    deps: Deps, tenant: Tenant, page: PageRequest, customer: str | None
+) -> tuple[list[PaymentMethod], bool]:
+    rows, has_more = await pm_db.list_payment_methods(
+        deps.pool, tenant.merchant_id, tenant.livemode, page, customer
+    )
+    return [PaymentMethod.from_row(r) for r in rows], has_more

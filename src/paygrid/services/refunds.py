@@ -1,0 +1,149 @@
+"""Refunds. The refundable balance is reserved under the payment's row lock before the
+provider is called, so concurrent refunds can never exceed what was captured."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from paygrid.db import payments as payments_db
+from paygrid.db import refunds as refunds_db
+from paygrid.db.pagination import PageRequest
+from paygrid.domain.errors import (
+    InvalidRequest,
+    ProviderUnavailable,
+    RefundExceedsAvailable,
+    ResourceMissing,
+)
+from paygrid.domain.events import EventType
+from paygrid.domain.payments import PaymentStatus, refundable
+from paygrid.ids import new_id
+from paygrid.schemas.refunds import Refund, RefundCreate
+from paygrid.services import provider_operations
+from paygrid.services.context import Deps, Tenant
+from paygrid.services.provider_operations import Outcome
+from paygrid.services.snapshots import emit
+
+
+async def create_refund(
+    deps: Deps, tenant: Tenant, params: RefundCreate, idempotency_key: str | None
+) -> Refund:
+    """Refund all or part of a succeeded payment."""
+    async with deps.pool.acquire() as conn, conn.transaction():
+        payment = await payments_db.get_payment(
+            conn, tenant.merchant_id, tenant.livemode, params.payment, lock=True
+        )
+        if payment is None:
+            raise InvalidRequest(
+                f"No such payment: '{params.payment}'", param="payment", code="resource_missing"
+            )
+        existing = None
+        if idempotency_key is not None:
+            existing = await refunds_db.find_by_idempotency_key(conn, payment["id"], idempotency_key)
+        if existing is None:
+            refund, attempt = await _reserve(conn, payment, params, idempotency_key)
+    if existing is not None:
+        return await _resume(deps, payment, existing)
+    return await _execute(deps, payment, refund, attempt)
+
+
+async def _reserve(
+    conn: asyncpg.Connection, payment: asyncpg.Record, params: RefundCreate,
+    idempotency_key: str | None,
+) -> tuple[asyncpg.Record, asyncpg.Record]:
+    if payment["status"] != PaymentStatus.SUCCEEDED:
+        raise InvalidRequest(
+            f"Only a succeeded payment can be refunded; this one has a status of "
+            f"{payment['status']}.", param="payment", code="payment_invalid_state",
+        )
+    available = refundable(payment["amount_received"], payment["amount_refunded"])
+    amount = params.amount if params.amount is not None else available
+    if not 0 < amount <= available or await payments_db.reserve_refund(
+        conn, payment["id"], amount
+    ) is None:
+        raise RefundExceedsAvailable(
+            f"Refund amount ({amount}) is greater than the amount still refundable "
+            f"({available}).", param="amount",
+        )
+    refund = await refunds_db.insert_refund(
+        conn, refund_id=new_id("re"), merchant_id=payment["merchant_id"],
+        livemode=payment["livemode"], payment_id=payment["id"], amount=amount,
+        currency=payment["currency"], reason=params.reason, metadata=params.metadata,
+        idempotency_key=idempotency_key,
+    )
+    attempt = await provider_operations.begin(conn, payment, "refund", amount, refund_id=refund["id"])
+    await emit(conn, refund, EventType.REFUND_CREATED, Refund.from_row(refund).model_dump(mode="json"))
+    return refund, attempt
+
+
+async def _execute(
+    deps: Deps, payment: asyncpg.Record, refund: asyncpg.Record, attempt: asyncpg.Record
+) -> Refund:
+    """Call the provider (keyed by the refund id) and settle the refund."""
+    connector = deps.connectors.by_name(payment["connector"])
+    authorization = await payments_db.latest_authorization(deps.pool, payment["id"])
+    assert authorization is not None, "a succeeded payment has an authorization"
+    reference = authorization["provider_reference"]
+    try:
+        outcome = await provider_operations.call(
+            deps.pool, attempt,
+            lambda _attempt_id: connector.refund(reference, refund["amount"], refund["id"]),
+            payment_id=payment["id"],
+        )
+    except ProviderUnavailable as error:
+        if error.code == "provider_unavailable":  # never reached the provider: release it
+            await _settle(deps, refund, attempt, None)
+        raise
+    return await _settle(deps, refund, attempt, outcome)
+
+
+async def _settle(
+    deps: Deps, refund: asyncpg.Record, attempt: asyncpg.Record, outcome: Outcome | None
+) -> Refund:
+    succeeded = outcome is not None and outcome.result.succeeded
+    failure = None if succeeded else (
+        outcome.result.failure_reason if outcome else "provider_unavailable"
+    )
+    async with deps.pool.acquire() as conn, conn.transaction():
+        updated = await refunds_db.finish_refund(
+            conn, refund["id"], status="succeeded" if succeeded else "failed",
+            provider_reference=outcome.result.provider_reference if outcome else None,
+            failure_reason=failure,
+        )
+        if updated is None:  # another request already settled it
+            current = await refunds_db.get_refund(
+                conn, refund["merchant_id"], refund["livemode"], refund["id"]
+            )
+            assert current is not None
+            return Refund.from_row(current)
+        if outcome is not None:
+            await provider_operations.record(conn, attempt, outcome)
+        if not succeeded:
+            await payments_db.release_refund(conn, refund["payment_id"], refund["amount"])
+        view = Refund.from_row(updated)
+        event = EventType.REFUND_SUCCEEDED if succeeded else EventType.REFUND_FAILED
+        await emit(conn, updated, event, view.model_dump(mode="json"))
+        return view
+
+
+async def _resume(deps: Deps, payment: asyncpg.Record, refund: asyncpg.Record) -> Refund:
+    """A retried request whose refund row exists: finish it if it is still pending."""
+    attempt = await payments_db.refund_attempt(deps.pool, refund["id"])
+    if refund["status"] != "pending" or attempt is None:
+        return Refund.from_row(refund)
+    return await _execute(deps, payment, refund, attempt)
+
+
+async def get_refund(deps: Deps, tenant: Tenant, refund_id: str) -> Refund:
+    row = await refunds_db.get_refund(deps.pool, tenant.merchant_id, tenant.livemode, refund_id)
+    if row is None:
+        raise ResourceMissing(f"No such refund: '{refund_id}'", param="id")
+    return Refund.from_row(row)
+
+
+async def list_refunds(
+    deps: Deps, tenant: Tenant, page: PageRequest, payment: str | None
+) -> tuple[list[Refund], bool]:
+    rows, has_more = await refunds_db.list_refunds(
+        deps.pool, tenant.merchant_id, tenant.livemode, page, payment
+    )
+    return [Refund.from_row(r) for r in rows], has_more

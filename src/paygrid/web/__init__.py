@@ -1,0 +1,1 @@
+"""Browser-facing pages: the simulator's hosted authentication page and provider returns."""

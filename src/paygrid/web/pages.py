@@ -1,0 +1,77 @@
+"""Routes a customer's browser visits: the simulator's 3-D Secure page, and the landing route
+providers redirect back to, which syncs the payment and forwards to the merchant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from paygrid.api.dependencies import deps_of
+from paygrid.connectors.simulator import store as simulator_store
+from paygrid.db import payments as payments_db
+from paygrid.domain.errors import ResourceMissing
+from paygrid.domain.payments import PaymentStatus
+from paygrid.money import format_minor, get_currency
+from paygrid.services.authorization import sync_authorization
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/simulator/authenticate/{charge_id}", response_class=HTMLResponse)
+async def authentication_page(request: Request, charge_id: str) -> Response:
+    deps = deps_of(request)
+    charge = await simulator_store.get_charge(deps.pool, charge_id)
+    if charge is None:
+        raise ResourceMissing("No such authentication.")
+    token = await simulator_store.get_token(deps.pool, charge["token_id"])
+    currency = get_currency(charge["currency"])
+    return templates.TemplateResponse(request, "simulator_authenticate.html", {
+        "charge_id": charge_id, "last4": token["last4"] if token else "????",
+        "amount": format_minor(charge["amount"], currency), "currency": currency.code,
+        "pending": charge["status"] == "requires_action",
+    })
+
+
+@router.post("/simulator/authenticate/{charge_id}")
+async def authentication_decision(request: Request, charge_id: str) -> Response:
+    form = parse_qs((await request.body()).decode())
+    approved = form.get("decision", [""])[0] == "approve"
+    target = await deps_of(request).connectors.simulator.authenticate(charge_id, approved=approved)
+    if target is None:
+        raise ResourceMissing("No such authentication.")
+    return RedirectResponse(target, status_code=303)
+
+
+@router.get("/payments/{payment_id}/return")
+async def provider_return(request: Request, payment_id: str) -> Response:
+    """The customer is back from the provider: learn the outcome, then hand over to the
+    merchant's ``return_url`` (with ``payment`` and ``redirect_status``)."""
+    deps = deps_of(request)
+    payment = await payments_db.get_payment_unscoped(deps.pool, payment_id)
+    if payment is None:
+        raise ResourceMissing("No such payment.")
+    view = await sync_authorization(deps, payment)
+    redirect_status = {
+        PaymentStatus.SUCCEEDED: "succeeded",
+        PaymentStatus.REQUIRES_CAPTURE: "succeeded",
+        PaymentStatus.PROCESSING: "pending",
+    }.get(view.status, "failed")
+    if view.return_url:
+        return RedirectResponse(
+            _with_query(view.return_url, payment=view.id, redirect_status=redirect_status),
+            status_code=303,
+        )
+    return templates.TemplateResponse(
+        request, "payment_result.html", {"status": view.status.value, "payment_id": view.id}
+    )
+
+
+def _with_query(url: str, **params: str) -> str:
+    parts = urlsplit(url)
+    query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)
+    return urlunsplit(parts._replace(query=query))

@@ -1,0 +1,142 @@
+"""Shared fixtures: a real PostgreSQL database migrated once per session, the app over an
+in-process ASGI transport, and a fresh merchant per test (tenant isolation keeps tests
+independent without truncating tables)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from paygrid.app import build_deps, create_app
+from paygrid.config import Settings
+from paygrid.db import engine
+from paygrid.db.embedded import EmbeddedPostgres, socket_url
+from paygrid.services.context import Deps
+from paygrid.services.merchants import NewMerchant, create_merchant
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_BASE_URL = "http://testserver"
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """An admin URL: PAYGRID_TEST_DATABASE_URL, or an embedded pgserver under .paygrid/."""
+    configured = os.environ.get("PAYGRID_TEST_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    embedded = EmbeddedPostgres(ROOT / ".paygrid" / "test")
+    url = embedded.start("postgres")
+    yield url
+    embedded.release()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    """A fresh database for this session, migrated from empty to head."""
+    import asyncio
+
+    name = f"paygrid_test_{uuid.uuid4().hex[:10]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(server_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    url = _with_database(server_url, name)
+    engine.upgrade(url)
+    yield url
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _with_database(url: str, name: str) -> str:
+    if "?host=" in url and url.startswith("postgresql://postgres@/"):
+        return socket_url(url.split("?host=", 1)[1], name)
+    head, _, tail = url.rpartition("/")
+    query = ""
+    if "?" in tail:
+        query = "?" + tail.split("?", 1)[1]
+    return f"{head}/{name}{query}"
+
+
+@pytest.fixture(scope="session")
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    created = await engine.create_pool(database_url, 60)
+    yield created
+    await created.close()
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings(public_url=TEST_BASE_URL, log_level="INFO")
+
+
+@pytest.fixture
+def deps(pool: asyncpg.Pool, settings: Settings) -> Deps:
+    """Fresh dependencies per test, so a test may reconfigure its simulator."""
+    return build_deps(pool, settings)
+
+
+@pytest.fixture
+async def client(deps: Deps, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, deps=deps)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=TEST_BASE_URL) as http:
+        yield http
+
+
+@pytest.fixture
+async def merchant(pool: asyncpg.Pool) -> NewMerchant:
+    return await create_merchant(pool, f"Test merchant {uuid.uuid4().hex[:6]}")
+
+
+@pytest.fixture
+async def other_merchant(pool: asyncpg.Pool) -> NewMerchant:
+    return await create_merchant(pool, f"Other merchant {uuid.uuid4().hex[:6]}")
+
+
+def auth(key: str, **extra: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}", **extra}
+
+
+class Api:
+    """A small client bound to one API key."""
+
+    def __init__(self, http: httpx.AsyncClient, key: str) -> None:
+        self.http = http
+        self.key = key
+
+    async def post(self, path: str, body: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
+        return await self.http.post(path, json=body or {}, headers=auth(self.key, **headers))
+
+    async def get(self, path: str, **params: Any) -> httpx.Response:
+        return await self.http.get(path, params=params, headers=auth(self.key))
+
+    async def delete(self, path: str) -> httpx.Response:
+        return await self.http.delete(path, headers=auth(self.key))
+
+
+@pytest.fixture
+def api(client: httpx.AsyncClient, merchant: NewMerchant) -> Api:
+    """The test merchant's secret test key."""
+    return Api(client, merchant.key("secret", livemode=False))
+
+
+CARD = {"exp_month": 12, "exp_year": 2034, "cvc": "123"}
+
+
+def card(number: str, **overrides: Any) -> dict[str, Any]:
+    return {"type": "card", "card": {"number": number, **CARD, **overrides}}
+
+
+SUCCESS_CARD = "4242424242424242"
