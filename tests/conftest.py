@@ -116,7 +116,9 @@ class Api:
         self.http = http
         self.key = key
 
-    async def post(self, path: str, body: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
+    async def post(
+        self, path: str, body: dict[str, Any] | None = None, **headers: str
+    ) -> httpx.Response:
         return await self.http.post(path, json=body or {}, headers=auth(self.key, **headers))
 
     async def get(self, path: str, **params: Any) -> httpx.Response:

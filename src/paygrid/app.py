@@ -31,7 +31,9 @@ PURGE_INTERVAL_SECONDS = 600
 
 def build_deps(pool: engine.asyncpg.Pool, settings: Settings) -> Deps:
     simulator = SimulatorConnector(
-        pool, base_url=settings.base_url(), latency_ms=settings.simulator_latency_ms,
+        pool,
+        base_url=settings.base_url(),
+        latency_ms=settings.simulator_latency_ms,
         failure_mode=settings.simulator_failure_mode,
     )
     return Deps(pool=pool, settings=settings, connectors=ConnectorRegistry(simulator))
@@ -40,13 +42,17 @@ def build_deps(pool: engine.asyncpg.Pool, settings: Settings) -> Deps:
 async def _purge_idempotency_keys(deps: Deps) -> None:
     while True:
         with contextlib.suppress(Exception):  # a failed purge is retried next round
-            purged = await idempotency_db.purge_expired(deps.pool, deps.settings.idempotency_ttl_hours)
+            purged = await idempotency_db.purge_expired(
+                deps.pool, deps.settings.idempotency_ttl_hours
+            )
             if purged:
                 log.info("idempotency_keys.purged", count=purged)
         await asyncio.sleep(PURGE_INTERVAL_SECONDS)
 
 
-def create_app(settings: Settings, database_url: str | None = None, deps: Deps | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, database_url: str | None = None, deps: Deps | None = None
+) -> FastAPI:
     """The ASGI app. Pass ``deps`` to share an existing pool (tests), or ``database_url`` to
     have the app open its own pool for its lifetime."""
     logs.configure(settings.log_level)
@@ -68,7 +74,10 @@ def create_app(settings: Settings, database_url: str | None = None, deps: Deps |
                 await owned.close()
 
     app = FastAPI(
-        title="paygrid", version="0.1.0", description=API_DESCRIPTION, openapi_tags=TAGS,
+        title="paygrid",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        openapi_tags=TAGS,
         lifespan=lifespan,
     )
     app.state.migration_head = engine.head_revision()
@@ -76,8 +85,14 @@ def create_app(settings: Settings, database_url: str | None = None, deps: Deps |
         app.state.deps = deps
         app.state.authenticator = Authenticator(deps.pool)
     errors.install(app)
-    for router in (payments.router, refunds.router, customers.router, payment_methods.router,
-                   health.router, pages.router):
+    for router in (
+        payments.router,
+        refunds.router,
+        customers.router,
+        payment_methods.router,
+        health.router,
+        pages.router,
+    ):
         app.include_router(router)
     # Added innermost first: the request passes RequestContext, BodyGuard, ApiKeyAuth,
     # Idempotency, then the router.

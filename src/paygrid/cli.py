@@ -88,14 +88,20 @@ def serve(
         console.print(f"serving on {settings.base_url()}  (API docs: {settings.base_url()}/docs)")
         os.environ["PAYGRID_DATABASE_URL"] = url  # the app factory (and each worker) reads it
         uvicorn.run(
-            "paygrid.app:app_from_environment", factory=True, host=settings.host,
-            port=settings.port, workers=settings.http_workers, log_config=None,
+            "paygrid.app:app_from_environment",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.http_workers,
+            log_config=None,
             access_log=False,
         )
     finally:
         _leave(embedded)
         if embedded is not None:
-            console.print("embedded PostgreSQL released (stopped unless another paygrid process uses it)")
+            console.print(
+                "embedded PostgreSQL released (stopped unless another paygrid process uses it)"
+            )
 
 
 async def _demo(url: str, data_dir: os.PathLike[str] | str) -> object:
@@ -117,13 +123,23 @@ def merchants_create(
     merchant = _with_pool(lambda pool: merchant_service.create_merchant(pool, name))
     secret, publishable = merchant.key("secret", False), merchant.key("publishable", False)
     if as_json:
-        typer.echo(json.dumps({"id": merchant.id, "secret_key": secret, "publishable_key": publishable,
-                               "live_secret_key": merchant.key("secret", True),
-                               "live_publishable_key": merchant.key("publishable", True)}))
+        typer.echo(
+            json.dumps(
+                {
+                    "id": merchant.id,
+                    "secret_key": secret,
+                    "publishable_key": publishable,
+                    "live_secret_key": merchant.key("secret", True),
+                    "live_publishable_key": merchant.key("publishable", True),
+                }
+            )
+        )
         return
     console.print(f"merchant: {merchant.id}")
     for key in merchant.keys:
-        console.print(f"{key.kind} key ({'live' if key.livemode else 'test'}): {key.secret}", highlight=False)
+        console.print(
+            f"{key.kind} key ({'live' if key.livemode else 'test'}): {key.secret}", highlight=False
+        )
     console.print("[yellow]Store these keys now; they are not shown again.[/yellow]")
 
 
@@ -140,7 +156,9 @@ def merchants_list() -> None:
 @keys_app.command("create")
 def keys_create(
     merchant: Annotated[str, typer.Option(help="Merchant id (mer_...).")],
-    kind: Annotated[Literal["secret", "publishable"], typer.Option(help="secret or publishable.")] = "secret",
+    kind: Annotated[
+        Literal["secret", "publishable"], typer.Option(help="secret or publishable.")
+    ] = "secret",
     mode: Annotated[Literal["test", "live"], typer.Option(help="test or live.")] = "test",
     name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
 ) -> None:
@@ -162,8 +180,13 @@ def keys_list(merchant: Annotated[str, typer.Option(help="Merchant id (mer_...).
     table = Table("id", "kind", "mode", "ends with", "name", "last used", "revoked")
     for row in rows:
         table.add_row(
-            row["id"], row["kind"], "live" if row["livemode"] else "test", row["last4"],
-            row["name"] or "", _when(row["last_used_at"]), _when(row["revoked_at"]),
+            row["id"],
+            row["kind"],
+            "live" if row["livemode"] else "test",
+            row["last4"],
+            row["name"] or "",
+            _when(row["last_used_at"]),
+            _when(row["revoked_at"]),
         )
     console.print(table)
 

@@ -35,10 +35,15 @@ async def ensure_demo_merchant(pool: asyncpg.Pool, data_dir: Path) -> DemoMercha
             return DemoMerchant(saved["id"], saved["secret_key"], saved["publishable_key"])
     merchant = await create_merchant(pool, DEMO_NAME)
     demo = DemoMerchant(
-        merchant.id, merchant.key("secret", livemode=False), merchant.key("publishable", livemode=False)
+        merchant.id,
+        merchant.key("secret", livemode=False),
+        merchant.key("publishable", livemode=False),
     )
     data_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        json.dump({"id": demo.id, "secret_key": demo.secret_key, "publishable_key": demo.publishable_key}, handle)
+        json.dump(
+            {"id": demo.id, "secret_key": demo.secret_key, "publishable_key": demo.publishable_key},
+            handle,
+        )
     return demo

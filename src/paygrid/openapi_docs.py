@@ -33,9 +33,12 @@ Every response carries `X-Request-Id` (an incoming one is echoed).
 """
 
 TAGS: Final[list[dict[str, Any]]] = [
-    {"name": "Payments", "description": "Payments follow Stripe's PaymentIntent states: "
-     "requires_payment_method, requires_confirmation, requires_action, processing, "
-     "requires_capture, succeeded, canceled."},
+    {
+        "name": "Payments",
+        "description": "Payments follow Stripe's PaymentIntent states: "
+        "requires_payment_method, requires_confirmation, requires_action, processing, "
+        "requires_capture, succeeded, canceled.",
+    },
     {"name": "Refunds", "description": "Full or partial refunds of succeeded payments."},
     {"name": "Customers", "description": "People who pay you."},
     {"name": "Payment methods", "description": "Tokenized cards (`pm_...`)."},

@@ -8,9 +8,15 @@ from tests.conftest import SUCCESS_CARD, Api, card
 
 
 async def test_purchase_succeeds_and_is_recorded(api: Api, pool: asyncpg.Pool) -> None:
-    response = await api.post("/v1/payments", {
-        "amount": 2000, "currency": "usd", "confirm": True, "payment_method_data": card(SUCCESS_CARD),
-    })
+    response = await api.post(
+        "/v1/payments",
+        {
+            "amount": 2000,
+            "currency": "usd",
+            "confirm": True,
+            "payment_method_data": card(SUCCESS_CARD),
+        },
+    )
     assert response.status_code == 200, response.text
     payment = response.json()
     assert payment["status"] == "succeeded"
@@ -24,15 +30,25 @@ async def test_purchase_succeeds_and_is_recorded(api: Api, pool: asyncpg.Pool) -
     assert payment["attempts"][0]["latency_ms"] is not None
     fetched = (await api.get(f"/v1/payments/{payment['id']}")).json()
     assert fetched == payment
-    events = await pool.fetch("SELECT type FROM events WHERE object_id = $1 ORDER BY id", payment["id"])
+    events = await pool.fetch(
+        "SELECT type FROM events WHERE object_id = $1 ORDER BY id", payment["id"]
+    )
     assert [e["type"] for e in events] == ["payment.created", "payment.succeeded"]
 
 
 async def test_authorize_then_partial_capture_releases_the_rest(api: Api) -> None:
-    created = (await api.post("/v1/payments", {
-        "amount": 5000, "currency": "EUR", "confirm": True, "capture_method": "manual",
-        "payment_method": "pm_card_visa",
-    })).json()
+    created = (
+        await api.post(
+            "/v1/payments",
+            {
+                "amount": 5000,
+                "currency": "EUR",
+                "confirm": True,
+                "capture_method": "manual",
+                "payment_method": "pm_card_visa",
+            },
+        )
+    ).json()
     assert created["status"] == "requires_capture"
     assert created["amount_capturable"] == 5000
     captured = await api.post(f"/v1/payments/{created['id']}/capture", {"amount_to_capture": 3000})
@@ -45,10 +61,18 @@ async def test_authorize_then_partial_capture_releases_the_rest(api: Api) -> Non
 
 
 async def test_capture_more_than_capturable_is_rejected(api: Api) -> None:
-    created = (await api.post("/v1/payments", {
-        "amount": 5000, "currency": "EUR", "confirm": True, "capture_method": "manual",
-        "payment_method": "pm_card_visa",
-    })).json()
+    created = (
+        await api.post(
+            "/v1/payments",
+            {
+                "amount": 5000,
+                "currency": "EUR",
+                "confirm": True,
+                "capture_method": "manual",
+                "payment_method": "pm_card_visa",
+            },
+        )
+    ).json()
     response = await api.post(f"/v1/payments/{created['id']}/capture", {"amount_to_capture": 5001})
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "amount_to_capture"
@@ -56,11 +80,21 @@ async def test_capture_more_than_capturable_is_rejected(api: Api) -> None:
 
 
 async def test_void_an_authorization(api: Api) -> None:
-    created = (await api.post("/v1/payments", {
-        "amount": 1500, "currency": "GBP", "confirm": True, "capture_method": "manual",
-        "payment_method": "pm_card_visa",
-    })).json()
-    canceled = await api.post(f"/v1/payments/{created['id']}/cancel", {"cancellation_reason": "requested_by_customer"})
+    created = (
+        await api.post(
+            "/v1/payments",
+            {
+                "amount": 1500,
+                "currency": "GBP",
+                "confirm": True,
+                "capture_method": "manual",
+                "payment_method": "pm_card_visa",
+            },
+        )
+    ).json()
+    canceled = await api.post(
+        f"/v1/payments/{created['id']}/cancel", {"cancellation_reason": "requested_by_customer"}
+    )
     assert canceled.status_code == 200, canceled.text
     body = canceled.json()
     assert body["status"] == "canceled"
@@ -68,23 +102,36 @@ async def test_void_an_authorization(api: Api) -> None:
     assert body["canceled_at"] is not None
     assert body["amount_capturable"] == 0
     assert [(a["operation"], a["status"]) for a in body["attempts"]] == [
-        ("authorize", "authorized"), ("void", "succeeded")
+        ("authorize", "authorized"),
+        ("void", "succeeded"),
     ]
 
 
 async def test_two_step_create_then_confirm(api: Api) -> None:
     created = (await api.post("/v1/payments", {"amount": 999, "currency": "USD"})).json()
     assert created["status"] == "requires_payment_method"
-    confirmed = await api.post(f"/v1/payments/{created['id']}/confirm", {"payment_method": "pm_card_visa"})
+    confirmed = await api.post(
+        f"/v1/payments/{created['id']}/confirm", {"payment_method": "pm_card_visa"}
+    )
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["status"] == "succeeded"
 
 
 async def test_full_and_partial_refunds(api: Api, pool: asyncpg.Pool) -> None:
-    payment = (await api.post("/v1/payments", {
-        "amount": 5000, "currency": "NGN", "confirm": True, "payment_method": "pm_card_visa",
-    })).json()
-    partial = await api.post("/v1/refunds", {"payment": payment["id"], "amount": 1200, "reason": "requested_by_customer"})
+    payment = (
+        await api.post(
+            "/v1/payments",
+            {
+                "amount": 5000,
+                "currency": "NGN",
+                "confirm": True,
+                "payment_method": "pm_card_visa",
+            },
+        )
+    ).json()
+    partial = await api.post(
+        "/v1/refunds", {"payment": payment["id"], "amount": 1200, "reason": "requested_by_customer"}
+    )
     assert partial.status_code == 200, partial.text
     assert partial.json()["status"] == "succeeded"
     assert partial.json()["amount"] == 1200

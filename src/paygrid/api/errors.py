@@ -29,7 +29,9 @@ def error_payload(error: PaygridError, request_id: str | None) -> dict[str, Any]
 
 
 def error_response(error: PaygridError, request_id: str | None) -> Response:
-    headers = {"Retry-After": str(error.extra["retry_after"])} if "retry_after" in error.extra else None
+    headers = (
+        {"Retry-After": str(error.extra["retry_after"])} if "retry_after" in error.extra else None
+    )
     return Response(
         orjson.dumps(error_payload(error, request_id)),
         status_code=error.status_code,
@@ -60,9 +62,13 @@ def validation_error(exc: RequestValidationError) -> InvalidRequest:
     if kind == "missing":
         if param is None:
             return InvalidRequest("A JSON request body is required.", code="parameter_missing")
-        return InvalidRequest(f"Missing required param: {param}.", param=param, code="parameter_missing")
+        return InvalidRequest(
+            f"Missing required param: {param}.", param=param, code="parameter_missing"
+        )
     if kind == "extra_forbidden":
-        return InvalidRequest(f"Received unknown parameter: {param}.", param=param, code="parameter_unknown")
+        return InvalidRequest(
+            f"Received unknown parameter: {param}.", param=param, code="parameter_unknown"
+        )
     message = str(first.get("msg", "Invalid value"))
     code = "amount_invalid" if param == "amount" else "parameter_invalid"
     if param is None:
@@ -85,10 +91,19 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         error: PaygridError
         if exc.status_code == 404:
-            error = ResourceMissing(f"Unrecognized request URL ({request.method} {request.url.path}).", code="url_invalid")
+            error = ResourceMissing(
+                f"Unrecognized request URL ({request.method} {request.url.path}).",
+                code="url_invalid",
+            )
         elif exc.status_code == 405:
-            error = InvalidRequest(f"The method {request.method} is not allowed here.", code="method_not_allowed")
-            return Response(orjson.dumps(error_payload(error, request_id_of(request))), status_code=405, media_type="application/json")
+            error = InvalidRequest(
+                f"The method {request.method} is not allowed here.", code="method_not_allowed"
+            )
+            return Response(
+                orjson.dumps(error_payload(error, request_id_of(request))),
+                status_code=405,
+                media_type="application/json",
+            )
         elif exc.status_code == 403:
             error = PermissionDenied(str(exc.detail))
         else:

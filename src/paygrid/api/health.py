@@ -24,10 +24,16 @@ async def readyz(request: Request) -> JSONResponse:
     try:
         current = await engine.current_revision(deps_of(request).pool)
     except Exception as error:  # any failure to reach the database means not ready
-        return JSONResponse({"status": "unavailable", "database": type(error).__name__}, status_code=503)
+        return JSONResponse(
+            {"status": "unavailable", "database": type(error).__name__}, status_code=503
+        )
     ready = current == head
     return JSONResponse(
-        {"status": "ready" if ready else "migrations_pending", "database": "ok",
-         "migration": current, "migration_head": head},
+        {
+            "status": "ready" if ready else "migrations_pending",
+            "database": "ok",
+            "migration": current,
+            "migration_head": head,
+        },
         status_code=200 if ready else 503,
     )

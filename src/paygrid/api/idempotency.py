@@ -30,6 +30,7 @@ class ScopedKey(TypedDict):
     livemode: bool
     key: str
 
+
 # Results not saved, so a retry runs again: requests rejected before any work started.
 UNSAVED_STATUSES = frozenset({400, 401, 403, 409, 413, 415, 429})
 
@@ -57,18 +58,33 @@ class Idempotency:
             await self.app(scope, receive, send)
             return
         if not 1 <= len(key) <= MAX_KEY_LENGTH:
-            await send_error(scope, send, InvalidRequest(
-                f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.",
-                param="Idempotency-Key", code="idempotency_key_invalid",
-            ))
+            await send_error(
+                scope,
+                send,
+                InvalidRequest(
+                    f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.",
+                    param="Idempotency-Key",
+                    code="idempotency_key_invalid",
+                ),
+            )
             return
         deps = self._deps(scope)
         principal: Principal = state(scope)["principal"]
-        scoped: ScopedKey = {"merchant_id": principal.merchant_id, "livemode": principal.livemode, "key": key}
-        fingerprint = request_fingerprint(scope["method"], scope["path"], state(scope).get("body", b""))
+        scoped: ScopedKey = {
+            "merchant_id": principal.merchant_id,
+            "livemode": principal.livemode,
+            "key": key,
+        }
+        fingerprint = request_fingerprint(
+            scope["method"], scope["path"], state(scope).get("body", b"")
+        )
         claimed = await keys_db.claim(
-            deps.pool, **scoped, method=scope["method"], path=scope["path"],
-            request_hash=fingerprint, ttl_hours=deps.settings.idempotency_ttl_hours,
+            deps.pool,
+            **scoped,
+            method=scope["method"],
+            path=scope["path"],
+            request_hash=fingerprint,
+            ttl_hours=deps.settings.idempotency_ttl_hours,
         )
         if not claimed and not await _resolve_existing(deps, scope, send, scoped, fingerprint):
             return
@@ -110,10 +126,15 @@ async def _resolve_existing(
         await send_error(scope, send, IdempotencyKeyInUse())
         return False
     if stored.request_hash != fingerprint:
-        await send_error(scope, send, IdempotencyKeyReused(
-            "Keys for idempotent requests can only be used with the same path and "
-            "parameters they were first used with.", param="Idempotency-Key",
-        ))
+        await send_error(
+            scope,
+            send,
+            IdempotencyKeyReused(
+                "Keys for idempotent requests can only be used with the same path and "
+                "parameters they were first used with.",
+                param="Idempotency-Key",
+            ),
+        )
         return False
     if stored.response_status is not None:
         await _replay(send, stored.response_status, stored.response_body or b"")
@@ -122,20 +143,26 @@ async def _resolve_existing(
         deps.pool, **scoped, lock_seconds=lock_seconds
     ):
         return True
-    await send_error(scope, send, IdempotencyKeyInUse(
-        "A request with this idempotency key is still being processed. Retry later.",
-    ))
+    await send_error(
+        scope,
+        send,
+        IdempotencyKeyInUse(
+            "A request with this idempotency key is still being processed. Retry later.",
+        ),
+    )
     return False
 
 
 async def _replay(send: Send, status: int, body: bytes) -> None:
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"idempotent-replayed", b"true"),
-        ],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"idempotent-replayed", b"true"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -52,7 +52,9 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         incoming = header(scope, b"x-request-id")
-        request_id = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else f"req_{uuid.uuid4().hex}"
+        request_id = (
+            incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else f"req_{uuid.uuid4().hex}"
+        )
         state(scope)["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -63,7 +65,10 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 status["sent"] = True
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
             await send(message)
 
         try:
@@ -71,13 +76,20 @@ class RequestContext:
         except Exception:
             log.exception("request.unhandled_error", method=scope["method"], path=scope["path"])
             if not status["sent"]:
-                await send_error(scope, send_with_id, PaygridError(
-                    "An internal error occurred. It has been logged; quote the request id."
-                ))
+                await send_error(
+                    scope,
+                    send_with_id,
+                    PaygridError(
+                        "An internal error occurred. It has been logged; quote the request id."
+                    ),
+                )
         finally:
             log.info(
-                "request.completed", method=scope["method"], path=scope["path"],
-                status=status["code"], duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                "request.completed",
+                method=scope["method"],
+                path=scope["path"],
+                status=status["code"],
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
 
 
@@ -108,7 +120,11 @@ class BodyGuard:
             return
         declared = header(scope, b"content-length")
         if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await send_error(scope, send, PayloadTooLarge(f"Request bodies are limited to {self.max_body_bytes} bytes."))
+            await send_error(
+                scope,
+                send,
+                PayloadTooLarge(f"Request bodies are limited to {self.max_body_bytes} bytes."),
+            )
             return
         chunks: list[bytes] = []
         size = 0
@@ -120,7 +136,11 @@ class BodyGuard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                await send_error(scope, send, PayloadTooLarge(f"Request bodies are limited to {self.max_body_bytes} bytes."))
+                await send_error(
+                    scope,
+                    send,
+                    PayloadTooLarge(f"Request bodies are limited to {self.max_body_bytes} bytes."),
+                )
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -132,8 +152,13 @@ class BodyGuard:
         if not body.strip() and scope["path"].startswith("/v1/"):
             body = b"{}"  # an empty POST (e.g. /cancel) means "no parameters"
             scope["headers"] = [
-                *[(k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length")],
-                (b"content-type", b"application/json"), (b"content-length", b"2"),
+                *[
+                    (k, v)
+                    for k, v in scope["headers"]
+                    if k not in (b"content-type", b"content-length")
+                ],
+                (b"content-type", b"application/json"),
+                (b"content-length", b"2"),
             ]
         state(scope)["body"] = body
         replayed = False
@@ -146,5 +171,3 @@ class BodyGuard:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
-
-

@@ -27,8 +27,12 @@ def list_response(request: Request, data: Sequence[BaseModel], has_more: bool) -
 
 def page_request(
     limit: Annotated[int, Query(ge=1, le=100, description="1 to 100 objects, default 10.")] = 10,
-    starting_after: Annotated[str | None, Query(description="Cursor: an object id; returns older objects.")] = None,
-    ending_before: Annotated[str | None, Query(description="Cursor: an object id; returns newer objects.")] = None,
+    starting_after: Annotated[
+        str | None, Query(description="Cursor: an object id; returns older objects.")
+    ] = None,
+    ending_before: Annotated[
+        str | None, Query(description="Cursor: an object id; returns newer objects.")
+    ] = None,
 ) -> PageRequest:
     return PageRequest(limit, starting_after, ending_before)
 
@@ -37,8 +41,12 @@ Page = Annotated[PageRequest, Depends(page_request)]
 
 
 def created_range(
-    created_gte: Annotated[int | None, Query(alias="created[gte]", description="Unix time, inclusive.")] = None,
-    created_lte: Annotated[int | None, Query(alias="created[lte]", description="Unix time, inclusive.")] = None,
+    created_gte: Annotated[
+        int | None, Query(alias="created[gte]", description="Unix time, inclusive.")
+    ] = None,
+    created_lte: Annotated[
+        int | None, Query(alias="created[lte]", description="Unix time, inclusive.")
+    ] = None,
 ) -> tuple[datetime | None, datetime | None]:
     return (
         None if created_gte is None else datetime.fromtimestamp(created_gte, UTC),
@@ -49,14 +57,25 @@ def created_range(
 CreatedRange = Annotated[tuple[datetime | None, datetime | None], Depends(created_range)]
 
 
-def _error(description: str, example_code: str, example_type: str = "invalid_request_error") -> dict[str, Any]:
+def _error(
+    description: str, example_code: str, example_type: str = "invalid_request_error"
+) -> dict[str, Any]:
     return {
         "model": ErrorResponse,
         "description": description,
-        "content": {"application/json": {"example": {"error": {
-            "type": example_type, "code": example_code, "message": "...", "param": None,
-            "request_id": "req_3f2a...",
-        }}}},
+        "content": {
+            "application/json": {
+                "example": {
+                    "error": {
+                        "type": example_type,
+                        "code": example_code,
+                        "message": "...",
+                        "param": None,
+                        "request_id": "req_3f2a...",
+                    }
+                }
+            }
+        },
     }
 
 
@@ -68,13 +87,30 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
         "`idempotency_key_invalid`, `no_connector_available`, `card_data_not_allowed`.",
         "parameter_invalid",
     ),
-    401: _error("Missing, malformed or revoked API key. Codes: `api_key_missing`, `api_key_invalid`, `api_key_revoked`.", "api_key_invalid", "authentication_error"),
-    403: _error("This key may not make this request (e.g. a publishable key). Code: `secret_key_required`.", "secret_key_required", "permission_error"),
-    404: _error("No such object for this merchant and mode. Code: `resource_missing`.", "resource_missing"),
-    409: _error("Conflict. Codes: `payment_invalid_state` (the message names the current status), `idempotency_key_in_use`, `reference_already_exists`.", "payment_invalid_state"),
+    401: _error(
+        "Missing, malformed or revoked API key. Codes: `api_key_missing`, `api_key_invalid`, `api_key_revoked`.",
+        "api_key_invalid",
+        "authentication_error",
+    ),
+    403: _error(
+        "This key may not make this request (e.g. a publishable key). Code: `secret_key_required`.",
+        "secret_key_required",
+        "permission_error",
+    ),
+    404: _error(
+        "No such object for this merchant and mode. Code: `resource_missing`.", "resource_missing"
+    ),
+    409: _error(
+        "Conflict. Codes: `payment_invalid_state` (the message names the current status), `idempotency_key_in_use`, `reference_already_exists`.",
+        "payment_invalid_state",
+    ),
     413: _error("Body larger than 1 MB. Code: `body_too_large`.", "body_too_large"),
     415: _error("Body is not JSON. Code: `unsupported_media_type`.", "unsupported_media_type"),
-    422: _error("Code: `idempotency_key_reused` (same key, different request) or `refund_exceeds_available`.", "idempotency_key_reused", "idempotency_error"),
+    422: _error(
+        "Code: `idempotency_key_reused` (same key, different request) or `refund_exceeds_available`.",
+        "idempotency_key_reused",
+        "idempotency_error",
+    ),
 }
 
 CARD_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -83,7 +119,12 @@ CARD_ERRORS: dict[int | str, dict[str, Any]] = {
         "`insufficient_funds`, `expired_card`, `incorrect_cvc`, `processing_error`, "
         "`authentication_failed`, `incorrect_number`, `invalid_expiry_month`, "
         "`invalid_expiry_year`, `invalid_cvc`. Includes `decline_code` and `payment_id`.",
-        "card_declined", "card_error",
+        "card_declined",
+        "card_error",
     ),
-    502: _error("The provider could not be reached (`provider_unavailable`) or timed out (`provider_timeout`); retry with the same Idempotency-Key.", "provider_unavailable", "api_error"),
+    502: _error(
+        "The provider could not be reached (`provider_unavailable`) or timed out (`provider_timeout`); retry with the same Idempotency-Key.",
+        "provider_unavailable",
+        "api_error",
+    ),
 }

@@ -13,13 +13,26 @@ Executor = asyncpg.Pool | asyncpg.Connection
 
 
 async def insert_customer(
-    conn: asyncpg.Connection, *, customer_id: str, merchant_id: str, livemode: bool,
-    email: str | None, name: str | None, phone: str | None, metadata: dict[str, str],
+    conn: asyncpg.Connection,
+    *,
+    customer_id: str,
+    merchant_id: str,
+    livemode: bool,
+    email: str | None,
+    name: str | None,
+    phone: str | None,
+    metadata: dict[str, str],
 ) -> Row:
     row = await conn.fetchrow(
         "INSERT INTO customers (id, merchant_id, livemode, email, name, phone, metadata)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
-        customer_id, merchant_id, livemode, email, name, phone, metadata,
+        customer_id,
+        merchant_id,
+        livemode,
+        email,
+        name,
+        phone,
+        metadata,
     )
     assert row is not None
     return row
@@ -31,17 +44,22 @@ async def get_customer(
     return await conn.fetchrow(
         "SELECT * FROM customers WHERE id = $1 AND merchant_id = $2 AND livemode = $3"
         + (" FOR UPDATE" if lock else ""),
-        customer_id, merchant_id, livemode,
+        customer_id,
+        merchant_id,
+        livemode,
     )
 
 
-async def update_customer(conn: asyncpg.Connection, customer_id: str, changes: dict[str, Any]) -> Row:
+async def update_customer(
+    conn: asyncpg.Connection, customer_id: str, changes: dict[str, Any]
+) -> Row:
     allowed = {"email", "name", "phone", "metadata"}
     assert set(changes) <= allowed
     assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=2))
     row = await conn.fetchrow(
         f"UPDATE customers SET {assignments} WHERE id = $1 RETURNING *",  # noqa: S608 - columns from allowlist
-        customer_id, *changes.values(),
+        customer_id,
+        *changes.values(),
     )
     assert row is not None
     return row

@@ -22,6 +22,11 @@ async def insert_event(
     await conn.execute(
         "INSERT INTO events (id, merchant_id, livemode, type, object_id, data)"
         " VALUES ($1, $2, $3, $4, $5, $6)",
-        event_id, merchant_id, livemode, event_type, object_id, {"object": snapshot},
+        event_id,
+        merchant_id,
+        livemode,
+        event_type,
+        object_id,
+        {"object": snapshot},
     )
     return event_id

@@ -18,8 +18,15 @@ class StoredKey:
 
 
 async def claim(
-    pool: asyncpg.Pool, *, merchant_id: str, livemode: bool, key: str, method: str, path: str,
-    request_hash: bytes, ttl_hours: int,
+    pool: asyncpg.Pool,
+    *,
+    merchant_id: str,
+    livemode: bool,
+    key: str,
+    method: str,
+    path: str,
+    request_hash: bytes,
+    ttl_hours: int,
 ) -> bool:
     """Insert the key locked for this request; a key past its TTL is taken over as new.
     Returns False when a live key already exists."""
@@ -31,7 +38,13 @@ async def claim(
         "  response_status = NULL, response_body = NULL"
         "  WHERE k.created_at < now() - make_interval(hours => $7)"
         " RETURNING true",
-        merchant_id, livemode, key, method, path, request_hash, ttl_hours,
+        merchant_id,
+        livemode,
+        key,
+        method,
+        path,
+        request_hash,
+        ttl_hours,
     )
     return bool(inserted)
 
@@ -43,13 +56,19 @@ async def load(
         "SELECT request_method, request_path, request_hash, response_status, response_body,"
         " locked_at < now() - make_interval(secs => $4) AS lock_expired"
         " FROM idempotency_keys WHERE merchant_id = $1 AND livemode = $2 AND key = $3",
-        merchant_id, livemode, key, float(lock_seconds),
+        merchant_id,
+        livemode,
+        key,
+        float(lock_seconds),
     )
     if row is None:
         return None
     return StoredKey(
-        row["request_method"], row["request_path"], bytes(row["request_hash"]),
-        row["response_status"], None if row["response_body"] is None else bytes(row["response_body"]),
+        row["request_method"],
+        row["request_path"],
+        bytes(row["request_hash"]),
+        row["response_status"],
+        None if row["response_body"] is None else bytes(row["response_body"]),
         bool(row["lock_expired"]),
     )
 
@@ -63,7 +82,10 @@ async def take_over(
             "UPDATE idempotency_keys SET locked_at = now()"
             " WHERE merchant_id = $1 AND livemode = $2 AND key = $3 AND response_status IS NULL"
             " AND locked_at < now() - make_interval(secs => $4) RETURNING true",
-            merchant_id, livemode, key, float(lock_seconds),
+            merchant_id,
+            livemode,
+            key,
+            float(lock_seconds),
         )
     )
 
@@ -74,7 +96,11 @@ async def complete(
     await pool.execute(
         "UPDATE idempotency_keys SET response_status = $4, response_body = $5, locked_at = NULL"
         " WHERE merchant_id = $1 AND livemode = $2 AND key = $3",
-        merchant_id, livemode, key, status, body,
+        merchant_id,
+        livemode,
+        key,
+        status,
+        body,
     )
 
 
@@ -83,7 +109,9 @@ async def release(pool: asyncpg.Pool, *, merchant_id: str, livemode: bool, key: 
     await pool.execute(
         "DELETE FROM idempotency_keys WHERE merchant_id = $1 AND livemode = $2 AND key = $3"
         " AND response_status IS NULL",
-        merchant_id, livemode, key,
+        merchant_id,
+        livemode,
+        key,
     )
 
 

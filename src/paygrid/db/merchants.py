@@ -20,9 +20,7 @@ async def get_merchant(conn: asyncpg.Pool | asyncpg.Connection, merchant_id: str
 
 
 async def find_merchant_by_name(conn: asyncpg.Pool | asyncpg.Connection, name: str) -> Row | None:
-    return await conn.fetchrow(
-        "SELECT * FROM merchants WHERE name = $1 ORDER BY id LIMIT 1", name
-    )
+    return await conn.fetchrow("SELECT * FROM merchants WHERE name = $1 ORDER BY id LIMIT 1", name)
 
 
 async def list_merchants(conn: asyncpg.Pool | asyncpg.Connection) -> list[Row]:
@@ -44,7 +42,14 @@ async def insert_api_key(
     row = await conn.fetchrow(
         "INSERT INTO api_keys (id, merchant_id, kind, livemode, lookup_prefix, key_hash, last4,"
         " name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
-        key_id, merchant_id, kind, livemode, lookup_prefix, key_hash, last4, name,
+        key_id,
+        merchant_id,
+        kind,
+        livemode,
+        lookup_prefix,
+        key_hash,
+        last4,
+        name,
     )
     assert row is not None
     return row

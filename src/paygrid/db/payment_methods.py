@@ -11,16 +11,35 @@ Executor = asyncpg.Pool | asyncpg.Connection
 
 
 async def insert_payment_method(
-    conn: Executor, *, pm_id: str, merchant_id: str, livemode: bool, customer_id: str | None,
-    brand: str, last4: str, exp_month: int, exp_year: int, connector: str, reference: str,
+    conn: Executor,
+    *,
+    pm_id: str,
+    merchant_id: str,
+    livemode: bool,
+    customer_id: str | None,
+    brand: str,
+    last4: str,
+    exp_month: int,
+    exp_year: int,
+    connector: str,
+    reference: str,
     metadata: dict[str, str],
 ) -> Row:
     row = await conn.fetchrow(
         "INSERT INTO payment_methods (id, merchant_id, livemode, customer_id, type, card_brand,"
         " card_last4, card_exp_month, card_exp_year, connector, connector_reference, metadata)"
         " VALUES ($1, $2, $3, $4, 'card', $5, $6, $7, $8, $9, $10, $11) RETURNING *",
-        pm_id, merchant_id, livemode, customer_id, brand, last4, exp_month, exp_year,
-        connector, reference, metadata,
+        pm_id,
+        merchant_id,
+        livemode,
+        customer_id,
+        brand,
+        last4,
+        exp_month,
+        exp_year,
+        connector,
+        reference,
+        metadata,
     )
     assert row is not None
     return row
@@ -31,7 +50,9 @@ async def get_payment_method(
 ) -> Row | None:
     return await conn.fetchrow(
         "SELECT * FROM payment_methods WHERE id = $1 AND merchant_id = $2 AND livemode = $3",
-        pm_id, merchant_id, livemode,
+        pm_id,
+        merchant_id,
+        livemode,
     )
 
 

@@ -16,8 +16,15 @@ Executor = asyncpg.Pool | asyncpg.Connection
 
 _UPDATABLE = frozenset(
     {
-        "payment_method_id", "return_url", "amount_capturable", "amount_received",
-        "last_payment_error", "next_action", "cancellation_reason", "canceled_at", "connector",
+        "payment_method_id",
+        "return_url",
+        "amount_capturable",
+        "amount_received",
+        "last_payment_error",
+        "next_action",
+        "cancellation_reason",
+        "canceled_at",
+        "connector",
     }
 )
 
@@ -39,7 +46,9 @@ async def get_payment(
     return await conn.fetchrow(
         "SELECT * FROM payments WHERE id = $1 AND merchant_id = $2 AND livemode = $3"
         + (" FOR UPDATE" if lock else ""),
-        payment_id, merchant_id, livemode,
+        payment_id,
+        merchant_id,
+        livemode,
     )
 
 
@@ -52,9 +61,10 @@ async def get_by_idempotency_key(
     conn: Executor, merchant_id: str, livemode: bool, key: str
 ) -> Row | None:
     return await conn.fetchrow(
-        "SELECT * FROM payments WHERE merchant_id = $1 AND livemode = $2"
-        " AND idempotency_key = $3",
-        merchant_id, livemode, key,
+        "SELECT * FROM payments WHERE merchant_id = $1 AND livemode = $2 AND idempotency_key = $3",
+        merchant_id,
+        livemode,
+        key,
     )
 
 
@@ -62,7 +72,9 @@ async def reference_taken(conn: Executor, merchant_id: str, livemode: bool, refe
     return bool(
         await conn.fetchval(
             "SELECT 1 FROM payments WHERE merchant_id = $1 AND livemode = $2 AND reference = $3",
-            merchant_id, livemode, reference,
+            merchant_id,
+            livemode,
+            reference,
         )
     )
 
@@ -82,7 +94,10 @@ async def transition(
     return await conn.fetchrow(
         f"UPDATE payments SET status = $2, updated_at = now(){assignments}"  # noqa: S608 - columns from allowlist
         " WHERE id = $1 AND status = ANY($3::text[]) RETURNING *",
-        payment_id, target, list(sources), *changes.values(),
+        payment_id,
+        target,
+        list(sources),
+        *changes.values(),
     )
 
 
@@ -92,7 +107,8 @@ async def reserve_refund(conn: asyncpg.Connection, payment_id: str, amount: int)
         "UPDATE payments SET amount_refunded = amount_refunded + $2, updated_at = now()"
         " WHERE id = $1 AND status = 'succeeded' AND amount_refunded + $2 <= amount_received"
         " RETURNING *",
-        payment_id, amount,
+        payment_id,
+        amount,
     )
 
 
@@ -100,7 +116,8 @@ async def release_refund(conn: asyncpg.Connection, payment_id: str, amount: int)
     row = await conn.fetchrow(
         "UPDATE payments SET amount_refunded = amount_refunded - $2, updated_at = now()"
         " WHERE id = $1 RETURNING *",
-        payment_id, amount,
+        payment_id,
+        amount,
     )
     assert row is not None
     return row
@@ -149,7 +166,13 @@ async def insert_attempt(
         "INSERT INTO payment_attempts (id, payment_id, operation, connector, status, amount,"
         " payment_method_id, refund_id) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7)"
         " RETURNING *",
-        attempt_id, payment_id, operation, connector, amount, payment_method_id, refund_id,
+        attempt_id,
+        payment_id,
+        operation,
+        connector,
+        amount,
+        payment_method_id,
+        refund_id,
     )
     assert row is not None
     return row
@@ -176,7 +199,12 @@ async def finish_attempt(
         " completed_at = CASE WHEN $2 IN ('pending', 'requires_action', 'unknown') THEN NULL"
         "  ELSE now() END"
         " WHERE id = $1 AND status IN ('pending', 'requires_action', 'unknown') RETURNING *",
-        attempt_id, status, provider_reference, latency_ms, error_code, decline_code,
+        attempt_id,
+        status,
+        provider_reference,
+        latency_ms,
+        error_code,
+        decline_code,
         error_message,
     )
 
@@ -186,7 +214,8 @@ async def open_attempt(conn: Executor, payment_id: str, operation: str) -> Row |
     return await conn.fetchrow(
         "SELECT * FROM payment_attempts WHERE payment_id = $1 AND operation = $2"
         " AND status IN ('pending', 'requires_action', 'unknown') ORDER BY id DESC LIMIT 1",
-        payment_id, operation,
+        payment_id,
+        operation,
     )
 
 

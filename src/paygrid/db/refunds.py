@@ -11,15 +11,30 @@ Executor = asyncpg.Pool | asyncpg.Connection
 
 
 async def insert_refund(
-    conn: asyncpg.Connection, *, refund_id: str, merchant_id: str, livemode: bool,
-    payment_id: str, amount: int, currency: str, reason: str | None,
-    metadata: dict[str, str], idempotency_key: str | None,
+    conn: asyncpg.Connection,
+    *,
+    refund_id: str,
+    merchant_id: str,
+    livemode: bool,
+    payment_id: str,
+    amount: int,
+    currency: str,
+    reason: str | None,
+    metadata: dict[str, str],
+    idempotency_key: str | None,
 ) -> Row:
     row = await conn.fetchrow(
         "INSERT INTO refunds (id, merchant_id, livemode, payment_id, amount, currency, status,"
         " reason, metadata, idempotency_key)"
         " VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9) RETURNING *",
-        refund_id, merchant_id, livemode, payment_id, amount, currency, reason, metadata,
+        refund_id,
+        merchant_id,
+        livemode,
+        payment_id,
+        amount,
+        currency,
+        reason,
+        metadata,
         idempotency_key,
     )
     assert row is not None
@@ -33,20 +48,31 @@ async def find_by_idempotency_key(conn: Executor, payment_id: str, key: str) -> 
 
 
 async def finish_refund(
-    conn: asyncpg.Connection, refund_id: str, *, status: str, provider_reference: str | None,
+    conn: asyncpg.Connection,
+    refund_id: str,
+    *,
+    status: str,
+    provider_reference: str | None,
     failure_reason: str | None,
 ) -> Row | None:
     return await conn.fetchrow(
         "UPDATE refunds SET status = $2, provider_reference = $3, failure_reason = $4"
         " WHERE id = $1 AND status = 'pending' RETURNING *",
-        refund_id, status, provider_reference, failure_reason,
+        refund_id,
+        status,
+        provider_reference,
+        failure_reason,
     )
 
 
-async def get_refund(conn: Executor, merchant_id: str, livemode: bool, refund_id: str) -> Row | None:
+async def get_refund(
+    conn: Executor, merchant_id: str, livemode: bool, refund_id: str
+) -> Row | None:
     return await conn.fetchrow(
         "SELECT * FROM refunds WHERE id = $1 AND merchant_id = $2 AND livemode = $3",
-        refund_id, merchant_id, livemode,
+        refund_id,
+        merchant_id,
+        livemode,
     )
 
 

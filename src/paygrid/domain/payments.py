@@ -72,7 +72,12 @@ TRANSITIONS: Final[dict[PaymentAction, Transition]] = {
     PaymentAction.CAPTURE: Transition(frozenset({S.REQUIRES_CAPTURE}), S.SUCCEEDED),
     PaymentAction.CANCEL: Transition(
         frozenset(
-            {S.REQUIRES_PAYMENT_METHOD, S.REQUIRES_CONFIRMATION, S.REQUIRES_ACTION, S.REQUIRES_CAPTURE}
+            {
+                S.REQUIRES_PAYMENT_METHOD,
+                S.REQUIRES_CONFIRMATION,
+                S.REQUIRES_ACTION,
+                S.REQUIRES_CAPTURE,
+            }
         ),
         S.CANCELED,
     ),
@@ -132,7 +137,9 @@ class Amounts:
     amount_received: int
 
 
-def amounts_after(action: PaymentAction, amount: int, captured: int | None = None) -> Amounts | None:
+def amounts_after(
+    action: PaymentAction, amount: int, captured: int | None = None
+) -> Amounts | None:
     """How a transition moves the money fields; ``None`` leaves them unchanged."""
     match action:
         case PaymentAction.AUTHORIZE:

@@ -31,7 +31,9 @@ Metadata = Annotated[
 
 PositiveAmount = Annotated[
     StrictInt,
-    Field(gt=0, description="An integer in the currency's minor unit (e.g. cents).", examples=[2000]),
+    Field(
+        gt=0, description="An integer in the currency's minor unit (e.g. cents).", examples=[2000]
+    ),
 ]
 
 

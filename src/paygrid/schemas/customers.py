@@ -37,6 +37,11 @@ class Customer(BaseModel):
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Customer:
         return cls(
-            id=row["id"], email=row["email"], name=row["name"], phone=row["phone"],
-            metadata=row["metadata"], livemode=row["livemode"], created=unix(row["created_at"]) or 0,
+            id=row["id"],
+            email=row["email"],
+            name=row["name"],
+            phone=row["phone"],
+            metadata=row["metadata"],
+            livemode=row["livemode"],
+            created=unix(row["created_at"]) or 0,
         )

@@ -63,9 +63,13 @@ class PaymentMethod(BaseModel):
         return cls(
             id=row["id"],
             card=CardSummary(
-                brand=row["card_brand"], last4=row["card_last4"],
-                exp_month=row["card_exp_month"], exp_year=row["card_exp_year"],
+                brand=row["card_brand"],
+                last4=row["card_last4"],
+                exp_month=row["card_exp_month"],
+                exp_year=row["card_exp_year"],
             ),
-            customer=row["customer_id"], metadata=row["metadata"], livemode=row["livemode"],
+            customer=row["customer_id"],
+            metadata=row["metadata"],
+            livemode=row["livemode"],
             created=unix(row["created_at"]) or 0,
         )

@@ -35,13 +35,16 @@ class PaymentCreate(RequestModel):
     customer: str | None = Field(default=None, examples=["cus_01JD..."])
     description: str | None = Field(default=None, max_length=1000)
     return_url: str | None = Field(
-        default=None, max_length=2048,
+        default=None,
+        max_length=2048,
         description="Where the customer returns after a redirect (3-D Secure).",
         examples=["https://shop.example.com/checkout/done"],
     )
     order_id: str | None = Field(default=None, max_length=255)
     reference: str | None = Field(
-        default=None, min_length=1, max_length=255,
+        default=None,
+        min_length=1,
+        max_length=255,
         description="Your unique reference for this payment; generated when absent.",
     )
     metadata: Metadata = Field(default_factory=dict)
@@ -55,15 +58,16 @@ class PaymentConfirm(RequestModel):
 
 class PaymentCapture(RequestModel):
     amount_to_capture: StrictInt | None = Field(
-        default=None, gt=0,
+        default=None,
+        gt=0,
         description="At most `amount_capturable`; defaults to all of it. The rest is released.",
     )
 
 
 class PaymentCancel(RequestModel):
-    cancellation_reason: Literal[
-        "duplicate", "fraudulent", "requested_by_customer", "abandoned"
-    ] | None = None
+    cancellation_reason: (
+        Literal["duplicate", "fraudulent", "requested_by_customer", "abandoned"] | None
+    ) = None
 
 
 class Attempt(BaseModel):
@@ -88,10 +92,16 @@ class Attempt(BaseModel):
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Attempt:
         return cls(
-            id=row["id"], operation=row["operation"], connector=row["connector"],
-            status=row["status"], amount=row["amount"], error_code=row["error_code"],
-            decline_code=row["decline_code"], error_message=row["error_message"],
-            latency_ms=row["latency_ms"], created=unix(row["created_at"]) or 0,
+            id=row["id"],
+            operation=row["operation"],
+            connector=row["connector"],
+            status=row["status"],
+            amount=row["amount"],
+            error_code=row["error_code"],
+            decline_code=row["decline_code"],
+            error_message=row["error_message"],
+            latency_ms=row["latency_ms"],
+            created=unix(row["created_at"]) or 0,
             completed=unix(row["completed_at"]),
         )
 
@@ -142,19 +152,29 @@ class Payment(BaseModel):
     @classmethod
     def from_row(cls, row: asyncpg.Record, attempts: Sequence[asyncpg.Record]) -> Payment:
         return cls(
-            id=row["id"], amount=row["amount"], amount_capturable=row["amount_capturable"],
-            amount_received=row["amount_received"], amount_refunded=row["amount_refunded"],
-            currency=row["currency"], status=PaymentStatus(row["status"]),
-            capture_method=row["capture_method"], customer=row["customer_id"],
-            payment_method=row["payment_method_id"], connector=row["connector"],
-            description=row["description"], reference=row["reference"],
-            order_id=row["order_id"], return_url=row["return_url"], metadata=row["metadata"],
+            id=row["id"],
+            amount=row["amount"],
+            amount_capturable=row["amount_capturable"],
+            amount_received=row["amount_received"],
+            amount_refunded=row["amount_refunded"],
+            currency=row["currency"],
+            status=PaymentStatus(row["status"]),
+            capture_method=row["capture_method"],
+            customer=row["customer_id"],
+            payment_method=row["payment_method_id"],
+            connector=row["connector"],
+            description=row["description"],
+            reference=row["reference"],
+            order_id=row["order_id"],
+            return_url=row["return_url"],
+            metadata=row["metadata"],
             last_payment_error=_optional(PaymentError, row["last_payment_error"]),
             next_action=_optional(NextAction, row["next_action"]),
             cancellation_reason=row["cancellation_reason"],
             canceled_at=unix(row["canceled_at"]),
             attempts=[Attempt.from_row(a) for a in attempts],
-            livemode=row["livemode"], created=unix(row["created_at"]) or 0,
+            livemode=row["livemode"],
+            created=unix(row["created_at"]) or 0,
         )
 
 

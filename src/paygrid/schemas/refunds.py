@@ -35,8 +35,14 @@ class Refund(BaseModel):
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Refund:
         return cls(
-            id=row["id"], payment=row["payment_id"], amount=row["amount"],
-            currency=row["currency"], status=row["status"], reason=row["reason"],
-            failure_reason=row["failure_reason"], metadata=row["metadata"],
-            livemode=row["livemode"], created=unix(row["created_at"]) or 0,
+            id=row["id"],
+            payment=row["payment_id"],
+            amount=row["amount"],
+            currency=row["currency"],
+            status=row["status"],
+            reason=row["reason"],
+            failure_reason=row["failure_reason"],
+            metadata=row["metadata"],
+            livemode=row["livemode"],
+            created=unix(row["created_at"]) or 0,
         )

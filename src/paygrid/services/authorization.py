@@ -60,7 +60,9 @@ async def run_authorization(
         ) from None
     except OutcomeUnknown:
         result = AttemptResult(AttemptOutcome.UNKNOWN, None)
-    return await apply_attempt_result(deps, payment["id"], attempt["id"], result, _elapsed_ms(started))
+    return await apply_attempt_result(
+        deps, payment["id"], attempt["id"], result, _elapsed_ms(started)
+    )
 
 
 async def apply_attempt_result(
@@ -73,8 +75,11 @@ async def apply_attempt_result(
     decline = result.decline
     async with deps.pool.acquire() as conn, conn.transaction():
         attempt = await payments_db.finish_attempt(
-            conn, attempt_id, status=result.outcome.value,
-            provider_reference=result.provider_reference, latency_ms=latency_ms,
+            conn,
+            attempt_id,
+            status=result.outcome.value,
+            provider_reference=result.provider_reference,
+            latency_ms=latency_ms,
             error_code=decline.code if decline else None,
             decline_code=decline.decline_code if decline else None,
             error_message=decline.message if decline else None,
@@ -86,20 +91,27 @@ async def apply_attempt_result(
         if action is None:
             return await emit_payment(conn, payment, EventType.PAYMENT_PROCESSING)
         updated = await payments_db.transition(
-            conn, payment_id, sources=domain.allowed_sources(action),
+            conn,
+            payment_id,
+            sources=domain.allowed_sources(action),
             target=domain.TRANSITIONS[action].target,
             changes=_changes_for(action, payment, result),
         )
         if updated is None:
             return await payment_view(conn, payment)
         view = await emit_payment(
-            conn, updated,
-            payment_event_for(PaymentStatus(updated["status"]),
-                              attempt_failed=action is PaymentAction.FAIL_ATTEMPT),
+            conn,
+            updated,
+            payment_event_for(
+                PaymentStatus(updated["status"]),
+                attempt_failed=action is PaymentAction.FAIL_ATTEMPT,
+            ),
         )
     if decline is not None:
         raise CardError(
-            decline.message, code=decline.code, decline_code=decline.decline_code,
+            decline.message,
+            code=decline.code,
+            decline_code=decline.decline_code,
             payment_id=payment_id,
         )
     return view
@@ -136,12 +148,18 @@ async def _release(deps: Deps, payment: asyncpg.Record, attempt_id: str, latency
     again."""
     async with deps.pool.acquire() as conn, conn.transaction():
         await payments_db.finish_attempt(
-            conn, attempt_id, status="unreachable", provider_reference=None,
-            latency_ms=latency_ms, error_code="provider_unavailable",
+            conn,
+            attempt_id,
+            status="unreachable",
+            provider_reference=None,
+            latency_ms=latency_ms,
+            error_code="provider_unavailable",
             error_message="The provider could not be reached.",
         )
         await payments_db.transition(
-            conn, payment["id"], sources=domain.allowed_sources(PaymentAction.RELEASE_ATTEMPT),
+            conn,
+            payment["id"],
+            sources=domain.allowed_sources(PaymentAction.RELEASE_ATTEMPT),
             target=PaymentStatus.REQUIRES_CONFIRMATION,
         )
 

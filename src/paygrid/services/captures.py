@@ -29,13 +29,15 @@ async def capture_payment(
             raise InvalidRequest(
                 f"amount_to_capture ({amount}) is greater than amount_capturable "
                 f"({payment['amount_capturable']}).",
-                param="amount_to_capture", code="amount_too_large",
+                param="amount_to_capture",
+                code="amount_too_large",
             )
         attempt = await provider_operations.begin(conn, payment, "capture", amount)
     reference = await _provider_reference(deps, payment_id)
     connector = deps.connectors.by_name(payment["connector"])
     outcome = await provider_operations.call(
-        deps.pool, attempt,
+        deps.pool,
+        attempt,
         lambda key: connector.capture(reference, attempt["amount"], key),
         payment_id=payment_id,
     )
@@ -50,7 +52,9 @@ async def capture_payment(
         amounts = domain.amounts_after(PaymentAction.CAPTURE, payment["amount"], attempt["amount"])
         assert amounts is not None
         updated = await payments_db.transition(
-            conn, payment_id, sources=domain.allowed_sources(PaymentAction.CAPTURE),
+            conn,
+            payment_id,
+            sources=domain.allowed_sources(PaymentAction.CAPTURE),
             target=PaymentStatus.SUCCEEDED,
             changes={
                 "amount_capturable": amounts.amount_capturable,
@@ -70,7 +74,10 @@ async def cancel_payment(
     async with deps.pool.acquire() as conn, conn.transaction():
         payment = await _locked(conn, tenant, payment_id)
         domain.apply(PaymentStatus(payment["status"]), PaymentAction.CANCEL)
-        holds_funds = payment["status"] in (PaymentStatus.REQUIRES_CAPTURE, PaymentStatus.REQUIRES_ACTION)
+        holds_funds = payment["status"] in (
+            PaymentStatus.REQUIRES_CAPTURE,
+            PaymentStatus.REQUIRES_ACTION,
+        )
         attempt = await provider_operations.begin(conn, payment, "void", 0) if holds_funds else None
     if attempt is not None:
         reference = await _provider_reference(deps, payment_id)
@@ -84,13 +91,18 @@ async def cancel_payment(
             if recorded and not outcome.result.succeeded:
                 raise PaymentInvalidState(
                     "The provider refused to void the authorization "
-                    f"({outcome.result.failure_reason}).", current_status=payment["status"],
+                    f"({outcome.result.failure_reason}).",
+                    current_status=payment["status"],
                 )
         updated = await payments_db.transition(
-            conn, payment_id, sources=domain.allowed_sources(PaymentAction.CANCEL),
+            conn,
+            payment_id,
+            sources=domain.allowed_sources(PaymentAction.CANCEL),
             target=PaymentStatus.CANCELED,
             changes={
-                "amount_capturable": 0, "next_action": None, "cancellation_reason": reason,
+                "amount_capturable": 0,
+                "next_action": None,
+                "cancellation_reason": reason,
                 "canceled_at": datetime.now(UTC),
             },
         )

@@ -18,8 +18,13 @@ from paygrid.services.snapshots import emit
 async def create_customer(deps: Deps, tenant: Tenant, params: CustomerCreate) -> Customer:
     async with deps.pool.acquire() as conn, conn.transaction():
         row = await customers_db.insert_customer(
-            conn, customer_id=new_id("cus"), merchant_id=tenant.merchant_id,
-            livemode=tenant.livemode, email=params.email, name=params.name, phone=params.phone,
+            conn,
+            customer_id=new_id("cus"),
+            merchant_id=tenant.merchant_id,
+            livemode=tenant.livemode,
+            email=params.email,
+            name=params.name,
+            phone=params.phone,
             metadata=params.metadata,
         )
         return await _emit(conn, row, EventType.CUSTOMER_CREATED)
@@ -66,8 +71,12 @@ async def list_customers(
 
 
 async def _get(
-    conn: asyncpg.Pool | asyncpg.Connection, tenant: Tenant, customer_id: str, *,
-    lock: bool = False, live_only: bool = False,
+    conn: asyncpg.Pool | asyncpg.Connection,
+    tenant: Tenant,
+    customer_id: str,
+    *,
+    lock: bool = False,
+    live_only: bool = False,
 ) -> asyncpg.Record:
     row = await customers_db.get_customer(
         conn, tenant.merchant_id, tenant.livemode, customer_id, lock=lock

@@ -63,13 +63,22 @@ def hash_key(secret: str) -> bytes:
 
 
 async def issue_key(
-    conn: asyncpg.Pool | asyncpg.Connection, merchant_id: str, kind: KeyKind, livemode: bool,
+    conn: asyncpg.Pool | asyncpg.Connection,
+    merchant_id: str,
+    kind: KeyKind,
+    livemode: bool,
     name: str | None = None,
 ) -> IssuedKey:
     secret = _PREFIXES[(kind, livemode)] + "".join(secrets.choice(_ALPHABET) for _ in range(32))
     row = await merchants_db.insert_api_key(
-        conn, key_id=new_id("key"), merchant_id=merchant_id, kind=kind, livemode=livemode,
-        lookup_prefix=secret[:LOOKUP_LENGTH], key_hash=hash_key(secret), last4=secret[-4:],
+        conn,
+        key_id=new_id("key"),
+        merchant_id=merchant_id,
+        kind=kind,
+        livemode=livemode,
+        lookup_prefix=secret[:LOOKUP_LENGTH],
+        key_hash=hash_key(secret),
+        last4=secret[-4:],
         name=name,
     )
     return IssuedKey(row["id"], kind, livemode, secret)
@@ -80,8 +89,7 @@ async def create_merchant(pool: asyncpg.Pool, name: str) -> NewMerchant:
     async with pool.acquire() as conn, conn.transaction():
         merchant = await merchants_db.insert_merchant(conn, new_id("mer"), name)
         keys = [
-            await issue_key(conn, merchant["id"], kind, livemode)
-            for (kind, livemode) in _PREFIXES
+            await issue_key(conn, merchant["id"], kind, livemode) for (kind, livemode) in _PREFIXES
         ]
     return NewMerchant(merchant["id"], merchant["name"], keys)
 
@@ -108,7 +116,9 @@ class Authenticator:
             )
         digest = hash_key(secret)
         candidates = await merchants_db.find_keys_by_prefix(self._pool, secret[:LOOKUP_LENGTH])
-        match = next((c for c in candidates if hmac.compare_digest(bytes(c["key_hash"]), digest)), None)
+        match = next(
+            (c for c in candidates if hmac.compare_digest(bytes(c["key_hash"]), digest)), None
+        )
         if match is None:
             raise AuthenticationFailed("Invalid API key provided.")
         if match["revoked_at"] is not None:

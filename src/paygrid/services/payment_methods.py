@@ -21,7 +21,9 @@ _CARD_ERROR_CODES = {
 }
 
 
-async def tokenize(deps: Deps, tenant: Tenant, card: CardInput, *, param_prefix: str) -> TokenizedCard:
+async def tokenize(
+    deps: Deps, tenant: Tenant, card: CardInput, *, param_prefix: str
+) -> TokenizedCard:
     tokenizer = deps.connectors.tokenizer(tenant.livemode)
     details = CardDetails(card.number, card.exp_month, card.exp_year, card.cvc)
     try:
@@ -33,31 +35,53 @@ async def tokenize(deps: Deps, tenant: Tenant, card: CardInput, *, param_prefix:
 
 
 async def store_token(
-    conn: asyncpg.Pool | asyncpg.Connection, tenant: Tenant, token: TokenizedCard, connector: str,
-    *, customer_id: str | None = None, metadata: dict[str, str] | None = None,
+    conn: asyncpg.Pool | asyncpg.Connection,
+    tenant: Tenant,
+    token: TokenizedCard,
+    connector: str,
+    *,
+    customer_id: str | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> asyncpg.Record:
     return await pm_db.insert_payment_method(
-        conn, pm_id=new_id("pm"), merchant_id=tenant.merchant_id, livemode=tenant.livemode,
-        customer_id=customer_id, brand=token.brand, last4=token.last4,
-        exp_month=token.exp_month, exp_year=token.exp_year, connector=connector,
-        reference=token.token, metadata=metadata or {},
+        conn,
+        pm_id=new_id("pm"),
+        merchant_id=tenant.merchant_id,
+        livemode=tenant.livemode,
+        customer_id=customer_id,
+        brand=token.brand,
+        last4=token.last4,
+        exp_month=token.exp_month,
+        exp_year=token.exp_year,
+        connector=connector,
+        reference=token.token,
+        metadata=metadata or {},
     )
 
 
-async def create_payment_method(deps: Deps, tenant: Tenant, params: PaymentMethodCreate) -> PaymentMethod:
+async def create_payment_method(
+    deps: Deps, tenant: Tenant, params: PaymentMethodCreate
+) -> PaymentMethod:
     """Tokenize card data (test mode) into a reusable ``pm_`` payment method."""
     if params.customer is not None:
         await require_customer(deps.pool, tenant, params.customer)
     token = await tokenize(deps, tenant, params.card, param_prefix="")
     row = await store_token(
-        deps.pool, tenant, token, deps.connectors.simulator.name,
-        customer_id=params.customer, metadata=params.metadata,
+        deps.pool,
+        tenant,
+        token,
+        deps.connectors.simulator.name,
+        customer_id=params.customer,
+        metadata=params.metadata,
     )
     return PaymentMethod.from_row(row)
 
 
 async def resolve(
-    deps: Deps, tenant: Tenant, payment_method: str | None, card: CardInput | None,
+    deps: Deps,
+    tenant: Tenant,
+    payment_method: str | None,
+    card: CardInput | None,
     conn: asyncpg.Connection | None = None,
 ) -> asyncpg.Record | None:
     """Find or create the payment method a payment request names, if it names one."""
@@ -71,20 +95,27 @@ async def resolve(
         return await store_token(conn or deps.pool, tenant, token, deps.connectors.simulator.name)
     if payment_method is None:
         return None
-    row = await pm_db.get_payment_method(deps.pool, tenant.merchant_id, tenant.livemode, payment_method)
+    row = await pm_db.get_payment_method(
+        deps.pool, tenant.merchant_id, tenant.livemode, payment_method
+    )
     if row is not None:
         return row
     if not tenant.livemode:
         magic = await deps.connectors.simulator.tokenize_magic(payment_method)
         if magic is not None:
-            return await store_token(conn or deps.pool, tenant, magic, deps.connectors.simulator.name)
+            return await store_token(
+                conn or deps.pool, tenant, magic, deps.connectors.simulator.name
+            )
     raise InvalidRequest(
-        f"No such payment_method: '{payment_method}'", param="payment_method",
+        f"No such payment_method: '{payment_method}'",
+        param="payment_method",
         code="resource_missing",
     )
 
 
-async def require_customer(conn: asyncpg.Pool | asyncpg.Connection, tenant: Tenant, customer_id: str) -> None:
+async def require_customer(
+    conn: asyncpg.Pool | asyncpg.Connection, tenant: Tenant, customer_id: str
+) -> None:
     row = await customers_db.get_customer(conn, tenant.merchant_id, tenant.livemode, customer_id)
     if row is None or row["deleted_at"] is not None:
         raise InvalidRequest(

@@ -50,28 +50,41 @@ async def create_payment(
         if existing is not None:
             return await _resume(deps, tenant, existing, params)
     method = await payment_methods.resolve(
-        deps, tenant, params.payment_method, params.payment_method_data and params.payment_method_data.card
+        deps,
+        tenant,
+        params.payment_method,
+        params.payment_method_data and params.payment_method_data.card,
     )
     if params.confirm and method is None:
         raise InvalidRequest(
-            "A payment method is required to confirm: pass payment_method or "
-            "payment_method_data.", param="payment_method", code="parameter_missing",
+            "A payment method is required to confirm: pass payment_method or payment_method_data.",
+            param="payment_method",
+            code="parameter_missing",
         )
     status = (
-        PaymentStatus.REQUIRES_PAYMENT_METHOD if method is None
+        PaymentStatus.REQUIRES_PAYMENT_METHOD
+        if method is None
         else PaymentStatus.REQUIRES_CONFIRMATION
     )
     if connector is not None:
         status = domain.apply(status, PaymentAction.BEGIN_ATTEMPT)
     values = {
-        "id": new_id("pay"), "merchant_id": tenant.merchant_id, "livemode": tenant.livemode,
-        "status": status.value, "amount": params.amount, "currency": currency.code,
-        "capture_method": params.capture_method, "customer_id": params.customer,
+        "id": new_id("pay"),
+        "merchant_id": tenant.merchant_id,
+        "livemode": tenant.livemode,
+        "status": status.value,
+        "amount": params.amount,
+        "currency": currency.code,
+        "capture_method": params.capture_method,
+        "customer_id": params.customer,
         "payment_method_id": method["id"] if method else None,
         "connector": connector.name if connector else None,
-        "description": params.description, "return_url": params.return_url,
-        "order_id": params.order_id, "reference": params.reference or new_id("ref"),
-        "metadata": params.metadata, "idempotency_key": idempotency_key,
+        "description": params.description,
+        "return_url": params.return_url,
+        "order_id": params.order_id,
+        "reference": params.reference or new_id("ref"),
+        "metadata": params.metadata,
+        "idempotency_key": idempotency_key,
     }
     async with deps.pool.acquire() as conn, conn.transaction():
         try:
@@ -86,8 +99,12 @@ async def create_payment(
         attempt = None
         if connector is not None:
             attempt = await payments_db.insert_attempt(
-                conn, attempt_id=new_id("att"), payment_id=payment["id"], operation="authorize",
-                connector=connector.name, amount=payment["amount"],
+                conn,
+                attempt_id=new_id("att"),
+                payment_id=payment["id"],
+                operation="authorize",
+                connector=connector.name,
+                amount=payment["amount"],
                 payment_method_id=payment["payment_method_id"],
             )
         view = await emit_payment(conn, payment, EventType.PAYMENT_CREATED)
@@ -122,7 +139,10 @@ async def confirm_payment(
     if payment["status"] not in sources:
         raise domain.invalid_state(payment["status"], PaymentAction.BEGIN_ATTEMPT)
     method = await payment_methods.resolve(
-        deps, tenant, params.payment_method, params.payment_method_data and params.payment_method_data.card
+        deps,
+        tenant,
+        params.payment_method,
+        params.payment_method_data and params.payment_method_data.card,
     )
     changes: dict[str, object] = {"connector": connector.name}
     if method is not None:
@@ -138,8 +158,12 @@ async def confirm_payment(
             assert current is not None
             raise domain.invalid_state(current["status"], PaymentAction.BEGIN_ATTEMPT)
         attempt = await payments_db.insert_attempt(
-            conn, attempt_id=new_id("att"), payment_id=payment_id, operation="authorize",
-            connector=connector.name, amount=updated["amount"],
+            conn,
+            attempt_id=new_id("att"),
+            payment_id=payment_id,
+            operation="authorize",
+            connector=connector.name,
+            amount=updated["amount"],
             payment_method_id=updated["payment_method_id"],
         )
     return await run_authorization(deps, updated, attempt)
@@ -162,10 +186,16 @@ async def list_payments(
     created_lte: datetime | None,
 ) -> tuple[list[Payment], bool]:
     rows, has_more = await payments_db.list_payments(
-        deps.pool, tenant.merchant_id, tenant.livemode, page,
-        status=status.value if status else None, customer=customer,
-        currency=currency.upper() if currency else None, reference=reference,
-        created_gte=created_gte, created_lte=created_lte,
+        deps.pool,
+        tenant.merchant_id,
+        tenant.livemode,
+        page,
+        status=status.value if status else None,
+        customer=customer,
+        currency=currency.upper() if currency else None,
+        reference=reference,
+        created_gte=created_gte,
+        created_lte=created_lte,
     )
     attempts = await payments_db.list_attempts(deps.pool, [r["id"] for r in rows])
     by_payment: dict[str, list[asyncpg.Record]] = {}

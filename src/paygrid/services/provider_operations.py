@@ -22,8 +22,12 @@ ProviderCall = Callable[[str], Awaitable[OperationResult]]
 
 
 async def begin(
-    conn: asyncpg.Connection, payment: asyncpg.Record, operation: str, amount: int,
-    *, refund_id: str | None = None,
+    conn: asyncpg.Connection,
+    payment: asyncpg.Record,
+    operation: str,
+    amount: int,
+    *,
+    refund_id: str | None = None,
 ) -> asyncpg.Record:
     """Record the intent to call the provider. A capture or void already in flight for this
     payment is reused rather than duplicated."""
@@ -34,8 +38,13 @@ async def begin(
     try:
         async with conn.transaction():  # a savepoint, so a conflict leaves the caller's tx usable
             return await payments_db.insert_attempt(
-                conn, attempt_id=new_id("att"), payment_id=payment["id"], operation=operation,
-                connector=payment["connector"], amount=amount, refund_id=refund_id,
+                conn,
+                attempt_id=new_id("att"),
+                payment_id=payment["id"],
+                operation=operation,
+                connector=payment["connector"],
+                amount=amount,
+                refund_id=refund_id,
             )
     except asyncpg.UniqueViolationError:
         raise PaymentInvalidState(
@@ -71,7 +80,8 @@ async def call(
         await _close(pool, attempt, "unknown", started, "outcome_unknown")
         raise ProviderUnavailable(
             "The provider did not answer in time; retry the request to learn the outcome.",
-            payment_id=payment_id, code="provider_timeout",
+            payment_id=payment_id,
+            code="provider_timeout",
         ) from None
     return Outcome(result, round((time.perf_counter() - started) * 1000))
 
@@ -80,8 +90,11 @@ async def record(conn: asyncpg.Connection, attempt: asyncpg.Record, outcome: Out
     """Record a definite answer; False when another request already recorded it."""
     result = outcome.result
     row = await payments_db.finish_attempt(
-        conn, attempt["id"], status="succeeded" if result.succeeded else "failed",
-        provider_reference=result.provider_reference, latency_ms=outcome.latency_ms,
+        conn,
+        attempt["id"],
+        status="succeeded" if result.succeeded else "failed",
+        provider_reference=result.provider_reference,
+        latency_ms=outcome.latency_ms,
         error_code=result.failure_reason,
     )
     return row is not None
@@ -91,6 +104,10 @@ async def _close(
     pool: asyncpg.Pool, attempt: asyncpg.Record, status: str, started: float, error_code: str
 ) -> None:
     await payments_db.finish_attempt(
-        pool, attempt["id"], status=status, provider_reference=None,
-        latency_ms=round((time.perf_counter() - started) * 1000), error_code=error_code,
+        pool,
+        attempt["id"],
+        status=status,
+        provider_reference=None,
+        latency_ms=round((time.perf_counter() - started) * 1000),
+        error_code=error_code,
     )

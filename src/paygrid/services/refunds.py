@@ -38,7 +38,9 @@ async def create_refund(
             )
         existing = None
         if idempotency_key is not None:
-            existing = await refunds_db.find_by_idempotency_key(conn, payment["id"], idempotency_key)
+            existing = await refunds_db.find_by_idempotency_key(
+                conn, payment["id"], idempotency_key
+            )
         if existing is None:
             refund, attempt = await _reserve(conn, payment, params, idempotency_key)
     if existing is not None:
@@ -47,31 +49,46 @@ async def create_refund(
 
 
 async def _reserve(
-    conn: asyncpg.Connection, payment: asyncpg.Record, params: RefundCreate,
+    conn: asyncpg.Connection,
+    payment: asyncpg.Record,
+    params: RefundCreate,
     idempotency_key: str | None,
 ) -> tuple[asyncpg.Record, asyncpg.Record]:
     if payment["status"] != PaymentStatus.SUCCEEDED:
         raise InvalidRequest(
             f"Only a succeeded payment can be refunded; this one has a status of "
-            f"{payment['status']}.", param="payment", code="payment_invalid_state",
+            f"{payment['status']}.",
+            param="payment",
+            code="payment_invalid_state",
         )
     available = refundable(payment["amount_received"], payment["amount_refunded"])
     amount = params.amount if params.amount is not None else available
-    if not 0 < amount <= available or await payments_db.reserve_refund(
-        conn, payment["id"], amount
-    ) is None:
+    if (
+        not 0 < amount <= available
+        or await payments_db.reserve_refund(conn, payment["id"], amount) is None
+    ):
         raise RefundExceedsAvailable(
-            f"Refund amount ({amount}) is greater than the amount still refundable "
-            f"({available}).", param="amount",
+            f"Refund amount ({amount}) is greater than the amount still refundable ({available}).",
+            param="amount",
         )
     refund = await refunds_db.insert_refund(
-        conn, refund_id=new_id("re"), merchant_id=payment["merchant_id"],
-        livemode=payment["livemode"], payment_id=payment["id"], amount=amount,
-        currency=payment["currency"], reason=params.reason, metadata=params.metadata,
+        conn,
+        refund_id=new_id("re"),
+        merchant_id=payment["merchant_id"],
+        livemode=payment["livemode"],
+        payment_id=payment["id"],
+        amount=amount,
+        currency=payment["currency"],
+        reason=params.reason,
+        metadata=params.metadata,
         idempotency_key=idempotency_key,
     )
-    attempt = await provider_operations.begin(conn, payment, "refund", amount, refund_id=refund["id"])
-    await emit(conn, refund, EventType.REFUND_CREATED, Refund.from_row(refund).model_dump(mode="json"))
+    attempt = await provider_operations.begin(
+        conn, payment, "refund", amount, refund_id=refund["id"]
+    )
+    await emit(
+        conn, refund, EventType.REFUND_CREATED, Refund.from_row(refund).model_dump(mode="json")
+    )
     return refund, attempt
 
 
@@ -85,7 +102,8 @@ async def _execute(
     reference = authorization["provider_reference"]
     try:
         outcome = await provider_operations.call(
-            deps.pool, attempt,
+            deps.pool,
+            attempt,
             lambda _attempt_id: connector.refund(reference, refund["amount"], refund["id"]),
             payment_id=payment["id"],
         )
@@ -100,12 +118,16 @@ async def _settle(
     deps: Deps, refund: asyncpg.Record, attempt: asyncpg.Record, outcome: Outcome | None
 ) -> Refund:
     succeeded = outcome is not None and outcome.result.succeeded
-    failure = None if succeeded else (
-        outcome.result.failure_reason if outcome else "provider_unavailable"
+    failure = (
+        None
+        if succeeded
+        else (outcome.result.failure_reason if outcome else "provider_unavailable")
     )
     async with deps.pool.acquire() as conn, conn.transaction():
         updated = await refunds_db.finish_refund(
-            conn, refund["id"], status="succeeded" if succeeded else "failed",
+            conn,
+            refund["id"],
+            status="succeeded" if succeeded else "failed",
             provider_reference=outcome.result.provider_reference if outcome else None,
             failure_reason=failure,
         )

@@ -21,12 +21,18 @@ async def emit(
 ) -> None:
     """Write an event for ``row``'s merchant and mode in the caller's transaction."""
     await events_db.insert_event(
-        conn, merchant_id=row["merchant_id"], livemode=row["livemode"],
-        event_type=event_type.value, object_id=row["id"], snapshot=snapshot,
+        conn,
+        merchant_id=row["merchant_id"],
+        livemode=row["livemode"],
+        event_type=event_type.value,
+        object_id=row["id"],
+        snapshot=snapshot,
     )
 
 
-async def emit_payment(conn: asyncpg.Connection, row: asyncpg.Record, event_type: EventType) -> Payment:
+async def emit_payment(
+    conn: asyncpg.Connection, row: asyncpg.Record, event_type: EventType
+) -> Payment:
     view = await payment_view(conn, row)
     await emit(conn, row, event_type, view.model_dump(mode="json"))
     return view

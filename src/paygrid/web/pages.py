@@ -30,11 +30,17 @@ async def authentication_page(request: Request, charge_id: str) -> Response:
         raise ResourceMissing("No such authentication.")
     token = await simulator_store.get_token(deps.pool, charge["token_id"])
     currency = get_currency(charge["currency"])
-    return templates.TemplateResponse(request, "simulator_authenticate.html", {
-        "charge_id": charge_id, "last4": token["last4"] if token else "????",
-        "amount": format_minor(charge["amount"], currency), "currency": currency.code,
-        "pending": charge["status"] == "requires_action",
-    })
+    return templates.TemplateResponse(
+        request,
+        "simulator_authenticate.html",
+        {
+            "charge_id": charge_id,
+            "last4": token["last4"] if token else "????",
+            "amount": format_minor(charge["amount"], currency),
+            "currency": currency.code,
+            "pending": charge["status"] == "requires_action",
+        },
+    )
 
 
 @router.post("/simulator/authenticate/{charge_id}")

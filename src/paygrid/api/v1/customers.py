@@ -26,14 +26,18 @@ async def create_customer(request: Request, body: CustomerCreate, tenant: Secret
 
 @router.get("", response_model=ListObject[Customer], summary="List customers")
 async def list_customers(
-    request: Request, tenant: SecretTenant, page: Page,
+    request: Request,
+    tenant: SecretTenant,
+    page: Page,
     email: Annotated[str | None, Query(max_length=254)] = None,
 ) -> Response:
     data, has_more = await customers.list_customers(deps_of(request), tenant, page, email)
     return list_response(request, data, has_more)
 
 
-@router.get("/{customer_id}", response_model=Customer | DeletedObject, summary="Retrieve a customer")
+@router.get(
+    "/{customer_id}", response_model=Customer | DeletedObject, summary="Retrieve a customer"
+)
 async def get_customer(request: Request, customer_id: str, tenant: SecretTenant) -> Response:
     """A deleted customer returns `{"id", "object": "customer", "deleted": true}`."""
     return json_response(await customers.get_customer(deps_of(request), tenant, customer_id))
@@ -44,7 +48,9 @@ async def update_customer(
     request: Request, customer_id: str, body: CustomerUpdate, tenant: SecretTenant
 ) -> Response:
     """Only the fields sent change. Metadata merges; set a key to "" to remove it."""
-    return json_response(await customers.update_customer(deps_of(request), tenant, customer_id, body))
+    return json_response(
+        await customers.update_customer(deps_of(request), tenant, customer_id, body)
+    )
 
 
 @router.delete("/{customer_id}", response_model=DeletedObject, summary="Delete a customer")

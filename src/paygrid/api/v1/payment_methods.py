@@ -24,22 +24,30 @@ SecretTenant = Annotated[Tenant, Depends(secret_key)]
 AnyTenant = Annotated[Tenant, Depends(any_key)]
 
 
-@router.post("", response_model=PaymentMethod, responses={402: CARD_ERRORS[402]}, summary="Tokenize a card")
+@router.post(
+    "", response_model=PaymentMethod, responses={402: CARD_ERRORS[402]}, summary="Tokenize a card"
+)
 async def create_payment_method(
     request: Request, body: PaymentMethodCreate, tenant: AnyTenant
 ) -> Response:
     """Test mode: card data goes straight to the simulator's tokenizer (Luhn, expiry and
     brand are checked) and comes back as a `pm_...` with brand, last4 and expiry. paygrid
     never stores or logs the number or CVC. Publishable keys may call this."""
-    return json_response(await payment_methods.create_payment_method(deps_of(request), tenant, body))
+    return json_response(
+        await payment_methods.create_payment_method(deps_of(request), tenant, body)
+    )
 
 
 @router.get("", response_model=ListObject[PaymentMethod], summary="List payment methods")
 async def list_payment_methods(
-    request: Request, tenant: SecretTenant, page: Page,
+    request: Request,
+    tenant: SecretTenant,
+    page: Page,
     customer: Annotated[str | None, Query()] = None,
 ) -> Response:
-    data, has_more = await payment_methods.list_payment_methods(deps_of(request), tenant, page, customer)
+    data, has_more = await payment_methods.list_payment_methods(
+        deps_of(request), tenant, page, customer
+    )
     return list_response(request, data, has_more)
 
 
@@ -49,8 +57,12 @@ async def get_payment_method(request: Request, pm_id: str, tenant: SecretTenant)
 
 
 @router.post("/{pm_id}/attach", response_model=PaymentMethod, summary="Attach to a customer")
-async def attach(request: Request, pm_id: str, body: PaymentMethodAttach, tenant: SecretTenant) -> Response:
-    return json_response(await payment_methods.attach(deps_of(request), tenant, pm_id, body.customer))
+async def attach(
+    request: Request, pm_id: str, body: PaymentMethodAttach, tenant: SecretTenant
+) -> Response:
+    return json_response(
+        await payment_methods.attach(deps_of(request), tenant, pm_id, body.customer)
+    )
 
 
 @router.post("/{pm_id}/detach", response_model=PaymentMethod, summary="Detach from its customer")

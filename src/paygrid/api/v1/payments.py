@@ -57,8 +57,15 @@ async def list_payments(
 ) -> Response:
     """Newest first, with cursor pagination."""
     data, has_more = await payments.list_payments(
-        deps_of(request), tenant, page, status=status, customer=customer, currency=currency,
-        reference=reference, created_gte=created[0], created_lte=created[1],
+        deps_of(request),
+        tenant,
+        page,
+        status=status,
+        customer=customer,
+        currency=currency,
+        reference=reference,
+        created_gte=created[0],
+        created_lte=created[1],
     )
     return list_response(request, data, has_more)
 
@@ -68,7 +75,12 @@ async def get_payment(request: Request, payment_id: str, tenant: SecretTenant) -
     return json_response(await payments.get_payment(deps_of(request), tenant, payment_id))
 
 
-@router.post("/{payment_id}/confirm", response_model=Payment, responses=CARD_ERRORS, summary="Confirm a payment")
+@router.post(
+    "/{payment_id}/confirm",
+    response_model=Payment,
+    responses=CARD_ERRORS,
+    summary="Confirm a payment",
+)
 async def confirm_payment(
     request: Request, payment_id: str, body: PaymentConfirm, tenant: SecretTenant
 ) -> Response:
@@ -77,7 +89,12 @@ async def confirm_payment(
     return json_response(await payments.confirm_payment(deps_of(request), tenant, payment_id, body))
 
 
-@router.post("/{payment_id}/capture", response_model=Payment, responses=CARD_ERRORS, summary="Capture a payment")
+@router.post(
+    "/{payment_id}/capture",
+    response_model=Payment,
+    responses=CARD_ERRORS,
+    summary="Capture a payment",
+)
 async def capture_payment(
     request: Request, payment_id: str, body: PaymentCapture, tenant: SecretTenant
 ) -> Response:
@@ -87,11 +104,18 @@ async def capture_payment(
     )
 
 
-@router.post("/{payment_id}/cancel", response_model=Payment, responses=CARD_ERRORS, summary="Cancel a payment")
+@router.post(
+    "/{payment_id}/cancel",
+    response_model=Payment,
+    responses=CARD_ERRORS,
+    summary="Cancel a payment",
+)
 async def cancel_payment(
     request: Request, payment_id: str, body: PaymentCancel, tenant: SecretTenant
 ) -> Response:
     """Cancel a payment that has not succeeded; an authorization is voided at the provider."""
     return json_response(
-        await captures.cancel_payment(deps_of(request), tenant, payment_id, body.cancellation_reason)
+        await captures.cancel_payment(
+            deps_of(request), tenant, payment_id, body.cancellation_reason
+        )
     )

@@ -19,7 +19,9 @@ router = APIRouter(prefix="/v1/refunds", tags=["Refunds"], responses=COMMON_ERRO
 SecretTenant = Annotated[Tenant, Depends(secret_key)]
 
 
-@router.post("", response_model=Refund, responses={502: CARD_ERRORS[502]}, summary="Create a refund")
+@router.post(
+    "", response_model=Refund, responses={502: CARD_ERRORS[502]}, summary="Create a refund"
+)
 async def create_refund(request: Request, body: RefundCreate, tenant: SecretTenant) -> Response:
     """Refund a `succeeded` payment, fully (the default) or partially. More than what remains
     unrefunded gets 422 `refund_exceeds_available`, however many refunds run at once."""
@@ -30,7 +32,9 @@ async def create_refund(request: Request, body: RefundCreate, tenant: SecretTena
 
 @router.get("", response_model=ListObject[Refund], summary="List refunds")
 async def list_refunds(
-    request: Request, tenant: SecretTenant, page: Page,
+    request: Request,
+    tenant: SecretTenant,
+    page: Page,
     payment: Annotated[str | None, Query(description="Only refunds of this payment.")] = None,
 ) -> Response:
     data, has_more = await refunds.list_refunds(deps_of(request), tenant, page, payment)

@@ -98,8 +98,12 @@ class SimulatorConnector:
         """Validate card data (Luhn, expiry, brand, CVC) and return a token for it."""
         brand, behavior = validate_card(card, self._today())
         token = await store.insert_token(
-            self._pool, brand=brand, last4=last4(card), exp_month=card.exp_month,
-            exp_year=card.exp_year, behavior=behavior.value,
+            self._pool,
+            brand=brand,
+            last4=last4(card),
+            exp_month=card.exp_month,
+            exp_year=card.exp_year,
+            behavior=behavior.value,
         )
         return TokenizedCard(token, brand, last4(card), card.exp_month, card.exp_year)
 
@@ -111,7 +115,11 @@ class SimulatorConnector:
         brand, digits, behavior = entry
         year = self._today().year + 3
         token = await store.insert_token(
-            self._pool, brand=brand, last4=digits, exp_month=12, exp_year=year,
+            self._pool,
+            brand=brand,
+            last4=digits,
+            exp_month=12,
+            exp_year=year,
             behavior=behavior.value,
         )
         return TokenizedCard(token, brand, digits, 12, year)
@@ -127,9 +135,15 @@ class SimulatorConnector:
         if self.failure_mode == "processing_error":
             status, decline_code = "declined", "processing_error"
         charge = await store.insert_charge(
-            self._pool, idempotency_key=request.idempotency_key, token=token["id"],
-            amount=request.amount, currency=request.currency, capture=request.capture,
-            status=status, decline_code=decline_code, return_url=request.return_url,
+            self._pool,
+            idempotency_key=request.idempotency_key,
+            token=token["id"],
+            amount=request.amount,
+            currency=request.currency,
+            capture=request.capture,
+            status=status,
+            decline_code=decline_code,
+            return_url=request.return_url,
         )
         await self._respond_delay()
         if self.failure_mode == "timeout":
@@ -169,8 +183,11 @@ class SimulatorConnector:
         if self.failure_mode == "unavailable":
             raise ProviderUnreachable("simulator refused the connection")
         succeeded, op_id, failure = await store.apply_operation(
-            self._pool, idempotency_key=idempotency_key, charge_id=provider_reference,
-            kind=kind, amount=amount,
+            self._pool,
+            idempotency_key=idempotency_key,
+            charge_id=provider_reference,
+            kind=kind,
+            amount=amount,
         )
         await self._respond_delay()
         return OperationResult(succeeded, op_id, failure)

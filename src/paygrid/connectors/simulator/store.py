@@ -16,7 +16,12 @@ async def insert_token(
     await pool.execute(
         "INSERT INTO simulator.tokens (id, brand, last4, exp_month, exp_year, behavior)"
         " VALUES ($1, $2, $3, $4, $5, $6)",
-        token, brand, last4, exp_month, exp_year, behavior,
+        token,
+        brand,
+        last4,
+        exp_month,
+        exp_year,
+        behavior,
     )
     return token
 
@@ -47,8 +52,15 @@ async def insert_charge(
         " ON CONFLICT (idempotency_key) DO NOTHING RETURNING *)"
         " SELECT * FROM inserted UNION ALL"
         " SELECT * FROM simulator.charges WHERE idempotency_key = $2 LIMIT 1",
-        new_id("ch_sim"), idempotency_key, token, amount, currency, capture, status,
-        decline_code, return_url,
+        new_id("ch_sim"),
+        idempotency_key,
+        token,
+        amount,
+        currency,
+        capture,
+        status,
+        decline_code,
+        return_url,
     )
     assert row is not None  # the insert or the existing row is always there
     return row
@@ -68,7 +80,8 @@ async def resolve_authentication(
         " amount_captured = CASE WHEN $2 AND capture THEN amount ELSE 0 END,"
         " decline_code = CASE WHEN $2 THEN NULL ELSE 'authentication_failed' END"
         " WHERE id = $1 AND status = 'requires_action' RETURNING *",
-        charge_id, approved,
+        charge_id,
+        approved,
     )
 
 
@@ -93,7 +106,13 @@ async def apply_operation(
         await conn.execute(
             "INSERT INTO simulator.operations (idempotency_key, id, charge_id, kind, amount,"
             " succeeded, failure_reason) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            idempotency_key, op_id, charge_id, kind, amount, updated is not None, failure,
+            idempotency_key,
+            op_id,
+            charge_id,
+            kind,
+            amount,
+            updated is not None,
+            failure,
         )
         return updated is not None, op_id, failure
 
