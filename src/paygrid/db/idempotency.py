@@ -18,35 +18,37 @@ class StoredKey:
 
 
 async def claim(
-    pool: asyncpg.Pool,
-    *,
-    merchant_id: str,
-    livemode: bool,
-    key: str,
-    method: str,
-    path: str,
-    request_hash: bytes,
-    ttl_hours: int,
+    pool: asyncpg.Pool, *, merchant_id: str, livemode: bool, key: str, method: str, path: str,
+    request_hash: bytes, ttl_hours: int,
 ) -> bool:
-    """Insert the key locked for this request; a key past its TTL is taken over as new.
-    Returns False when a live key already exists."""
-    inserted = await pool.fetchval(
-        "INSERT INTO idempotency_keys AS k (merchant_id, livemode, key, request_method,"
-        " request_path, request_hash, locked_at) VALUES ($1, $2, $3, $4, $5, $6, now())"
-        " ON CONFLICT (merchant_id, livemode, key) DO UPDATE SET request_method = $4,"
-        "  request_path = $5, request_hash = $6, locked_at = now(), created_at = now(),"
-        "  response_status = NULL, response_body = NULL"
-        "  WHERE k.created_at < now() - make_interval(hours => $7)"
-        " RETURNING true",
-        merchant_id,
-        livemode,
-        key,
-        method,
-        path,
-        request_hash,
-        ttl_hours,
-    )
-    return bool(inserted)
+    """Insert the key locked for this request. A key past its TTL is taken over as new, and
+    the objects the old request made forget it, so nothing resumes them. Returns False when
+    a live key already exists."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "INSERT INTO idempotency_keys AS k (merchant_id, livemode, key, request_method,"
+            " request_path, request_hash, locked_at) VALUES ($1, $2, $3, $4, $5, $6, now())"
+            " ON CONFLICT (merchant_id, livemode, key) DO UPDATE SET request_method = $4,"
+            "  request_path = $5, request_hash = $6, locked_at = now(), created_at = now(),"
+            "  response_status = NULL, response_body = NULL"
+            "  WHERE k.created_at < now() - make_interval(hours => $7)"
+            " RETURNING xmax = 0 AS inserted",
+            merchant_id, livemode, key, method, path, request_hash, ttl_hours,
+        )
+        if row is None:
+            return False
+        if not row["inserted"]:
+            await _forget(conn, merchant_id, livemode, key)
+        return True
+
+
+async def _forget(conn: asyncpg.Connection, merchant_id: str, livemode: bool, key: str) -> None:
+    for table in ("payments", "refunds"):
+        await conn.execute(
+            f"UPDATE {table} SET idempotency_key = NULL"  # noqa: S608 - fixed table names
+            " WHERE merchant_id = $1 AND livemode = $2 AND idempotency_key = $3",
+            merchant_id, livemode, key,
+        )
 
 
 async def load(
@@ -116,8 +118,20 @@ async def release(pool: asyncpg.Pool, *, merchant_id: str, livemode: bool, key: 
 
 
 async def purge_expired(pool: asyncpg.Pool, ttl_hours: int) -> int:
-    result = await pool.execute(
-        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)",
+    """Delete expired keys, and the key on the objects their requests made, in one statement."""
+    purged = await pool.fetchval(
+        "WITH expired AS ("
+        "  DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)"
+        "  RETURNING merchant_id, livemode, key),"
+        " forgotten_payments AS ("
+        "  UPDATE payments p SET idempotency_key = NULL FROM expired e"
+        "  WHERE p.merchant_id = e.merchant_id AND p.livemode = e.livemode"
+        "  AND p.idempotency_key = e.key RETURNING 1),"
+        " forgotten_refunds AS ("
+        "  UPDATE refunds r SET idempotency_key = NULL FROM expired e"
+        "  WHERE r.merchant_id = e.merchant_id AND r.livemode = e.livemode"
+        "  AND r.idempotency_key = e.key RETURNING 1)"
+        " SELECT count(*) FROM expired",
         ttl_hours,
     )
-    return int(result.split()[-1])
+    return int(purged)

@@ -67,7 +67,10 @@ def detect_brand(number: str) -> str | None:
 def validate_card(card: CardDetails, today: date) -> tuple[str, Behavior]:
     """Return the card's brand and test behavior, or raise ``InvalidCard`` naming the field."""
     number = card.number.replace(" ", "").replace("-", "")
-    if not number.isdigit() or not 12 <= len(number) <= 19 or not luhn_valid(number):
+    # Listed test cards skip the Luhn check: Paystack's published Verve test card
+    # 5061020283705678 fails it, and merchants copy that number from Paystack's docs.
+    listed = number in TEST_CARDS
+    if not number.isdigit() or not 12 <= len(number) <= 19 or not (listed or luhn_valid(number)):
         raise InvalidCard("Your card number is incorrect.", "card[number]")
     brand = detect_brand(number)
     if brand is None:

@@ -1,0 +1,64 @@
+"""The simulator's pure card rules: Luhn, brands, expiry, CVC and the test-card table."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from paygrid.connectors.base import CardDetails, InvalidCard
+from paygrid.connectors.simulator.cards import TEST_CARDS, Behavior, detect_brand, validate_card
+
+TODAY = date(2026, 11, 22)
+
+
+def details(number: str, month: int = 12, year: int = 2030, cvc: str = "123") -> CardDetails:
+    return CardDetails(number, month, year, cvc)
+
+
+@pytest.mark.parametrize(
+    ("number", "brand"),
+    [
+        ("4242424242424242", "visa"),
+        ("5555555555554444", "mastercard"),
+        ("2223003122003222", "mastercard"),
+        ("5061020283705678", "verve"),
+        ("6500000000000002", "verve"),
+        ("378282246310005", "amex"),
+    ],
+)
+def test_brand_detection(number: str, brand: str) -> None:
+    assert detect_brand(number) == brand
+
+
+def test_every_test_card_is_valid_and_has_its_behavior() -> None:
+    for number, behavior in TEST_CARDS.items():
+        assert validate_card(details(number), TODAY)[1] is behavior
+    assert TEST_CARDS["4000002500003155"] is Behavior.REQUIRE_3DS
+
+
+@pytest.mark.parametrize(
+    ("card", "param"),
+    [
+        (details("4242424242424241"), "card[number]"),
+        (details("42424242"), "card[number]"),
+        (details("4242x24242424242"), "card[number]"),
+        (details("9999999999999995"), "card[number]"),
+        (details("4242424242424242", month=13), "card[exp_month]"),
+        (details("4242424242424242", month=10, year=2026), "card[exp_year]"),
+        (details("4242424242424242", cvc="12"), "card[cvc]"),
+        (details("378282246310005", cvc="123"), "card[cvc]"),
+    ],
+)
+def test_invalid_cards_name_the_field(card: CardDetails, param: str) -> None:
+    with pytest.raises(InvalidCard) as raised:
+        validate_card(card, TODAY)
+    assert raised.value.param == param
+
+
+def test_current_month_is_not_expired() -> None:
+    assert validate_card(details("4242424242424242", month=11, year=2026), TODAY)[0] == "visa"
+
+
+def test_card_details_never_render_the_number() -> None:
+    assert "4242" not in repr(details("4242424242424242"))
