@@ -19,6 +19,7 @@ from paygrid.db import merchants as merchants_db
 from paygrid.db.embedded import EmbeddedPostgres
 from paygrid.db.runtime import resolve_database
 from paygrid.demo import ensure_demo_merchant
+from paygrid.domain.errors import PaygridError, ResourceMissing
 from paygrid.services import merchants as merchant_service
 
 app = typer.Typer(help="paygrid: a self-hosted payment gateway.", no_args_is_help=True)
@@ -46,6 +47,9 @@ def _with_pool(work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
                 await pool.close()
 
         return asyncio.run(main())
+    except PaygridError as error:
+        console.print(f"[red]error:[/red] {error.message}")
+        raise typer.Exit(1) from None
     finally:
         _leave(embedded)
 
@@ -166,7 +170,7 @@ def keys_create(
 
     async def work(pool: asyncpg.Pool) -> merchant_service.IssuedKey:
         if await merchants_db.get_merchant(pool, merchant) is None:
-            raise typer.BadParameter(f"no merchant {merchant}")
+            raise ResourceMissing(f"No such merchant: '{merchant}'")
         return await merchant_service.issue_key(pool, merchant, kind, mode == "live", name)
 
     issued = _with_pool(work)
@@ -200,3 +204,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (key_...).")]
 
 def _when(value: object) -> str:
     return "" if value is None else value.isoformat(timespec="seconds")  # type: ignore[attr-defined]
+
+
+if __name__ == "__main__":
+    app()
