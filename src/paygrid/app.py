@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import asyncpg
 import structlog
 from fastapi import FastAPI
 
@@ -29,7 +30,7 @@ log = structlog.get_logger("paygrid.app")
 PURGE_INTERVAL_SECONDS = 600
 
 
-def build_deps(pool: engine.asyncpg.Pool, settings: Settings) -> Deps:
+def build_deps(pool: asyncpg.Pool, settings: Settings) -> Deps:
     simulator = SimulatorConnector(
         pool,
         base_url=settings.base_url(),

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
 import asyncpg
@@ -18,7 +19,7 @@ from paygrid.db import engine
 from paygrid.db import merchants as merchants_db
 from paygrid.db.embedded import EmbeddedPostgres
 from paygrid.db.runtime import resolve_database
-from paygrid.demo import ensure_demo_merchant
+from paygrid.demo import DemoMerchant, ensure_demo_merchant
 from paygrid.domain.errors import PaygridError, ResourceMissing
 from paygrid.services import merchants as merchant_service
 
@@ -108,9 +109,7 @@ def serve(
             )
 
 
-async def _demo(url: str, data_dir: os.PathLike[str] | str) -> object:
-    from pathlib import Path
-
+async def _demo(url: str, data_dir: Path) -> DemoMerchant:
     pool = await engine.create_pool(url, 2)
     try:
         return await ensure_demo_merchant(pool, Path(data_dir))

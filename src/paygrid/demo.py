@@ -29,21 +29,31 @@ class DemoMerchant:
 
 async def ensure_demo_merchant(pool: asyncpg.Pool, data_dir: Path) -> DemoMerchant:
     path = data_dir / "demo.json"
-    if path.exists():
-        saved = json.loads(path.read_text())
-        if await merchants_db.get_merchant(pool, saved["id"]) is not None:
-            return DemoMerchant(saved["id"], saved["secret_key"], saved["publishable_key"])
+    saved = _load(path)
+    if saved is not None and await merchants_db.get_merchant(pool, saved.id) is not None:
+        return saved
     merchant = await create_merchant(pool, DEMO_NAME)
     demo = DemoMerchant(
         merchant.id,
         merchant.key("secret", livemode=False),
         merchant.key("publishable", livemode=False),
     )
-    data_dir.mkdir(parents=True, exist_ok=True)
+    _save(path, demo)
+    return demo
+
+
+def _load(path: Path) -> DemoMerchant | None:
+    if not path.exists():
+        return None
+    saved = json.loads(path.read_text())
+    return DemoMerchant(saved["id"], saved["secret_key"], saved["publishable_key"])
+
+
+def _save(path: Path, demo: DemoMerchant) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(
             {"id": demo.id, "secret_key": demo.secret_key, "publishable_key": demo.publishable_key},
             handle,
         )
-    return demo

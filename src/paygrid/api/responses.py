@@ -21,7 +21,8 @@ def json_response(model: BaseModel, status_code: int = 200) -> Response:
 
 def list_response(request: Request, data: Sequence[BaseModel], has_more: bool) -> Response:
     items = ",".join(item.model_dump_json() for item in data)
-    body = f'{{"object":"list","url":"{request.url.path}","has_more":{str(has_more).lower()},"data":[{items}]}}'
+    more = str(has_more).lower()
+    body = f'{{"object":"list","url":"{request.url.path}","has_more":{more},"data":[{items}]}}'
     return Response(body, media_type="application/json")
 
 

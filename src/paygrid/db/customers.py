@@ -6,14 +6,18 @@ from typing import Any
 
 import asyncpg
 
+from paygrid.db.executor import Connection, Executor
 from paygrid.db.pagination import Filters, PageRequest, fetch_page
 
 Row = asyncpg.Record
-Executor = asyncpg.Pool | asyncpg.Connection
+
+
+_SELECT = "SELECT * FROM customers WHERE id = $1 AND merchant_id = $2 AND livemode = $3"
+_SELECT_FOR_UPDATE = _SELECT + " FOR UPDATE"
 
 
 async def insert_customer(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     customer_id: str,
     merchant_id: str,
@@ -42,17 +46,14 @@ async def get_customer(
     conn: Executor, merchant_id: str, livemode: bool, customer_id: str, *, lock: bool = False
 ) -> Row | None:
     return await conn.fetchrow(
-        "SELECT * FROM customers WHERE id = $1 AND merchant_id = $2 AND livemode = $3"
-        + (" FOR UPDATE" if lock else ""),
+        _SELECT_FOR_UPDATE if lock else _SELECT,
         customer_id,
         merchant_id,
         livemode,
     )
 
 
-async def update_customer(
-    conn: asyncpg.Connection, customer_id: str, changes: dict[str, Any]
-) -> Row:
+async def update_customer(conn: Connection, customer_id: str, changes: dict[str, Any]) -> Row:
     allowed = {"email", "name", "phone", "metadata"}
     assert set(changes) <= allowed
     assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=2))
@@ -65,7 +66,7 @@ async def update_customer(
     return row
 
 
-async def mark_deleted(conn: asyncpg.Connection, customer_id: str) -> Row:
+async def mark_deleted(conn: Connection, customer_id: str) -> Row:
     row = await conn.fetchrow(
         "UPDATE customers SET deleted_at = now() WHERE id = $1 RETURNING *", customer_id
     )

@@ -20,11 +20,12 @@ class EmbeddedPostgres:
 
     def start(self, database: str = DATABASE_NAME) -> str:
         """Start (or join) the server and return an asyncpg URL for ``database``."""
-        import pgserver  # imported late: it is only needed when no URL is configured
+        from pgserver import postgres_server  # only needed when no URL is configured
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
-        exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+        self._server = postgres_server.get_server(self.data_dir, cleanup_mode="stop")
+        query = f"SELECT 1 FROM pg_database WHERE datname = '{database}';"  # noqa: S608 - our own name
+        exists = self._server.psql(query)
         if "(1 row)" not in exists:
             self._server.psql(f'CREATE DATABASE "{database}";')
         return socket_url(self.socket_dir(), database)

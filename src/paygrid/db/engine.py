@@ -8,10 +8,12 @@ from typing import Any
 import asyncpg
 import orjson
 
+from paygrid.db.executor import Connection
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def _init_connection(conn: Connection) -> None:
     await conn.set_type_codec(
         "jsonb",
         encoder=lambda v: orjson.dumps(v).decode(),
@@ -20,7 +22,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-async def _no_reset(conn: asyncpg.Connection) -> None:
+async def _no_reset(conn: Connection) -> None:
     """Skip asyncpg's per-release RESET ALL: paygrid never changes session state, and the
     reset is a round trip on every request (see REFERENCE.md, speed)."""
 

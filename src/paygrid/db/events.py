@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
-
+from paygrid.db.executor import Connection
 from paygrid.ids import new_id
 
 
 async def insert_event(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     merchant_id: str,
     livemode: bool,

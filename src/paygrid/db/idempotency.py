@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from paygrid.db.executor import Connection
+
 
 @dataclass(frozen=True, slots=True)
 class StoredKey:
@@ -18,8 +20,15 @@ class StoredKey:
 
 
 async def claim(
-    pool: asyncpg.Pool, *, merchant_id: str, livemode: bool, key: str, method: str, path: str,
-    request_hash: bytes, ttl_hours: int,
+    pool: asyncpg.Pool,
+    *,
+    merchant_id: str,
+    livemode: bool,
+    key: str,
+    method: str,
+    path: str,
+    request_hash: bytes,
+    ttl_hours: int,
 ) -> bool:
     """Insert the key locked for this request. A key past its TTL is taken over as new, and
     the objects the old request made forget it, so nothing resumes them. Returns False when
@@ -33,7 +42,13 @@ async def claim(
             "  response_status = NULL, response_body = NULL"
             "  WHERE k.created_at < now() - make_interval(hours => $7)"
             " RETURNING xmax = 0 AS inserted",
-            merchant_id, livemode, key, method, path, request_hash, ttl_hours,
+            merchant_id,
+            livemode,
+            key,
+            method,
+            path,
+            request_hash,
+            ttl_hours,
         )
         if row is None:
             return False
@@ -42,12 +57,14 @@ async def claim(
         return True
 
 
-async def _forget(conn: asyncpg.Connection, merchant_id: str, livemode: bool, key: str) -> None:
+async def _forget(conn: Connection, merchant_id: str, livemode: bool, key: str) -> None:
     for table in ("payments", "refunds"):
         await conn.execute(
             f"UPDATE {table} SET idempotency_key = NULL"  # noqa: S608 - fixed table names
             " WHERE merchant_id = $1 AND livemode = $2 AND idempotency_key = $3",
-            merchant_id, livemode, key,
+            merchant_id,
+            livemode,
+            key,
         )
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncpg
 
+from paygrid.db.executor import Connection, Executor
+
 Row = asyncpg.Record
 
 
-async def insert_merchant(conn: asyncpg.Connection, merchant_id: str, name: str) -> Row:
+async def insert_merchant(conn: Connection, merchant_id: str, name: str) -> Row:
     row = await conn.fetchrow(
         "INSERT INTO merchants (id, name) VALUES ($1, $2) RETURNING *", merchant_id, name
     )
@@ -15,20 +17,20 @@ async def insert_merchant(conn: asyncpg.Connection, merchant_id: str, name: str)
     return row
 
 
-async def get_merchant(conn: asyncpg.Pool | asyncpg.Connection, merchant_id: str) -> Row | None:
+async def get_merchant(conn: Executor, merchant_id: str) -> Row | None:
     return await conn.fetchrow("SELECT * FROM merchants WHERE id = $1", merchant_id)
 
 
-async def find_merchant_by_name(conn: asyncpg.Pool | asyncpg.Connection, name: str) -> Row | None:
+async def find_merchant_by_name(conn: Executor, name: str) -> Row | None:
     return await conn.fetchrow("SELECT * FROM merchants WHERE name = $1 ORDER BY id LIMIT 1", name)
 
 
-async def list_merchants(conn: asyncpg.Pool | asyncpg.Connection) -> list[Row]:
+async def list_merchants(conn: Executor) -> list[Row]:
     return list(await conn.fetch("SELECT * FROM merchants ORDER BY id"))
 
 
 async def insert_api_key(
-    conn: asyncpg.Pool | asyncpg.Connection,
+    conn: Executor,
     *,
     key_id: str,
     merchant_id: str,
@@ -69,13 +71,13 @@ async def touch_key(pool: asyncpg.Pool, key_id: str) -> None:
     await pool.execute("UPDATE api_keys SET last_used_at = now() WHERE id = $1", key_id)
 
 
-async def list_keys(conn: asyncpg.Pool | asyncpg.Connection, merchant_id: str) -> list[Row]:
+async def list_keys(conn: Executor, merchant_id: str) -> list[Row]:
     return list(
         await conn.fetch("SELECT * FROM api_keys WHERE merchant_id = $1 ORDER BY id", merchant_id)
     )
 
 
-async def revoke_key(conn: asyncpg.Pool | asyncpg.Connection, key_id: str) -> Row | None:
+async def revoke_key(conn: Executor, key_id: str) -> Row | None:
     return await conn.fetchrow(
         "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING *",
         key_id,

@@ -7,6 +7,8 @@ from typing import Any
 
 import asyncpg
 
+from paygrid.db.executor import Executor
+
 
 @dataclass(frozen=True, slots=True)
 class PageRequest:
@@ -33,7 +35,7 @@ class Filters:
 
 
 async def fetch_page(
-    conn: asyncpg.Pool | asyncpg.Connection, table: str, filters: Filters, page: PageRequest
+    conn: Executor, table: str, filters: Filters, page: PageRequest
 ) -> tuple[list[asyncpg.Record], bool]:
     """Return one page of ``table`` rows (newest first) and whether more exist beyond it."""
     where = Filters(list(filters.clauses), list(filters.args))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncpg
 
+from paygrid.db.executor import Executor
 from paygrid.db.pagination import Filters, PageRequest, fetch_page
 
 Row = asyncpg.Record
-Executor = asyncpg.Pool | asyncpg.Connection
 
 
 async def insert_payment_method(

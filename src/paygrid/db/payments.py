@@ -9,10 +9,10 @@ from typing import Any
 
 import asyncpg
 
+from paygrid.db.executor import Connection, Executor
 from paygrid.db.pagination import Filters, PageRequest, fetch_page
 
 Row = asyncpg.Record
-Executor = asyncpg.Pool | asyncpg.Connection
 
 _UPDATABLE = frozenset(
     {
@@ -29,7 +29,11 @@ _UPDATABLE = frozenset(
 )
 
 
-async def insert_payment(conn: asyncpg.Connection, values: dict[str, Any]) -> Row | None:
+_SELECT = "SELECT * FROM payments WHERE id = $1 AND merchant_id = $2 AND livemode = $3"
+_SELECT_FOR_UPDATE = _SELECT + " FOR UPDATE"
+
+
+async def insert_payment(conn: Connection, values: dict[str, Any]) -> Row | None:
     """Insert a payment; ``None`` when its idempotency key already created one."""
     columns = ", ".join(values)
     placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 1))
@@ -44,8 +48,7 @@ async def get_payment(
     conn: Executor, merchant_id: str, livemode: bool, payment_id: str, *, lock: bool = False
 ) -> Row | None:
     return await conn.fetchrow(
-        "SELECT * FROM payments WHERE id = $1 AND merchant_id = $2 AND livemode = $3"
-        + (" FOR UPDATE" if lock else ""),
+        _SELECT_FOR_UPDATE if lock else _SELECT,
         payment_id,
         merchant_id,
         livemode,
@@ -101,7 +104,7 @@ async def transition(
     )
 
 
-async def reserve_refund(conn: asyncpg.Connection, payment_id: str, amount: int) -> Row | None:
+async def reserve_refund(conn: Connection, payment_id: str, amount: int) -> Row | None:
     """Count ``amount`` against the refundable balance; ``None`` if it does not fit."""
     return await conn.fetchrow(
         "UPDATE payments SET amount_refunded = amount_refunded + $2, updated_at = now()"
@@ -112,7 +115,7 @@ async def reserve_refund(conn: asyncpg.Connection, payment_id: str, amount: int)
     )
 
 
-async def release_refund(conn: asyncpg.Connection, payment_id: str, amount: int) -> Row:
+async def release_refund(conn: Connection, payment_id: str, amount: int) -> Row:
     row = await conn.fetchrow(
         "UPDATE payments SET amount_refunded = amount_refunded - $2, updated_at = now()"
         " WHERE id = $1 RETURNING *",
@@ -152,7 +155,7 @@ async def list_payments(
 
 
 async def insert_attempt(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     attempt_id: str,
     payment_id: str,

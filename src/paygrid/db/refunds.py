@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncpg
 
+from paygrid.db.executor import Connection, Executor
 from paygrid.db.pagination import Filters, PageRequest, fetch_page
 
 Row = asyncpg.Record
-Executor = asyncpg.Pool | asyncpg.Connection
 
 
 async def insert_refund(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     refund_id: str,
     merchant_id: str,
@@ -48,7 +48,7 @@ async def find_by_idempotency_key(conn: Executor, payment_id: str, key: str) -> 
 
 
 async def finish_refund(
-    conn: asyncpg.Connection,
+    conn: Connection,
     refund_id: str,
     *,
     status: str,

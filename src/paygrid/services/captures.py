@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from paygrid.db import payments as payments_db
+from paygrid.db.executor import Connection
 from paygrid.domain import payments as domain
 from paygrid.domain.errors import InvalidRequest, PaymentInvalidState, ResourceMissing
 from paygrid.domain.events import EventType
@@ -114,7 +115,7 @@ async def cancel_payment(
         return await emit_payment(conn, updated, EventType.PAYMENT_CANCELED)
 
 
-async def _locked(conn: asyncpg.Connection, tenant: Tenant, payment_id: str) -> asyncpg.Record:
+async def _locked(conn: Connection, tenant: Tenant, payment_id: str) -> asyncpg.Record:
     row = await payments_db.get_payment(
         conn, tenant.merchant_id, tenant.livemode, payment_id, lock=True
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from paygrid.db import customers as customers_db
+from paygrid.db.executor import Connection, Executor
 from paygrid.db.pagination import PageRequest
 from paygrid.domain.errors import ResourceMissing
 from paygrid.domain.events import EventType
@@ -71,7 +72,7 @@ async def list_customers(
 
 
 async def _get(
-    conn: asyncpg.Pool | asyncpg.Connection,
+    conn: Executor,
     tenant: Tenant,
     customer_id: str,
     *,
@@ -86,7 +87,7 @@ async def _get(
     return row
 
 
-async def _emit(conn: asyncpg.Connection, row: asyncpg.Record, event: EventType) -> Customer:
+async def _emit(conn: Connection, row: asyncpg.Record, event: EventType) -> Customer:
     view = Customer.from_row(row)
     await emit(conn, row, event, view.model_dump(mode="json"))
     return view

@@ -17,6 +17,7 @@ from typing import Literal
 import asyncpg
 
 from paygrid.db import merchants as merchants_db
+from paygrid.db.executor import Executor
 from paygrid.domain.errors import AuthenticationFailed, ResourceMissing
 from paygrid.ids import new_id
 
@@ -63,7 +64,7 @@ def hash_key(secret: str) -> bytes:
 
 
 async def issue_key(
-    conn: asyncpg.Pool | asyncpg.Connection,
+    conn: Executor,
     merchant_id: str,
     kind: KeyKind,
     livemode: bool,

@@ -7,6 +7,7 @@ import asyncpg
 from paygrid.connectors.base import CardDetails, InvalidCard, TokenizedCard
 from paygrid.db import customers as customers_db
 from paygrid.db import payment_methods as pm_db
+from paygrid.db.executor import Connection, Executor
 from paygrid.db.pagination import PageRequest
 from paygrid.domain.errors import CardError, InvalidRequest, ResourceMissing
 from paygrid.ids import new_id
@@ -35,7 +36,7 @@ async def tokenize(
 
 
 async def store_token(
-    conn: asyncpg.Pool | asyncpg.Connection,
+    conn: Executor,
     tenant: Tenant,
     token: TokenizedCard,
     connector: str,
@@ -82,7 +83,7 @@ async def resolve(
     tenant: Tenant,
     payment_method: str | None,
     card: CardInput | None,
-    conn: asyncpg.Connection | None = None,
+    conn: Connection | None = None,
 ) -> asyncpg.Record | None:
     """Find or create the payment method a payment request names, if it names one."""
     if payment_method is not None and card is not None:
@@ -113,9 +114,7 @@ async def resolve(
     )
 
 
-async def require_customer(
-    conn: asyncpg.Pool | asyncpg.Connection, tenant: Tenant, customer_id: str
-) -> None:
+async def require_customer(conn: Executor, tenant: Tenant, customer_id: str) -> None:
     row = await customers_db.get_customer(conn, tenant.merchant_id, tenant.livemode, customer_id)
     if row is None or row["deleted_at"] is not None:
         raise InvalidRequest(

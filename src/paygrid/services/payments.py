@@ -19,6 +19,7 @@ from paygrid.domain.events import EventType
 from paygrid.domain.payments import PaymentAction, PaymentStatus
 from paygrid.ids import new_id
 from paygrid.money import get_currency, validate_amount
+from paygrid.schemas.payment_methods import CardInput, PaymentMethodData
 from paygrid.schemas.payments import Payment, PaymentConfirm, PaymentCreate
 from paygrid.services import payment_methods
 from paygrid.services.authorization import run_authorization
@@ -53,7 +54,7 @@ async def create_payment(
         deps,
         tenant,
         params.payment_method,
-        params.payment_method_data and params.payment_method_data.card,
+        _card_of(params.payment_method_data),
     )
     if params.confirm and method is None:
         raise InvalidRequest(
@@ -142,7 +143,7 @@ async def confirm_payment(
         deps,
         tenant,
         params.payment_method,
-        params.payment_method_data and params.payment_method_data.card,
+        _card_of(params.payment_method_data),
     )
     changes: dict[str, object] = {"connector": connector.name}
     if method is not None:
@@ -202,6 +203,10 @@ async def list_payments(
     for attempt in attempts:
         by_payment.setdefault(attempt["payment_id"], []).append(attempt)
     return [Payment.from_row(r, by_payment.get(r["id"], [])) for r in rows], has_more
+
+
+def _card_of(data: PaymentMethodData | None) -> CardInput | None:
+    return data.card if data is not None else None
 
 
 async def _get(deps: Deps, tenant: Tenant, payment_id: str) -> asyncpg.Record:

@@ -15,6 +15,7 @@ import asyncpg
 
 from paygrid.connectors.base import OperationResult, OutcomeUnknown, ProviderUnreachable
 from paygrid.db import payments as payments_db
+from paygrid.db.executor import Connection
 from paygrid.domain.errors import PaymentInvalidState, ProviderUnavailable
 from paygrid.ids import new_id
 
@@ -22,7 +23,7 @@ ProviderCall = Callable[[str], Awaitable[OperationResult]]
 
 
 async def begin(
-    conn: asyncpg.Connection,
+    conn: Connection,
     payment: asyncpg.Record,
     operation: str,
     amount: int,
@@ -86,7 +87,7 @@ async def call(
     return Outcome(result, round((time.perf_counter() - started) * 1000))
 
 
-async def record(conn: asyncpg.Connection, attempt: asyncpg.Record, outcome: Outcome) -> bool:
+async def record(conn: Connection, attempt: asyncpg.Record, outcome: Outcome) -> bool:
     """Record a definite answer; False when another request already recorded it."""
     result = outcome.result
     row = await payments_db.finish_attempt(

@@ -7,6 +7,7 @@ import asyncpg
 
 from paygrid.db import payments as payments_db
 from paygrid.db import refunds as refunds_db
+from paygrid.db.executor import Connection
 from paygrid.db.pagination import PageRequest
 from paygrid.domain.errors import (
     InvalidRequest,
@@ -49,7 +50,7 @@ async def create_refund(
 
 
 async def _reserve(
-    conn: asyncpg.Connection,
+    conn: Connection,
     payment: asyncpg.Record,
     params: RefundCreate,
     idempotency_key: str | None,

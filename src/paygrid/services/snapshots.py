@@ -8,16 +8,17 @@ import asyncpg
 
 from paygrid.db import events as events_db
 from paygrid.db import payments as payments_db
+from paygrid.db.executor import Connection, Executor
 from paygrid.domain.events import EventType
 from paygrid.schemas.payments import Payment
 
 
-async def payment_view(conn: asyncpg.Pool | asyncpg.Connection, row: asyncpg.Record) -> Payment:
+async def payment_view(conn: Executor, row: asyncpg.Record) -> Payment:
     return Payment.from_row(row, await payments_db.list_attempts(conn, [row["id"]]))
 
 
 async def emit(
-    conn: asyncpg.Connection, row: asyncpg.Record, event_type: EventType, snapshot: dict[str, Any]
+    conn: Connection, row: asyncpg.Record, event_type: EventType, snapshot: dict[str, Any]
 ) -> None:
     """Write an event for ``row``'s merchant and mode in the caller's transaction."""
     await events_db.insert_event(
@@ -30,9 +31,7 @@ async def emit(
     )
 
 
-async def emit_payment(
-    conn: asyncpg.Connection, row: asyncpg.Record, event_type: EventType
-) -> Payment:
+async def emit_payment(conn: Connection, row: asyncpg.Record, event_type: EventType) -> Payment:
     view = await payment_view(conn, row)
     await emit(conn, row, event_type, view.model_dump(mode="json"))
     return view
