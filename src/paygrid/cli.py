@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
@@ -92,6 +93,9 @@ def serve(
             console.print(f"publishable key: {merchant.publishable_key}", highlight=False)
         console.print(f"serving on {settings.base_url()}  (API docs: {settings.base_url()}/docs)")
         os.environ["PAYGRID_DATABASE_URL"] = url  # the app factory (and each worker) reads it
+        # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; exit normally
+        # instead, so the embedded server below is released rather than left running.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         uvicorn.run(
             "paygrid.app:app_from_environment",
             factory=True,
@@ -107,6 +111,10 @@ def serve(
             console.print(
                 "embedded PostgreSQL released (stopped unless another paygrid process uses it)"
             )
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 async def _demo(url: str, data_dir: Path) -> DemoMerchant:

@@ -5,12 +5,20 @@ from __future__ import annotations
 from typing import Literal
 
 import asyncpg
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from paygrid.schemas.common import Metadata, RequestModel, unix
 
 
 class CustomerCreate(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"email": "ada@example.com", "name": "Ada Lovelace", "phone": "+2348012345678"}
+            ]
+        }
+    )
+
     email: EmailStr | None = Field(default=None, max_length=254, examples=["ada@example.com"])
     name: str | None = Field(default=None, max_length=256, examples=["Ada Lovelace"])
     phone: str | None = Field(default=None, max_length=32, examples=["+2348012345678"])
@@ -18,6 +26,10 @@ class CustomerCreate(RequestModel):
 
 
 class CustomerUpdate(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "Ada King", "metadata": {"tier": "gold"}}]}
+    )
+
     email: EmailStr | None = Field(default=None, max_length=254)
     name: str | None = Field(default=None, max_length=256)
     phone: str | None = Field(default=None, max_length=32)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import asyncpg
-from pydantic import BaseModel, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from paygrid.schemas.common import Metadata, RequestModel, unix
 
@@ -31,6 +31,22 @@ class PaymentMethodData(RequestModel):
 
 
 class PaymentMethodCreate(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "card",
+                    "card": {
+                        "number": "4242424242424242",
+                        "exp_month": 12,
+                        "exp_year": 2030,
+                        "cvc": "123",
+                    },
+                }
+            ]
+        }
+    )
+
     type: Literal["card"]
     card: CardInput
     customer: str | None = Field(default=None, description="Attach to this customer.")
@@ -38,6 +54,10 @@ class PaymentMethodCreate(RequestModel):
 
 
 class PaymentMethodAttach(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"customer": "cus_01JD2Y3ZQ8W5Z3K4M6N7P8Q9R0"}]}
+    )
+
     customer: str
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import asyncpg
-from pydantic import BaseModel, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from paygrid.domain.payments import PaymentStatus
 from paygrid.schemas.common import Metadata, PositiveAmount, RequestModel, unix
@@ -16,6 +16,29 @@ CaptureMethod = Literal["automatic", "manual"]
 
 
 class PaymentCreate(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "amount": 2000,
+                    "currency": "USD",
+                    "confirm": True,
+                    "payment_method_data": {
+                        "type": "card",
+                        "card": {
+                            "number": "4242424242424242",
+                            "exp_month": 12,
+                            "exp_year": 2030,
+                            "cvc": "123",
+                        },
+                    },
+                    "reference": "order-1043",
+                    "metadata": {"order_number": "1043"},
+                }
+            ]
+        }
+    )
+
     amount: PositiveAmount
     currency: str = Field(
         min_length=1, max_length=3, description="ISO 4217 code.", examples=["USD"]
@@ -51,12 +74,22 @@ class PaymentCreate(RequestModel):
 
 
 class PaymentConfirm(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"payment_method": "pm_card_visa", "return_url": "https://shop.example.com/done"}
+            ]
+        }
+    )
+
     payment_method: str | None = None
     payment_method_data: PaymentMethodData | None = None
     return_url: str | None = Field(default=None, max_length=2048)
 
 
 class PaymentCapture(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"amount_to_capture": 1500}]})
+
     amount_to_capture: StrictInt | None = Field(
         default=None,
         gt=0,
@@ -65,6 +98,10 @@ class PaymentCapture(RequestModel):
 
 
 class PaymentCancel(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"cancellation_reason": "requested_by_customer"}]}
+    )
+
     cancellation_reason: (
         Literal["duplicate", "fraudulent", "requested_by_customer", "abandoned"] | None
     ) = None

@@ -5,12 +5,24 @@ from __future__ import annotations
 from typing import Literal
 
 import asyncpg
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from paygrid.schemas.common import Metadata, PositiveAmount, RequestModel, unix
 
 
 class RefundCreate(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "payment": "pay_01JD2Y3ZQ8W5Z3K4M6N7P8Q9R0",
+                    "amount": 500,
+                    "reason": "requested_by_customer",
+                }
+            ]
+        }
+    )
+
     payment: str = Field(description="The id of the payment to refund.", examples=["pay_01JD..."])
     amount: PositiveAmount | None = Field(
         default=None, description="Minor units; defaults to everything not yet refunded."
