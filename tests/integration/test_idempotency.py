@@ -37,8 +37,11 @@ async def test_declines_are_replayed_too(api: Api) -> None:
     first = await api.post("/v1/payments", body, **{"Idempotency-Key": "decline-1"})
     second = await api.post("/v1/payments", body, **{"Idempotency-Key": "decline-1"})
     assert first.status_code == second.status_code == 402
-    assert second.json() == first.json()
     assert second.headers["idempotent-replayed"] == "true"
+    first_error, second_error = first.json()["error"], second.json()["error"]
+    assert second_error["request_id"] == second.headers["x-request-id"]
+    assert second.headers["original-request"] == first_error["request_id"]
+    assert {**second_error, "request_id": None} == {**first_error, "request_id": None}
 
 
 async def test_same_key_different_body_or_path_is_rejected(api: Api, merchant: NewMerchant, pool: asyncpg.Pool) -> None:

@@ -162,5 +162,5 @@ async def test_unknown_outcome_leaves_payment_processing(api: Api, deps: Deps, p
     events = await pool.fetch("SELECT type FROM events WHERE object_id = $1 ORDER BY id", payment["id"])
     assert [e["type"] for e in events] == ["payment.created", "payment.processing"]
     refund = await api.post("/v1/refunds", {"payment": payment["id"]})
-    assert refund.status_code == 400
+    assert refund.status_code == 409
     assert refund.json()["error"]["code"] == "payment_invalid_state"

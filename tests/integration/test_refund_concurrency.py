@@ -60,8 +60,9 @@ async def test_the_schema_refuses_over_refunding(api: Api, pool: asyncpg.Pool) -
 async def test_refund_requires_a_succeeded_payment(api: Api) -> None:
     payment = (await api.post("/v1/payments", {"amount": 3000, "currency": "USD"})).json()
     response = await api.post("/v1/refunds", {"payment": payment["id"]})
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["error"]["code"] == "payment_invalid_state"
+    assert "status of requires_payment_method" in response.json()["error"]["message"]
 
 
 async def test_refund_provider_unreachable_releases_the_reservation(api: Api, deps: Deps) -> None:
@@ -69,10 +70,16 @@ async def test_refund_provider_unreachable_releases_the_reservation(api: Api, de
         "amount": 3000, "currency": "USD", "confirm": True, "payment_method": "pm_card_visa",
     })).json()
     deps.connectors.simulator.failure_mode = "unavailable"
-    failed = await api.post("/v1/refunds", {"payment": payment["id"], "amount": 1000})
+    body = {"payment": payment["id"], "amount": 1000}
+    failed = await api.post("/v1/refunds", body, **{"Idempotency-Key": "refund-1"})
     assert failed.status_code == 502
     deps.connectors.simulator.failure_mode = "none"
     listed = (await api.get("/v1/refunds", payment=payment["id"])).json()["data"]
     assert [(r["status"], r["failure_reason"]) for r in listed] == [("failed", "provider_unavailable")]
     assert (await api.get(f"/v1/payments/{payment['id']}")).json()["amount_refunded"] == 0
-    assert (await api.post("/v1/refunds", {"payment": payment["id"]})).json()["amount"] == 3000
+    # retrying with the same key, as the 502 says, makes a fresh refund that succeeds
+    retried = await api.post("/v1/refunds", body, **{"Idempotency-Key": "refund-1"})
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["status"] == "succeeded"
+    assert retried.json()["id"] != listed[0]["id"]
+    assert (await api.get(f"/v1/payments/{payment['id']}")).json()["amount_refunded"] == 1000

@@ -60,8 +60,8 @@ def secret_key(request: Request) -> Tenant:
     principal = principal_of(request)
     if principal.kind != "secret":
         raise PermissionDenied(
-            "A publishable key can only tokenize payment methods and read checkout data; "
-            "use a secret key for this request.",
+            "A publishable key can only tokenize payment methods; use a secret key for this "
+            "request.",
             code="secret_key_required",
         )
     return Tenant(principal.merchant_id, principal.livemode)

@@ -73,7 +73,9 @@ class Idempotency:
         scoped: ScopedKey = {
             "merchant_id": principal.merchant_id,
             "livemode": principal.livemode,
-            "key": key,
+            # Publishable keys are public: their idempotency keys live in their own namespace,
+            # so a browser can never replay (or probe) a secret-key request's stored response.
+            "key": key if principal.kind == "secret" else f"publishable:{key}",
         }
         fingerprint = request_fingerprint(
             scope["method"], scope["path"], state(scope).get("body", b"")
@@ -137,7 +139,12 @@ async def _resolve_existing(
         )
         return False
     if stored.response_status is not None:
-        await _replay(send, stored.response_status, stored.response_body or b"")
+        await _replay(
+            send,
+            stored.response_status,
+            stored.response_body or b"",
+            state(scope).get("request_id"),
+        )
         return False
     if stored.lock_expired and await keys_db.take_over(
         deps.pool, **scoped, lock_seconds=lock_seconds
@@ -153,16 +160,18 @@ async def _resolve_existing(
     return False
 
 
-async def _replay(send: Send, status: int, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"idempotent-replayed", b"true"),
-            ],
-        }
-    )
+async def _replay(send: Send, status: int, body: bytes, request_id: str | None) -> None:
+    """Send a stored response again. A stored error names the request that produced it; the
+    replay names this request instead and, like Stripe, points to the first one in the
+    ``Original-Request`` header."""
+    headers = [(b"content-type", b"application/json"), (b"idempotent-replayed", b"true")]
+    if status >= 400:
+        payload = orjson.loads(body)
+        original = payload.get("error", {}).get("request_id")
+        if original:
+            headers.append((b"original-request", str(original).encode()))
+            payload["error"]["request_id"] = request_id
+            body = orjson.dumps(payload)
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

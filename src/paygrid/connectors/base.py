@@ -125,7 +125,7 @@ class OutcomeUnknown(ConnectorError):
 
 
 class InvalidCard(ConnectorError):
-    """The tokenizer rejected the card data."""
+    """The tokenizer rejected the card data; ``param`` names the card field."""
 
     def __init__(self, message: str, param: str) -> None:
         super().__init__(message)

@@ -24,7 +24,7 @@ async def _init_connection(conn: Connection) -> None:
 
 async def _no_reset(conn: Connection) -> None:
     """Skip asyncpg's per-release RESET ALL: paygrid never changes session state, and the
-    reset is a round trip on every request (see REFERENCE.md, speed)."""
+    reset is a round trip on every request."""
 
 
 def pool_kwargs(size: int) -> dict[str, Any]:

@@ -54,14 +54,17 @@ async def finish_refund(
     status: str,
     provider_reference: str | None,
     failure_reason: str | None,
+    forget_idempotency_key: bool = False,
 ) -> Row | None:
     return await conn.fetchrow(
-        "UPDATE refunds SET status = $2, provider_reference = $3, failure_reason = $4"
+        "UPDATE refunds SET status = $2, provider_reference = $3, failure_reason = $4,"
+        " idempotency_key = CASE WHEN $5 THEN NULL ELSE idempotency_key END"
         " WHERE id = $1 AND status = 'pending' RETURNING *",
         refund_id,
         status,
         provider_reference,
         failure_reason,
+        forget_idempotency_key,
     )
 
 

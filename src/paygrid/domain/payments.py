@@ -104,10 +104,22 @@ def apply(status: PaymentStatus, action: PaymentAction) -> PaymentStatus:
     return transition.target
 
 
+_VERBS: Final[dict[PaymentAction, str]] = {
+    PaymentAction.ATTACH_PAYMENT_METHOD: "attach a payment method to",
+    PaymentAction.BEGIN_ATTEMPT: "confirm",
+    PaymentAction.RELEASE_ATTEMPT: "release the attempt of",
+    PaymentAction.REQUIRE_ACTION: "request customer action for",
+    PaymentAction.AUTHORIZE: "authorize",
+    PaymentAction.SUCCEED: "complete",
+    PaymentAction.FAIL_ATTEMPT: "fail the attempt of",
+    PaymentAction.CAPTURE: "capture",
+    PaymentAction.CANCEL: "cancel",
+}
+
+
 def invalid_state(status: PaymentStatus | str, action: PaymentAction) -> PaymentInvalidState:
-    verb = action.value.replace("_", " ")
     return PaymentInvalidState(
-        f"You cannot {verb} this payment because it has a status of {status}.",
+        f"You cannot {_VERBS[action]} this payment because it has a status of {status}.",
         current_status=str(status),
     )
 

@@ -7,10 +7,12 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
+MAX_METADATA_KEYS = 50
+
 
 def _check_metadata(value: dict[str, str]) -> dict[str, str]:
-    if len(value) > 50:
-        raise ValueError("metadata can have at most 50 keys")
+    if len(value) > MAX_METADATA_KEYS:
+        raise ValueError(f"metadata can have at most {MAX_METADATA_KEYS} keys")
     for key, item in value.items():
         if not 1 <= len(key) <= 40:
             raise ValueError("metadata keys must be 1 to 40 characters")

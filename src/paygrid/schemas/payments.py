@@ -41,7 +41,7 @@ class PaymentCreate(RequestModel):
 
     amount: PositiveAmount
     currency: str = Field(
-        min_length=1, max_length=3, description="ISO 4217 code.", examples=["USD"]
+        min_length=1, max_length=16, description="ISO 4217 code.", examples=["USD"]
     )
     capture_method: CaptureMethod = Field(
         default="automatic",

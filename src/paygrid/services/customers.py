@@ -7,10 +7,10 @@ import asyncpg
 from paygrid.db import customers as customers_db
 from paygrid.db.executor import Connection, Executor
 from paygrid.db.pagination import PageRequest
-from paygrid.domain.errors import ResourceMissing
+from paygrid.domain.errors import InvalidRequest, ResourceMissing
 from paygrid.domain.events import EventType
 from paygrid.ids import new_id
-from paygrid.schemas.common import DeletedObject
+from paygrid.schemas.common import MAX_METADATA_KEYS, DeletedObject
 from paygrid.schemas.customers import Customer, CustomerCreate, CustomerUpdate
 from paygrid.services.context import Deps, Tenant
 from paygrid.services.snapshots import emit
@@ -48,6 +48,12 @@ async def update_customer(
         if "metadata" in changes:
             merged = {**row["metadata"], **(changes["metadata"] or {})}
             changes["metadata"] = {k: v for k, v in merged.items() if v != ""}
+            if len(changes["metadata"]) > MAX_METADATA_KEYS:
+                raise InvalidRequest(
+                    f"metadata can have at most {MAX_METADATA_KEYS} keys; this update would "
+                    f"leave {len(changes['metadata'])}.",
+                    param="metadata",
+                )
         if not changes:
             return Customer.from_row(row)
         updated = await customers_db.update_customer(conn, customer_id, changes)

@@ -9,16 +9,16 @@ from paygrid.db import customers as customers_db
 from paygrid.db import payment_methods as pm_db
 from paygrid.db.executor import Connection, Executor
 from paygrid.db.pagination import PageRequest
-from paygrid.domain.errors import CardError, InvalidRequest, ResourceMissing
+from paygrid.domain.errors import CardError, InvalidRequest, PermissionDenied, ResourceMissing
 from paygrid.ids import new_id
 from paygrid.schemas.payment_methods import CardInput, PaymentMethod, PaymentMethodCreate
 from paygrid.services.context import Deps, Tenant
 
 _CARD_ERROR_CODES = {
-    "card[number]": "incorrect_number",
-    "card[exp_month]": "invalid_expiry_month",
-    "card[exp_year]": "invalid_expiry_year",
-    "card[cvc]": "invalid_cvc",
+    "number": "incorrect_number",
+    "exp_month": "invalid_expiry_month",
+    "exp_year": "invalid_expiry_year",
+    "cvc": "invalid_cvc",
 }
 
 
@@ -31,7 +31,7 @@ async def tokenize(
         return await tokenizer.tokenize_card(details)
     except InvalidCard as error:
         raise CardError(
-            str(error), param=f"{param_prefix}{error.param}", code=_CARD_ERROR_CODES[error.param]
+            str(error), param=f"{param_prefix}[{error.param}]", code=_CARD_ERROR_CODES[error.param]
         ) from None
 
 
@@ -61,12 +61,18 @@ async def store_token(
 
 
 async def create_payment_method(
-    deps: Deps, tenant: Tenant, params: PaymentMethodCreate
+    deps: Deps, tenant: Tenant, params: PaymentMethodCreate, *, can_attach: bool
 ) -> PaymentMethod:
     """Tokenize card data (test mode) into a reusable ``pm_`` payment method."""
     if params.customer is not None:
+        if not can_attach:
+            raise PermissionDenied(
+                "A publishable key can tokenize cards but not attach them to customers; "
+                "attach with a secret key.",
+                code="secret_key_required",
+            )
         await require_customer(deps.pool, tenant, params.customer)
-    token = await tokenize(deps, tenant, params.card, param_prefix="")
+    token = await tokenize(deps, tenant, params.card, param_prefix="card")
     row = await store_token(
         deps.pool,
         tenant,
@@ -78,22 +84,23 @@ async def create_payment_method(
     return PaymentMethod.from_row(row)
 
 
+ResolvedMethod = asyncpg.Record | TokenizedCard | None
+
+
 async def resolve(
-    deps: Deps,
-    tenant: Tenant,
-    payment_method: str | None,
-    card: CardInput | None,
-    conn: Connection | None = None,
-) -> asyncpg.Record | None:
-    """Find or create the payment method a payment request names, if it names one."""
+    deps: Deps, tenant: Tenant, payment_method: str | None, card: CardInput | None
+) -> ResolvedMethod:
+    """Find the payment method a payment request names, or tokenize the card it carries.
+
+    A fresh token is returned unsaved: ``materialize`` stores it inside the caller's
+    transaction, so a request that fails later leaves no payment method behind."""
     if payment_method is not None and card is not None:
         raise InvalidRequest(
             "Pass either payment_method or payment_method_data, not both.",
             param="payment_method_data",
         )
     if card is not None:
-        token = await tokenize(deps, tenant, card, param_prefix="payment_method_data[card]")
-        return await store_token(conn or deps.pool, tenant, token, deps.connectors.simulator.name)
+        return await tokenize(deps, tenant, card, param_prefix="payment_method_data[card]")
     if payment_method is None:
         return None
     row = await pm_db.get_payment_method(
@@ -104,14 +111,21 @@ async def resolve(
     if not tenant.livemode:
         magic = await deps.connectors.simulator.tokenize_magic(payment_method)
         if magic is not None:
-            return await store_token(
-                conn or deps.pool, tenant, magic, deps.connectors.simulator.name
-            )
+            return magic
     raise InvalidRequest(
         f"No such payment_method: '{payment_method}'",
         param="payment_method",
         code="resource_missing",
     )
+
+
+async def materialize(
+    conn: Connection, deps: Deps, tenant: Tenant, resolved: ResolvedMethod
+) -> asyncpg.Record | None:
+    """Store a freshly tokenized card as a payment method, in ``conn``'s transaction."""
+    if isinstance(resolved, TokenizedCard):
+        return await store_token(conn, tenant, resolved, deps.connectors.simulator.name)
+    return resolved
 
 
 async def require_customer(conn: Executor, tenant: Tenant, customer_id: str) -> None:

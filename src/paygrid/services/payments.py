@@ -50,13 +50,13 @@ async def create_payment(
         )
         if existing is not None:
             return await _resume(deps, tenant, existing, params)
-    method = await payment_methods.resolve(
+    resolved = await payment_methods.resolve(
         deps,
         tenant,
         params.payment_method,
         _card_of(params.payment_method_data),
     )
-    if params.confirm and method is None:
+    if params.confirm and resolved is None:
         raise InvalidRequest(
             "A payment method is required to confirm: pass payment_method or payment_method_data.",
             param="payment_method",
@@ -64,7 +64,7 @@ async def create_payment(
         )
     status = (
         PaymentStatus.REQUIRES_PAYMENT_METHOD
-        if method is None
+        if resolved is None
         else PaymentStatus.REQUIRES_CONFIRMATION
     )
     if connector is not None:
@@ -78,7 +78,6 @@ async def create_payment(
         "currency": currency.code,
         "capture_method": params.capture_method,
         "customer_id": params.customer,
-        "payment_method_id": method["id"] if method else None,
         "connector": connector.name if connector else None,
         "description": params.description,
         "return_url": params.return_url,
@@ -88,6 +87,8 @@ async def create_payment(
         "idempotency_key": idempotency_key,
     }
     async with deps.pool.acquire() as conn, conn.transaction():
+        method = await payment_methods.materialize(conn, deps, tenant, resolved)
+        values["payment_method_id"] = method["id"] if method else None
         try:
             payment = await payments_db.insert_payment(conn, values)
         except asyncpg.UniqueViolationError as error:
@@ -139,18 +140,19 @@ async def confirm_payment(
     sources = domain.confirm_sources(attaching)
     if payment["status"] not in sources:
         raise domain.invalid_state(payment["status"], PaymentAction.BEGIN_ATTEMPT)
-    method = await payment_methods.resolve(
+    resolved = await payment_methods.resolve(
         deps,
         tenant,
         params.payment_method,
         _card_of(params.payment_method_data),
     )
     changes: dict[str, object] = {"connector": connector.name}
-    if method is not None:
-        changes["payment_method_id"] = method["id"]
     if params.return_url is not None:
         changes["return_url"] = params.return_url
     async with deps.pool.acquire() as conn, conn.transaction():
+        method = await payment_methods.materialize(conn, deps, tenant, resolved)
+        if method is not None:
+            changes["payment_method_id"] = method["id"]
         updated = await payments_db.transition(
             conn, payment_id, sources=sources, target=PaymentStatus.PROCESSING, changes=changes
         )

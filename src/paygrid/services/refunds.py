@@ -11,6 +11,7 @@ from paygrid.db.executor import Connection
 from paygrid.db.pagination import PageRequest
 from paygrid.domain.errors import (
     InvalidRequest,
+    PaymentInvalidState,
     ProviderUnavailable,
     RefundExceedsAvailable,
     ResourceMissing,
@@ -56,11 +57,11 @@ async def _reserve(
     idempotency_key: str | None,
 ) -> tuple[asyncpg.Record, asyncpg.Record]:
     if payment["status"] != PaymentStatus.SUCCEEDED:
-        raise InvalidRequest(
-            f"Only a succeeded payment can be refunded; this one has a status of "
-            f"{payment['status']}.",
+        raise PaymentInvalidState(
+            f"You cannot refund this payment because it has a status of {payment['status']}; "
+            "only a succeeded payment can be refunded.",
             param="payment",
-            code="payment_invalid_state",
+            current_status=payment["status"],
         )
     available = refundable(payment["amount_received"], payment["amount_refunded"])
     amount = params.amount if params.amount is not None else available
@@ -131,6 +132,8 @@ async def _settle(
             status="succeeded" if succeeded else "failed",
             provider_reference=outcome.result.provider_reference if outcome else None,
             failure_reason=failure,
+            # never reached the provider: a retry with the same key must try again afresh
+            forget_idempotency_key=outcome is None,
         )
         if updated is None:  # another request already settled it
             current = await refunds_db.get_refund(

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from paygrid.api.authentication import any_key, secret_key
+from paygrid.api.authentication import any_key, principal_of, secret_key
 from paygrid.api.dependencies import deps_of
 from paygrid.api.responses import CARD_ERRORS, COMMON_ERRORS, Page, json_response, list_response
 from paygrid.schemas.common import ListObject
@@ -32,9 +32,13 @@ async def create_payment_method(
 ) -> Response:
     """Test mode: card data goes straight to the simulator's tokenizer (Luhn, expiry and
     brand are checked) and comes back as a `pm_...` with brand, last4 and expiry. paygrid
-    never stores or logs the number or CVC. Publishable keys may call this."""
+    never stores or logs the number or CVC. Publishable keys may call this, but only a
+    secret key may attach the new method to a `customer`."""
+    can_attach = principal_of(request).kind == "secret"
     return json_response(
-        await payment_methods.create_payment_method(deps_of(request), tenant, body)
+        await payment_methods.create_payment_method(
+            deps_of(request), tenant, body, can_attach=can_attach
+        )
     )
 
 

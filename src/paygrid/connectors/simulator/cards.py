@@ -71,17 +71,17 @@ def validate_card(card: CardDetails, today: date) -> tuple[str, Behavior]:
     # 5061020283705678 fails it, and merchants copy that number from Paystack's docs.
     listed = number in TEST_CARDS
     if not number.isdigit() or not 12 <= len(number) <= 19 or not (listed or luhn_valid(number)):
-        raise InvalidCard("Your card number is incorrect.", "card[number]")
+        raise InvalidCard("Your card number is incorrect.", "number")
     brand = detect_brand(number)
     if brand is None:
-        raise InvalidCard("Your card's brand is not supported.", "card[number]")
+        raise InvalidCard("Your card's brand is not supported.", "number")
     if not 1 <= card.exp_month <= 12:
-        raise InvalidCard("Your card's expiration month is invalid.", "card[exp_month]")
+        raise InvalidCard("Your card's expiration month is invalid.", "exp_month")
     if (card.exp_year, card.exp_month) < (today.year, today.month):
-        raise InvalidCard("Your card's expiration date is in the past.", "card[exp_year]")
+        raise InvalidCard("Your card's expiration date is in the past.", "exp_year")
     expected_cvc = 4 if brand == "amex" else 3
     if not card.cvc.isdigit() or len(card.cvc) != expected_cvc:
-        raise InvalidCard("Your card's security code is invalid.", "card[cvc]")
+        raise InvalidCard("Your card's security code is invalid.", "cvc")
     return brand, TEST_CARDS.get(number, Behavior.SUCCEED)
 
 
