@@ -4,9 +4,11 @@ independent without truncating tables)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,25 +40,36 @@ def server_url() -> Iterator[str]:
     embedded.release()
 
 
-@pytest.fixture(scope="session")
-def database_url(server_url: str) -> Iterator[str]:
-    """A fresh database for this session, migrated from empty to head."""
-    import asyncio
+def run_admin_sql(server_url: str, sql: str) -> None:
+    """Run one statement (CREATE/DROP DATABASE) on the server, outside any event loop."""
 
-    name = f"paygrid_test_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
+    async def admin() -> None:
         conn = await asyncpg.connect(server_url)
         try:
             await conn.execute(sql)
         finally:
             await conn.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = _with_database(server_url, name)
-    engine.upgrade(url)
-    yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(admin())
+
+
+@contextmanager
+def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
+    """An empty database that is dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    run_admin_sql(server_url, f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_database(server_url, name)
+    finally:
+        run_admin_sql(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    """A fresh database for this session, migrated from empty to head."""
+    with scratch_database(server_url, "paygrid_test") as url:
+        engine.upgrade(url)
+        yield url
 
 
 def _with_database(url: str, name: str) -> str:
@@ -132,6 +145,21 @@ class Api:
 def api(client: httpx.AsyncClient, merchant: NewMerchant) -> Api:
     """The test merchant's secret test key."""
     return Api(client, merchant.key("secret", livemode=False))
+
+
+TABLES = ("payments", "customers", "payment_methods", "refunds", "events", "idempotency_keys")
+ERROR_FIELDS = {"type", "code", "message", "param", "request_id"}
+
+
+async def row_counts(pool: asyncpg.Pool, merchant_id: str) -> dict[str, int]:
+    """Rows a merchant owns in each table: tests use it to prove nothing was written."""
+    return {
+        table: await pool.fetchval(
+            f"SELECT count(*) FROM {table} WHERE merchant_id = $1",  # noqa: S608 - constant names
+            merchant_id,
+        )
+        for table in TABLES
+    }
 
 
 CARD = {"exp_month": 12, "exp_year": 2034, "cvc": "123"}

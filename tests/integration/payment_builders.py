@@ -14,7 +14,11 @@ THREE_DS_CARD = "4000002500003155"
 
 async def payment_in(api: Api, deps: Deps, status: str) -> dict[str, Any]:
     """Create a payment and drive it to ``status``."""
-    base: dict[str, Any] = {"amount": 5000, "currency": "USD", "return_url": "https://shop.test/done"}
+    base: dict[str, Any] = {
+        "amount": 5000,
+        "currency": "USD",
+        "return_url": "https://shop.test/done",
+    }
     if status == "requires_payment_method":
         body = base
     elif status == "requires_confirmation":
@@ -22,13 +26,20 @@ async def payment_in(api: Api, deps: Deps, status: str) -> dict[str, Any]:
     elif status == "requires_action":
         body = {**base, "confirm": True, "payment_method_data": card(THREE_DS_CARD)}
     elif status == "requires_capture":
-        body = {**base, "confirm": True, "capture_method": "manual", "payment_method": "pm_card_visa"}
+        body = {
+            **base,
+            "confirm": True,
+            "capture_method": "manual",
+            "payment_method": "pm_card_visa",
+        }
     elif status == "succeeded":
         body = {**base, "confirm": True, "payment_method_data": card(SUCCESS_CARD)}
     elif status == "processing":
         deps.connectors.simulator.failure_mode = "timeout"
         try:
-            response = await api.post("/v1/payments", {**base, "confirm": True, "payment_method": "pm_card_visa"})
+            response = await api.post(
+                "/v1/payments", {**base, "confirm": True, "payment_method": "pm_card_visa"}
+            )
         finally:
             deps.connectors.simulator.failure_mode = "none"
         return _ok(response, status)

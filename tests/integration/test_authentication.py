@@ -20,20 +20,7 @@ import pytest
 from paygrid.app import build_deps, create_app
 from paygrid.config import Settings
 from paygrid.services.merchants import NewMerchant, create_merchant, revoke_key
-from tests.conftest import SUCCESS_CARD, TEST_BASE_URL, Api, auth, card
-
-TABLES = ("payments", "customers", "payment_methods", "refunds", "events", "idempotency_keys")
-ERROR_FIELDS = {"type", "code", "message", "param", "request_id"}
-
-
-async def row_counts(pool: asyncpg.Pool, merchant_id: str) -> dict[str, int]:
-    return {
-        table: await pool.fetchval(
-            f"SELECT count(*) FROM {table} WHERE merchant_id = $1",  # noqa: S608 - constant names
-            merchant_id,
-        )
-        for table in TABLES
-    }
+from tests.conftest import ERROR_FIELDS, SUCCESS_CARD, TEST_BASE_URL, Api, auth, card, row_counts
 
 
 def assert_error(response: httpx.Response, status: int, error_type: str, code: str) -> None:

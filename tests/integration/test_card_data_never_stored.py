@@ -19,28 +19,48 @@ PG_DUMP = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_dump"
 
 
 async def test_card_numbers_are_never_persisted_or_logged(
-    api: Api, client: httpx.AsyncClient, merchant: NewMerchant, database_url: str,
-    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+    api: Api,
+    client: httpx.AsyncClient,
+    merchant: NewMerchant,
+    database_url: str,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     publishable = merchant.key("publishable", livemode=False)
     numbers = [*TEST_CARDS, *INVALID_NUMBERS]
     for number in numbers:
-        await api.post("/v1/payments", {
-            "amount": 1000, "currency": "USD", "confirm": True, "payment_method_data": card(number),
-        })
+        await api.post(
+            "/v1/payments",
+            {
+                "amount": 1000,
+                "currency": "USD",
+                "confirm": True,
+                "payment_method_data": card(number),
+            },
+        )
         await client.post("/v1/payment_methods", json=card(number), headers=auth(publishable))
         # malformed variants: wrong field types and unknown fields that carry the number
-        await api.post("/v1/payments", {"amount": 1000, "currency": "USD",
-                                        "payment_method_data": card(number, exp_month="12")})
+        await api.post(
+            "/v1/payments",
+            {
+                "amount": 1000,
+                "currency": "USD",
+                "payment_method_data": card(number, exp_month="12"),
+            },
+        )
         await api.post("/v1/payments", {"amount": 1000, "currency": "USD", "card_number": number})
         await api.post("/v1/payment_methods", {"type": "card", "card": {"number": number}})
     spaced = "4242 4242 4242 4242"
-    await api.post("/v1/payments", {"amount": 1000, "currency": "USD", "confirm": True,
-                                    "payment_method_data": card(spaced)})
+    await api.post(
+        "/v1/payments",
+        {"amount": 1000, "currency": "USD", "confirm": True, "payment_method_data": card(spaced)},
+    )
 
     dump = subprocess.run(
         [str(PG_DUMP), "--data-only", "--no-owner", database_url],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     assert "4242" in dump  # last4 is kept (proves the dump has card-related rows)
     logged = capfd.readouterr()

@@ -19,17 +19,26 @@ def _paygrid(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "paygrid.cli", *args],
         env={**os.environ, "PAYGRID_DATABASE_URL": database_url, "COLUMNS": "200"},
-        capture_output=True, text=True, check=False, timeout=60,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
 
 
-async def test_merchants_and_keys_lifecycle(database_url: str, client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+async def test_merchants_and_keys_lifecycle(
+    database_url: str, client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
     created = _paygrid(database_url, "merchants", "create", "--name", "CLI Shop", "--json")
     assert created.returncode == 0, created.stderr
     merchant = json.loads(created.stdout)
     assert set(merchant) >= {"id", "secret_key", "publishable_key"}
-    assert merchant["secret_key"].startswith("sk_test_") and merchant["publishable_key"].startswith("pk_test_")
-    stored = await pool.fetch("SELECT key_hash, lookup_prefix FROM api_keys WHERE merchant_id = $1", merchant["id"])
+    assert merchant["secret_key"].startswith("sk_test_") and merchant["publishable_key"].startswith(
+        "pk_test_"
+    )
+    stored = await pool.fetch(
+        "SELECT key_hash, lookup_prefix FROM api_keys WHERE merchant_id = $1", merchant["id"]
+    )
     assert len(stored) == 4
     assert all(merchant["secret_key"].encode() not in bytes(r["key_hash"]) for r in stored)
 
@@ -39,7 +48,9 @@ async def test_merchants_and_keys_lifecycle(database_url: str, client: httpx.Asy
     listed = _paygrid(database_url, "merchants", "list")
     assert merchant["id"] in listed.stdout
 
-    issued = _paygrid(database_url, "keys", "create", "--merchant", merchant["id"], "--mode", "test")
+    issued = _paygrid(
+        database_url, "keys", "create", "--merchant", merchant["id"], "--mode", "test"
+    )
     assert issued.returncode == 0, issued.stderr
     key_id, secret = issued.stdout.strip().split(": ")
     keys = _paygrid(database_url, "keys", "list", "--merchant", merchant["id"])
@@ -53,7 +64,9 @@ async def test_merchants_and_keys_lifecycle(database_url: str, client: httpx.Asy
     assert refused.json()["error"]["code"] == "api_key_revoked"
 
 
-@pytest.mark.parametrize("args", [("keys", "revoke", "key_missing"), ("keys", "create", "--merchant", "mer_missing")])
+@pytest.mark.parametrize(
+    "args", [("keys", "revoke", "key_missing"), ("keys", "create", "--merchant", "mer_missing")]
+)
 def test_cli_reports_missing_objects(database_url: str, args: tuple[str, ...]) -> None:
     result = _paygrid(database_url, *args)
     assert result.returncode == 1
@@ -93,8 +106,15 @@ async def test_readyz_reports_pending_migrations(client: httpx.AsyncClient) -> N
 async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     paths = spec["paths"]
-    for path in ("/v1/payments", "/v1/payments/{payment_id}/capture", "/v1/refunds", "/v1/customers",
-                 "/v1/payment_methods", "/healthz", "/readyz"):
+    for path in (
+        "/v1/payments",
+        "/v1/payments/{payment_id}/capture",
+        "/v1/refunds",
+        "/v1/customers",
+        "/v1/payment_methods",
+        "/healthz",
+        "/readyz",
+    ):
         assert path in paths
     create = paths["/v1/payments"]["post"]
     assert {"200", "400", "401", "402", "409", "422"} <= set(create["responses"])

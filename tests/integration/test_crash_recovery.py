@@ -22,7 +22,12 @@ from paygrid.services.merchants import NewMerchant
 from tests.conftest import SUCCESS_CARD, auth, card
 
 pytestmark = pytest.mark.slow
-PURCHASE = {"amount": 4100, "currency": "USD", "confirm": True, "payment_method_data": card(SUCCESS_CARD)}
+PURCHASE = {
+    "amount": 4100,
+    "currency": "USD",
+    "confirm": True,
+    "payment_method_data": card(SUCCESS_CARD),
+}
 
 
 def _free_port() -> int:
@@ -35,12 +40,17 @@ def _free_port() -> int:
 def _server(database_url: str, **env: str) -> Iterator[str]:
     port = _free_port()
     environment = {
-        **os.environ, "PAYGRID_DATABASE_URL": database_url, "PAYGRID_PORT": str(port),
-        "PAYGRID_LOG_LEVEL": "WARNING", **env,
+        **os.environ,
+        "PAYGRID_DATABASE_URL": database_url,
+        "PAYGRID_PORT": str(port),
+        "PAYGRID_LOG_LEVEL": "WARNING",
+        **env,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "paygrid.cli", "serve"], env=environment,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "paygrid.cli", "serve"],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -61,10 +71,13 @@ def _server(database_url: str, **env: str) -> Iterator[str]:
 
 
 async def _charges(pool: asyncpg.Pool, merchant_id: str) -> int:
-    return int(await pool.fetchval(
-        "SELECT count(*) FROM simulator.charges c JOIN payment_attempts a ON a.id = c.idempotency_key"
-        " JOIN payments p ON p.id = a.payment_id WHERE p.merchant_id = $1", merchant_id,
-    ))
+    return int(
+        await pool.fetchval(
+            "SELECT count(*) FROM simulator.charges c JOIN payment_attempts a ON a.id = c.idempotency_key"
+            " JOIN payments p ON p.id = a.payment_id WHERE p.merchant_id = $1",
+            merchant_id,
+        )
+    )
 
 
 async def test_sigkill_mid_payment_then_retry_charges_once(
@@ -72,7 +85,9 @@ async def test_sigkill_mid_payment_then_retry_charges_once(
 ) -> None:
     headers = auth(merchant.key("secret", False), **{"Idempotency-Key": "crash-order-7"})
     # The simulator charges, then takes 30 s to answer: the window in which we kill the server.
-    with _server(database_url, PAYGRID_SIMULATOR_LATENCY_MS="30000", PAYGRID_IDEMPOTENCY_LOCK_SECONDS="1") as base:
+    with _server(
+        database_url, PAYGRID_SIMULATOR_LATENCY_MS="30000", PAYGRID_IDEMPOTENCY_LOCK_SECONDS="1"
+    ) as base:
         async with httpx.AsyncClient(base_url=base, timeout=60) as http:
             pending = asyncio.create_task(http.post("/v1/payments", json=PURCHASE, headers=headers))
             for _ in range(200):
@@ -96,4 +111,7 @@ async def test_sigkill_mid_payment_then_retry_charges_once(
             replay = await http.post("/v1/payments", json=PURCHASE, headers=headers)
             assert replay.headers["idempotent-replayed"] == "true"
     assert await _charges(pool, merchant.id) == 1
-    assert await pool.fetchval("SELECT count(*) FROM payments WHERE merchant_id = $1", merchant.id) == 1
+    assert (
+        await pool.fetchval("SELECT count(*) FROM payments WHERE merchant_id = $1", merchant.id)
+        == 1
+    )

@@ -12,14 +12,22 @@ from paygrid.services.context import Deps
 from paygrid.services.merchants import NewMerchant
 from tests.conftest import SUCCESS_CARD, Api, auth, card
 
-PURCHASE = {"amount": 2500, "currency": "USD", "confirm": True, "payment_method_data": card(SUCCESS_CARD)}
+PURCHASE = {
+    "amount": 2500,
+    "currency": "USD",
+    "confirm": True,
+    "payment_method_data": card(SUCCESS_CARD),
+}
 
 
 async def _charges_for(pool: asyncpg.Pool, merchant_id: str) -> int:
-    return int(await pool.fetchval(
-        "SELECT count(*) FROM simulator.charges c JOIN payment_attempts a ON a.id = c.idempotency_key"
-        " JOIN payments p ON p.id = a.payment_id WHERE p.merchant_id = $1", merchant_id,
-    ))
+    return int(
+        await pool.fetchval(
+            "SELECT count(*) FROM simulator.charges c JOIN payment_attempts a ON a.id = c.idempotency_key"
+            " JOIN payments p ON p.id = a.payment_id WHERE p.merchant_id = $1",
+            merchant_id,
+        )
+    )
 
 
 async def test_replay_returns_the_first_response(api: Api) -> None:
@@ -44,30 +52,55 @@ async def test_declines_are_replayed_too(api: Api) -> None:
     assert {**second_error, "request_id": None} == {**first_error, "request_id": None}
 
 
-async def test_same_key_different_body_or_path_is_rejected(api: Api, merchant: NewMerchant, pool: asyncpg.Pool) -> None:
+async def test_same_key_different_body_or_path_is_rejected(
+    api: Api, merchant: NewMerchant, pool: asyncpg.Pool
+) -> None:
     await api.post("/v1/payments", PURCHASE, **{"Idempotency-Key": "k-reuse"})
-    changed = await api.post("/v1/payments", {**PURCHASE, "amount": 2600}, **{"Idempotency-Key": "k-reuse"})
+    changed = await api.post(
+        "/v1/payments", {**PURCHASE, "amount": 2600}, **{"Idempotency-Key": "k-reuse"}
+    )
     assert changed.status_code == 422
     assert changed.json()["error"]["type"] == "idempotency_error"
     assert changed.json()["error"]["code"] == "idempotency_key_reused"
-    other_path = await api.post("/v1/customers", {"email": "a@b.co"}, **{"Idempotency-Key": "k-reuse"})
+    other_path = await api.post(
+        "/v1/customers", {"email": "a@b.co"}, **{"Idempotency-Key": "k-reuse"}
+    )
     assert other_path.status_code == 422
-    assert await pool.fetchval("SELECT count(*) FROM customers WHERE merchant_id = $1", merchant.id) == 0
+    assert (
+        await pool.fetchval("SELECT count(*) FROM customers WHERE merchant_id = $1", merchant.id)
+        == 0
+    )
 
 
 async def test_key_order_and_whitespace_do_not_matter(api: Api) -> None:
     body = '{"currency": "USD", "amount": 900}'
-    first = await api.http.post("/v1/payments", content=body, headers=auth(api.key, **{"Idempotency-Key": "ws", "Content-Type": "application/json"}))
-    second = await api.http.post("/v1/payments", content='{"amount":900,"currency":"USD"}', headers=auth(api.key, **{"Idempotency-Key": "ws", "Content-Type": "application/json"}))
+    first = await api.http.post(
+        "/v1/payments",
+        content=body,
+        headers=auth(api.key, **{"Idempotency-Key": "ws", "Content-Type": "application/json"}),
+    )
+    second = await api.http.post(
+        "/v1/payments",
+        content='{"amount":900,"currency":"USD"}',
+        headers=auth(api.key, **{"Idempotency-Key": "ws", "Content-Type": "application/json"}),
+    )
     assert second.headers.get("idempotent-replayed") == "true"
     assert first.json()["id"] == second.json()["id"]
 
 
-async def test_keys_are_scoped_per_merchant_and_mode(client: httpx.AsyncClient, merchant: NewMerchant, other_merchant: NewMerchant) -> None:
+async def test_keys_are_scoped_per_merchant_and_mode(
+    client: httpx.AsyncClient, merchant: NewMerchant, other_merchant: NewMerchant
+) -> None:
     body = {"amount": 1000, "currency": "USD"}
     ids = set()
-    for key in (merchant.key("secret", False), merchant.key("secret", True), other_merchant.key("secret", False)):
-        response = await client.post("/v1/payments", json=body, headers=auth(key, **{"Idempotency-Key": "shared"}))
+    for key in (
+        merchant.key("secret", False),
+        merchant.key("secret", True),
+        other_merchant.key("secret", False),
+    ):
+        response = await client.post(
+            "/v1/payments", json=body, headers=auth(key, **{"Idempotency-Key": "shared"})
+        )
         assert response.status_code == 200
         assert "idempotent-replayed" not in response.headers
         ids.add(response.json()["id"])
@@ -87,7 +120,9 @@ async def test_key_in_use_while_first_request_runs(api: Api, deps: Deps) -> None
 async def test_fifty_concurrent_identical_creates_make_one_payment_and_one_charge(
     api: Api, deps: Deps, merchant: NewMerchant, pool: asyncpg.Pool
 ) -> None:
-    deps.connectors.simulator.latency_ms = 50  # keep the first request in flight while the rest arrive
+    deps.connectors.simulator.latency_ms = (
+        50  # keep the first request in flight while the rest arrive
+    )
     responses = await asyncio.gather(
         *[api.post("/v1/payments", PURCHASE, **{"Idempotency-Key": "fifty"}) for _ in range(50)]
     )
@@ -95,16 +130,23 @@ async def test_fifty_concurrent_identical_creates_make_one_payment_and_one_charg
     assert set(statuses) <= {200, 409}, statuses
     assert statuses.count(200) >= 1
     assert len({r.json()["id"] for r in responses if r.status_code == 200}) == 1
-    assert await pool.fetchval("SELECT count(*) FROM payments WHERE merchant_id = $1", merchant.id) == 1
+    assert (
+        await pool.fetchval("SELECT count(*) FROM payments WHERE merchant_id = $1", merchant.id)
+        == 1
+    )
     assert await _charges_for(pool, merchant.id) == 1
     replay = await api.post("/v1/payments", PURCHASE, **{"Idempotency-Key": "fifty"})
     assert replay.headers["idempotent-replayed"] == "true"
 
 
 async def test_validation_errors_are_not_saved(api: Api) -> None:
-    bad = await api.post("/v1/payments", {"amount": "12", "currency": "USD"}, **{"Idempotency-Key": "fix-me"})
+    bad = await api.post(
+        "/v1/payments", {"amount": "12", "currency": "USD"}, **{"Idempotency-Key": "fix-me"}
+    )
     assert bad.status_code == 400
-    fixed = await api.post("/v1/payments", {"amount": 1200, "currency": "USD"}, **{"Idempotency-Key": "fix-me"})
+    fixed = await api.post(
+        "/v1/payments", {"amount": 1200, "currency": "USD"}, **{"Idempotency-Key": "fix-me"}
+    )
     assert fixed.status_code == 200
     assert "idempotent-replayed" not in fixed.headers
 
@@ -115,13 +157,20 @@ async def test_overlong_key_is_rejected(api: Api) -> None:
     assert response.json()["error"]["param"] == "Idempotency-Key"
 
 
-async def test_expired_keys_are_purged_and_reusable(api: Api, merchant: NewMerchant, pool: asyncpg.Pool) -> None:
-    first = await api.post("/v1/payments", {"amount": 1000, "currency": "USD"}, **{"Idempotency-Key": "old"})
+async def test_expired_keys_are_purged_and_reusable(
+    api: Api, merchant: NewMerchant, pool: asyncpg.Pool
+) -> None:
+    first = await api.post(
+        "/v1/payments", {"amount": 1000, "currency": "USD"}, **{"Idempotency-Key": "old"}
+    )
     await pool.execute(
         "UPDATE idempotency_keys SET created_at = now() - interval '25 hours'"
-        " WHERE merchant_id = $1 AND key = 'old'", merchant.id,
+        " WHERE merchant_id = $1 AND key = 'old'",
+        merchant.id,
     )
-    again = await api.post("/v1/payments", {"amount": 1000, "currency": "USD"}, **{"Idempotency-Key": "old"})
+    again = await api.post(
+        "/v1/payments", {"amount": 1000, "currency": "USD"}, **{"Idempotency-Key": "old"}
+    )
     assert "idempotent-replayed" not in again.headers  # an expired key counts as new
     assert again.json()["id"] != first.json()["id"]
     await pool.execute(
@@ -129,7 +178,12 @@ async def test_expired_keys_are_purged_and_reusable(api: Api, merchant: NewMerch
         merchant.id,
     )
     assert await keys_db.purge_expired(pool, 24) >= 1
-    assert await pool.fetchval("SELECT count(*) FROM idempotency_keys WHERE merchant_id = $1", merchant.id) == 0
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM idempotency_keys WHERE merchant_id = $1", merchant.id
+        )
+        == 0
+    )
 
 
 async def test_dead_request_is_resumed_without_a_second_charge(
@@ -143,20 +197,27 @@ async def test_dead_request_is_resumed_without_a_second_charge(
     deps.connectors.simulator.failure_mode = "none"
     payment_id = first.json()["id"]
     # Rewind to the crash point: the outcome was never recorded and the key is still locked.
-    await pool.execute("UPDATE payment_attempts SET status = 'pending' WHERE payment_id = $1", payment_id)
+    await pool.execute(
+        "UPDATE payment_attempts SET status = 'pending' WHERE payment_id = $1", payment_id
+    )
     await pool.execute(
         "UPDATE idempotency_keys SET response_status = NULL, response_body = NULL,"
-        " locked_at = now() WHERE merchant_id = $1 AND key = 'crash'", merchant.id,
+        " locked_at = now() WHERE merchant_id = $1 AND key = 'crash'",
+        merchant.id,
     )
     locked = await api.post("/v1/payments", PURCHASE, **{"Idempotency-Key": "crash"})
     assert locked.status_code == 409
     await pool.execute(
         "UPDATE idempotency_keys SET locked_at = now() - interval '2 minutes'"
-        " WHERE merchant_id = $1 AND key = 'crash'", merchant.id,
+        " WHERE merchant_id = $1 AND key = 'crash'",
+        merchant.id,
     )
     resumed = await api.post("/v1/payments", PURCHASE, **{"Idempotency-Key": "crash"})
     assert resumed.status_code == 200, resumed.text
     assert resumed.json()["id"] == payment_id
     assert resumed.json()["status"] == "succeeded"
     assert await _charges_for(pool, merchant.id) == 1
-    assert await pool.fetchval("SELECT count(*) FROM payments WHERE merchant_id = $1", merchant.id) == 1
+    assert (
+        await pool.fetchval("SELECT count(*) FROM payments WHERE merchant_id = $1", merchant.id)
+        == 1
+    )

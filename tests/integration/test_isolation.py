@@ -21,9 +21,7 @@ import pytest
 from paygrid.app import build_deps, create_app
 from paygrid.config import Settings
 from paygrid.services.merchants import NewMerchant, create_merchant
-from tests.conftest import SUCCESS_CARD, TEST_BASE_URL, Api, card
-
-TABLES = ("payments", "customers", "payment_methods", "refunds", "events", "idempotency_keys")
+from tests.conftest import SUCCESS_CARD, TEST_BASE_URL, Api, card, row_counts
 
 
 @dataclass
@@ -150,16 +148,6 @@ async def send(api: Api, method: str, path: str, body: dict[str, Any] | None) ->
     if method == "DELETE":
         return await api.delete(path)
     return await api.post(path, body)
-
-
-async def row_counts(pool: asyncpg.Pool, merchant_id: str) -> dict[str, int]:
-    return {
-        table: await pool.fetchval(
-            f"SELECT count(*) FROM {table} WHERE merchant_id = $1",  # noqa: S608 - constant names
-            merchant_id,
-        )
-        for table in TABLES
-    }
 
 
 def assert_not_found(response: httpx.Response) -> None:

@@ -11,23 +11,13 @@ import pytest
 from alembic import command
 
 from paygrid.db import engine
-from tests.conftest import _with_database
+from tests.conftest import scratch_database
 
 
 @pytest.fixture
 def empty_database(server_url: str) -> Iterator[str]:
-    name = f"paygrid_migrations_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(server_url)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield _with_database(server_url, name)
-    asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    with scratch_database(server_url, "paygrid_migrations") as url:
+        yield url
 
 
 async def _tables(url: str) -> set[str]:
@@ -46,8 +36,13 @@ def test_upgrade_downgrade_upgrade(empty_database: str) -> None:
     assert asyncio.run(_tables(empty_database)) == set()
     engine.upgrade(empty_database)
     tables = asyncio.run(_tables(empty_database))
-    assert {"public.payments", "public.refunds", "public.idempotency_keys", "public.events",
-            "simulator.charges"} <= tables
+    assert {
+        "public.payments",
+        "public.refunds",
+        "public.idempotency_keys",
+        "public.events",
+        "simulator.charges",
+    } <= tables
     command.downgrade(engine.alembic_config(empty_database), "base")
     assert asyncio.run(_tables(empty_database)) == {"public.alembic_version"}
     engine.upgrade(empty_database)

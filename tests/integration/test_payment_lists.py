@@ -53,7 +53,11 @@ async def test_filters(api: Api) -> None:
 
 @pytest.mark.parametrize(
     ("params", "param"),
-    [({"status": "bogus"}, "status"), ({"limit": 0}, "limit"), ({"created[gte]": "yesterday"}, "created[gte]")],
+    [
+        ({"status": "bogus"}, "status"),
+        ({"limit": 0}, "limit"),
+        ({"created[gte]": "yesterday"}, "created[gte]"),
+    ],
 )
 async def test_bad_list_parameters(api: Api, params: dict[str, object], param: str) -> None:
     response = await api.get("/v1/payments", **params)
@@ -63,17 +67,27 @@ async def test_bad_list_parameters(api: Api, params: dict[str, object], param: s
 
 async def test_reference_is_unique_per_merchant_and_mode(api: Api) -> None:
     await _make(api, reference="dup-1")
-    duplicate = await api.post("/v1/payments", {"amount": 1000, "currency": "USD", "reference": "dup-1"})
+    duplicate = await api.post(
+        "/v1/payments", {"amount": 1000, "currency": "USD", "reference": "dup-1"}
+    )
     assert duplicate.status_code == 409
     assert duplicate.json()["error"]["code"] == "reference_already_exists"
     generated = await _make(api)
     assert str(generated["reference"]).startswith("ref_")
 
 
-async def test_log_lines_carry_request_and_merchant_ids(api: Api, capfd: pytest.CaptureFixture[str]) -> None:
+async def test_log_lines_carry_request_and_merchant_ids(
+    api: Api, capfd: pytest.CaptureFixture[str]
+) -> None:
     response = await api.get("/v1/payments")
-    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
-    completed = [line for line in lines if line.get("event") == "request.completed" and line.get("path") == "/v1/payments"]
+    lines = [
+        json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")
+    ]
+    completed = [
+        line
+        for line in lines
+        if line.get("event") == "request.completed" and line.get("path") == "/v1/payments"
+    ]
     assert completed, lines
     assert completed[-1]["request_id"] == response.headers["x-request-id"]
     assert completed[-1]["merchant_id"].startswith("mer_")

@@ -14,22 +14,31 @@ from tests.conftest import SUCCESS_CARD, Api, card
 from tests.integration.payment_builders import payment_in
 
 STATUSES = [
-    "requires_payment_method", "requires_confirmation", "requires_action", "processing",
-    "requires_capture", "succeeded", "canceled",
+    "requires_payment_method",
+    "requires_confirmation",
+    "requires_action",
+    "processing",
+    "requires_capture",
+    "succeeded",
+    "canceled",
 ]
 OPERATIONS: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
     # name: (path suffix, body, {allowed source status: resulting status})
     "confirm": ("confirm", {}, {"requires_confirmation": "succeeded"}),
     "confirm_with_method": (
-        "confirm", {"payment_method": "pm_card_visa"},
+        "confirm",
+        {"payment_method": "pm_card_visa"},
         {"requires_payment_method": "succeeded", "requires_confirmation": "succeeded"},
     ),
     "capture": ("capture", {}, {"requires_capture": "succeeded"}),
     "cancel": (
-        "cancel", {},
+        "cancel",
+        {},
         {
-            "requires_payment_method": "canceled", "requires_confirmation": "canceled",
-            "requires_action": "canceled", "requires_capture": "canceled",
+            "requires_payment_method": "canceled",
+            "requires_confirmation": "canceled",
+            "requires_action": "canceled",
+            "requires_capture": "canceled",
         },
     ),
 }
@@ -56,7 +65,11 @@ async def test_operation_from_status(api: Api, deps: Deps, operation: str, statu
 
 
 async def test_concurrent_confirms_charge_once(api: Api, pool: asyncpg.Pool) -> None:
-    created = (await api.post("/v1/payments", {"amount": 700, "currency": "USD", "payment_method": "pm_card_visa"})).json()
+    created = (
+        await api.post(
+            "/v1/payments", {"amount": 700, "currency": "USD", "payment_method": "pm_card_visa"}
+        )
+    ).json()
     responses = await asyncio.gather(
         *[api.post(f"/v1/payments/{created['id']}/confirm") for _ in range(8)]
     )
@@ -65,12 +78,15 @@ async def test_concurrent_confirms_charge_once(api: Api, pool: asyncpg.Pool) -> 
     assert set(codes) == {200, 409}
     charges = await pool.fetchval(
         "SELECT count(*) FROM simulator.charges WHERE idempotency_key IN"
-        " (SELECT id FROM payment_attempts WHERE payment_id = $1)", created["id"],
+        " (SELECT id FROM payment_attempts WHERE payment_id = $1)",
+        created["id"],
     )
     assert charges == 1
 
 
-async def test_concurrent_capture_and_cancel_never_both(api: Api, deps: Deps, pool: asyncpg.Pool) -> None:
+async def test_concurrent_capture_and_cancel_never_both(
+    api: Api, deps: Deps, pool: asyncpg.Pool
+) -> None:
     for _ in range(5):
         payment = await payment_in(api, deps, "requires_capture")
         capture, cancel = await asyncio.gather(
@@ -80,7 +96,8 @@ async def test_concurrent_capture_and_cancel_never_both(api: Api, deps: Deps, po
         final = (await api.get(f"/v1/payments/{payment['id']}")).json()
         charge = await pool.fetchrow(
             "SELECT c.status FROM simulator.charges c JOIN payment_attempts a ON a.provider_reference = c.id"
-            " WHERE a.payment_id = $1 AND a.operation = 'authorize'", payment["id"],
+            " WHERE a.payment_id = $1 AND a.operation = 'authorize'",
+            payment["id"],
         )
         assert final["status"] in ("succeeded", "canceled")
         assert {capture.status_code, cancel.status_code} <= {200, 409}
@@ -99,20 +116,34 @@ async def test_concurrent_capture_and_cancel_never_both(api: Api, deps: Deps, po
         ("4000000000000127", "incorrect_cvc", "incorrect_cvc"),
     ],
 )
-async def test_declines(api: Api, pool: asyncpg.Pool, number: str, code: str, decline_code: str) -> None:
-    response = await api.post("/v1/payments", {
-        "amount": 1000, "currency": "NGN", "confirm": True, "payment_method_data": card(number),
-    })
+async def test_declines(
+    api: Api, pool: asyncpg.Pool, number: str, code: str, decline_code: str
+) -> None:
+    response = await api.post(
+        "/v1/payments",
+        {
+            "amount": 1000,
+            "currency": "NGN",
+            "confirm": True,
+            "payment_method_data": card(number),
+        },
+    )
     assert response.status_code == 402, response.text
     error = response.json()["error"]
-    assert (error["type"], error["code"], error["decline_code"]) == ("card_error", code, decline_code)
+    assert (error["type"], error["code"], error["decline_code"]) == (
+        "card_error",
+        code,
+        decline_code,
+    )
     payment = (await api.get(f"/v1/payments/{error['payment_id']}")).json()
     assert payment["status"] == "requires_payment_method"
     assert payment["last_payment_error"]["code"] == code
     assert payment["payment_method"] is None
     assert payment["attempts"][-1]["status"] == "declined"
     assert payment["attempts"][-1]["error_code"] == code
-    events = await pool.fetch("SELECT type FROM events WHERE object_id = $1 ORDER BY id", payment["id"])
+    events = await pool.fetch(
+        "SELECT type FROM events WHERE object_id = $1 ORDER BY id", payment["id"]
+    )
     assert [e["type"] for e in events] == ["payment.created", "payment.payment_failed"]
     retried = await api.post(
         f"/v1/payments/{payment['id']}/confirm", {"payment_method_data": card(SUCCESS_CARD)}
@@ -124,27 +155,45 @@ async def test_declines(api: Api, pool: asyncpg.Pool, number: str, code: str, de
 
 
 async def test_magic_decline_id(api: Api) -> None:
-    response = await api.post("/v1/payments", {
-        "amount": 1000, "currency": "USD", "confirm": True, "payment_method": "pm_card_chargeDeclined",
-    })
+    response = await api.post(
+        "/v1/payments",
+        {
+            "amount": 1000,
+            "currency": "USD",
+            "confirm": True,
+            "payment_method": "pm_card_chargeDeclined",
+        },
+    )
     assert response.status_code == 402
     assert response.json()["error"]["code"] == "card_declined"
 
 
 async def test_processing_error_failure_mode(api: Api, deps: Deps) -> None:
     deps.connectors.simulator.failure_mode = "processing_error"
-    response = await api.post("/v1/payments", {
-        "amount": 1000, "currency": "USD", "confirm": True, "payment_method": "pm_card_visa",
-    })
+    response = await api.post(
+        "/v1/payments",
+        {
+            "amount": 1000,
+            "currency": "USD",
+            "confirm": True,
+            "payment_method": "pm_card_visa",
+        },
+    )
     assert response.status_code == 402
     assert response.json()["error"]["code"] == "processing_error"
 
 
 async def test_unreachable_provider_charges_nothing_and_allows_retry(api: Api, deps: Deps) -> None:
     deps.connectors.simulator.failure_mode = "unavailable"
-    response = await api.post("/v1/payments", {
-        "amount": 1000, "currency": "USD", "confirm": True, "payment_method": "pm_card_visa",
-    })
+    response = await api.post(
+        "/v1/payments",
+        {
+            "amount": 1000,
+            "currency": "USD",
+            "confirm": True,
+            "payment_method": "pm_card_visa",
+        },
+    )
     assert response.status_code == 502
     error = response.json()["error"]
     assert (error["type"], error["code"]) == ("api_error", "provider_unavailable")
@@ -156,10 +205,14 @@ async def test_unreachable_provider_charges_nothing_and_allows_retry(api: Api, d
     assert retried.json()["status"] == "succeeded"
 
 
-async def test_unknown_outcome_leaves_payment_processing(api: Api, deps: Deps, pool: asyncpg.Pool) -> None:
+async def test_unknown_outcome_leaves_payment_processing(
+    api: Api, deps: Deps, pool: asyncpg.Pool
+) -> None:
     payment = await payment_in(api, deps, "processing")
     assert payment["attempts"][0]["status"] == "unknown"
-    events = await pool.fetch("SELECT type FROM events WHERE object_id = $1 ORDER BY id", payment["id"])
+    events = await pool.fetch(
+        "SELECT type FROM events WHERE object_id = $1 ORDER BY id", payment["id"]
+    )
     assert [e["type"] for e in events] == ["payment.created", "payment.processing"]
     refund = await api.post("/v1/refunds", {"payment": payment["id"]})
     assert refund.status_code == 409

@@ -15,22 +15,10 @@ import orjson
 import pytest
 
 from paygrid.services.merchants import NewMerchant
-from tests.conftest import SUCCESS_CARD, Api, auth, card
+from tests.conftest import ERROR_FIELDS, SUCCESS_CARD, Api, auth, card, row_counts
 
-TABLES = ("payments", "customers", "payment_methods", "refunds", "events", "idempotency_keys")
-ERROR_FIELDS = {"type", "code", "message", "param", "request_id"}
 MAX_BODY = 1_048_576
 VALID = {"amount": 1000, "currency": "usd"}
-
-
-async def row_counts(pool: asyncpg.Pool, merchant_id: str) -> dict[str, int]:
-    return {
-        table: await pool.fetchval(
-            f"SELECT count(*) FROM {table} WHERE merchant_id = $1",  # noqa: S608 - constant names
-            merchant_id,
-        )
-        for table in TABLES
-    }
 
 
 def error_of(
