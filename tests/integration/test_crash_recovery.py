@@ -99,6 +99,7 @@ async def test_sigkill_mid_payment_then_retry_charges_once(
         with pytest.raises(httpx.TransportError):
             await pending
     row = await pool.fetchrow("SELECT id, status FROM payments WHERE merchant_id = $1", merchant.id)
+    assert row is not None
     assert row["status"] == "processing"
 
     with _server(database_url, PAYGRID_IDEMPOTENCY_LOCK_SECONDS="1") as base:

@@ -103,6 +103,7 @@ async def test_concurrent_capture_and_cancel_never_both(
         assert {capture.status_code, cancel.status_code} <= {200, 409}
         # paygrid's record agrees with the provider's: no captured money on a canceled payment
         expected = {"succeeded": "captured", "canceled": "voided"}[final["status"]]
+        assert charge is not None
         assert charge["status"] == expected
 
 
