@@ -6,8 +6,6 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from paygrid.db.executor import Connection
-
 
 @dataclass(frozen=True, slots=True)
 class StoredKey:
@@ -17,6 +15,30 @@ class StoredKey:
     response_status: int | None
     response_body: bytes | None
     lock_expired: bool
+
+
+# One statement: claim the key (a key past its TTL is taken over as new) and, when an expired
+# key is claimed afresh, make the objects its old request created forget it, so nothing
+# resumes them.
+_CLAIM = (
+    "WITH claimed AS ("
+    " INSERT INTO idempotency_keys AS k (merchant_id, livemode, key, request_method,"
+    " request_path, request_hash, locked_at) VALUES ($1, $2, $3, $4, $5, $6, now())"
+    " ON CONFLICT (merchant_id, livemode, key) DO UPDATE SET request_method = $4,"
+    "  request_path = $5, request_hash = $6, locked_at = now(), created_at = now(),"
+    "  response_status = NULL, response_body = NULL"
+    "  WHERE k.created_at < now() - make_interval(hours => $7)"
+    " RETURNING xmax = 0 AS inserted),"
+    " forgotten_payments AS ("
+    "  UPDATE payments SET idempotency_key = NULL"
+    "  WHERE merchant_id = $1 AND livemode = $2 AND idempotency_key = $3"
+    "  AND EXISTS (SELECT 1 FROM claimed WHERE NOT inserted) RETURNING 1),"
+    " forgotten_refunds AS ("
+    "  UPDATE refunds SET idempotency_key = NULL"
+    "  WHERE merchant_id = $1 AND livemode = $2 AND idempotency_key = $3"
+    "  AND EXISTS (SELECT 1 FROM claimed WHERE NOT inserted) RETURNING 1)"
+    " SELECT count(*) FROM claimed"
+)
 
 
 async def claim(
@@ -30,42 +52,18 @@ async def claim(
     request_hash: bytes,
     ttl_hours: int,
 ) -> bool:
-    """Insert the key locked for this request. A key past its TTL is taken over as new, and
-    the objects the old request made forget it, so nothing resumes them. Returns False when
-    a live key already exists."""
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            "INSERT INTO idempotency_keys AS k (merchant_id, livemode, key, request_method,"
-            " request_path, request_hash, locked_at) VALUES ($1, $2, $3, $4, $5, $6, now())"
-            " ON CONFLICT (merchant_id, livemode, key) DO UPDATE SET request_method = $4,"
-            "  request_path = $5, request_hash = $6, locked_at = now(), created_at = now(),"
-            "  response_status = NULL, response_body = NULL"
-            "  WHERE k.created_at < now() - make_interval(hours => $7)"
-            " RETURNING xmax = 0 AS inserted",
-            merchant_id,
-            livemode,
-            key,
-            method,
-            path,
-            request_hash,
-            ttl_hours,
-        )
-        if row is None:
-            return False
-        if not row["inserted"]:
-            await _forget(conn, merchant_id, livemode, key)
-        return True
-
-
-async def _forget(conn: Connection, merchant_id: str, livemode: bool, key: str) -> None:
-    for table in ("payments", "refunds"):
-        await conn.execute(
-            f"UPDATE {table} SET idempotency_key = NULL"  # noqa: S608 - fixed table names
-            " WHERE merchant_id = $1 AND livemode = $2 AND idempotency_key = $3",
-            merchant_id,
-            livemode,
-            key,
-        )
+    """Lock the key for this request; False when a live key already exists."""
+    claimed = await pool.fetchval(
+        _CLAIM,
+        merchant_id,
+        livemode,
+        key,
+        method,
+        path,
+        request_hash,
+        ttl_hours,
+    )
+    return bool(claimed)
 
 
 async def load(

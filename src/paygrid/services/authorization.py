@@ -18,6 +18,7 @@ from paygrid.connectors.base import (
 )
 from paygrid.db import payment_methods as pm_db
 from paygrid.db import payments as payments_db
+from paygrid.db.executor import Connection
 from paygrid.domain import payments as domain
 from paygrid.domain.errors import CardError, ProviderUnavailable
 from paygrid.domain.events import EventType, payment_event_for
@@ -33,13 +34,18 @@ def return_url_for(deps: Deps, payment_id: str) -> str:
 
 
 async def run_authorization(
-    deps: Deps, payment: asyncpg.Record, attempt: asyncpg.Record
+    deps: Deps,
+    payment: asyncpg.Record,
+    attempt: asyncpg.Record,
+    method: asyncpg.Record | None = None,
 ) -> Payment:
-    """Call the connector for ``attempt`` and record the outcome."""
+    """Call the connector for ``attempt`` (with its payment method, loaded if not given) and
+    record the outcome."""
     connector = deps.connectors.by_name(attempt["connector"])
-    method = await pm_db.get_payment_method(
-        deps.pool, payment["merchant_id"], payment["livemode"], attempt["payment_method_id"]
-    )
+    if method is None:
+        method = await pm_db.get_payment_method(
+            deps.pool, payment["merchant_id"], payment["livemode"], attempt["payment_method_id"]
+        )
     assert method is not None  # attempts reference an existing method by foreign key
     request = AuthorizeRequest(
         idempotency_key=attempt["id"],
@@ -60,17 +66,20 @@ async def run_authorization(
         ) from None
     except OutcomeUnknown:
         result = AttemptResult(AttemptOutcome.UNKNOWN, None)
-    return await apply_attempt_result(
-        deps, payment["id"], attempt["id"], result, _elapsed_ms(started)
-    )
+    return await apply_attempt_result(deps, payment, attempt["id"], result, _elapsed_ms(started))
 
 
 async def apply_attempt_result(
-    deps: Deps, payment_id: str, attempt_id: str, result: AttemptResult, latency_ms: int | None
+    deps: Deps,
+    payment: asyncpg.Record,
+    attempt_id: str,
+    result: AttemptResult,
+    latency_ms: int | None,
 ) -> Payment:
     """Record a provider answer on the attempt and move the payment through the state
     machine. Idempotent and safe out of order: an answer for an attempt that is already
     final, or a transition the payment no longer allows, changes nothing."""
+    payment_id = payment["id"]
     action = domain.action_for_outcome(result.outcome)
     decline = result.decline
     async with deps.pool.acquire() as conn, conn.transaction():
@@ -84,10 +93,8 @@ async def apply_attempt_result(
             decline_code=decline.decline_code if decline else None,
             error_message=decline.message if decline else None,
         )
-        payment = await payments_db.get_payment_unscoped(conn, payment_id)
-        assert payment is not None
-        if attempt is None:
-            return await payment_view(conn, payment)  # someone already recorded this answer
+        if attempt is None:  # someone already recorded this answer
+            return await _current_view(conn, payment_id)
         if action is None:
             return await emit_payment(conn, payment, EventType.PAYMENT_PROCESSING)
         updated = await payments_db.transition(
@@ -98,7 +105,7 @@ async def apply_attempt_result(
             changes=_changes_for(action, payment, result),
         )
         if updated is None:
-            return await payment_view(conn, payment)
+            return await _current_view(conn, payment_id)
         view = await emit_payment(
             conn,
             updated,
@@ -115,6 +122,12 @@ async def apply_attempt_result(
             payment_id=payment_id,
         )
     return view
+
+
+async def _current_view(conn: Connection, payment_id: str) -> Payment:
+    payment = await payments_db.get_payment_unscoped(conn, payment_id)
+    assert payment is not None
+    return await payment_view(conn, payment)
 
 
 def _changes_for(
@@ -176,7 +189,9 @@ async def sync_authorization(deps: Deps, payment: asyncpg.Record) -> Payment:
     except (OutcomeUnknown, ProviderUnreachable):
         return await payment_view(deps.pool, payment)
     try:
-        return await apply_attempt_result(deps, payment["id"], attempt["id"], result, None)
+        if result.outcome is AttemptOutcome.UNKNOWN:
+            return await payment_view(deps.pool, payment)
+        return await apply_attempt_result(deps, payment, attempt["id"], result, None)
     except CardError:
         refreshed = await payments_db.get_payment_unscoped(deps.pool, payment["id"])
         assert refreshed is not None

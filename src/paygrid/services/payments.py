@@ -6,11 +6,11 @@ from datetime import datetime
 
 import asyncpg
 
+from paygrid.connectors.base import Connector
 from paygrid.db import payments as payments_db
 from paygrid.db.pagination import PageRequest
 from paygrid.domain import payments as domain
 from paygrid.domain.errors import (
-    IdempotencyKeyInUse,
     InvalidRequest,
     PaygridError,
     ResourceMissing,
@@ -44,12 +44,6 @@ async def create_payment(
     if params.customer is not None:
         await payment_methods.require_customer(deps.pool, tenant, params.customer)
     connector = deps.connectors.for_mode(tenant.livemode) if params.confirm else None
-    if idempotency_key is not None:
-        existing = await payments_db.get_by_idempotency_key(
-            deps.pool, tenant.merchant_id, tenant.livemode, idempotency_key
-        )
-        if existing is not None:
-            return await _resume(deps, tenant, existing, params)
     resolved = await payment_methods.resolve(
         deps,
         tenant,
@@ -69,7 +63,7 @@ async def create_payment(
     )
     if connector is not None:
         status = domain.apply(status, PaymentAction.BEGIN_ATTEMPT)
-    values = {
+    values: dict[str, object] = {
         "id": new_id("pay"),
         "merchant_id": tenant.merchant_id,
         "livemode": tenant.livemode,
@@ -86,6 +80,32 @@ async def create_payment(
         "metadata": params.metadata,
         "idempotency_key": idempotency_key,
     }
+    try:
+        payment, attempt, method, view = await _insert(deps, tenant, values, resolved, connector)
+    except _AlreadyCreated:
+        assert idempotency_key is not None
+        existing = await payments_db.get_by_idempotency_key(
+            deps.pool, tenant.merchant_id, tenant.livemode, idempotency_key
+        )
+        assert existing is not None
+        return await _resume(deps, tenant, existing, params)
+    if attempt is None:
+        return view
+    return await run_authorization(deps, payment, attempt, method)
+
+
+class _AlreadyCreated(Exception):
+    """A payment with this idempotency key exists: the request is a resumed one."""
+
+
+async def _insert(
+    deps: Deps,
+    tenant: Tenant,
+    values: dict[str, object],
+    resolved: payment_methods.ResolvedMethod,
+    connector: Connector | None,
+) -> tuple[asyncpg.Record, asyncpg.Record | None, asyncpg.Record | None, Payment]:
+    """Write the payment, its first attempt and ``payment.created`` in one transaction."""
     async with deps.pool.acquire() as conn, conn.transaction():
         method = await payment_methods.materialize(conn, deps, tenant, resolved)
         values["payment_method_id"] = method["id"] if method else None
@@ -96,8 +116,8 @@ async def create_payment(
                 f"A payment with reference '{values['reference']}' already exists.",
                 param="reference",
             ) from error
-        if payment is None:  # a concurrent request with the same key won the insert
-            raise IdempotencyKeyInUse()
+        if payment is None:  # rolls back the method stored above
+            raise _AlreadyCreated
         attempt = None
         if connector is not None:
             attempt = await payments_db.insert_attempt(
@@ -109,10 +129,9 @@ async def create_payment(
                 amount=payment["amount"],
                 payment_method_id=payment["payment_method_id"],
             )
-        view = await emit_payment(conn, payment, EventType.PAYMENT_CREATED)
-    if attempt is None:
-        return view
-    return await run_authorization(deps, payment, attempt)
+        attempts = [attempt] if attempt is not None else []
+        view = await emit_payment(conn, payment, EventType.PAYMENT_CREATED, attempts)
+    return payment, attempt, method, view
 
 
 async def _resume(
@@ -169,7 +188,7 @@ async def confirm_payment(
             amount=updated["amount"],
             payment_method_id=updated["payment_method_id"],
         )
-    return await run_authorization(deps, updated, attempt)
+    return await run_authorization(deps, updated, attempt, method)
 
 
 async def get_payment(deps: Deps, tenant: Tenant, payment_id: str) -> Payment:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -31,7 +32,14 @@ async def emit(
     )
 
 
-async def emit_payment(conn: Connection, row: asyncpg.Record, event_type: EventType) -> Payment:
-    view = await payment_view(conn, row)
+async def emit_payment(
+    conn: Connection,
+    row: asyncpg.Record,
+    event_type: EventType,
+    attempts: Sequence[asyncpg.Record] | None = None,
+) -> Payment:
+    """Write ``event_type`` with the payment's snapshot; pass ``attempts`` when the caller
+    already holds all of them, to save a query."""
+    view = await payment_view(conn, row) if attempts is None else Payment.from_row(row, attempts)
     await emit(conn, row, event_type, view.model_dump(mode="json"))
     return view
