@@ -90,14 +90,22 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture(scope="session")
+async def bookkeeping_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """The asynchronous-commit pool, configured as the app configures it."""
+    created = await engine.create_pool(database_url, 20, durable=False)
+    yield created
+    await created.close()
+
+
+@pytest.fixture(scope="session")
 def settings() -> Settings:
     return Settings(public_url=TEST_BASE_URL, log_level="INFO")
 
 
 @pytest.fixture
-def deps(pool: asyncpg.Pool, settings: Settings) -> Deps:
+def deps(pool: asyncpg.Pool, bookkeeping_pool: asyncpg.Pool, settings: Settings) -> Deps:
     """Fresh dependencies per test, so a test may reconfigure its simulator."""
-    return build_deps(pool, settings)
+    return build_deps(pool, settings, bookkeeping_pool=bookkeeping_pool)
 
 
 @pytest.fixture

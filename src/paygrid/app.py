@@ -30,14 +30,22 @@ log = structlog.get_logger("paygrid.app")
 PURGE_INTERVAL_SECONDS = 600
 
 
-def build_deps(pool: asyncpg.Pool, settings: Settings) -> Deps:
+def build_deps(
+    pool: asyncpg.Pool, settings: Settings, bookkeeping_pool: asyncpg.Pool | None = None
+) -> Deps:
+    bookkeeping = bookkeeping_pool or pool
     simulator = SimulatorConnector(
-        pool,
+        bookkeeping,
         base_url=settings.base_url(),
         latency_ms=settings.simulator_latency_ms,
         failure_mode=settings.simulator_failure_mode,
     )
-    return Deps(pool=pool, settings=settings, connectors=ConnectorRegistry(simulator))
+    return Deps(
+        pool=pool,
+        settings=settings,
+        connectors=ConnectorRegistry(simulator),
+        bookkeeping_pool=bookkeeping,
+    )
 
 
 async def _purge_idempotency_keys(deps: Deps) -> None:
@@ -60,19 +68,22 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = None
+        owned: list[asyncpg.Pool] = []
         if deps is None:
             assert database_url is not None
-            owned = await engine.create_pool(database_url, settings.db_pool_size)
-            app.state.deps = build_deps(owned, settings)
+            owned.append(await engine.create_pool(database_url, settings.db_pool_size))
+            owned.append(
+                await engine.create_pool(database_url, settings.db_pool_size, durable=False)
+            )
+            app.state.deps = build_deps(owned[0], settings, bookkeeping_pool=owned[1])
         app.state.authenticator = Authenticator(app.state.deps.pool)
         purge = asyncio.create_task(_purge_idempotency_keys(app.state.deps))
         try:
             yield
         finally:
             purge.cancel()
-            if owned is not None:
-                await owned.close()
+            for pool in owned:
+                await pool.close()
 
     app = FastAPI(
         title="paygrid",

@@ -55,8 +55,9 @@ def principal_of(request: Request) -> Principal:
     return principal
 
 
-def secret_key(request: Request) -> Tenant:
-    """Dependency: the route needs a secret key."""
+async def secret_key(request: Request) -> Tenant:
+    """Dependency: the route needs a secret key. (``async`` so FastAPI does not run it in a
+    thread pool.)"""
     principal = principal_of(request)
     if principal.kind != "secret":
         raise PermissionDenied(
@@ -67,7 +68,7 @@ def secret_key(request: Request) -> Tenant:
     return Tenant(principal.merchant_id, principal.livemode)
 
 
-def any_key(request: Request) -> Tenant:
+async def any_key(request: Request) -> Tenant:
     """Dependency: publishable keys are allowed too."""
     principal = principal_of(request)
     return Tenant(principal.merchant_id, principal.livemode)

@@ -81,7 +81,7 @@ class Idempotency:
             scope["method"], scope["path"], state(scope).get("body", b"")
         )
         claimed = await keys_db.claim(
-            deps.pool,
+            deps.bookkeeping_pool,
             **scoped,
             method=scope["method"],
             path=scope["path"],
@@ -91,7 +91,7 @@ class Idempotency:
         if not claimed and not await _resolve_existing(deps, scope, send, scoped, fingerprint):
             return
         state(scope)["idempotency_key"] = key
-        await self._run_and_store(deps.pool, scope, receive, send, scoped)
+        await self._run_and_store(deps.bookkeeping_pool, scope, receive, send, scoped)
 
     async def _run_and_store(
         self, pool: asyncpg.Pool, scope: Scope, receive: Receive, send: Send, scoped: ScopedKey
@@ -123,7 +123,7 @@ async def _resolve_existing(
 ) -> bool:
     """Answer a repeated key. True means this request should run (a dead lock was taken)."""
     lock_seconds = deps.settings.idempotency_lock_seconds
-    stored = await keys_db.load(deps.pool, **scoped, lock_seconds=lock_seconds)
+    stored = await keys_db.load(deps.bookkeeping_pool, **scoped, lock_seconds=lock_seconds)
     if stored is None:  # purged between the two statements: treat as in use, retry is safe
         await send_error(scope, send, IdempotencyKeyInUse())
         return False
@@ -147,7 +147,7 @@ async def _resolve_existing(
         )
         return False
     if stored.lock_expired and await keys_db.take_over(
-        deps.pool, **scoped, lock_seconds=lock_seconds
+        deps.bookkeeping_pool, **scoped, lock_seconds=lock_seconds
     ):
         return True
     await send_error(

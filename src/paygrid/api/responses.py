@@ -26,7 +26,7 @@ def list_response(request: Request, data: Sequence[BaseModel], has_more: bool) -
     return Response(body, media_type="application/json")
 
 
-def page_request(
+async def page_request(
     limit: Annotated[int, Query(ge=1, le=100, description="1 to 100 objects, default 10.")] = 10,
     starting_after: Annotated[
         str | None, Query(description="Cursor: an object id; returns older objects.")
@@ -41,7 +41,7 @@ def page_request(
 Page = Annotated[PageRequest, Depends(page_request)]
 
 
-def created_range(
+async def created_range(
     created_gte: Annotated[
         int | None, Query(alias="created[gte]", description="Unix time, inclusive.")
     ] = None,

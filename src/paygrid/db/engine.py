@@ -27,18 +27,21 @@ async def _no_reset(conn: Connection) -> None:
     reset is a round trip on every request."""
 
 
-def pool_kwargs(size: int) -> dict[str, Any]:
+def pool_kwargs(size: int, *, durable: bool = True) -> dict[str, Any]:
     return {
         "min_size": min(4, size),
         "max_size": size,
         "init": _init_connection,
         "reset": _no_reset,
         "command_timeout": 30,
+        "server_settings": {} if durable else {"synchronous_commit": "off"},
     }
 
 
-async def create_pool(url: str, size: int) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(url, **pool_kwargs(size))
+async def create_pool(url: str, size: int, *, durable: bool = True) -> asyncpg.Pool:
+    """A connection pool. ``durable=False`` commits without waiting for the WAL flush: only
+    for writes whose loss in a crash is harmless (see ``Deps.bookkeeping_pool``)."""
+    pool = await asyncpg.create_pool(url, **pool_kwargs(size, durable=durable))
     assert pool is not None
     return pool
 

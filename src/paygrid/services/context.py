@@ -24,3 +24,8 @@ class Deps:
     pool: asyncpg.Pool
     settings: Settings
     connectors: ConnectorRegistry
+    # Asynchronous commit, for writes a crash may lose harmlessly: idempotency-key
+    # bookkeeping (a lost claim is claimed again; a lost response is rebuilt by resuming)
+    # and the simulator's fake-provider state. Any later durable commit flushes them too,
+    # because the WAL is flushed in order.
+    bookkeeping_pool: asyncpg.Pool

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import date
 from typing import Final
@@ -30,6 +31,7 @@ from paygrid.connectors.simulator.cards import (
 )
 from paygrid.domain.payments import AttemptOutcome
 
+TOKEN_CACHE_SIZE: Final = 10_000
 DECLINES: Final[dict[str, Decline]] = {
     "card_declined": Decline("card_declined", "Your card was declined.", "generic_decline"),
     "insufficient_funds": Decline(
@@ -90,6 +92,9 @@ class SimulatorConnector:
     ) -> None:
         self._pool = pool
         self._base_url = base_url
+        # Tokens never change, so behaviours seen here (at tokenization) are remembered and
+        # the charge that usually follows skips a read. Bounded; a miss reads the table.
+        self._behaviors: OrderedDict[str, Behavior] = OrderedDict()
         self.latency_ms = latency_ms
         self.failure_mode: SimulatorFailureMode = failure_mode
         self._today = today
@@ -97,15 +102,7 @@ class SimulatorConnector:
     async def tokenize_card(self, card: CardDetails) -> TokenizedCard:
         """Validate card data (Luhn, expiry, brand, CVC) and return a token for it."""
         brand, behavior = validate_card(card, self._today())
-        token = await store.insert_token(
-            self._pool,
-            brand=brand,
-            last4=last4(card),
-            exp_month=card.exp_month,
-            exp_year=card.exp_year,
-            behavior=behavior.value,
-        )
-        return TokenizedCard(token, brand, last4(card), card.exp_month, card.exp_year)
+        return await self._store_token(brand, last4(card), card.exp_month, card.exp_year, behavior)
 
     async def tokenize_magic(self, magic_id: str) -> TokenizedCard | None:
         """Turn a Stripe-style id such as ``pm_card_visa`` into a token, if it is one."""
@@ -113,31 +110,51 @@ class SimulatorConnector:
         if entry is None:
             return None
         brand, digits, behavior = entry
-        year = self._today().year + 3
+        return await self._store_token(brand, digits, 12, self._today().year + 3, behavior)
+
+    async def _store_token(
+        self, brand: str, digits: str, exp_month: int, exp_year: int, behavior: Behavior
+    ) -> TokenizedCard:
         token = await store.insert_token(
             self._pool,
             brand=brand,
             last4=digits,
-            exp_month=12,
-            exp_year=year,
+            exp_month=exp_month,
+            exp_year=exp_year,
             behavior=behavior.value,
         )
-        return TokenizedCard(token, brand, digits, 12, year)
+        self._remember(token, behavior)
+        return TokenizedCard(token, brand, digits, exp_month, exp_year)
+
+    def _remember(self, token: str, behavior: Behavior) -> None:
+        self._behaviors[token] = behavior
+        if len(self._behaviors) > TOKEN_CACHE_SIZE:
+            self._behaviors.popitem(last=False)
+
+    async def _behavior_of(self, token: str) -> Behavior | None:
+        behavior = self._behaviors.get(token)
+        if behavior is None:
+            row = await store.get_token(self._pool, token)
+            if row is None:
+                return None
+            behavior = Behavior(row["behavior"])
+            self._remember(token, behavior)
+        return behavior
 
     async def authorize(self, request: AuthorizeRequest) -> AttemptResult:
         """Charge (or hold) the tokenized card, once per ``request.idempotency_key``."""
         if self.failure_mode == "unavailable":
             raise ProviderUnreachable("simulator refused the connection")
-        token = await store.get_token(self._pool, request.payment_method_token)
-        if token is None:
+        behavior = await self._behavior_of(request.payment_method_token)
+        if behavior is None:
             return AttemptResult(AttemptOutcome.DECLINED, None, decline=DECLINES["card_declined"])
-        status, decline_code = _initial_status(Behavior(token["behavior"]), request.capture)
+        status, decline_code = _initial_status(behavior, request.capture)
         if self.failure_mode == "processing_error":
             status, decline_code = "declined", "processing_error"
         charge = await store.insert_charge(
             self._pool,
             idempotency_key=request.idempotency_key,
-            token=token["id"],
+            token=request.payment_method_token,
             amount=request.amount,
             currency=request.currency,
             capture=request.capture,
