@@ -73,7 +73,9 @@ def create_app(
             assert database_url is not None
             owned.append(await engine.create_pool(database_url, settings.db_pool_size))
             owned.append(
-                await engine.create_pool(database_url, settings.db_pool_size, durable=False)
+                await engine.create_pool(
+                    database_url, settings.bookkeeping_pool_size(), durable=False
+                )
             )
             app.state.deps = build_deps(owned[0], settings, bookkeeping_pool=owned[1])
         app.state.authenticator = Authenticator(app.state.deps.pool)

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     simulator_latency_ms: int = Field(default=0, ge=0)
     simulator_failure_mode: SimulatorFailureMode = "none"
 
+    def bookkeeping_pool_size(self) -> int:
+        """The asynchronous-commit pool is a quarter of the main pool (at least 4), so one
+        worker holds at most 1.25 x PAYGRID_DB_POOL_SIZE connections."""
+        return max(4, self.db_pool_size // 4)
+
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 

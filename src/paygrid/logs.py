@@ -95,7 +95,9 @@ def configure(level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(serializer=_render_json),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(_CurrentStderr()),  # type: ignore[arg-type]
+        # WriteLogger writes each line and its newline in one call, so lines from several
+        # worker processes sharing stderr never interleave.
+        logger_factory=structlog.WriteLoggerFactory(_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(_CurrentStderr())
