@@ -48,7 +48,7 @@ INSERT_KEY = (
     "INSERT INTO idempotency_keys (merchant_id, livemode, key, request_method, request_path,"
     " request_hash, locked_at) VALUES ($1, false, $2, 'POST', $3, $4, now())"
 )
-INSERT_TOKEN = (
+INSERT_SIM_CARD = (
     "INSERT INTO simulator.tokens (id, brand, last4, exp_month, exp_year, behavior)"
     " VALUES ($1, 'visa', '4242', 12, 2034, 'succeed')"
 )
@@ -185,7 +185,7 @@ class ReferenceApp:
             await conn.execute(
                 INSERT_KEY, merchant, key, PAYMENTS_PATH, hashlib.sha256(body).digest()
             )
-            await conn.execute(INSERT_TOKEN, token_id)
+            await conn.execute(INSERT_SIM_CARD, token_id)
             await conn.execute(INSERT_METHOD, method_id, merchant, token_id, {})
             await conn.execute(
                 INSERT_PAYMENT,

@@ -1,0 +1,591 @@
+"""Benchmark ``POST /v1/payments`` against a minimal reference endpoint.
+
+Starts paygrid (``paygrid serve --demo``) on the embedded database and drives
+``POST /v1/payments`` with ``confirm: true``, the success card and a fresh Idempotency-Key per
+request (``bench/payments.lua``) with ``wrk``: 64 connections for 20 s by default. Then, in
+the same run and against the same database, it drives ``bench/reference_app.py``, which does
+only the same SQL writes in one transaction, with the same worker count and load. It prints
+requests/s, p50/p95/p99, errors, the CPU each side used per request, and paygrid's rate as a
+ratio of the reference's.
+
+The CPU columns are CPU time per request of the server process tree, of PostgreSQL (the
+postmaster and its children) and of wrk, measured over the timed run. The machine is shared
+with whatever else runs on it, so the report also says how much CPU went to anything else
+during each run: a large share there means the numbers are not trustworthy.
+
+Each target gets an untimed warm-up run first (``--warmup``, default 3 s; 0 disables it) so
+that both are measured with warm connection pools and prepared-statement caches.
+
+The load generator is ``wrk`` (not Python). The script does not install it: when it is
+missing it exits with the command to install it (Debian/Ubuntu: ``apt-get install -y wrk``).
+
+Usage::
+
+    .venv/bin/python bench/payments.py [--duration 20] [--connections 64] [--workers 1]
+                                       [--threads 2] [--warmup 3] [--data-dir .paygrid/bench]
+                                       [--fresh]
+
+Raw wrk output and a JSON summary go to ``bench/results/`` (gitignored); server logs go to
+``<data dir>/logs/``. The embedded PostgreSQL is stopped at the end unless another paygrid
+process still uses the same data directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from paygrid.db.embedded import EmbeddedPostgres
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+LUA_SCRIPT = BENCH_DIR / "payments.lua"
+RESULTS_DIR = BENCH_DIR / "results"
+VENV_BIN = Path(sys.executable).parent
+READY_TIMEOUT_SECONDS = 120.0
+STOP_TIMEOUT_SECONDS = 30.0
+
+TARGET_RATE = 1000.0
+TARGET_P99_MS = 50.0
+TARGET_RATIO = 0.25
+
+WRK_MISSING = """\
+wrk is not installed (bench/payments.py uses it as the load generator).
+Install it, then run the benchmark again:
+  Debian/Ubuntu:  sudo apt-get update && sudo apt-get install -y wrk
+  macOS:          brew install wrk
+  from source:    git clone of wg/wrk, then `make` and put ./wrk on PATH"""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """What one wrk run measured (latencies in milliseconds)."""
+
+    target: str
+    requests: int
+    duration_s: float
+    non_2xx: int
+    not_succeeded: int
+    socket_errors: int
+    p50_ms: float
+    p75_ms: float
+    p90_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    server_cpu_s: float
+    database_cpu_s: float
+    wrk_cpu_s: float
+    machine_busy_pct: float
+    machine_busy_s: float
+
+    @property
+    def other_cpu_s(self) -> float:
+        """CPU the machine spent on anything but this server, PostgreSQL and wrk."""
+        return max(
+            self.machine_busy_s - self.server_cpu_s - self.database_cpu_s - self.wrk_cpu_s, 0.0
+        )
+
+    @property
+    def rate(self) -> float:
+        """All completed requests per second."""
+        return self.requests / self.duration_s if self.duration_s else 0.0
+
+    @property
+    def errors(self) -> int:
+        return self.non_2xx + self.not_succeeded + self.socket_errors
+
+    @property
+    def ok_rate(self) -> float:
+        """Successful payments (200 with status succeeded) per second."""
+        ok = max(self.requests - self.non_2xx - self.not_succeeded, 0)
+        return ok / self.duration_s if self.duration_s else 0.0
+
+    def cpu_ms_per_request(self, seconds: float) -> float:
+        return seconds * 1000 / self.requests if self.requests else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class BenchConfig:
+    duration: int
+    connections: int
+    workers: int
+    threads: int
+    warmup: int
+    data_dir: Path
+    fresh: bool
+
+
+def parse_args(argv: list[str] | None = None) -> BenchConfig:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=20, help="seconds per target (20)")
+    parser.add_argument("--connections", type=int, default=64, help="open connections (64)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers per server (1)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
+    parser.add_argument(
+        "--warmup", type=int, default=3, help="untimed seconds before each measured run (3)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=REPO_ROOT / ".paygrid" / "bench",
+        help="embedded database directory (.paygrid/bench)",
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="delete the data directory first (each run adds tens of thousands of payments)",
+    )
+    args = parser.parse_args(argv)
+    if min(args.duration, args.connections, args.workers, args.threads) < 1 or args.warmup < 0:
+        parser.error("durations, connections, workers and threads must be positive")
+    if args.threads > args.connections:
+        parser.error("wrk needs at least one connection per thread")
+    return BenchConfig(
+        duration=args.duration,
+        connections=args.connections,
+        workers=args.workers,
+        threads=args.threads,
+        warmup=args.warmup,
+        data_dir=args.data_dir.resolve(),
+        fresh=args.fresh,
+    )
+
+
+def require_wrk() -> str:
+    """The wrk executable, or exit with instructions to install it."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        sys.exit(WRK_MISSING)
+    return wrk
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def clean_environment() -> dict[str, str]:
+    """The inherited environment without PAYGRID_* settings, so the run is reproducible and
+    always uses the embedded database."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("PAYGRID_", "BENCH_"))}
+
+
+class ServerProcess:
+    """A server started in its own session, stopped with SIGINT (like Ctrl-C)."""
+
+    def __init__(
+        self, name: str, command: list[str], env: dict[str, str], port: int, log_dir: Path
+    ) -> None:
+        self.name = name
+        self.port = port
+        self.log_path = log_dir / f"{name}.log"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - our own argv, no shell
+                command,
+                cwd=REPO_ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+        """Poll ``GET /readyz`` until it answers 200."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}; see {self.log_path}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.25)
+        raise RuntimeError(f"{self.name} was not ready after {timeout:.0f} s; see {self.log_path}")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server process and its children (uvicorn workers)."""
+        return process_tree_cpu(self.process.pid)
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by ``pid`` and its descendants: the live ones, and those that
+    exited and were reaped (PostgreSQL's autovacuum workers, for instance)."""
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+BUSY_FIELDS = ("user", "nice", "system", "irq", "softirq", "steal")
+
+
+def busy_seconds(before: Any, after: Any) -> float:
+    """CPU-seconds all CPUs spent busy between two ``psutil.cpu_times()`` readings."""
+    return sum(getattr(after, f, 0.0) - getattr(before, f, 0.0) for f in BUSY_FIELDS)
+
+
+def busy_percent(before: Any, after: Any) -> float:
+    """How busy all CPUs were between two ``psutil.cpu_times()`` readings, in percent."""
+    busy = busy_seconds(before, after)
+    idle = (after.idle + after.iowait) - (before.idle + before.iowait)
+    return 100 * busy / (busy + idle) if busy + idle else 0.0
+
+
+def warn_if_busy(seconds: float = 2.0) -> None:
+    """Other work on the machine skews the numbers; say so before starting."""
+    before = psutil.cpu_times()
+    time.sleep(seconds)
+    busy = busy_percent(before, psutil.cpu_times())
+    if busy > 20:
+        print(f"warning: the machine was {busy:.0f}% busy before the run; results will be noisy")
+
+
+def delete_data_dir(data_dir: Path) -> None:
+    """Remove a bench data directory, unless its database server is running or the
+    directory does not look like one (it must hold only ``pg``, ``logs`` and ``demo.json``)."""
+    if not data_dir.exists():
+        return
+    unexpected = {p.name for p in data_dir.iterdir()} - {"pg", "logs", "demo.json"}
+    if unexpected:
+        sys.exit(f"--fresh: {data_dir} holds {sorted(unexpected)}; not deleting it")
+    pid_file = data_dir / "pg" / "postmaster.pid"
+    if pid_file.exists() and psutil.pid_exists(int(pid_file.read_text().split()[0])):
+        sys.exit(f"--fresh: a database server is running in {data_dir / 'pg'}; stop it first")
+    shutil.rmtree(data_dir)
+
+
+def postmaster_pid(data_dir: Path) -> int:
+    """The embedded server's pid: the first line of ``postmaster.pid``."""
+    return int((data_dir / "pg" / "postmaster.pid").read_text().split()[0])
+
+
+@contextlib.contextmanager
+def embedded_database(data_dir: Path) -> Iterator[str]:
+    """Hold a handle on the embedded server for the whole run, so it keeps running between
+    the paygrid and the reference servers; yields its asyncpg URL."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    embedded = EmbeddedPostgres(data_dir)
+    with warnings.catch_warnings():
+        # pgserver's platformdirs use warns when XDG_RUNTIME_DIR is unset; harmless.
+        warnings.simplefilter("ignore", UserWarning)
+        url = embedded.start()
+    try:
+        yield url
+    finally:
+        embedded.release()
+
+
+@contextlib.contextmanager
+def running(server: ServerProcess) -> Iterator[ServerProcess]:
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+def start_paygrid(config: BenchConfig) -> ServerProcess:
+    port = free_port()
+    env = clean_environment()
+    env.update(
+        PAYGRID_DATA_DIR=str(config.data_dir),
+        PAYGRID_PORT=str(port),
+        PAYGRID_HTTP_WORKERS=str(config.workers),
+    )
+    command = [str(VENV_BIN / "paygrid"), "serve", "--demo"]
+    return ServerProcess("paygrid", command, env, port, config.data_dir / "logs")
+
+
+def start_reference(config: BenchConfig, database_url: str, merchant_id: str) -> ServerProcess:
+    port = free_port()
+    env = clean_environment()
+    env.update(BENCH_DATABASE_URL=database_url, BENCH_MERCHANT_ID=merchant_id)
+    src = str(REPO_ROOT / "src")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(BENCH_DIR),
+        "reference_app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(config.workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    return ServerProcess("reference", command, env, port, config.data_dir / "logs")
+
+
+def code_version() -> str:
+    """The commit under test, marked dirty when ``src/`` has uncommitted changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 - git from PATH
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        changes = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"],  # noqa: S607 - git from PATH
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit}{' + uncommitted changes in src/' if changes else ''}"
+
+
+def read_demo_merchant(data_dir: Path) -> tuple[str, str]:
+    """(merchant id, test secret key) that ``serve --demo`` saved."""
+    saved = json.loads((data_dir / "demo.json").read_text())
+    return saved["id"], saved["secret_key"]
+
+
+def parse_wrk_output(target: str, output: str) -> dict[str, float]:
+    """The key=value pairs of the ``bench_result`` line printed by payments.lua's done()."""
+    for line in output.splitlines():
+        if line.startswith("bench_result "):
+            return {
+                key: float(value)
+                for key, value in (item.split("=", 1) for item in line.split()[1:])
+            }
+    raise RuntimeError(f"wrk printed no bench_result line for {target}:\n{output}")
+
+
+def run_wrk(
+    wrk: str, config: BenchConfig, url: str, secret_key: str, seconds: int
+) -> tuple[str, float]:
+    """Run wrk against ``url``; returns its output and the CPU seconds wrk itself used."""
+    command = [
+        wrk,
+        f"--threads={config.threads}",
+        f"--connections={config.connections}",
+        f"--duration={seconds}s",
+        "--timeout=10s",
+        "--latency",
+        f"--script={LUA_SCRIPT}",
+        url,
+        "--",
+        uuid.uuid4().hex[:12],
+        secret_key,
+    ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - our own argv
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if completed.returncode != 0:
+        raise RuntimeError(f"wrk failed ({completed.returncode}):\n{completed.stderr}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return completed.stdout, cpu
+
+
+def measure(
+    wrk: str,
+    config: BenchConfig,
+    server: ServerProcess,
+    secret_key: str,
+    results_dir: Path,
+) -> LoadResult:
+    """Warm up, then run the measured wrk load against one server."""
+    url = f"{server.base_url}/v1/payments"
+    if config.warmup:
+        print(f"  {server.name}: warm-up {config.warmup} s", flush=True)
+        run_wrk(wrk, config, url, secret_key, config.warmup)
+    print(f"  {server.name}: measuring {config.duration} s", flush=True)
+    database_pid = postmaster_pid(config.data_dir)
+    server_cpu, database_cpu = server.cpu_seconds(), process_tree_cpu(database_pid)
+    machine_before = psutil.cpu_times()
+    output, wrk_cpu = run_wrk(wrk, config, url, secret_key, config.duration)
+    machine_after = psutil.cpu_times()
+    machine_busy = busy_percent(machine_before, machine_after)
+    machine_busy_s = busy_seconds(machine_before, machine_after)
+    server_cpu = server.cpu_seconds() - server_cpu
+    database_cpu = process_tree_cpu(database_pid) - database_cpu
+    (results_dir / f"{server.name}.wrk.txt").write_text(output)
+    values = parse_wrk_output(server.name, output)
+    return LoadResult(
+        target=server.name,
+        requests=int(values["requests"]),
+        duration_s=values["duration_us"] / 1e6,
+        non_2xx=int(values["non_2xx"]),
+        not_succeeded=int(values["not_succeeded"]),
+        socket_errors=int(
+            values["connect_errors"]
+            + values["read_errors"]
+            + values["write_errors"]
+            + values["timeouts"]
+        ),
+        p50_ms=values["p50_us"] / 1000,
+        p75_ms=values["p75_us"] / 1000,
+        p90_ms=values["p90_us"] / 1000,
+        p95_ms=values["p95_us"] / 1000,
+        p99_ms=values["p99_us"] / 1000,
+        max_ms=values["max_us"] / 1000,
+        server_cpu_s=server_cpu,
+        database_cpu_s=database_cpu,
+        wrk_cpu_s=wrk_cpu,
+        machine_busy_pct=machine_busy,
+        machine_busy_s=machine_busy_s,
+    )
+
+
+def report(config: BenchConfig, version: str, paygrid: LoadResult, reference: LoadResult) -> str:
+    """The results table, the ratio and the targets."""
+    ratio = paygrid.ok_rate / reference.ok_rate if reference.ok_rate else 0.0
+    lines = [
+        f"paygrid {version}",
+        f"POST /v1/payments (confirm, success card, fresh Idempotency-Key): "
+        f"{config.connections} connections, {config.duration} s, {config.workers} worker(s), "
+        f"wrk {config.threads} thread(s), {os.cpu_count()} CPUs",
+        "",
+        f"{'target':<10} {'req/s':>9} {'ok/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
+        f" {'max ms':>8} {'errors':>7} {'app CPU':>8} {'db CPU':>8} {'wrk CPU':>8}",
+    ]
+    for result in (paygrid, reference):
+        lines.append(
+            f"{result.target:<10} {result.rate:>9.1f} {result.ok_rate:>9.1f}"
+            f" {result.p50_ms:>8.2f} {result.p95_ms:>8.2f} {result.p99_ms:>8.2f}"
+            f" {result.max_ms:>8.2f} {result.errors:>7d}"
+            f" {result.cpu_ms_per_request(result.server_cpu_s):>6.2f}ms"
+            f" {result.cpu_ms_per_request(result.database_cpu_s):>6.2f}ms"
+            f" {result.cpu_ms_per_request(result.wrk_cpu_s):>6.2f}ms"
+        )
+    lines.append("(CPU columns: CPU time per request of the server, PostgreSQL and wrk)")
+    for result in (paygrid, reference):
+        lines.append(
+            f"machine CPU during the {result.target} run: {result.machine_busy_pct:.0f}% busy,"
+            f" of which {result.other_cpu_s:.1f} CPU-s ({_share(result):.0f}%) was neither the"
+            " server, PostgreSQL nor wrk"
+        )
+    for result in (paygrid, reference):
+        if result.errors:
+            lines.append(
+                f"{result.target} errors: {result.non_2xx} non-2xx, {result.not_succeeded}"
+                f" 2xx without status succeeded, {result.socket_errors} socket errors/timeouts"
+            )
+    lines += [
+        "",
+        f"ratio (paygrid ok/s / reference ok/s): {ratio:.3f}",
+        "",
+        "targets:",
+        _target("payments/s", f"{paygrid.ok_rate:.0f}", f">= {TARGET_RATE:.0f}",
+                paygrid.ok_rate >= TARGET_RATE),
+        _target("p99", f"{paygrid.p99_ms:.1f} ms", f"<= {TARGET_P99_MS:.0f} ms",
+                paygrid.p99_ms <= TARGET_P99_MS),
+        _target("ratio", f"{ratio:.3f}", f">= {TARGET_RATIO}", ratio >= TARGET_RATIO),
+        _target("errors", str(paygrid.errors), "= 0", paygrid.errors == 0),
+    ]  # fmt: skip
+    return "\n".join(lines)
+
+
+def _share(result: LoadResult) -> float:
+    return 100 * result.other_cpu_s / result.machine_busy_s if result.machine_busy_s else 0.0
+
+
+def _target(name: str, value: str, goal: str, met: bool) -> str:
+    return f"  {name:<11} {value:>10}  (target {goal}): {'met' if met else 'MISSED'}"
+
+
+def save_summary(
+    results_dir: Path,
+    config: BenchConfig,
+    version: str,
+    paygrid: LoadResult,
+    reference: LoadResult,
+) -> None:
+    summary = {
+        "version": version,
+        "config": {**asdict(config), "data_dir": str(config.data_dir), "cpus": os.cpu_count()},
+        "results": {
+            result.target: {**asdict(result), "rate": result.rate, "ok_rate": result.ok_rate}
+            for result in (paygrid, reference)
+        },
+        "ratio": paygrid.ok_rate / reference.ok_rate if reference.ok_rate else 0.0,
+    }
+    (results_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    wrk = require_wrk()
+    warn_if_busy()
+    version = code_version()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    results_dir = RESULTS_DIR / f"{stamp}-w{config.workers}-c{config.connections}"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    if config.fresh:
+        delete_data_dir(config.data_dir)
+    print(f"starting the embedded database in {config.data_dir / 'pg'}", flush=True)
+    with embedded_database(config.data_dir) as database_url:
+        print(f"starting paygrid ({config.workers} worker(s))", flush=True)
+        with running(start_paygrid(config)) as server:
+            merchant_id, secret_key = read_demo_merchant(config.data_dir)
+            paygrid = measure(wrk, config, server, secret_key, results_dir)
+        print(f"starting the reference ({config.workers} worker(s))", flush=True)
+        with running(start_reference(config, database_url, merchant_id)) as server:
+            reference = measure(wrk, config, server, secret_key, results_dir)
+    text = report(config, version, paygrid, reference)
+    print()
+    print(text)
+    (results_dir / "report.txt").write_text(text + "\n")
+    save_summary(results_dir, config, version, paygrid, reference)
+    print(f"\nraw wrk output and summary: {results_dir.relative_to(REPO_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Count the SQL round trips of one ``POST /v1/payments`` (confirm, success card).
+
+Starts paygrid on a scratch embedded database (``.paygrid/bench-roundtrips``) with statement
+logging on (``log_min_duration_statement = 0``, which logs every parse, bind and execute),
+sends warm-up payments so that every pooled connection has its statements prepared, then
+sends one more and prints the statements PostgreSQL logged for it, in order.
+
+A round trip is one exchange the client waits for: an ``execute`` (asyncpg sends Bind and
+Execute together), a simple-protocol ``statement`` (BEGIN, COMMIT), or a ``parse`` (asyncpg
+prepares a statement it has not cached yet, before executing it). The pool is limited to
+two connections so the warm-up reaches all of them.
+
+Usage: ``.venv/bin/python bench/roundtrips.py [--warmup 8]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+import asyncpg
+import httpx
+from payments import (
+    REPO_ROOT,
+    VENV_BIN,
+    ServerProcess,
+    clean_environment,
+    free_port,
+    read_demo_merchant,
+)
+
+from paygrid.db.embedded import EmbeddedPostgres
+
+PAYMENT_BODY = {
+    "amount": 2000,
+    "currency": "USD",
+    "confirm": True,
+    "payment_method_data": {
+        "type": "card",
+        "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+    },
+}
+LOG_ENTRY = re.compile(
+    r"LOG:  duration: [0-9.]+ ms  (?:(?P<phase>parse|bind|execute) [^:]+|statement): (?P<sql>.*)"
+)
+LOGGING_ON = (
+    "ALTER SYSTEM SET log_min_duration_statement = 0",
+    "ALTER SYSTEM SET log_line_prefix = '%m [%p] '",
+)
+LOGGING_OFF = (
+    "ALTER SYSTEM RESET log_min_duration_statement",
+    "ALTER SYSTEM RESET log_line_prefix",
+)
+
+
+async def configure(url: str, statements: tuple[str, ...]) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+        await conn.execute("SELECT pg_reload_conf()")
+    finally:
+        await conn.close()
+
+
+def pay(client: httpx.Client, base_url: str, secret_key: str) -> None:
+    reply = client.post(
+        f"{base_url}/v1/payments",
+        json=PAYMENT_BODY,
+        headers={
+            "Authorization": f"Bearer {secret_key}",
+            "Idempotency-Key": f"roundtrips-{uuid.uuid4().hex}",
+        },
+    )
+    if reply.status_code != 200 or reply.json().get("status") != "succeeded":
+        raise RuntimeError(f"payment failed: {reply.status_code} {reply.text[:300]}")
+
+
+def round_trips(log_text: str) -> list[tuple[str, str]]:
+    """(kind, SQL) for each round trip in a PostgreSQL log excerpt; binds are folded into
+    their execute."""
+    trips = []
+    for line in log_text.splitlines():
+        match = LOG_ENTRY.search(line)
+        if match is None or match["phase"] == "bind":
+            continue
+        trips.append((match["phase"] or "statement", match["sql"].strip()))
+    return trips
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--warmup", type=int, default=8, help="payments before the counted one")
+    args = parser.parse_args()
+    data_dir = REPO_ROOT / ".paygrid" / "bench-roundtrips"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    embedded = EmbeddedPostgres(data_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # platformdirs, when XDG_RUNTIME_DIR unset
+        url = embedded.start()
+    log_path = Path(data_dir / "pg" / "log")
+    try:
+        asyncio.run(configure(url, LOGGING_ON))
+        port = free_port()
+        env = clean_environment()
+        env.update(PAYGRID_DATA_DIR=str(data_dir), PAYGRID_PORT=str(port), PAYGRID_DB_POOL_SIZE="2")
+        server = ServerProcess(
+            "paygrid-roundtrips",
+            [str(VENV_BIN / "paygrid"), "serve", "--demo"],
+            env,
+            port,
+            data_dir / "logs",
+        )
+        try:
+            server.wait_ready()
+            _, secret_key = read_demo_merchant(data_dir)
+            with httpx.Client(timeout=10) as client:
+                for _ in range(args.warmup):
+                    pay(client, server.base_url, secret_key)
+                time.sleep(0.5)
+                offset = log_path.stat().st_size
+                pay(client, server.base_url, secret_key)
+                time.sleep(0.5)
+        finally:
+            server.stop()
+        with log_path.open("rb") as log:
+            log.seek(offset)
+            excerpt = log.read().decode(errors="replace")
+    finally:
+        asyncio.run(configure(url, LOGGING_OFF))
+        embedded.release()
+    trips = round_trips(excerpt)
+    for number, (kind, sql) in enumerate(trips, start=1):
+        print(f"{number:3d}  {kind:<9}  {sql[:110]}")
+    kinds = {kind: sum(1 for k, _ in trips if k == kind) for kind in ("execute", "statement")}
+    parses = sum(1 for k, _ in trips if k == "parse")
+    print(
+        f"\n{len(trips)} round trips: {kinds['execute']} extended-protocol executes,"
+        f" {kinds['statement']} simple statements (BEGIN/COMMIT), {parses} parses"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
