@@ -58,7 +58,7 @@ async def update_customer(conn: Connection, customer_id: str, changes: dict[str,
     assert set(changes) <= allowed
     assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=2))
     row = await conn.fetchrow(
-        f"UPDATE customers SET {assignments} WHERE id = $1 RETURNING *",  # noqa: S608 - columns from allowlist
+        f"UPDATE customers SET {assignments} WHERE id = $1 RETURNING *",
         customer_id,
         *changes.values(),
     )

@@ -29,7 +29,7 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._forget_dead_handles()
         self._server = postgres_server.get_server(self.data_dir, cleanup_mode="stop")
-        query = f"SELECT 1 FROM pg_database WHERE datname = '{database}';"  # noqa: S608 - our own name
+        query = f"SELECT 1 FROM pg_database WHERE datname = '{database}';"
         exists = self._server.psql(query)
         if "(1 row)" not in exists:
             self._server.psql(f'CREATE DATABASE "{database}";')

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from paygrid.db.executor import Connection
@@ -29,3 +30,24 @@ async def insert_event(
         {"object": snapshot},
     )
     return event_id
+
+
+def event_row(
+    *,
+    merchant_id: str,
+    livemode: bool,
+    event_type: str,
+    object_id: str,
+    snapshot: dict[str, Any],
+    created_at: datetime,
+) -> dict[str, Any]:
+    """The column values of a new event, for writing it inside a larger statement."""
+    return {
+        "id": new_id("evt"),
+        "merchant_id": merchant_id,
+        "livemode": livemode,
+        "type": event_type,
+        "object_id": object_id,
+        "data": {"object": snapshot},
+        "created_at": created_at,
+    }

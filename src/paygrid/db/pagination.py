@@ -47,7 +47,7 @@ async def fetch_page(
     order = "ASC" if ascending else "DESC"
     where.args.append(page.limit + 1)
     sql = (
-        f"SELECT * FROM {table} WHERE {' AND '.join(where.clauses) or 'TRUE'}"  # noqa: S608 - table and fragments are constants
+        f"SELECT * FROM {table} WHERE {' AND '.join(where.clauses) or 'TRUE'}"
         f" ORDER BY id {order} LIMIT ${len(where.args)}"
     )
     rows = list(await conn.fetch(sql, *where.args))

@@ -11,6 +11,7 @@ import asyncpg
 
 from paygrid.db.executor import Connection, Executor
 from paygrid.db.pagination import Filters, PageRequest, fetch_page
+from paygrid.db.statements import Statement
 
 Row = asyncpg.Record
 
@@ -33,15 +34,69 @@ _SELECT = "SELECT * FROM payments WHERE id = $1 AND merchant_id = $2 AND livemod
 _SELECT_FOR_UPDATE = _SELECT + " FOR UPDATE"
 
 
-async def insert_payment(conn: Connection, values: dict[str, Any]) -> Row | None:
-    """Insert a payment; ``None`` when its idempotency key already created one."""
-    columns = ", ".join(values)
-    placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 1))
-    return await conn.fetchrow(
-        f"INSERT INTO payments ({columns}) VALUES ({placeholders})"  # noqa: S608 - columns come from the service, not the client
-        " ON CONFLICT (merchant_id, livemode, idempotency_key) DO NOTHING RETURNING *",
-        *values.values(),
+async def create_with_attempt(
+    conn: Executor,
+    *,
+    payment: dict[str, Any],
+    method: dict[str, Any] | None,
+    attempt: dict[str, Any] | None,
+    event: dict[str, Any],
+) -> bool:
+    """Insert a payment with its new payment method, first attempt and ``payment.created``
+    event in one statement. False when its idempotency key already created a payment (then
+    nothing is written)."""
+    statement = Statement()
+    statement.insert(
+        "p",
+        "payments",
+        payment,
+        on_conflict="ON CONFLICT (merchant_id, livemode, idempotency_key) DO NOTHING",
     )
+    if method is not None:
+        statement.insert("m", "payment_methods", method, after="p")
+    if attempt is not None:
+        statement.insert("a", "payment_attempts", attempt, after="p")
+    statement.insert("e", "events", event, after="p")
+    created = await conn.fetchval(statement.sql("SELECT count(*) FROM p"), *statement.args)
+    return bool(created)
+
+
+async def record_attempt_outcome(
+    conn: Executor,
+    *,
+    attempt_id: str,
+    attempt_changes: dict[str, Any],
+    payment_id: str,
+    transition: tuple[Iterable[str], dict[str, Any]] | None,
+    event: dict[str, Any],
+) -> tuple[bool, bool]:
+    """Record a provider answer in one statement: close the attempt (only if still open),
+    move the payment (only from ``transition``'s allowed sources, with its changes), and
+    write ``event`` when the payment moved (or, with no transition, when the attempt
+    changed). Returns (attempt updated, payment updated)."""
+    statement = Statement()
+    open_statuses = "status IN ('pending', 'requires_action', 'unknown')"
+    statement.update(
+        "a",
+        "payment_attempts",
+        attempt_changes,
+        f"id = {statement.bind(attempt_id)} AND {open_statuses}",
+    )
+    source = "a"
+    if transition is not None:
+        sources, changes = transition
+        payment = statement.bind(payment_id)
+        allowed = statement.bind(list(sources), "text[]")
+        where = f"id = {payment} AND status = ANY({allowed}) AND EXISTS (SELECT 1 FROM a)"
+        statement.update("p", "payments", changes, where)
+        source = "p"
+    statement.insert("e", "events", event, after=source)
+    select = "SELECT (SELECT count(*) FROM a) AS attempt, " + (
+        "(SELECT count(*) FROM p) AS payment" if transition is not None else "0 AS payment"
+    )
+    row = await conn.fetchrow(statement.sql(select), *statement.args)
+    assert row is not None
+    return bool(row["attempt"]), bool(row["payment"])
 
 
 async def get_payment(
@@ -71,17 +126,6 @@ async def get_by_idempotency_key(
     )
 
 
-async def reference_taken(conn: Executor, merchant_id: str, livemode: bool, reference: str) -> bool:
-    return bool(
-        await conn.fetchval(
-            "SELECT 1 FROM payments WHERE merchant_id = $1 AND livemode = $2 AND reference = $3",
-            merchant_id,
-            livemode,
-            reference,
-        )
-    )
-
-
 async def transition(
     conn: Executor,
     payment_id: str,
@@ -95,7 +139,7 @@ async def transition(
     assert set(changes) <= _UPDATABLE, set(changes) - _UPDATABLE
     assignments = "".join(f", {column} = ${i}" for i, column in enumerate(changes, start=4))
     return await conn.fetchrow(
-        f"UPDATE payments SET status = $2, updated_at = now(){assignments}"  # noqa: S608 - columns from allowlist
+        f"UPDATE payments SET status = $2, updated_at = now(){assignments}"
         " WHERE id = $1 AND status = ANY($3::text[]) RETURNING *",
         payment_id,
         target,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
@@ -81,6 +82,15 @@ class ErrorDetail(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorDetail
+
+
+class RowLike(Protocol):
+    """A database row as the schemas read it: an asyncpg Record, or a dict of the same
+    columns built in Python before the row is written."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+    def items(self) -> Iterable[tuple[str, Any]]: ...
 
 
 def unix(value: datetime | None) -> int | None:

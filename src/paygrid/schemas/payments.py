@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from paygrid.domain.payments import PaymentStatus
-from paygrid.schemas.common import Metadata, PositiveAmount, RequestModel, unix
+from paygrid.schemas.common import Metadata, PositiveAmount, RequestModel, RowLike, unix
 from paygrid.schemas.payment_methods import PaymentMethodData
 
 CaptureMethod = Literal["automatic", "manual"]
@@ -127,7 +126,7 @@ class Attempt(BaseModel):
     completed: int | None
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Attempt:
+    def from_row(cls, row: RowLike) -> Attempt:
         return cls(
             id=row["id"],
             operation=row["operation"],
@@ -187,7 +186,7 @@ class Payment(BaseModel):
     created: int
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record, attempts: Sequence[asyncpg.Record]) -> Payment:
+    def from_row(cls, row: RowLike, attempts: Sequence[RowLike]) -> Payment:
         return cls(
             id=row["id"],
             amount=row["amount"],

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import asyncpg
 
 from paygrid.connectors.base import CardDetails, InvalidCard, TokenizedCard
@@ -58,6 +61,28 @@ async def store_token(
         reference=token.token,
         metadata=metadata or {},
     )
+
+
+def new_method_row(
+    tenant: Tenant, token: TokenizedCard, connector: str, now: datetime
+) -> dict[str, Any]:
+    """The row of a payment method made from a fresh token, for writing inside a larger
+    statement."""
+    return {
+        "id": new_id("pm"),
+        "merchant_id": tenant.merchant_id,
+        "livemode": tenant.livemode,
+        "customer_id": None,
+        "type": "card",
+        "card_brand": token.brand,
+        "card_last4": token.last4,
+        "card_exp_month": token.exp_month,
+        "card_exp_year": token.exp_year,
+        "connector": connector,
+        "connector_reference": token.token,
+        "metadata": {},
+        "created_at": now,
+    }
 
 
 async def create_payment_method(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
-from paygrid.connectors.base import Connector
+from paygrid.connectors.base import Connector, TokenizedCard
+from paygrid.db import events as events_db
 from paygrid.db import payments as payments_db
 from paygrid.db.pagination import PageRequest
 from paygrid.domain import payments as domain
@@ -19,12 +21,13 @@ from paygrid.domain.events import EventType
 from paygrid.domain.payments import PaymentAction, PaymentStatus
 from paygrid.ids import new_id
 from paygrid.money import get_currency, validate_amount
+from paygrid.schemas.common import RowLike
 from paygrid.schemas.payment_methods import CardInput, PaymentMethodData
 from paygrid.schemas.payments import Payment, PaymentConfirm, PaymentCreate
 from paygrid.services import payment_methods
 from paygrid.services.authorization import run_authorization
 from paygrid.services.context import Deps, Tenant
-from paygrid.services.snapshots import emit_payment, payment_view
+from paygrid.services.snapshots import payment_view
 
 
 class DuplicateReference(PaygridError):
@@ -91,11 +94,23 @@ async def create_payment(
         return await _resume(deps, tenant, existing, params)
     if attempt is None:
         return view
-    return await run_authorization(deps, payment, attempt, method)
+    return await run_authorization(deps, payment, attempt, method, earlier_attempts=[])
 
 
 class _AlreadyCreated(Exception):
     """A payment with this idempotency key exists: the request is a resumed one."""
+
+
+# Columns the database fills by default on a new payment, as the schemas read them.
+_NEW_PAYMENT_DEFAULTS: dict[str, object] = {
+    "amount_capturable": 0,
+    "amount_received": 0,
+    "amount_refunded": 0,
+    "last_payment_error": None,
+    "next_action": None,
+    "cancellation_reason": None,
+    "canceled_at": None,
+}
 
 
 async def _insert(
@@ -104,34 +119,72 @@ async def _insert(
     values: dict[str, object],
     resolved: payment_methods.ResolvedMethod,
     connector: Connector | None,
-) -> tuple[asyncpg.Record, asyncpg.Record | None, asyncpg.Record | None, Payment]:
-    """Write the payment, its first attempt and ``payment.created`` in one transaction."""
-    async with deps.pool.acquire() as conn, conn.transaction():
-        method = await payment_methods.materialize(conn, deps, tenant, resolved)
-        values["payment_method_id"] = method["id"] if method else None
-        try:
-            payment = await payments_db.insert_payment(conn, values)
-        except asyncpg.UniqueViolationError as error:
-            raise DuplicateReference(
-                f"A payment with reference '{values['reference']}' already exists.",
-                param="reference",
-            ) from error
-        if payment is None:  # rolls back the method stored above
-            raise _AlreadyCreated
-        attempt = None
-        if connector is not None:
-            attempt = await payments_db.insert_attempt(
-                conn,
-                attempt_id=new_id("att"),
-                payment_id=payment["id"],
-                operation="authorize",
-                connector=connector.name,
-                amount=payment["amount"],
-                payment_method_id=payment["payment_method_id"],
-            )
-        attempts = [attempt] if attempt is not None else []
-        view = await emit_payment(conn, payment, EventType.PAYMENT_CREATED, attempts)
-    return payment, attempt, method, view
+) -> tuple[dict[str, Any], dict[str, Any] | None, RowLike | None, Payment]:
+    """Write the payment, its new payment method, its first attempt and ``payment.created``
+    in one statement. The rows (and the event's snapshot) are built here, so nothing has to
+    be read back."""
+    now = datetime.now(UTC)
+    new_method = None
+    method: RowLike | None = None
+    if isinstance(resolved, TokenizedCard):
+        new_method = payment_methods.new_method_row(
+            tenant, resolved, deps.connectors.simulator.name, now
+        )
+        method = new_method
+    elif resolved is not None:
+        method = resolved
+    payment = {
+        **values,
+        "payment_method_id": method["id"] if method is not None else None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    attempt = None
+    if connector is not None:
+        attempt = new_attempt_row(payment, connector.name, now)
+    view = Payment.from_row({**_NEW_PAYMENT_DEFAULTS, **payment}, [attempt] if attempt else [])
+    event = events_db.event_row(
+        merchant_id=tenant.merchant_id,
+        livemode=tenant.livemode,
+        event_type=EventType.PAYMENT_CREATED.value,
+        object_id=str(payment["id"]),
+        snapshot=view.model_dump(mode="json"),
+        created_at=now,
+    )
+    try:
+        created = await payments_db.create_with_attempt(
+            deps.pool, payment=payment, method=new_method, attempt=attempt, event=event
+        )
+    except asyncpg.UniqueViolationError as error:
+        if "reference" not in (error.constraint_name or ""):
+            raise
+        raise DuplicateReference(
+            f"A payment with reference '{values['reference']}' already exists.",
+            param="reference",
+        ) from error
+    if not created:
+        raise _AlreadyCreated
+    return {**_NEW_PAYMENT_DEFAULTS, **payment}, attempt, method, view
+
+
+def new_attempt_row(payment: RowLike, connector: str, now: datetime) -> dict[str, Any]:
+    """A pending authorize attempt, recorded before the provider is called."""
+    return {
+        "id": new_id("att"),
+        "payment_id": payment["id"],
+        "operation": "authorize",
+        "connector": connector,
+        "status": "pending",
+        "amount": payment["amount"],
+        "payment_method_id": payment["payment_method_id"],
+        "created_at": now,
+        "provider_reference": None,
+        "error_code": None,
+        "decline_code": None,
+        "error_message": None,
+        "latency_ms": None,
+        "completed_at": None,
+    }
 
 
 async def _resume(

@@ -11,10 +11,11 @@ from paygrid.db import events as events_db
 from paygrid.db import payments as payments_db
 from paygrid.db.executor import Connection, Executor
 from paygrid.domain.events import EventType
+from paygrid.schemas.common import RowLike
 from paygrid.schemas.payments import Payment
 
 
-async def payment_view(conn: Executor, row: asyncpg.Record) -> Payment:
+async def payment_view(conn: Executor, row: RowLike) -> Payment:
     return Payment.from_row(row, await payments_db.list_attempts(conn, [row["id"]]))
 
 
