@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
 import asyncpg
-import structlog
 from fastapi import FastAPI
 
 from paygrid import logs
@@ -15,19 +13,24 @@ from paygrid.api import errors, health
 from paygrid.api.authentication import ApiKeyAuth
 from paygrid.api.idempotency import Idempotency
 from paygrid.api.middleware import BodyGuard, RequestContext
-from paygrid.api.v1 import customers, payment_methods, payments, refunds
+from paygrid.api.v1 import (
+    admin,
+    customers,
+    events,
+    payment_methods,
+    payments,
+    refunds,
+    webhook_endpoints,
+)
 from paygrid.config import Settings
 from paygrid.connectors.registry import ConnectorRegistry
 from paygrid.connectors.simulator import SimulatorConnector
 from paygrid.db import engine
-from paygrid.db import idempotency as idempotency_db
 from paygrid.openapi_docs import API_DESCRIPTION, TAGS
 from paygrid.services.context import Deps
 from paygrid.services.merchants import Authenticator
 from paygrid.web import pages
-
-log = structlog.get_logger("paygrid.app")
-PURGE_INTERVAL_SECONDS = 600
+from paygrid.worker.process import Background
 
 
 def build_deps(
@@ -45,18 +48,8 @@ def build_deps(
         settings=settings,
         connectors=ConnectorRegistry(simulator),
         bookkeeping_pool=bookkeeping,
+        keys=settings.key_ring(),
     )
-
-
-async def _purge_idempotency_keys(deps: Deps) -> None:
-    while True:
-        with contextlib.suppress(Exception):  # a failed purge is retried next round
-            purged = await idempotency_db.purge_expired(
-                deps.pool, deps.settings.idempotency_ttl_hours
-            )
-            if purged:
-                log.info("idempotency_keys.purged", count=purged)
-        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
 
 
 def create_app(
@@ -69,6 +62,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned: list[asyncpg.Pool] = []
+        background: Background | None = None
         if deps is None:
             assert database_url is not None
             owned.append(await engine.create_pool(database_url, settings.db_pool_size))
@@ -78,12 +72,17 @@ def create_app(
                 )
             )
             app.state.deps = build_deps(owned[0], settings, bookkeeping_pool=owned[1])
+            if settings.worker_in_process:
+                # Only an app that owns its pool runs a worker: apps built on shared deps
+                # (tests, embedders) run their own, or none.
+                background = Background(app.state.deps, settings)
+                await background.start()
         app.state.authenticator = Authenticator(app.state.deps.pool)
-        purge = asyncio.create_task(_purge_idempotency_keys(app.state.deps))
         try:
             yield
         finally:
-            purge.cancel()
+            if background is not None:
+                await background.stop()
             for pool in owned:
                 await pool.close()
 
@@ -104,6 +103,10 @@ def create_app(
         refunds.router,
         customers.router,
         payment_methods.router,
+        events.router,
+        webhook_endpoints.router,
+        webhook_endpoints.events_router,
+        admin.router,
         health.router,
         pages.router,
     ):

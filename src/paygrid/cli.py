@@ -15,14 +15,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from paygrid.config import get_settings
+from paygrid import logs
+from paygrid.config import Settings, get_settings
 from paygrid.db import engine
 from paygrid.db import merchants as merchants_db
 from paygrid.db.embedded import EmbeddedPostgres
 from paygrid.db.runtime import resolve_database
 from paygrid.demo import DemoMerchant, ensure_demo_merchant
-from paygrid.domain.errors import PaygridError, ResourceMissing
+from paygrid.domain.errors import InvalidRequest, PaygridError, ResourceMissing
 from paygrid.services import merchants as merchant_service
+from paygrid.worker.process import QUEUES, Background
 
 app = typer.Typer(help="paygrid: a self-hosted payment gateway.", no_args_is_help=True)
 merchants_app = typer.Typer(help="Manage merchants.", no_args_is_help=True)
@@ -30,6 +32,7 @@ keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(keys_app, name="keys")
 console = Console()
+KNOWN_SCOPES = frozenset({"admin"})
 T = TypeVar("T")
 
 
@@ -172,13 +175,22 @@ def keys_create(
     ] = "secret",
     mode: Annotated[Literal["test", "live"], typer.Option(help="test or live.")] = "test",
     name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="Extra scope for a secret key, repeatable: admin (queue admin)."),
+    ] = None,
 ) -> None:
     """Create an API key; it is shown only this once."""
 
     async def work(pool: asyncpg.Pool) -> merchant_service.IssuedKey:
         if await merchants_db.get_merchant(pool, merchant) is None:
             raise ResourceMissing(f"No such merchant: '{merchant}'")
-        return await merchant_service.issue_key(pool, merchant, kind, mode == "live", name)
+        unknown = set(scope or []) - KNOWN_SCOPES
+        if unknown or (scope and kind != "secret"):
+            raise InvalidRequest(f"Scopes are {sorted(KNOWN_SCOPES)}, for secret keys only.")
+        return await merchant_service.issue_key(
+            pool, merchant, kind, mode == "live", name, scopes=scope
+        )
 
     issued = _with_pool(work)
     console.print(f"{issued.id}: {issued.secret}", highlight=False)
@@ -211,6 +223,48 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (key_...).")]
 
 def _when(value: object) -> str:
     return "" if value is None else value.isoformat(timespec="seconds")  # type: ignore[attr-defined]
+
+
+@app.command()
+def worker(
+    queue: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--queue",
+            metavar="NAME",
+            help="A queue to work on (repeatable). Default: default and webhooks.",
+        ),
+    ] = None,
+) -> None:
+    """Run background jobs until SIGTERM or Ctrl-C; in-flight jobs then finish or are
+    released to other workers."""
+    settings = get_settings()
+    url, embedded = resolve_database(settings)
+    try:
+        engine.upgrade(url)
+        asyncio.run(_work(url, settings, tuple(queue or QUEUES)))
+    finally:
+        _leave(embedded)
+
+
+async def _work(url: str, settings: Settings, queues: tuple[str, ...]) -> None:
+    from paygrid.app import build_deps  # loads FastAPI and the routers: only when needed
+
+    logs.configure(settings.log_level)
+    # One connection per in-flight job, one for LISTEN and one for claims and heartbeats;
+    # two more for the event dispatcher (its LISTEN and its batches).
+    pool = await engine.create_pool(url, settings.worker_concurrency + 4)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    runner = Background(build_deps(pool, settings), settings, queues)
+    try:
+        await runner.start()
+        await stop.wait()
+        await runner.stop()
+    finally:
+        await pool.close()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from paygrid.crypto import KeyRing
+
 SimulatorFailureMode = Literal["none", "processing_error", "timeout", "unavailable"]
 
 
@@ -36,11 +38,54 @@ class Settings(BaseSettings):
     )
     simulator_latency_ms: int = Field(default=0, ge=0)
     simulator_failure_mode: SimulatorFailureMode = "none"
+    worker_in_process: bool = Field(
+        default=True, description="paygrid serve also runs a job worker in each HTTP worker."
+    )
+    worker_concurrency: int = Field(default=16, ge=1, description="Jobs a worker runs at once.")
+    worker_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often an idle worker looks for due jobs."
+    )
+    worker_lease_seconds: float = Field(
+        default=30.0, gt=0, description="A dead worker's jobs are reclaimed after this."
+    )
+    worker_shutdown_seconds: float = Field(
+        default=5.0, ge=0, description="On stop, how long in-flight jobs get to finish."
+    )
+    encryption_key: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated base64 32-byte keys; the first encrypts, all decrypt. "
+        "Unset: a key is generated once in <data dir>/encryption.key.",
+    )
+    webhook_retry_schedule: str = Field(
+        default="0,60,300,1800,7200,18000,36000,86400",
+        description="Seconds before each delivery attempt, comma-separated.",
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_allowed_hosts: str = Field(
+        default="",
+        description="Comma-separated hosts live endpoints may use despite the SSRF guard.",
+    )
+    webhook_secret_overlap_hours: int = Field(
+        default=24, ge=0, description="How long a rotated-out secret still signs deliveries."
+    )
 
     def bookkeeping_pool_size(self) -> int:
         """The asynchronous-commit pool is a quarter of the main pool (at least 4), so one
         worker holds at most 1.25 x PAYGRID_DB_POOL_SIZE connections."""
         return max(4, self.db_pool_size // 4)
+
+    def retry_delays(self) -> list[int]:
+        return [int(part) for part in self.webhook_retry_schedule.split(",") if part.strip()]
+
+    def allowed_webhook_hosts(self) -> frozenset[str]:
+        return frozenset(
+            h.strip().lower() for h in self.webhook_allowed_hosts.split(",") if h.strip()
+        )
+
+    def key_ring(self) -> KeyRing:
+        if self.encryption_key is not None:
+            return KeyRing.from_setting(self.encryption_key.get_secret_value())
+        return KeyRing.from_file(self.data_dir / "encryption.key")
 
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

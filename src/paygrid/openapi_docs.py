@@ -42,5 +42,19 @@ TAGS: Final[list[dict[str, Any]]] = [
     {"name": "Refunds", "description": "Full or partial refunds of succeeded payments."},
     {"name": "Customers", "description": "People who pay you."},
     {"name": "Payment methods", "description": "Tokenized cards (`pm_...`)."},
+    {
+        "name": "Webhooks",
+        "description": "Endpoints that receive events, signed per Standard Webhooks "
+        "(`webhook-id`, `webhook-timestamp`, `webhook-signature`).",
+    },
+    {
+        "name": "Events",
+        "description": "What changed (`evt_...`): each event is written in the same "
+        "transaction as its change and holds a snapshot of the object at that moment.",
+    },
+    {
+        "name": "Admin",
+        "description": "Queue administration; needs a secret key with the `admin` scope.",
+    },
     {"name": "Health", "description": "Liveness and readiness probes."},
 ]

@@ -225,6 +225,12 @@ async def shop(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[Shop]:
         ).json()
         draft = (await secret.post("/v1/payments", {"amount": 1000, "currency": "usd"})).json()
         assert (paid["status"], authorized["status"]) == ("succeeded", "requires_capture")
+        event = (await secret.get("/v1/events", limit=1)).json()["data"][0]
+        endpoint = (
+            await secret.post(
+                "/v1/webhook_endpoints", {"url": "http://127.0.0.1:9/x", "enabled_events": ["*"]}
+            )
+        ).json()
         ids = {
             "customer": customer["id"],
             "pm": pm["id"],
@@ -232,6 +238,8 @@ async def shop(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[Shop]:
             "refund": refund["id"],
             "authorized": authorized["id"],
             "draft": draft["id"],
+            "event": event["id"],
+            "endpoint": endpoint["id"],
         }
         yield Shop(merchant, secret, Api(http, merchant.key("publishable", livemode=False)), ids)
 
@@ -266,6 +274,38 @@ FORBIDDEN = [
         "/v1/payment_methods/{pm}",
     ),
     ("POST", "/v1/payment_methods/{pm}/detach", {}, "/v1/payment_methods/{pm}"),
+    ("GET", "/v1/events", None, None),
+    ("GET", "/v1/events/{event}", None, "/v1/events/{event}"),
+    (
+        "POST",
+        "/v1/webhook_endpoints",
+        {"url": "http://127.0.0.1:9/y", "enabled_events": ["*"]},
+        None,
+    ),
+    ("GET", "/v1/webhook_endpoints", None, None),
+    ("GET", "/v1/webhook_endpoints/{endpoint}", None, "/v1/webhook_endpoints/{endpoint}"),
+    (
+        "POST",
+        "/v1/webhook_endpoints/{endpoint}",
+        {"description": "x"},
+        "/v1/webhook_endpoints/{endpoint}",
+    ),
+    ("DELETE", "/v1/webhook_endpoints/{endpoint}", None, "/v1/webhook_endpoints/{endpoint}"),
+    (
+        "POST",
+        "/v1/webhook_endpoints/{endpoint}/rotate_secret",
+        {},
+        "/v1/webhook_endpoints/{endpoint}",
+    ),
+    ("GET", "/v1/webhook_endpoints/{endpoint}/deliveries", None, None),
+    ("POST", "/v1/webhook_endpoints/{endpoint}/test", {}, None),
+    ("POST", "/v1/webhook_endpoints/{endpoint}/replay", {}, None),
+    ("GET", "/v1/events/{event}/deliveries", None, None),
+    ("POST", "/v1/events/{event}/redeliver", {}, None),
+    ("GET", "/v1/admin/queues", None, None),
+    ("POST", "/v1/admin/webhooks/pause", {}, None),
+    ("POST", "/v1/admin/webhooks/resume", {}, None),
+    ("POST", "/v1/admin/webhooks/retry_failed", {}, None),
 ]
 ALLOWED = {("POST", "/v1/payment_methods")}
 

@@ -41,6 +41,8 @@ def test_upgrade_downgrade_upgrade(empty_database: str) -> None:
         "public.refunds",
         "public.idempotency_keys",
         "public.events",
+        "public.jobs",
+        "public.workers",
         "simulator.charges",
     } <= tables
     command.downgrade(engine.alembic_config(empty_database), "base")

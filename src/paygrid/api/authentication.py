@@ -68,6 +68,18 @@ async def secret_key(request: Request) -> Tenant:
     return Tenant(principal.merchant_id, principal.livemode)
 
 
+async def admin_key(request: Request) -> Tenant:
+    """Dependency: a secret key with the ``admin`` scope."""
+    tenant = await secret_key(request)
+    if "admin" not in principal_of(request).scopes:
+        raise PermissionDenied(
+            "This API key lacks the 'admin' scope this request needs.",
+            code="insufficient_permissions",
+            missing_scope="admin",
+        )
+    return tenant
+
+
 async def any_key(request: Request) -> Tenant:
     """Dependency: publishable keys are allowed too."""
     principal = principal_of(request)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import asyncpg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from paygrid.api.dependencies import deps_of
 from paygrid.db import engine
+from paygrid.db import workers as workers_db
+from paygrid.schemas.common import unix
+from paygrid.worker.runner import LIVE_WORKER_WINDOW
 
 router = APIRouter(tags=["Health"])
 
@@ -19,10 +25,13 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="Readiness", responses={503: {"description": "Not ready"}})
 async def readyz(request: Request) -> JSONResponse:
-    """The database answers and its schema is at the newest migration."""
+    """The database answers and its schema is at the newest migration. Also lists the job
+    workers with a recent heartbeat; having none does not make the API unready."""
     head = request.app.state.migration_head
+    pool = deps_of(request).pool
     try:
-        current = await engine.current_revision(deps_of(request).pool)
+        current = await engine.current_revision(pool)
+        workers = await _live_workers(pool)
     except Exception as error:  # any failure to reach the database means not ready
         return JSONResponse(
             {"status": "unavailable", "database": type(error).__name__}, status_code=503
@@ -34,6 +43,26 @@ async def readyz(request: Request) -> JSONResponse:
             "database": "ok",
             "migration": current,
             "migration_head": head,
+            "workers": workers,
         },
         status_code=200 if ready else 503,
     )
+
+
+async def _live_workers(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    try:
+        rows = await workers_db.live_workers(pool, LIVE_WORKER_WINDOW)
+    except asyncpg.UndefinedTableError:  # migrations pending: no worker can have run yet
+        return []
+    return [
+        {
+            "id": row["id"],
+            "hostname": row["hostname"],
+            "pid": row["pid"],
+            "queues": row["queues"],
+            "concurrency": row["concurrency"],
+            "started": unix(row["started_at"]),
+            "heartbeat": unix(row["heartbeat_at"]),
+        }
+        for row in rows
+    ]

@@ -4,7 +4,7 @@ the documented error responses."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -49,9 +49,13 @@ async def created_range(
         int | None, Query(alias="created[lte]", description="Unix time, inclusive.")
     ] = None,
 ) -> tuple[datetime | None, datetime | None]:
+    # Objects show ``created`` in whole seconds, so created[lte]=N must take in all of second N:
+    # up to its last microsecond, PostgreSQL's precision.
     return (
         None if created_gte is None else datetime.fromtimestamp(created_gte, UTC),
-        None if created_lte is None else datetime.fromtimestamp(created_lte, UTC),
+        None
+        if created_lte is None
+        else datetime.fromtimestamp(created_lte + 1, UTC) - timedelta(microseconds=1),
     )
 
 

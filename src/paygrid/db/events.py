@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from paygrid.db.executor import Connection
+import asyncpg
+
+from paygrid.db.executor import Connection, Executor
+from paygrid.db.pagination import Filters, PageRequest, fetch_page
 from paygrid.ids import new_id
 
 
@@ -51,3 +54,33 @@ def event_row(
         "data": {"object": snapshot},
         "created_at": created_at,
     }
+
+
+async def get_event(
+    conn: Executor, merchant_id: str, livemode: bool, event_id: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM events WHERE id = $1 AND merchant_id = $2 AND livemode = $3",
+        event_id,
+        merchant_id,
+        livemode,
+    )
+
+
+async def list_events(
+    conn: Executor,
+    merchant_id: str,
+    livemode: bool,
+    page: PageRequest,
+    *,
+    event_type: str | None = None,
+    created_gte: datetime | None = None,
+    created_lte: datetime | None = None,
+) -> tuple[list[asyncpg.Record], bool]:
+    filters = Filters()
+    filters.add("merchant_id = $?", merchant_id)
+    filters.add("livemode = $?", livemode)
+    filters.add_if("type = $?", event_type)
+    filters.add_if("created_at >= $?", created_gte)
+    filters.add_if("created_at <= $?", created_lte)
+    return await fetch_page(conn, "events", filters, page)

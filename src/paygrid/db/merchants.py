@@ -40,10 +40,11 @@ async def insert_api_key(
     key_hash: bytes,
     last4: str,
     name: str | None,
+    scopes: list[str] | None = None,
 ) -> Row:
     row = await conn.fetchrow(
         "INSERT INTO api_keys (id, merchant_id, kind, livemode, lookup_prefix, key_hash, last4,"
-        " name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
+        " name, scopes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
         key_id,
         merchant_id,
         kind,
@@ -52,6 +53,7 @@ async def insert_api_key(
         key_hash,
         last4,
         name,
+        scopes or [],
     )
     assert row is not None
     return row
@@ -60,7 +62,7 @@ async def insert_api_key(
 async def find_keys_by_prefix(pool: asyncpg.Pool, lookup_prefix: str) -> list[Row]:
     return list(
         await pool.fetch(
-            "SELECT id, merchant_id, kind, livemode, key_hash, revoked_at FROM api_keys"
+            "SELECT id, merchant_id, kind, livemode, key_hash, revoked_at, scopes FROM api_keys"
             " WHERE lookup_prefix = $1",
             lookup_prefix,
         )

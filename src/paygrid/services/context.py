@@ -9,6 +9,7 @@ import asyncpg
 
 from paygrid.config import Settings
 from paygrid.connectors.registry import ConnectorRegistry
+from paygrid.crypto import KeyRing
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,3 +30,4 @@ class Deps:
     # and the simulator's fake-provider state. Any later durable commit flushes them too,
     # because the WAL is flushed in order.
     bookkeeping_pool: asyncpg.Pool
+    keys: KeyRing  # encrypts secrets at rest

@@ -39,6 +39,7 @@ class Principal:
     merchant_id: str
     livemode: bool
     kind: KeyKind
+    scopes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,9 @@ async def issue_key(
     kind: KeyKind,
     livemode: bool,
     name: str | None = None,
+    scopes: list[str] | None = None,
 ) -> IssuedKey:
+    """Issue a key; ``scopes`` grants extra powers (``admin``: queue administration)."""
     secret = _PREFIXES[(kind, livemode)] + "".join(secrets.choice(_ALPHABET) for _ in range(32))
     row = await merchants_db.insert_api_key(
         conn,
@@ -81,6 +84,7 @@ async def issue_key(
         key_hash=hash_key(secret),
         last4=secret[-4:],
         name=name,
+        scopes=scopes,
     )
     return IssuedKey(row["id"], kind, livemode, secret)
 
@@ -125,7 +129,13 @@ class Authenticator:
         if match["revoked_at"] is not None:
             raise AuthenticationFailed("This API key has been revoked.", code="api_key_revoked")
         await self._touch(match["id"])
-        return Principal(match["id"], match["merchant_id"], match["livemode"], match["kind"])
+        return Principal(
+            match["id"],
+            match["merchant_id"],
+            match["livemode"],
+            match["kind"],
+            frozenset(match["scopes"]),
+        )
 
     async def _touch(self, key_id: str) -> None:
         """Record ``last_used_at`` at most once a minute per key per process, so the hot path

@@ -1,0 +1,252 @@
+"""The job queue. A worker claims due jobs with ``FOR UPDATE SKIP LOCKED`` and holds each
+under a lease; every later write about a job is guarded by ``locked_by`` and
+``status = 'running'``, so a worker whose lease ran out (and was taken over) changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from paygrid.db.executor import Executor
+from paygrid.ids import new_id
+
+CHANNEL = "paygrid_jobs"
+"""NOTIFY channel; the payload is the queue name. PostgreSQL delivers it on commit only."""
+
+DEFAULT_QUEUE = "default"
+
+# The predicate of the jobs_unique_live index, repeated so ON CONFLICT can infer the index.
+_UNIQUE_LIVE = (
+    "ON CONFLICT (unique_key)"
+    " WHERE unique_key IS NOT NULL AND status IN ('queued', 'failed', 'running')"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A claimed job, as its worker needs it."""
+
+    id: str
+    queue: str
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    repeat_every: timedelta | None
+    reclaimed_from: str | None  # the worker whose lease ran out, when this is a takeover
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Job:
+        return cls(
+            id=row["id"],
+            queue=row["queue"],
+            kind=row["kind"],
+            payload=row["payload"],
+            attempts=row["attempts"],
+            repeat_every=row["repeat_every"],
+            reclaimed_from=row["reclaimed_from"],
+        )
+
+
+async def enqueue(
+    conn: Executor,
+    kind: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    queue: str = DEFAULT_QUEUE,
+    run_at: datetime | None = None,
+    unique_key: str | None = None,
+) -> str | None:
+    """Add a job, in the caller's transaction when ``conn`` is in one: the job (and the
+    NOTIFY that wakes idle workers) exists only if that transaction commits. Returns the new
+    job's id, or ``None`` when a live job with the same ``unique_key`` already exists."""
+    row = await conn.fetchrow(
+        "WITH job AS ("
+        " INSERT INTO jobs (id, queue, kind, payload, unique_key, run_at)"
+        " VALUES ($1, $2, $3, $4, $5, coalesce($6, now()))"
+        f" {_UNIQUE_LIVE} DO NOTHING RETURNING id, queue)"
+        f" SELECT id, pg_notify('{CHANNEL}', queue) FROM job",
+        new_id("job"),
+        queue,
+        kind,
+        payload or {},
+        unique_key,
+        run_at,
+    )
+    return None if row is None else str(row["id"])
+
+
+async def ensure_periodic(conn: Executor, kind: str, queue: str, every: timedelta) -> None:
+    """Make sure the one live row of periodic job ``kind`` exists (keyed by the kind, so
+    workers starting together create it once), due now if it is new."""
+    await conn.execute(
+        "INSERT INTO jobs (id, queue, kind, unique_key, repeat_every) VALUES ($1, $2, $3, $3, $4)"
+        f" {_UNIQUE_LIVE} DO UPDATE SET repeat_every = EXCLUDED.repeat_every"
+        " WHERE jobs.repeat_every IS DISTINCT FROM EXCLUDED.repeat_every",
+        new_id("job"),
+        queue,
+        kind,
+        every,
+    )
+
+
+async def claim(
+    conn: Executor, worker_id: str, queues: Sequence[str], limit: int, lease_seconds: float
+) -> list[Job]:
+    """Lease up to ``limit`` due jobs to ``worker_id``: queued or failed jobs whose time has
+    come, and running jobs whose lease ran out (their worker died). Locked rows are skipped,
+    so concurrent workers never claim the same job."""
+    rows = await conn.fetch(
+        "WITH due AS ("
+        " SELECT id, locked_by AS reclaimed_from FROM jobs"
+        " WHERE queue = ANY($2::text[]) AND ("
+        "  (status IN ('queued', 'failed') AND run_at <= now())"
+        "  OR (status = 'running' AND lease_expires_at < now()))"
+        " ORDER BY run_at LIMIT $3 FOR UPDATE SKIP LOCKED)"
+        " UPDATE jobs j SET status = 'running', attempts = j.attempts + 1, locked_by = $1,"
+        " lease_expires_at = now() + make_interval(secs => $4), updated_at = now()"
+        " FROM due WHERE j.id = due.id"
+        " RETURNING j.id, j.queue, j.kind, j.payload, j.attempts, j.repeat_every,"
+        " due.reclaimed_from",
+        worker_id,
+        list(queues),
+        limit,
+        lease_seconds,
+    )
+    return [Job.from_row(row) for row in rows]
+
+
+async def seconds_until_due(conn: Executor, queues: Sequence[str]) -> float | None:
+    """Seconds until the next job in ``queues`` becomes claimable (negative when one already
+    is), or ``None`` when none is waiting or leased."""
+    value = await conn.fetchval(
+        "SELECT extract(epoch FROM least("
+        " (SELECT min(run_at) FROM jobs"
+        "  WHERE queue = ANY($1::text[]) AND status IN ('queued', 'failed')),"
+        " (SELECT min(lease_expires_at) FROM jobs"
+        "  WHERE queue = ANY($1::text[]) AND status = 'running')) - now())::float8",
+        list(queues),
+    )
+    return None if value is None else float(value)
+
+
+async def renew_leases(
+    conn: Executor, worker_id: str, job_ids: Sequence[str], lease_seconds: float
+) -> set[str]:
+    """Extend the leases ``worker_id`` still holds; the ids missing from the result were
+    taken over by another worker."""
+    rows = await conn.fetch(
+        "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3)"
+        " WHERE id = ANY($2::text[]) AND locked_by = $1 AND status = 'running' RETURNING id",
+        worker_id,
+        list(job_ids),
+        lease_seconds,
+    )
+    return {row["id"] for row in rows}
+
+
+async def complete(conn: Executor, job_id: str, worker_id: str) -> bool:
+    """Mark a job succeeded, or put a periodic job back in the queue for its next run.
+    False when the lease was lost."""
+    return bool(
+        await conn.fetchval(
+            "UPDATE jobs SET"
+            " status = CASE WHEN repeat_every IS NULL THEN 'succeeded' ELSE 'queued' END,"
+            " run_at = CASE WHEN repeat_every IS NULL THEN run_at ELSE now() + repeat_every END,"
+            " attempts = CASE WHEN repeat_every IS NULL THEN attempts ELSE 0 END,"
+            " last_error = CASE WHEN repeat_every IS NULL THEN last_error END,"
+            " locked_by = NULL, lease_expires_at = NULL, updated_at = now()"
+            " WHERE id = $1 AND locked_by = $2 AND status = 'running' RETURNING true",
+            job_id,
+            worker_id,
+        )
+    )
+
+
+async def reschedule(
+    conn: Executor,
+    job_id: str,
+    worker_id: str,
+    *,
+    delay_seconds: float,
+    error: str,
+    next_period: bool,
+) -> bool:
+    """Record a failed attempt and run the job again after ``delay_seconds``: as a retry
+    (status ``failed``), or, for a periodic job out of retries, as its next period's first
+    attempt. False when the lease was lost."""
+    return bool(
+        await conn.fetchval(
+            "UPDATE jobs SET status = CASE WHEN $5 THEN 'queued' ELSE 'failed' END,"
+            " attempts = CASE WHEN $5 THEN 0 ELSE attempts END,"
+            " run_at = now() + make_interval(secs => $3), last_error = $4,"
+            " locked_by = NULL, lease_expires_at = NULL, updated_at = now()"
+            " WHERE id = $1 AND locked_by = $2 AND status = 'running' RETURNING true",
+            job_id,
+            worker_id,
+            delay_seconds,
+            error,
+            next_period,
+        )
+    )
+
+
+async def bury(conn: Executor, job_id: str, worker_id: str, error: str) -> bool:
+    """Give up on a job: status ``dead``, kept with its last error for an operator.
+    False when the lease was lost."""
+    return bool(
+        await conn.fetchval(
+            "UPDATE jobs SET status = 'dead', last_error = $3,"
+            " locked_by = NULL, lease_expires_at = NULL, updated_at = now()"
+            " WHERE id = $1 AND locked_by = $2 AND status = 'running' RETURNING true",
+            job_id,
+            worker_id,
+            error,
+        )
+    )
+
+
+async def release(conn: Executor, worker_id: str, job_ids: Sequence[str]) -> list[str]:
+    """Hand unfinished jobs back at shutdown: due at once, the interrupted attempt not
+    counted, and other workers woken to take them."""
+    rows = await conn.fetch(
+        "WITH released AS ("
+        " UPDATE jobs SET status = CASE WHEN last_error IS NULL THEN 'queued' ELSE 'failed' END,"
+        " attempts = attempts - 1, run_at = now(),"
+        " locked_by = NULL, lease_expires_at = NULL, updated_at = now()"
+        " WHERE id = ANY($2::text[]) AND locked_by = $1 AND status = 'running'"
+        " RETURNING id, queue)"
+        f" SELECT id, pg_notify('{CHANNEL}', queue) FROM released",
+        worker_id,
+        list(job_ids),
+    )
+    return [row["id"] for row in rows]
+
+
+async def purge_succeeded(conn: Executor, older_than: timedelta) -> int:
+    """Delete succeeded jobs finished more than ``older_than`` ago. Dead jobs are kept for
+    an operator to inspect."""
+    deleted = await conn.fetchval(
+        "WITH gone AS (DELETE FROM jobs WHERE status = 'succeeded' AND updated_at < now() - $1::interval"
+        " RETURNING 1) SELECT count(*) FROM gone",
+        older_than,
+    )
+    return int(deleted)
+
+
+async def queue_stats(conn: Executor) -> list[Any]:
+    """Per queue: job counts by status, and the age in seconds of the oldest due job."""
+    return list(
+        await conn.fetch(
+            "SELECT queue, jsonb_object_agg(status, jobs) AS counts,"
+            " max(oldest_due) AS oldest_due_seconds FROM ("
+            "  SELECT queue, status, count(*) AS jobs,"
+            "  extract(epoch FROM now() - min(run_at) FILTER"
+            "   (WHERE status IN ('queued', 'failed') AND run_at <= now()))::float AS oldest_due"
+            "  FROM jobs GROUP BY queue, status) per_status"
+            " GROUP BY queue ORDER BY queue"
+        )
+    )

@@ -1,0 +1,65 @@
+"""Operating the background queues: statistics, pausing and resuming webhook delivery, and
+retrying what was dead-lettered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from paygrid.db import jobs as jobs_db
+from paygrid.db import webhooks as webhooks_db
+from paygrid.db import workers as workers_db
+from paygrid.domain.errors import ResourceMissing
+from paygrid.services.context import Deps, Tenant
+from paygrid.services.webhook_deliveries import retry_dead_letters
+from paygrid.webhooks.delivery import DELIVER, QUEUE
+from paygrid.worker.runner import LIVE_WORKER_WINDOW
+
+
+async def queue_stats(deps: Deps) -> dict[str, Any]:
+    """Job counts by state and the oldest due job per queue, and the live workers with
+    their last heartbeats. Aggregates only: no merchant's objects are shown."""
+    queues = await jobs_db.queue_stats(deps.pool)
+    workers = await workers_db.live_workers(deps.pool, LIVE_WORKER_WINDOW)
+    return {
+        "object": "queue_stats",
+        "queues": [
+            {
+                "name": q["queue"],
+                "counts": q["counts"],
+                "oldest_due_seconds": q["oldest_due_seconds"],
+            }
+            for q in queues
+        ],
+        "workers": [
+            {
+                "id": w["id"],
+                "hostname": w["hostname"],
+                "pid": w["pid"],
+                "queues": list(w["queues"]),
+                "heartbeat": int(w["heartbeat_at"].timestamp()),
+                "started": int(w["started_at"].timestamp()),
+            }
+            for w in workers
+        ],
+    }
+
+
+async def set_delivery_paused(
+    deps: Deps, tenant: Tenant, endpoint_id: str | None, *, paused: bool
+) -> int:
+    """Pause or resume delivery to one endpoint or all of the merchant's; resuming makes
+    the held deliveries due at once. Returns how many endpoints changed."""
+    async with deps.pool.acquire() as conn, conn.transaction():
+        ids = await webhooks_db.endpoint_ids(conn, tenant.merchant_id, tenant.livemode, endpoint_id)
+        if endpoint_id is not None and not ids:
+            raise ResourceMissing(f"No such webhook endpoint: '{endpoint_id}'", param="endpoint")
+        changed = await webhooks_db.set_paused(
+            conn, tenant.merchant_id, tenant.livemode, endpoint_id, paused
+        )
+        if not paused:
+            await webhooks_db.wake_deliveries(conn, ids, DELIVER, QUEUE)
+    return changed
+
+
+async def retry_failed(deps: Deps, tenant: Tenant) -> int:
+    return await retry_dead_letters(deps, tenant)

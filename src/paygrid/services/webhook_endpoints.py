@@ -1,0 +1,154 @@
+"""Webhook endpoints: create (the secret is shown once), read, update, delete, rotate the
+secret, pause and resume, and list deliveries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from paygrid.db import webhooks as webhooks_db
+from paygrid.db.pagination import PageRequest
+from paygrid.domain.errors import ResourceMissing
+from paygrid.ids import new_id
+from paygrid.schemas.common import DeletedObject
+from paygrid.schemas.webhooks import (
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEndpointCreate,
+    WebhookEndpointUpdate,
+)
+from paygrid.services.context import Deps, Tenant
+from paygrid.webhooks import signing
+from paygrid.webhooks.destinations import check_url
+
+
+async def create_endpoint(
+    deps: Deps, tenant: Tenant, params: WebhookEndpointCreate
+) -> WebhookEndpoint:
+    """Create an endpoint; the response carries its secret, this once only."""
+    await _check(deps, tenant, params.url)
+    endpoint_id = new_id("we")
+    secret = signing.new_secret()
+    row = await webhooks_db.insert_endpoint(
+        deps.pool,
+        {
+            "id": endpoint_id,
+            "merchant_id": tenant.merchant_id,
+            "livemode": tenant.livemode,
+            "url": params.url,
+            "description": params.description,
+            "enabled_events": params.enabled_events,
+            "metadata": params.metadata,
+            "secret_ciphertext": deps.keys.encrypt(secret, context=endpoint_id),
+        },
+    )
+    return WebhookEndpoint.from_row(row, secret=secret)
+
+
+async def get_endpoint(deps: Deps, tenant: Tenant, endpoint_id: str) -> WebhookEndpoint:
+    return WebhookEndpoint.from_row(await _get(deps.pool, tenant, endpoint_id))
+
+
+async def update_endpoint(
+    deps: Deps, tenant: Tenant, endpoint_id: str, params: WebhookEndpointUpdate
+) -> WebhookEndpoint:
+    """Change only the fields sent (null leaves a required field unchanged and clears
+    ``description``). Re-enabling clears the reason it was disabled."""
+    sent = params.model_dump(exclude_unset=True)
+    changes = {k: v for k, v in sent.items() if v is not None or k == "description"}
+    if "url" in changes:
+        await _check(deps, tenant, changes["url"])
+    if "status" in changes:
+        enabled = changes["status"] == "enabled"
+        changes["disabled_reason"] = None if enabled else "disabled_by_merchant"
+    async with deps.pool.acquire() as conn, conn.transaction():
+        row = await _get(conn, tenant, endpoint_id, lock=True)
+        if changes:
+            row = await webhooks_db.update_endpoint(conn, endpoint_id, changes)
+    return WebhookEndpoint.from_row(row)
+
+
+async def delete_endpoint(deps: Deps, tenant: Tenant, endpoint_id: str) -> DeletedObject:
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await _get(conn, tenant, endpoint_id, lock=True)
+        await webhooks_db.update_endpoint(conn, endpoint_id, {"deleted_at": datetime.now(UTC)})
+    return DeletedObject(id=endpoint_id, object="webhook_endpoint")
+
+
+async def rotate_secret(deps: Deps, tenant: Tenant, endpoint_id: str) -> WebhookEndpoint:
+    """Issue a new secret. For ``PAYGRID_WEBHOOK_SECRET_OVERLAP_HOURS`` (24) deliveries are
+    signed with both the old and the new secret, so receivers can switch without a gap."""
+    secret = signing.new_secret()
+    overlap = timedelta(hours=deps.settings.webhook_secret_overlap_hours)
+    async with deps.pool.acquire() as conn, conn.transaction():
+        current = await _get(conn, tenant, endpoint_id, lock=True)
+        old = deps.keys.decrypt(current["secret_ciphertext"], context=endpoint_id)
+        row = await webhooks_db.update_endpoint(
+            conn,
+            endpoint_id,
+            {
+                "secret_ciphertext": deps.keys.encrypt(secret, context=endpoint_id),
+                "previous_secret_ciphertext": deps.keys.encrypt(old, context=endpoint_id),
+                "previous_secret_expires_at": datetime.now(UTC) + overlap,
+            },
+        )
+    return WebhookEndpoint.from_row(row, secret=secret)
+
+
+async def list_endpoints(
+    deps: Deps, tenant: Tenant, page: PageRequest
+) -> tuple[list[WebhookEndpoint], bool]:
+    rows, has_more = await webhooks_db.list_endpoints(
+        deps.pool, tenant.merchant_id, tenant.livemode, page
+    )
+    return [WebhookEndpoint.from_row(r) for r in rows], has_more
+
+
+async def list_deliveries(
+    deps: Deps,
+    tenant: Tenant,
+    page: PageRequest,
+    *,
+    endpoint_id: str | None = None,
+    event_id: str | None = None,
+) -> tuple[list[WebhookDelivery], bool]:
+    """Deliveries (newest first) with every attempt, for one endpoint or one event."""
+    rows, has_more = await webhooks_db.list_deliveries(
+        deps.pool,
+        tenant.merchant_id,
+        tenant.livemode,
+        page,
+        endpoint_id=endpoint_id,
+        event_id=event_id,
+    )
+    attempts = await webhooks_db.list_attempts(deps.pool, [r["id"] for r in rows])
+    by_delivery: dict[str, list[asyncpg.Record]] = {}
+    for attempt in attempts:
+        by_delivery.setdefault(attempt["delivery_id"], []).append(attempt)
+    return [WebhookDelivery.from_row(r, by_delivery.get(r["id"], [])) for r in rows], has_more
+
+
+async def require_endpoint(deps: Deps, tenant: Tenant, endpoint_id: str) -> asyncpg.Record:
+    return await _get(deps.pool, tenant, endpoint_id)
+
+
+async def _check(deps: Deps, tenant: Tenant, url: str) -> None:
+    await check_url(
+        url, livemode=tenant.livemode, allowed_hosts=deps.settings.allowed_webhook_hosts()
+    )
+
+
+async def _get(
+    conn: asyncpg.Pool | asyncpg.pool.PoolConnectionProxy,
+    tenant: Tenant,
+    endpoint_id: str,
+    *,
+    lock: bool = False,
+) -> asyncpg.Record:
+    row = await webhooks_db.get_endpoint(
+        conn, tenant.merchant_id, tenant.livemode, endpoint_id, lock=lock
+    )
+    if row is None:
+        raise ResourceMissing(f"No such webhook endpoint: '{endpoint_id}'", param="id")
+    return row

@@ -1,0 +1,188 @@
+"""Deliver one event to one endpoint: the ``webhooks.deliver`` job.
+
+Each job makes one attempt. The attempt is recorded, and the next attempt (if any) is
+enqueued, in the same transaction, so a crash can repeat an attempt (at least once) but
+never lose a delivery. A job re-run after its worker died repeats the same attempt number;
+``begin_attempt`` keeps two jobs from making different attempts of one delivery at once.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from asyncio import AbstractEventLoop, get_running_loop
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import httpx
+import structlog
+
+from paygrid.db import jobs as jobs_db
+from paygrid.db import webhooks as webhooks_db
+from paygrid.ids import new_id
+from paygrid.schemas.common import unix
+from paygrid.schemas.events import Event, EventData
+from paygrid.services.context import Deps
+from paygrid.webhooks import signing
+from paygrid.webhooks.destinations import UnsafeDestination, check_url
+from paygrid.webhooks.retries import Decision, Outcome, decide
+from paygrid.worker.registry import JobContext
+
+DELIVER: Final = "webhooks.deliver"
+QUEUE: Final = "webhooks"
+PAUSED_RECHECK: Final = timedelta(seconds=30)
+RESPONSE_PREFIX_BYTES: Final = 1024
+USER_AGENT: Final = "paygrid-webhooks/1"
+log = structlog.get_logger("paygrid.webhooks")
+_clients: weakref.WeakKeyDictionary[AbstractEventLoop, httpx.AsyncClient] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def deliver_payload(delivery_id: str, endpoint_id: str, attempt: int) -> dict[str, Any]:
+    return {"delivery_id": delivery_id, "endpoint_id": endpoint_id, "attempt": attempt}
+
+
+async def deliver(payload: dict[str, Any], context: JobContext) -> None:
+    """Make attempt ``payload["attempt"]`` of a delivery."""
+    deps = context.deps
+    delivery_id, attempt = str(payload["delivery_id"]), int(payload["attempt"])
+    row = await webhooks_db.delivery_context(deps.pool, delivery_id)
+    if row is None or row["status"] != "pending":
+        return
+    if row["endpoint_deleted"] or row["endpoint_status"] != "enabled":
+        await webhooks_db.fail_delivery(deps.pool, delivery_id)
+        return
+    if row["paused"]:
+        await jobs_db.enqueue(
+            deps.pool, DELIVER, payload, queue=QUEUE, run_at=datetime.now(UTC) + PAUSED_RECHECK
+        )
+        return
+    if not await webhooks_db.begin_attempt(deps.pool, delivery_id, attempt):
+        return
+    await _attempt(deps, row, attempt)
+
+
+async def _attempt(deps: Deps, row: Any, attempt: int) -> None:
+    now = datetime.now(UTC)
+    body = (
+        Event(
+            id=row["event_id"],
+            type=row["event_type"],
+            created=unix(row["event_created_at"]) or 0,
+            livemode=row["livemode"],
+            data=EventData(object=row["event_data"]["object"]),
+        )
+        .model_dump_json()
+        .encode()
+    )
+    headers = {
+        **signing.headers(_secrets(deps, row, now), row["event_id"], int(now.timestamp()), body),
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+    }
+    started = time.perf_counter()
+    status_code, retry_after, response_body, error = await _post(deps, row, body, headers)
+    latency_ms = round((time.perf_counter() - started) * 1000)
+    decision = decide(status_code, retry_after, attempt, deps.settings.retry_delays(), now)
+    await _record(deps, row, attempt, now, status_code, latency_ms, response_body, error, decision)
+
+
+async def _post(
+    deps: Deps, row: Any, body: bytes, headers: dict[str, str]
+) -> tuple[int | None, str | None, str | None, str | None]:
+    """POST the event; (status code, Retry-After, first 1 KB of the body, error)."""
+    try:
+        if row["livemode"]:  # DNS may have changed since the endpoint was saved
+            await check_url(
+                row["url"], livemode=True, allowed_hosts=deps.settings.allowed_webhook_hosts()
+            )
+        async with _client().stream(
+            "POST",
+            row["url"],
+            content=body,
+            headers=headers,
+            timeout=deps.settings.webhook_timeout_seconds,
+        ) as response:
+            prefix = await _read_prefix(response)
+            return response.status_code, response.headers.get("retry-after"), prefix, None
+    except UnsafeDestination as refused:
+        return None, None, None, f"url_not_allowed: {refused.message}"
+    except httpx.HTTPError as failure:
+        return None, None, None, f"{type(failure).__name__}: {failure}"[:500]
+
+
+async def _read_prefix(response: httpx.Response) -> str:
+    collected = b""
+    async for chunk in response.aiter_raw():
+        collected += chunk
+        if len(collected) >= RESPONSE_PREFIX_BYTES:
+            break
+    return collected[:RESPONSE_PREFIX_BYTES].decode("utf-8", errors="replace")[
+        :RESPONSE_PREFIX_BYTES
+    ]
+
+
+async def _record(
+    deps: Deps,
+    row: Any,
+    attempt: int,
+    attempted_at: datetime,
+    status_code: int | None,
+    latency_ms: int,
+    response_body: str | None,
+    error: str | None,
+    decision: Decision,
+) -> None:
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await webhooks_db.record_attempt(
+            conn,
+            attempt_id=new_id("wha"),
+            delivery_id=row["id"],
+            attempted_at=attempted_at,
+            status_code=status_code,
+            latency_ms=latency_ms,
+            response_body=response_body,
+            error=error,
+            outcome=decision.outcome.value,
+            next_attempt_at=decision.next_attempt_at,
+        )
+        if decision.disable_endpoint:
+            await webhooks_db.disable_endpoint(conn, row["endpoint_id"], "gone_410")
+        if decision.outcome is Outcome.RETRY:
+            await jobs_db.enqueue(
+                conn,
+                DELIVER,
+                deliver_payload(row["id"], row["endpoint_id"], attempt + 1),
+                queue=QUEUE,
+                run_at=decision.next_attempt_at,
+            )
+    log.info(
+        "webhook.attempt",
+        delivery_id=row["id"],
+        attempt=attempt,
+        status=status_code,
+        outcome=decision.outcome.value,
+        latency_ms=latency_ms,
+    )
+
+
+def _secrets(deps: Deps, row: Any, now: datetime) -> list[str]:
+    """The current secret, and the previous one while its overlap lasts."""
+    endpoint_id = row["endpoint_id"]
+    secrets = [deps.keys.decrypt(row["secret_ciphertext"], context=endpoint_id)]
+    expires = row["previous_secret_expires_at"]
+    if row["previous_secret_ciphertext"] is not None and expires is not None and expires > now:
+        secrets.append(deps.keys.decrypt(row["previous_secret_ciphertext"], context=endpoint_id))
+    return secrets
+
+
+def _client() -> httpx.AsyncClient:
+    """One connection-pooling client per event loop. Redirects are not followed: a 3xx is
+    an answer, and following it could lead past the SSRF guard."""
+    loop = get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = httpx.AsyncClient(follow_redirects=False, limits=httpx.Limits(max_connections=200))
+        _clients[loop] = client
+    return client

@@ -1,0 +1,114 @@
+"""The outbox relay: turn committed events into deliveries.
+
+Events are written in the same transaction as the change they describe, with
+``dispatched_at`` unset. The dispatcher claims a batch (``FOR UPDATE SKIP LOCKED``, so any
+number of dispatchers share the work), creates one delivery per subscribed endpoint plus the
+job for its first attempt, and marks the batch dispatched, all in one transaction: an event
+is dispatched exactly once and never lost. It wakes on the ``paygrid_events`` NOTIFY that a
+trigger sends when events commit, and polls as a fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any, Final
+
+import structlog
+
+from paygrid.db import webhooks as webhooks_db
+from paygrid.ids import new_id
+from paygrid.services.context import Deps
+from paygrid.webhooks.delivery import DELIVER, QUEUE
+
+CHANNEL: Final = "paygrid_events"
+BATCH: Final = 500
+log = structlog.get_logger("paygrid.webhooks")
+
+
+def subscribed(enabled_events: Collection[str], event_type: str) -> bool:
+    return "*" in enabled_events or event_type in enabled_events
+
+
+def plan_deliveries(
+    events: list[Any], endpoints: list[Any]
+) -> list[tuple[str, str, bool, str, str]]:
+    """Pure: one delivery per (event, endpoint) of the same merchant and mode, where the
+    endpoint subscribes to the event's type and already existed when it happened."""
+    by_tenant: dict[tuple[str, bool], list[Any]] = {}
+    for endpoint in endpoints:
+        by_tenant.setdefault((endpoint["merchant_id"], endpoint["livemode"]), []).append(endpoint)
+    planned = []
+    for event in events:
+        created: datetime = event["created_at"]
+        for endpoint in by_tenant.get((event["merchant_id"], event["livemode"]), []):
+            if endpoint["created_at"] <= created and subscribed(
+                endpoint["enabled_events"], event["type"]
+            ):
+                planned.append(
+                    (
+                        new_id("whd"),
+                        event["merchant_id"],
+                        event["livemode"],
+                        endpoint["id"],
+                        event["id"],
+                    )
+                )
+    return planned
+
+
+async def dispatch_pending(deps: Deps, batch: int = BATCH) -> int:
+    """Dispatch up to ``batch`` events; returns how many were dispatched."""
+    async with deps.pool.acquire() as conn, conn.transaction():
+        events = await webhooks_db.claim_undispatched_events(conn, batch)
+        if not events:
+            return 0
+        tenants = sorted({(e["merchant_id"], e["livemode"]) for e in events})
+        endpoints = await webhooks_db.endpoints_for(conn, tenants)
+        await webhooks_db.insert_deliveries(
+            conn, plan_deliveries(events, endpoints), job_kind=DELIVER, queue=QUEUE
+        )
+    return len(events)
+
+
+class EventDispatcher:
+    """Runs ``dispatch_pending`` whenever events commit, until stopped."""
+
+    def __init__(self, deps: Deps, *, poll_seconds: float = 1.0, batch: int = BATCH) -> None:
+        self.deps = deps
+        self.poll_seconds = poll_seconds
+        self.batch = batch
+        self._wake = asyncio.Event()
+
+    def _notified(self, *_args: object) -> None:
+        self._wake.set()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        async with self.deps.pool.acquire() as listener:
+            await listener.add_listener(CHANNEL, self._notified)
+            try:
+                while not stopping.is_set():
+                    self._wake.clear()
+                    await self._drain()
+                    await _first_of(self._wake, stopping, seconds=self.poll_seconds)
+            finally:
+                with contextlib.suppress(Exception):  # the connection may already be gone
+                    await listener.remove_listener(CHANNEL, self._notified)
+
+    async def _drain(self) -> None:
+        try:
+            while await dispatch_pending(self.deps, self.batch) == self.batch:
+                pass
+        except Exception:  # a database hiccup: log it and try again on the next wake or poll
+            log.exception("webhooks.dispatch_failed")
+
+
+async def _first_of(*events: asyncio.Event, seconds: float) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -1,0 +1,33 @@
+"""Every job kind paygrid runs, in the registry each worker starts with."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from paygrid.webhooks import delivery
+from paygrid.worker import maintenance
+from paygrid.worker.registry import JobRegistry
+from paygrid.worker.retry import RetryPolicy
+
+# A failed housekeeping run is tried once more a minute later, then waits for its next period.
+MAINTENANCE_RETRY = RetryPolicy((60.0,))
+DELIVERY_CRASH_RETRY = RetryPolicy((1.0, 5.0, 30.0, 300.0))
+
+
+def standard_registry() -> JobRegistry:
+    """The handlers and schedules of a paygrid worker."""
+    registry = JobRegistry()
+    registry.register(
+        maintenance.PURGE_IDEMPOTENCY_KEYS,
+        maintenance.purge_idempotency_keys,
+        retry=MAINTENANCE_RETRY,
+    )
+    registry.schedule(maintenance.PURGE_IDEMPOTENCY_KEYS, every=timedelta(minutes=10))
+    registry.register(
+        maintenance.PURGE_JOB_HISTORY, maintenance.purge_job_history, retry=MAINTENANCE_RETRY
+    )
+    registry.schedule(maintenance.PURGE_JOB_HISTORY, every=timedelta(hours=1))
+    # A delivery job schedules its own next attempt; this policy only covers a job that
+    # crashed (e.g. the database went away mid-attempt): it is re-run, same attempt number.
+    registry.register(delivery.DELIVER, delivery.deliver, retry=DELIVERY_CRASH_RETRY)
+    return registry

@@ -1,0 +1,37 @@
+"""Periodic housekeeping jobs: expired idempotency keys, old finished jobs, gone workers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from paygrid.db import idempotency as idempotency_db
+from paygrid.db import jobs as jobs_db
+from paygrid.db import workers as workers_db
+from paygrid.worker.registry import JobContext
+
+log = structlog.get_logger("paygrid.worker")
+
+PURGE_IDEMPOTENCY_KEYS = "maintenance.purge_idempotency_keys"
+PURGE_JOB_HISTORY = "maintenance.purge_job_history"
+HISTORY_RETENTION = timedelta(days=7)
+
+
+async def purge_idempotency_keys(_payload: dict[str, Any], context: JobContext) -> None:
+    """Delete idempotency keys past ``PAYGRID_IDEMPOTENCY_TTL_HOURS``."""
+    deps = context.deps
+    purged = await idempotency_db.purge_expired(deps.pool, deps.settings.idempotency_ttl_hours)
+    if purged:
+        log.info("idempotency_keys.purged", count=purged)
+
+
+async def purge_job_history(_payload: dict[str, Any], context: JobContext) -> None:
+    """Delete succeeded jobs and silent workers older than a week, so the tables stay small
+    (dead jobs stay until an operator deals with them)."""
+    pool = context.deps.pool
+    jobs = await jobs_db.purge_succeeded(pool, HISTORY_RETENTION)
+    workers = await workers_db.purge_gone(pool, HISTORY_RETENTION)
+    if jobs or workers:
+        log.info("job_history.purged", jobs=jobs, workers=workers)

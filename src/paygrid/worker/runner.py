@@ -1,0 +1,323 @@
+"""The worker: claims due jobs (``FOR UPDATE SKIP LOCKED``), runs up to ``concurrency`` of
+them at once under leases it keeps renewing, retries failures on each kind's schedule,
+records a heartbeat, and on stop lets in-flight jobs finish or releases them.
+
+It wakes on ``NOTIFY paygrid_jobs`` and polls as a fallback, so a lost notification (or a
+dead LISTEN connection) only delays a job by the poll interval."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import socket
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from asyncpg.pool import PoolConnectionProxy
+
+from paygrid.config import Settings
+from paygrid.db import jobs as jobs_db
+from paygrid.db import workers as workers_db
+from paygrid.db.jobs import CHANNEL, DEFAULT_QUEUE, Job
+from paygrid.ids import new_id
+from paygrid.services.context import Deps
+from paygrid.worker.registry import JobContext, JobKind, JobRegistry
+from paygrid.worker.retry import after_failure
+
+log = structlog.get_logger("paygrid.worker")
+
+HEARTBEAT_SECONDS = 5.0
+LIVE_WORKER_WINDOW = timedelta(seconds=3 * HEARTBEAT_SECONDS)
+"""A worker whose heartbeat is older than this is presumed dead."""
+MAX_ERROR_CHARS = 2000
+# When a due job is locked by another worker's claim in progress, look again this soon
+# rather than spinning on the database.
+MIN_WAIT_SECONDS = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    queues: tuple[str, ...] = (DEFAULT_QUEUE,)
+    concurrency: int = 16
+    poll_seconds: float = 1.0
+    lease_seconds: float = 30.0
+    shutdown_seconds: float = 5.0
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, queues: Sequence[str] = (DEFAULT_QUEUE,)
+    ) -> WorkerConfig:
+        """The ``PAYGRID_WORKER_*`` settings, for ``queues``."""
+        return cls(
+            queues=tuple(queues),
+            concurrency=settings.worker_concurrency,
+            poll_seconds=settings.worker_poll_seconds,
+            lease_seconds=settings.worker_lease_seconds,
+            shutdown_seconds=settings.worker_shutdown_seconds,
+        )
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        # Lease renewals ride on the heartbeat, so it beats at least three times per lease.
+        return min(HEARTBEAT_SECONDS, self.lease_seconds / 3)
+
+
+@dataclass(slots=True)
+class _InFlight:
+    """The jobs this worker is running. A job is ``finishing`` once its handler returned and
+    its result is being written: losing the lease then must not cancel the write."""
+
+    tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    finishing: set[str] = field(default_factory=set)
+
+    def held(self) -> list[str]:
+        return [job_id for job_id in self.tasks if job_id not in self.finishing]
+
+
+class Worker:
+    """One job worker. Any number may run side by side, in one process or many."""
+
+    def __init__(self, deps: Deps, registry: JobRegistry, config: WorkerConfig) -> None:
+        if config.concurrency < 1:
+            raise ValueError("a worker needs a concurrency of at least 1")
+        self.id = new_id("wkr")
+        self.config = config
+        self.waiting = asyncio.Event()
+        """Set while the worker waits for work, a free slot or its next poll."""
+        self._deps = deps
+        self._registry = registry
+        self._in_flight = _InFlight()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._claiming: asyncio.Task[None] | None = None
+        self._housekeeping: asyncio.Task[None] | None = None
+        self._listener: PoolConnectionProxy[Any] | None = None
+
+    async def start(self) -> None:
+        """Register this worker, create its queues' periodic jobs, listen, start claiming."""
+        pool = self._deps.pool
+        await workers_db.register(
+            pool,
+            self.id,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            queues=self.config.queues,
+            concurrency=self.config.concurrency,
+        )
+        for schedule in self._registry.schedules():
+            if schedule.queue in self.config.queues:
+                await jobs_db.ensure_periodic(pool, schedule.kind, schedule.queue, schedule.every)
+        await self._listen()
+        self._claiming = asyncio.create_task(self._claim_loop(), name=f"{self.id} claim")
+        self._housekeeping = asyncio.create_task(self._beat_loop(), name=f"{self.id} heartbeat")
+        log.info("worker.started", worker_id=self.id, queues=list(self.config.queues))
+
+    async def stop(self) -> None:
+        """Stop claiming; give in-flight jobs ``shutdown_seconds`` to finish, then cancel
+        the rest and release them to other workers. Safe to call twice."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._wake.set()
+        if self._claiming is not None:
+            await self._claiming
+        released = await self._drain()
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            await asyncio.gather(self._housekeeping, return_exceptions=True)
+        await self._unlisten()
+        try:
+            await workers_db.mark_stopped(self._deps.pool, self.id)
+        except Exception:  # shutting down anyway: the heartbeat simply goes stale
+            log.exception("worker.stop_not_recorded", worker_id=self.id)
+        log.info("worker.stopped", worker_id=self.id, released=released)
+
+    async def _drain(self) -> list[str]:
+        tasks = dict(self._in_flight.tasks)
+        if not tasks:
+            return []
+        _, pending = await asyncio.wait(tasks.values(), timeout=self.config.shutdown_seconds)
+        unfinished = [job_id for job_id, task in tasks.items() if task in pending]
+        for job_id in unfinished:
+            if job_id not in self._in_flight.finishing:
+                tasks[job_id].cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if not unfinished:
+            return []
+        try:
+            return await jobs_db.release(self._deps.pool, self.id, unfinished)
+        except Exception:  # their leases run out and another worker reclaims them
+            log.exception("worker.release_failed", worker_id=self.id, job_ids=unfinished)
+            return []
+
+    async def _claim_loop(self) -> None:
+        config = self.config
+        while not self._stopping:
+            self._wake.clear()
+            timeout = config.poll_seconds
+            free = config.concurrency - len(self._in_flight.tasks)
+            if free > 0:
+                try:
+                    jobs = await jobs_db.claim(
+                        self._deps.pool, self.id, config.queues, free, config.lease_seconds
+                    )
+                    for job in jobs:
+                        self._spawn(job)
+                    if len(jobs) == free:
+                        continue  # every slot taken: wait for one to free up
+                    due = await jobs_db.seconds_until_due(self._deps.pool, config.queues)
+                except Exception:  # outlive database outages: try again after the poll interval
+                    log.exception("worker.claim_failed", worker_id=self.id)
+                else:
+                    if due is not None:
+                        timeout = max(min(MIN_WAIT_SECONDS, timeout), min(timeout, due))
+            await self._idle(timeout)
+
+    async def _idle(self, seconds: float) -> None:
+        self.waiting.set()
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await self._wake.wait()
+        finally:
+            self.waiting.clear()
+
+    def _spawn(self, job: Job) -> None:
+        if job.id in self._in_flight.tasks:
+            # Our own lease ran out (renewals failed) and we claimed the job again while its
+            # first run continues: that run goes on under the renewed lease.
+            log.warning("job.already_running", worker_id=self.id, job_id=job.id)
+            return
+        task = asyncio.create_task(self._execute(job), name=f"job {job.id}")
+        self._in_flight.tasks[job.id] = task
+        task.add_done_callback(functools.partial(self._forget, job.id))
+
+    def _forget(self, job_id: str, _task: asyncio.Task[None]) -> None:
+        self._in_flight.tasks.pop(job_id, None)
+        self._in_flight.finishing.discard(job_id)
+        self._wake.set()  # a slot is free
+
+    async def _execute(self, job: Job) -> None:
+        if job.reclaimed_from is not None:
+            log.warning(
+                "job.reclaimed", job_id=job.id, kind=job.kind, previous_worker=job.reclaimed_from
+            )
+        try:
+            await self._run(job)
+        except Exception:  # the result was not written: the lease runs out, the job reruns
+            log.exception("job.result_not_recorded", worker_id=self.id, job_id=job.id)
+
+    async def _run(self, job: Job) -> None:
+        kind = self._registry.get(job.kind)
+        if kind is None:
+            error = f"no handler is registered for job kind '{job.kind}'"
+            await self._record(
+                job, jobs_db.bury(self._deps.pool, job.id, self.id, error), "job.dead"
+            )
+            return
+        if job.attempts > kind.retry.max_attempts:
+            # The last allowed attempt's worker died mid-run. It counts as a failure, so a job
+            # that kills its worker every time cannot be reclaimed forever.
+            error = "the worker running the last attempt stopped without finishing it"
+            await self._fail(job, kind, error, attempt=job.attempts - 1)
+            return
+        context = JobContext(self._deps, job.id, job.attempts, self.id)
+        try:
+            await kind.handler(job.payload, context)
+        except Exception as failure:
+            log.warning("job.failed", job_id=job.id, kind=job.kind, exc_info=failure)
+            await self._fail(job, kind, _describe(failure), attempt=job.attempts)
+            return
+        await self._record(job, jobs_db.complete(self._deps.pool, job.id, self.id), "job.succeeded")
+
+    async def _fail(self, job: Job, kind: JobKind, error: str, *, attempt: int) -> None:
+        pool = self._deps.pool
+        step = after_failure(kind.retry, attempt, job.repeat_every)
+        if step is None:
+            await self._record(job, jobs_db.bury(pool, job.id, self.id, error), "job.dead")
+            return
+        write = jobs_db.reschedule(
+            pool,
+            job.id,
+            self.id,
+            delay_seconds=step.delay_seconds,
+            error=error,
+            next_period=step.next_period,
+        )
+        await self._record(job, write, "job.rescheduled", delay_seconds=step.delay_seconds)
+
+    async def _record(self, job: Job, write: Awaitable[bool], event: str, **fields: object) -> None:
+        self._in_flight.finishing.add(job.id)
+        if await write:
+            log.info(event, job_id=job.id, kind=job.kind, attempt=job.attempts, **fields)
+        else:  # another worker took the job over after our lease ran out: its word stands
+            log.warning("job.lease_lost", worker_id=self.id, job_id=job.id, kind=job.kind)
+
+    async def _beat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.heartbeat_seconds)
+            try:
+                await self._beat()
+            except Exception:  # a missed beat is retried next time; the lease has slack
+                log.exception("worker.heartbeat_failed", worker_id=self.id)
+
+    async def _beat(self) -> None:
+        pool = self._deps.pool
+        await workers_db.heartbeat(pool, self.id)
+        held = self._in_flight.held()
+        if held:
+            renewed = await jobs_db.renew_leases(pool, self.id, held, self.config.lease_seconds)
+            for job_id in set(held) - renewed:
+                self._abandon(job_id)
+        if self._listener is None or self._listener.is_closed():
+            await self._listen()
+
+    def _abandon(self, job_id: str) -> None:
+        """Stop running a job whose lease another worker took over, so it never runs twice
+        at the same time for long."""
+        task = self._in_flight.tasks.get(job_id)
+        if task is not None and job_id not in self._in_flight.finishing:
+            log.warning("job.lease_lost", worker_id=self.id, job_id=job_id)
+            task.cancel()
+
+    async def _listen(self) -> None:
+        """LISTEN on a pool connection held for the worker's life. Failing that, the worker
+        still finds jobs by polling, and tries again at the next heartbeat."""
+        await self._unlisten()
+        pool = self._deps.pool
+        try:
+            conn = await pool.acquire()
+        except Exception:
+            log.exception("worker.listen_failed", worker_id=self.id)
+            return
+        try:
+            await conn.add_listener(CHANNEL, self._on_notify)
+        except Exception:
+            log.exception("worker.listen_failed", worker_id=self.id)
+            await pool.release(conn)
+            return
+        self._listener = conn
+
+    async def _unlisten(self) -> None:
+        conn, self._listener = self._listener, None
+        if conn is None:
+            return
+        if not conn.is_closed():
+            # The pool skips its reset on release, so UNLISTEN here or the connection keeps
+            # receiving notifications for whoever borrows it next.
+            with contextlib.suppress(Exception):
+                await conn.remove_listener(CHANNEL, self._on_notify)
+        await self._deps.pool.release(conn)
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        if payload in self.config.queues:
+            self._wake.set()
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]

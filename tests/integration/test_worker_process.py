@@ -1,0 +1,234 @@
+"""Workers as deployed: heartbeats and /readyz, the ``paygrid worker`` command, the worker
+inside ``paygrid serve``, and the housekeeping jobs they run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from paygrid.app import create_app
+from paygrid.config import Settings
+from paygrid.db import jobs as jobs_db
+from paygrid.services.context import Deps
+from paygrid.services.merchants import NewMerchant
+from paygrid.worker import maintenance
+from paygrid.worker.registry import JobContext, JobRegistry
+from tests.integration.worker_harness import eventually, running, settled
+
+
+async def _insert_key(pool: asyncpg.Pool, merchant_id: str, key: str, age: timedelta) -> None:
+    await pool.execute(
+        "INSERT INTO idempotency_keys (merchant_id, livemode, key, request_method, request_path,"
+        " request_hash, response_status, response_body, created_at)"
+        " VALUES ($1, false, $2, 'POST', '/v1/customers', '\\x00', 200, '\\x7b7d', now() - $3::interval)",
+        merchant_id,
+        key,
+        age,
+    )
+
+
+async def _keys(pool: asyncpg.Pool, merchant_id: str) -> list[str]:
+    rows = await pool.fetch(
+        "SELECT key FROM idempotency_keys WHERE merchant_id = $1 ORDER BY key", merchant_id
+    )
+    return [row["key"] for row in rows]
+
+
+async def test_heartbeat_is_recorded_and_readyz_lists_live_workers(
+    pool: asyncpg.Pool, deps: Deps, client: httpx.AsyncClient
+) -> None:
+    queue = f"test_{uuid.uuid4().hex[:12]}"
+    silent = f"wkr_silent_{uuid.uuid4().hex[:8]}"
+    await pool.execute(
+        "INSERT INTO workers (id, hostname, pid, queues, concurrency, heartbeat_at)"
+        " VALUES ($1, 'gone', 1, '{default}', 1, now() - interval '1 hour')",
+        silent,
+    )
+    async with running(deps, JobRegistry(), queue, lease_seconds=0.3) as worker:
+        row = await pool.fetchrow("SELECT * FROM workers WHERE id = $1", worker.id)
+        assert row is not None
+        assert (row["hostname"], row["pid"], row["queues"]) == (
+            socket.gethostname(),
+            os.getpid(),
+            [queue],
+        )
+        assert row["stopped_at"] is None
+
+        async def beat_again() -> bool:
+            latest = await pool.fetchval(
+                "SELECT heartbeat_at FROM workers WHERE id = $1", worker.id
+            )
+            return bool(latest > row["heartbeat_at"])
+
+        await eventually(beat_again)
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text
+        listed = {w["id"]: w for w in ready.json()["workers"]}
+        assert listed[worker.id]["queues"] == [queue]
+        assert listed[worker.id]["pid"] == os.getpid()
+        assert silent not in listed
+    assert await pool.fetchval("SELECT stopped_at FROM workers WHERE id = $1", worker.id)
+    after = await client.get("/readyz")
+    assert after.status_code == 200
+    assert worker.id not in {w["id"] for w in after.json()["workers"]}
+
+
+async def test_app_on_shared_deps_runs_no_worker(
+    pool: asyncpg.Pool, deps: Deps, settings: Settings
+) -> None:
+    app = create_app(settings, deps=deps)
+    live = "SELECT count(*) FROM workers WHERE pid = $1 AND stopped_at IS NULL"
+    before = await pool.fetchval(live, os.getpid())
+    async with app.router.lifespan_context(app):
+        assert await pool.fetchval(live, os.getpid()) == before
+
+
+async def test_purge_idempotency_keys_job_deletes_only_expired_keys(
+    pool: asyncpg.Pool, deps: Deps, merchant: NewMerchant
+) -> None:
+    await _insert_key(pool, merchant.id, "expired", timedelta(hours=25))
+    await _insert_key(pool, merchant.id, "fresh", timedelta(hours=1))
+    context = JobContext(deps, "job_direct", 1, "wkr_direct")
+    await maintenance.purge_idempotency_keys({}, context)
+    assert await _keys(pool, merchant.id) == ["fresh"]
+
+
+async def test_purge_job_history_keeps_dead_and_recent_jobs(pool: asyncpg.Pool, deps: Deps) -> None:
+    queue = f"test_{uuid.uuid4().hex[:12]}"
+    old = timedelta(days=8)
+    jobs = {name: f"job_{name}_{uuid.uuid4().hex[:8]}" for name in ("old", "recent", "dead")}
+    for name, status, age in (
+        ("old", "succeeded", old),
+        ("recent", "succeeded", timedelta(hours=1)),
+        ("dead", "dead", old),
+    ):
+        await pool.execute(
+            "INSERT INTO jobs (id, queue, kind, status, updated_at) VALUES ($1, $2, 'test', $3,"
+            " now() - $4::interval)",
+            jobs[name],
+            queue,
+            status,
+            age,
+        )
+    gone_worker = f"wkr_gone_{uuid.uuid4().hex[:8]}"
+    await pool.execute(
+        "INSERT INTO workers (id, hostname, pid, queues, concurrency, heartbeat_at)"
+        " VALUES ($1, 'gone', 1, '{default}', 1, now() - interval '8 days')",
+        gone_worker,
+    )
+    await maintenance.purge_job_history({}, JobContext(deps, "job_direct", 1, "wkr_direct"))
+    left = await pool.fetch("SELECT id FROM jobs WHERE queue = $1", queue)
+    assert {row["id"] for row in left} == {jobs["recent"], jobs["dead"]}
+    assert await pool.fetchval("SELECT count(*) FROM workers WHERE id = $1", gone_worker) == 0
+
+
+@contextmanager
+def _process(
+    args: list[str], database_url: str, log: Path, **env: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    environment = {
+        **os.environ,
+        "PAYGRID_DATABASE_URL": database_url,
+        "PAYGRID_LOG_LEVEL": "INFO",
+        "PAYGRID_WORKER_POLL_SECONDS": "0.1",
+        **env,
+    }
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "paygrid.cli", *args],
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=10)
+
+
+async def _worker_of(pool: asyncpg.Pool, pid: int, since: datetime) -> asyncpg.Record | None:
+    """The worker row a process started after ``since`` (pids get reused)."""
+    return await pool.fetchrow(
+        "SELECT * FROM workers WHERE pid = $1 AND hostname = $2 AND started_at >= $3",
+        pid,
+        socket.gethostname(),
+        since,
+    )
+
+
+async def _terminate(process: subprocess.Popen[bytes]) -> int:
+    process.send_signal(signal.SIGTERM)
+    return await asyncio.to_thread(process.wait, 30)
+
+
+@pytest.mark.slow
+async def test_paygrid_worker_runs_jobs_and_exits_cleanly_on_sigterm(
+    database_url: str, pool: asyncpg.Pool, merchant: NewMerchant, tmp_path: Path
+) -> None:
+    await _insert_key(pool, merchant.id, "expired", timedelta(hours=30))
+    job = await jobs_db.enqueue(pool, maintenance.PURGE_IDEMPOTENCY_KEYS)
+    assert job is not None
+    log = tmp_path / "worker.log"
+    since = await pool.fetchval("SELECT now()")
+    with _process(["worker"], database_url, log) as process:
+        done = await settled(pool, job, deadline=30)
+        assert done["status"] == "succeeded", log.read_text()
+        assert await _keys(pool, merchant.id) == []
+        worker = await _worker_of(pool, process.pid, since)
+        assert worker is not None and worker["stopped_at"] is None
+        assert done["updated_at"] >= worker["started_at"]
+        assert await _terminate(process) == 0, log.read_text()
+    stopped = await _worker_of(pool, process.pid, since)
+    assert stopped is not None and isinstance(stopped["stopped_at"], datetime)
+    assert '"event":"worker.stopped"' in log.read_text()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("in_process", [True, False])
+async def test_paygrid_serve_runs_a_worker_in_process_unless_told_not_to(
+    database_url: str, pool: asyncpg.Pool, tmp_path: Path, in_process: bool
+) -> None:
+    port = _free_port()
+    env = {"PAYGRID_PORT": str(port), "PAYGRID_WORKER_IN_PROCESS": str(in_process).lower()}
+    log = tmp_path / "serve.log"
+    since = await pool.fetchval("SELECT now()")
+    with _process(["serve"], database_url, log, **env) as process:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+
+            async def ready() -> bool:
+                try:
+                    return (await http.get("/readyz", timeout=1)).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(ready, deadline=30)
+            workers = (await http.get("/readyz")).json()["workers"]
+        assert (process.pid in {w["pid"] for w in workers}) is in_process, log.read_text()
+        # serve shuts uvicorn down gracefully, then exits with the shell's code for SIGTERM.
+        assert await _terminate(process) == 128 + signal.SIGTERM, log.read_text()
+    worker = await _worker_of(pool, process.pid, since)
+    if in_process:
+        assert worker is not None and worker["stopped_at"] is not None
+    else:
+        assert worker is None

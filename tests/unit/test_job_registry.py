@@ -1,0 +1,57 @@
+"""The job registry and the kinds every paygrid worker runs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from paygrid.db.jobs import DEFAULT_QUEUE
+from paygrid.worker import maintenance
+from paygrid.worker.kinds import standard_registry
+from paygrid.worker.registry import JobContext, JobRegistry, Schedule
+from paygrid.worker.retry import DEFAULT_RETRY, RetryPolicy
+
+
+async def _noop(_payload: dict[str, Any], _context: JobContext) -> None:
+    return None
+
+
+def test_register_and_look_up() -> None:
+    registry = JobRegistry()
+    policy = RetryPolicy((1.0,))
+    registry.register("test.one", _noop, retry=policy)
+    registry.register("test.two", _noop)
+    one, two = registry.get("test.one"), registry.get("test.two")
+    assert one is not None and one.handler is _noop and one.retry == policy
+    assert two is not None and two.retry == DEFAULT_RETRY
+    assert registry.get("test.unknown") is None
+
+
+def test_a_kind_is_registered_once() -> None:
+    registry = JobRegistry()
+    registry.register("test.one", _noop)
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register("test.one", _noop)
+
+
+def test_only_registered_kinds_are_scheduled_at_positive_intervals() -> None:
+    registry = JobRegistry()
+    with pytest.raises(ValueError, match="before scheduling"):
+        registry.schedule("test.tick", every=timedelta(minutes=1))
+    registry.register("test.tick", _noop)
+    with pytest.raises(ValueError, match="positive"):
+        registry.schedule("test.tick", every=timedelta(0))
+    registry.schedule("test.tick", every=timedelta(minutes=1), queue="slow")
+    assert registry.schedules() == [Schedule("test.tick", timedelta(minutes=1), "slow")]
+
+
+def test_standard_registry_runs_housekeeping_periodically() -> None:
+    registry = standard_registry()
+    assert registry.schedules() == [
+        Schedule(maintenance.PURGE_IDEMPOTENCY_KEYS, timedelta(minutes=10), DEFAULT_QUEUE),
+        Schedule(maintenance.PURGE_JOB_HISTORY, timedelta(hours=1), DEFAULT_QUEUE),
+    ]
+    purge = registry.get(maintenance.PURGE_IDEMPOTENCY_KEYS)
+    assert purge is not None and purge.handler is maintenance.purge_idempotency_keys
