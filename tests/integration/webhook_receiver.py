@@ -30,12 +30,24 @@ class Receiver:
     script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     default: tuple[int, dict[str, str]] = (200, {})
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    delay_seconds: float = 0.0  # how long each answer takes
+    in_flight: dict[str, int] = field(default_factory=dict)
+    overlaps: list[str] = field(default_factory=list)  # webhook-ids seen twice at once
 
     async def handle(self, request: Request) -> Response:
-        self.received.append(Received(dict(request.headers), await request.body()))
-        self.arrived.set()
-        status, headers = self.script.pop(0) if self.script else self.default
-        return Response(f"answer {status}", status_code=status, headers=headers)
+        message_id = request.headers.get("webhook-id", "")
+        self.in_flight[message_id] = self.in_flight.get(message_id, 0) + 1
+        if self.in_flight[message_id] > 1:
+            self.overlaps.append(message_id)
+        try:
+            self.received.append(Received(dict(request.headers), await request.body()))
+            self.arrived.set()
+            if self.delay_seconds:
+                await asyncio.sleep(self.delay_seconds)
+            status, headers = self.script.pop(0) if self.script else self.default
+            return Response(f"answer {status}", status_code=status, headers=headers)
+        finally:
+            self.in_flight[message_id] -= 1
 
     def event_ids(self) -> list[str]:
         return [r.headers["webhook-id"] for r in self.received]
