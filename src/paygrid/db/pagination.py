@@ -56,3 +56,11 @@ async def fetch_page(
     if ascending:
         rows.reverse()
     return rows, has_more
+
+
+def group_by(rows: list[asyncpg.Record], key: str) -> dict[str, list[asyncpg.Record]]:
+    """Child rows (attempts, ...) by their parent's id, for rendering a page of parents."""
+    grouped: dict[str, list[asyncpg.Record]] = {}
+    for row in rows:
+        grouped.setdefault(row[key], []).append(row)
+    return grouped

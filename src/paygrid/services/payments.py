@@ -10,7 +10,7 @@ import asyncpg
 from paygrid.connectors.base import Connector, TokenizedCard
 from paygrid.db import events as events_db
 from paygrid.db import payments as payments_db
-from paygrid.db.pagination import PageRequest
+from paygrid.db.pagination import PageRequest, group_by
 from paygrid.domain import payments as domain
 from paygrid.domain.errors import (
     InvalidRequest,
@@ -273,9 +273,7 @@ async def list_payments(
         created_lte=created_lte,
     )
     attempts = await payments_db.list_attempts(deps.pool, [r["id"] for r in rows])
-    by_payment: dict[str, list[asyncpg.Record]] = {}
-    for attempt in attempts:
-        by_payment.setdefault(attempt["payment_id"], []).append(attempt)
+    by_payment = group_by(attempts, "payment_id")
     return [Payment.from_row(r, by_payment.get(r["id"], [])) for r in rows], has_more
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from paygrid.db import webhooks as webhooks_db
-from paygrid.db.pagination import PageRequest
+from paygrid.db.pagination import PageRequest, group_by
 from paygrid.domain.errors import ResourceMissing
 from paygrid.ids import new_id
 from paygrid.schemas.common import DeletedObject
@@ -123,9 +123,7 @@ async def list_deliveries(
         event_id=event_id,
     )
     attempts = await webhooks_db.list_attempts(deps.pool, [r["id"] for r in rows])
-    by_delivery: dict[str, list[asyncpg.Record]] = {}
-    for attempt in attempts:
-        by_delivery.setdefault(attempt["delivery_id"], []).append(attempt)
+    by_delivery = group_by(attempts, "delivery_id")
     return [WebhookDelivery.from_row(r, by_delivery.get(r["id"], [])) for r in rows], has_more
 
 

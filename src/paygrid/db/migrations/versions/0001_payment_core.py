@@ -8,7 +8,7 @@ Create Date: 2026-11-22
 
 from __future__ import annotations
 
-from alembic import op
+from paygrid.db.migration_script import execute_script
 
 revision = "0001"
 down_revision = None
@@ -222,16 +222,9 @@ DROP TABLE idempotency_keys, events, payment_attempts, refunds, payments, paymen
 """
 
 
-def _execute_script(script: str) -> None:
-    # asyncpg prepares each statement, and a prepared statement holds exactly one command.
-    for statement in script.split(";"):
-        if statement.strip():
-            op.execute(statement)
-
-
 def upgrade() -> None:
-    _execute_script(UPGRADE)
+    execute_script(UPGRADE)
 
 
 def downgrade() -> None:
-    _execute_script(DOWNGRADE)
+    execute_script(DOWNGRADE)

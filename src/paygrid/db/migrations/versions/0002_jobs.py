@@ -8,7 +8,7 @@ Create Date: 2026-11-22
 
 from __future__ import annotations
 
-from alembic import op
+from paygrid.db.migration_script import execute_script
 
 revision = "0002"
 down_revision = "0001"
@@ -63,16 +63,9 @@ DROP TABLE workers, jobs;
 """
 
 
-def _execute_script(script: str) -> None:
-    # asyncpg prepares each statement, and a prepared statement holds exactly one command.
-    for statement in script.split(";"):
-        if statement.strip():
-            op.execute(statement)
-
-
 def upgrade() -> None:
-    _execute_script(UPGRADE)
+    execute_script(UPGRADE)
 
 
 def downgrade() -> None:
-    _execute_script(DOWNGRADE)
+    execute_script(DOWNGRADE)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from alembic import op
 
+from paygrid.db.migration_script import execute_script
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -100,18 +102,11 @@ DROP TABLE webhook_attempts, webhook_deliveries, webhook_endpoints
 """
 
 
-def _execute_script(script: str) -> None:
-    # asyncpg prepares each statement, and a prepared statement holds exactly one command.
-    for statement in script.split(";"):
-        if statement.strip():
-            op.execute(statement)
-
-
 def upgrade() -> None:
-    _execute_script(UPGRADE)
+    execute_script(UPGRADE)
     op.execute(NOTIFY_FUNCTION)
     op.execute(NOTIFY_TRIGGER)
 
 
 def downgrade() -> None:
-    _execute_script(DOWNGRADE)
+    execute_script(DOWNGRADE)
