@@ -161,3 +161,61 @@ async def test_isolation_and_key_kind(
         "/v1/webhook_endpoints", headers=auth(merchant.key("publishable", False))
     )
     assert publishable.status_code == 403
+
+
+async def test_delivery_routes_are_isolated(
+    api: Api, client: httpx.AsyncClient, merchant: NewMerchant, other_merchant: NewMerchant
+) -> None:
+    created = await _create(api)
+    await api.post("/v1/customers", {"name": "Ada"})  # writes an event
+    event_id = (await api.get("/v1/events", limit=1)).json()["data"][0]["id"]
+    intruders = (other_merchant.key("secret", False), merchant.key("secret", True))
+    for key in intruders:
+        headers = auth(key)
+        assert (
+            await client.post(f"/v1/webhook_endpoints/{created['id']}/test", headers=headers)
+        ).status_code == 404
+        assert (
+            await client.post(
+                f"/v1/webhook_endpoints/{created['id']}/replay", json={}, headers=headers
+            )
+        ).status_code == 404
+        assert (
+            await client.get(f"/v1/webhook_endpoints/{created['id']}/deliveries", headers=headers)
+        ).status_code == 404
+        assert (
+            await client.get(f"/v1/events/{event_id}/deliveries", headers=headers)
+        ).status_code == 404
+        assert (
+            await client.post(f"/v1/events/{event_id}/redeliver", json={}, headers=headers)
+        ).status_code == 404
+    own = await api.post(f"/v1/events/{event_id}/redeliver", {"endpoint": "we_missing"})
+    assert own.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"status": "succeeded"}, "status"),
+        ({"created": {"gte": "yesterday"}}, "created[gte]"),
+        ({"since": 1}, "since"),
+    ],
+)
+async def test_replay_rejects_bad_input(api: Api, body: dict[str, object], param: str) -> None:
+    created = await _create(api)
+    response = await api.post(f"/v1/webhook_endpoints/{created['id']}/replay", body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == param
+
+
+async def test_pause_of_an_unknown_endpoint_is_404(
+    api: Api, pool: asyncpg.Pool, merchant: NewMerchant
+) -> None:
+    from paygrid.services.merchants import issue_key
+
+    admin = Api(
+        api.http, (await issue_key(pool, merchant.id, "secret", False, scopes=["admin"])).secret
+    )
+    response = await admin.post("/v1/admin/webhooks/pause", {"endpoint": "we_missing"})
+    assert response.status_code == 404
+    assert response.json()["error"]["param"] == "endpoint"
