@@ -22,6 +22,7 @@ from paygrid.api.v1 import (
     refunds,
     webhook_endpoints,
 )
+from paygrid.broker.connection import EventBroker
 from paygrid.config import Settings
 from paygrid.connectors.registry import ConnectorRegistry
 from paygrid.connectors.simulator import SimulatorConnector
@@ -43,12 +44,14 @@ def build_deps(
         latency_ms=settings.simulator_latency_ms,
         failure_mode=settings.simulator_failure_mode,
     )
+    amqp_url = settings.amqp_url
     return Deps(
         pool=pool,
         settings=settings,
         connectors=ConnectorRegistry(simulator),
         bookkeeping_pool=bookkeeping,
         keys=settings.key_ring(),
+        broker=None if amqp_url is None else EventBroker(amqp_url.get_secret_value()),
     )
 
 

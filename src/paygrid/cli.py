@@ -232,7 +232,7 @@ def worker(
         typer.Option(
             "--queue",
             metavar="NAME",
-            help="A queue to work on (repeatable). Default: default and webhooks.",
+            help="A queue to work on (repeatable). Default: default, webhooks and broker.",
         ),
     ] = None,
 ) -> None:

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     webhook_secret_overlap_hours: int = Field(
         default=24, ge=0, description="How long a rotated-out secret still signs deliveries."
     )
+    amqp_url: SecretStr | None = Field(
+        default=None,
+        description="RabbitMQ URL; set, every committed event is also published to the "
+        "paygrid.events topic exchange.",
+    )
 
     def bookkeeping_pool_size(self) -> int:
         """The asynchronous-commit pool is a quarter of the main pool (at least 4), so one

@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
+from paygrid.broker import publisher
 from paygrid.db.jobs import DEFAULT_QUEUE
 from paygrid.worker import maintenance
 from paygrid.worker.kinds import standard_registry
+from paygrid.worker.process import QUEUES
 from paygrid.worker.registry import JobContext, JobRegistry, Schedule
 from paygrid.worker.retry import DEFAULT_RETRY, RetryPolicy
 
@@ -55,3 +57,12 @@ def test_standard_registry_runs_housekeeping_periodically() -> None:
     ]
     purge = registry.get(maintenance.PURGE_IDEMPOTENCY_KEYS)
     assert purge is not None and purge.handler is maintenance.purge_idempotency_keys
+
+
+def test_workers_publish_events_to_the_broker_by_default() -> None:
+    publish = standard_registry().get(publisher.PUBLISH)
+    assert publish is not None and publish.handler is publisher.publish
+    assert publish.retry == publisher.PUBLISH_RETRY
+    # Retried for well over a day, so a broker outage short of that loses no event.
+    assert sum(publish.retry.delays) > 36 * 3600
+    assert publisher.QUEUE in QUEUES

@@ -67,6 +67,12 @@ async def get_event(
     )
 
 
+async def get_event_by_id(conn: Executor, event_id: str) -> asyncpg.Record | None:
+    """An event whatever its merchant: for background jobs that act on events the outbox
+    handed them, never for a request, which must stay within its tenant (``get_event``)."""
+    return await conn.fetchrow("SELECT * FROM events WHERE id = $1", event_id)
+
+
 async def list_events(
     conn: Executor,
     merchant_id: str,

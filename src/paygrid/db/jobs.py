@@ -79,6 +79,26 @@ async def enqueue(
     return None if row is None else str(row["id"])
 
 
+async def enqueue_many(
+    conn: Executor, kind: str, payloads: Sequence[dict[str, Any]], *, queue: str
+) -> None:
+    """Add one job of ``kind`` per payload in one statement, in the caller's transaction
+    (as ``enqueue``): the jobs, and the one NOTIFY that wakes idle workers of ``queue``,
+    exist only if that transaction commits."""
+    if not payloads:
+        return
+    await conn.execute(
+        "WITH job AS (INSERT INTO jobs (id, queue, kind, payload)"
+        " SELECT t.id, $2, $3, t.payload FROM unnest($1::text[], $4::jsonb[]) AS t(id, payload)"
+        " RETURNING 1)"
+        f" SELECT pg_notify('{CHANNEL}', $2) WHERE EXISTS (SELECT 1 FROM job)",
+        [new_id("job") for _ in payloads],
+        queue,
+        kind,
+        list(payloads),
+    )
+
+
 async def ensure_periodic(conn: Executor, kind: str, queue: str, every: timedelta) -> None:
     """Make sure the one live row of periodic job ``kind`` exists (keyed by the kind, so
     workers starting together create it once), due now if it is new."""

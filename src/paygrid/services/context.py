@@ -1,5 +1,5 @@
 """What every use case receives: the tenant it acts for and the dependencies chosen at
-start-up (pool, settings, connectors)."""
+start-up (pool, settings, connectors, broker)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from paygrid.broker.connection import EventBroker
 from paygrid.config import Settings
 from paygrid.connectors.registry import ConnectorRegistry
 from paygrid.crypto import KeyRing
@@ -31,3 +32,5 @@ class Deps:
     # because the WAL is flushed in order.
     bookkeeping_pool: asyncpg.Pool
     keys: KeyRing  # encrypts secrets at rest
+    # The RabbitMQ connection events are published on; None without PAYGRID_AMQP_URL.
+    broker: EventBroker | None = None

@@ -3,9 +3,10 @@
 Events are written in the same transaction as the change they describe, with
 ``dispatched_at`` unset. The dispatcher claims a batch (``FOR UPDATE SKIP LOCKED``, so any
 number of dispatchers share the work), creates one delivery per subscribed endpoint plus the
-job for its first attempt, and marks the batch dispatched, all in one transaction: an event
-is dispatched exactly once and never lost. It wakes on the ``paygrid_events`` NOTIFY that a
-trigger sends when events commit, and polls as a fallback.
+job for its first attempt (and, when ``PAYGRID_AMQP_URL`` is set, one ``events.publish`` job
+per event: see ``paygrid.broker.publisher``), and marks the batch dispatched, all in one
+transaction: an event is dispatched exactly once and never lost. It wakes on the
+``paygrid_events`` NOTIFY that a trigger sends when events commit, and polls as a fallback.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any, Final
 
 import structlog
 
+from paygrid.broker import publisher
+from paygrid.db import jobs as jobs_db
 from paygrid.db import webhooks as webhooks_db
 from paygrid.ids import new_id
 from paygrid.services.context import Deps
@@ -70,6 +73,13 @@ async def dispatch_pending(deps: Deps, batch: int = BATCH) -> int:
         await webhooks_db.insert_deliveries(
             conn, plan_deliveries(events, endpoints), job_kind=DELIVER, queue=QUEUE
         )
+        if deps.settings.amqp_url is not None:
+            await jobs_db.enqueue_many(
+                conn,
+                publisher.PUBLISH,
+                [publisher.publish_payload(event["id"]) for event in events],
+                queue=publisher.QUEUE,
+            )
     return len(events)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from paygrid.broker import publisher
 from paygrid.webhooks import delivery
 from paygrid.worker import maintenance
 from paygrid.worker.registry import JobRegistry
@@ -30,4 +31,5 @@ def standard_registry() -> JobRegistry:
     # A delivery job schedules its own next attempt; this policy only covers a job that
     # crashed (e.g. the database went away mid-attempt): it is re-run, same attempt number.
     registry.register(delivery.DELIVER, delivery.deliver, retry=DELIVERY_CRASH_RETRY)
+    registry.register(publisher.PUBLISH, publisher.publish, retry=publisher.PUBLISH_RETRY)
     return registry
