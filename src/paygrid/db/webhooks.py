@@ -129,31 +129,39 @@ async def get_delivery(conn: Executor, delivery_id: str) -> Row | None:
     return await conn.fetchrow("SELECT * FROM webhook_deliveries WHERE id = $1", delivery_id)
 
 
-async def delivery_context(conn: Executor, delivery_id: str) -> Row | None:
-    """A delivery with what sending it needs: its endpoint and its event."""
+_CONTEXT_COLUMNS = (
+    "d.id, d.status, d.attempt_count, d.livemode, d.merchant_id, d.event_id,"
+    " e.id AS endpoint_id, e.url, e.status AS endpoint_status, e.paused,"
+    " e.deleted_at IS NOT NULL AS endpoint_deleted, e.secret_ciphertext,"
+    " e.previous_secret_ciphertext, e.previous_secret_expires_at,"
+    " v.type AS event_type, v.data AS event_data, v.created_at AS event_created_at"
+)
+
+
+async def claim_attempt(conn: Executor, delivery_id: str, number: int) -> Row | None:
+    """The common case in one statement: claim attempt ``number`` of a pending delivery
+    whose endpoint is enabled and not paused, and return what sending it needs. ``None``
+    when anything is off; ``delivery_context`` then tells what."""
     return await conn.fetchrow(
-        "SELECT d.id, d.status, d.attempt_count, d.livemode, d.merchant_id, d.event_id,"
-        " e.id AS endpoint_id, e.url, e.status AS endpoint_status, e.paused,"
-        " e.deleted_at IS NOT NULL AS endpoint_deleted, e.secret_ciphertext,"
-        " e.previous_secret_ciphertext, e.previous_secret_expires_at,"
-        " v.type AS event_type, v.data AS event_data, v.created_at AS event_created_at"
-        " FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id"
-        " JOIN events v ON v.id = d.event_id WHERE d.id = $1",
+        "WITH d AS (UPDATE webhook_deliveries d SET attempt_count = $2, updated_at = now()"
+        " WHERE d.id = $1 AND d.status = 'pending' AND d.attempt_count IN ($2 - 1, $2)"
+        " AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = d.endpoint_id"
+        "  AND e.status = 'enabled' AND NOT e.paused AND e.deleted_at IS NULL)"
+        " RETURNING d.*)"
+        f" SELECT {_CONTEXT_COLUMNS} FROM d JOIN webhook_endpoints e ON e.id = d.endpoint_id"
+        " JOIN events v ON v.id = d.event_id",
         delivery_id,
+        number,
     )
 
 
-async def begin_attempt(conn: Executor, delivery_id: str, number: int) -> bool:
-    """Claim attempt ``number`` of a pending delivery. A job re-run after its worker died
-    may claim the same number again (at least once); a stale job cannot go backwards."""
-    return bool(
-        await conn.fetchval(
-            "UPDATE webhook_deliveries SET attempt_count = $2, updated_at = now()"
-            " WHERE id = $1 AND status = 'pending' AND attempt_count IN ($2 - 1, $2)"
-            " RETURNING true",
-            delivery_id,
-            number,
-        )
+async def delivery_context(conn: Executor, delivery_id: str) -> Row | None:
+    """A delivery with what sending it needs: its endpoint and its event."""
+    return await conn.fetchrow(
+        f"SELECT {_CONTEXT_COLUMNS} FROM webhook_deliveries d"
+        " JOIN webhook_endpoints e ON e.id = d.endpoint_id"
+        " JOIN events v ON v.id = d.event_id WHERE d.id = $1",
+        delivery_id,
     )
 
 

@@ -3,7 +3,7 @@
 Each job makes one attempt. The attempt is recorded, and the next attempt (if any) is
 enqueued, in the same transaction, so a crash can repeat an attempt (at least once) but
 never lose a delivery. A job re-run after its worker died repeats the same attempt number;
-``begin_attempt`` keeps two jobs from making different attempts of one delivery at once.
+``claim_attempt`` keeps two jobs from making different attempts of one delivery at once.
 """
 
 from __future__ import annotations
@@ -47,6 +47,10 @@ async def deliver(payload: dict[str, Any], context: JobContext) -> None:
     """Make attempt ``payload["attempt"]`` of a delivery."""
     deps = context.deps
     delivery_id, attempt = str(payload["delivery_id"]), int(payload["attempt"])
+    claimed = await webhooks_db.claim_attempt(deps.pool, delivery_id, attempt)
+    if claimed is not None:
+        await _attempt(deps, claimed, attempt)
+        return
     row = await webhooks_db.delivery_context(deps.pool, delivery_id)
     if row is None or row["status"] != "pending":
         return
@@ -58,9 +62,7 @@ async def deliver(payload: dict[str, Any], context: JobContext) -> None:
             deps.pool, DELIVER, payload, queue=QUEUE, run_at=datetime.now(UTC) + PAUSED_RECHECK
         )
         return
-    if not await webhooks_db.begin_attempt(deps.pool, delivery_id, attempt):
-        return
-    await _attempt(deps, row, attempt)
+    # Otherwise the delivery is pending at another attempt number: this job is stale.
 
 
 async def _attempt(deps: Deps, row: Any, attempt: int) -> None:
