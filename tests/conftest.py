@@ -22,6 +22,7 @@ from paygrid.db import engine
 from paygrid.db.embedded import EmbeddedPostgres, socket_url
 from paygrid.services.context import Deps
 from paygrid.services.merchants import NewMerchant, create_merchant
+from paygrid.webhooks.delivery import close_sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_BASE_URL = "http://testserver"
@@ -95,6 +96,13 @@ async def bookkeeping_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     created = await engine.create_pool(database_url, 20, durable=False)
     yield created
     await created.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def close_webhook_sessions() -> AsyncIterator[None]:
+    """Webhook delivery keeps one HTTP session per event loop; close the session loop's."""
+    yield
+    await close_sessions()
 
 
 @pytest.fixture(scope="session")

@@ -115,5 +115,7 @@ def configure(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access", "alembic"):  # we log requests ourselves; alembic is chatty
+    # We log requests and webhook attempts ourselves; alembic is chatty; httpx and httpcore
+    # log every outbound request, which costs the webhook worker measurable CPU.
+    for noisy in ("uvicorn.access", "alembic", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

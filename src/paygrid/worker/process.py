@@ -13,6 +13,7 @@ from paygrid.config import Settings
 from paygrid.db.jobs import DEFAULT_QUEUE
 from paygrid.services.context import Deps
 from paygrid.webhooks.delivery import QUEUE as WEBHOOKS_QUEUE
+from paygrid.webhooks.delivery import close_sessions
 from paygrid.webhooks.dispatcher import EventDispatcher
 from paygrid.worker.kinds import standard_registry
 from paygrid.worker.runner import Worker, WorkerConfig
@@ -45,6 +46,7 @@ class Background:
         if self._dispatching is not None:
             await self._dispatching
         await self.worker.stop()
+        await close_sessions()
         if self._deps.broker is not None:
             try:
                 await self._deps.broker.close()
