@@ -24,6 +24,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/payments.py
+	$(BIN)/python bench/webhooks.py --workers 1,2
 
 clean:
 	rm -rf $(VENV) .paygrid .pytest_cache .mypy_cache

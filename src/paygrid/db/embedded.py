@@ -43,11 +43,16 @@ class EmbeddedPostgres:
         """pgserver counts users in ``.handle_pids.json`` but never drops a process that died
         without cleaning up (SIGKILL, power loss), which would keep the server running
         forever. Drop such pids so the last live user stops it."""
+        from pgserver.postgres_server import PostgresServer
+
         handles = self.data_dir / HANDLES_FILE
-        if not handles.exists():
-            return
-        pids = [pid for pid in json.loads(handles.read_text()) if psutil.pid_exists(pid)]
-        handles.write_text(json.dumps(pids))
+        # pgserver's own inter-process lock guards this file: processes starting together
+        # must not read it half-written.
+        with PostgresServer._lock:
+            if not handles.exists():
+                return
+            pids = [pid for pid in json.loads(handles.read_text()) if psutil.pid_exists(pid)]
+            handles.write_text(json.dumps(pids))
 
     def release(self) -> None:
         """Drop this process's handle; the server stops when the last handle is dropped."""
