@@ -219,3 +219,20 @@ async def test_pause_of_an_unknown_endpoint_is_404(
     response = await admin.post("/v1/admin/webhooks/pause", {"endpoint": "we_missing"})
     assert response.status_code == 404
     assert response.json()["error"]["param"] == "endpoint"
+
+
+async def test_admin_routes_cannot_touch_another_merchants_endpoints(
+    api: Api, pool: asyncpg.Pool, other_merchant: NewMerchant
+) -> None:
+    from paygrid.services.merchants import issue_key
+
+    created = await _create(api)
+    intruder_key = await issue_key(pool, other_merchant.id, "secret", False, scopes=["admin"])
+    intruder = Api(api.http, intruder_key.secret)
+    for path in ("/v1/admin/webhooks/pause", "/v1/admin/webhooks/resume"):
+        response = await intruder.post(path, {"endpoint": created["id"]})
+        assert response.status_code == 404, response.text
+    everything = await intruder.post("/v1/admin/webhooks/pause", {})
+    assert everything.json()["endpoints"] == 0  # the intruder has no endpoints of its own
+    mine = (await api.get(f"/v1/webhook_endpoints/{created['id']}")).json()
+    assert mine["paused"] is False
