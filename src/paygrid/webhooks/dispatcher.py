@@ -109,8 +109,9 @@ class EventDispatcher:
 
     async def _drain(self) -> None:
         try:
-            while await dispatch_pending(self.deps, self.batch) == self.batch:
-                pass
+            dispatched = self.batch
+            while dispatched == self.batch:  # a full batch means more may be waiting
+                dispatched = await dispatch_pending(self.deps, self.batch)
         except Exception:  # a database hiccup: log it and try again on the next wake or poll
             log.exception("webhooks.dispatch_failed")
 
