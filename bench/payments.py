@@ -34,35 +34,34 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import resource
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
-import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
+from demo_server import read_demo_merchant, start_demo_server
+from embedded_database import delete_data_dir, embedded_database, postmaster_pid
+from processes import (
+    BENCH_DIR,
+    REPO_ROOT,
+    ServerProcess,
+    busy_percent,
+    busy_seconds,
+    clean_environment,
+    free_port,
+    process_tree_cpu,
+    warn_if_busy,
+)
+from run_results import code_version, new_results_dir, publish, summary_header, target_line
 
-from paygrid.db.embedded import EmbeddedPostgres
-
-BENCH_DIR = Path(__file__).resolve().parent
-REPO_ROOT = BENCH_DIR.parent
 LUA_SCRIPT = BENCH_DIR / "payments.lua"
-RESULTS_DIR = BENCH_DIR / "results"
-VENV_BIN = Path(sys.executable).parent
-READY_TIMEOUT_SECONDS = 120.0
-STOP_TIMEOUT_SECONDS = 30.0
 
 TARGET_RATE = 1000.0
 TARGET_P99_MS = 50.0
@@ -179,148 +178,6 @@ def require_wrk() -> str:
     return wrk
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def clean_environment() -> dict[str, str]:
-    """The inherited environment without PAYGRID_* settings, so the run is reproducible and
-    always uses the embedded database."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("PAYGRID_", "BENCH_"))}
-
-
-class ServerProcess:
-    """A server started in its own session, stopped with SIGINT (like Ctrl-C)."""
-
-    def __init__(
-        self, name: str, command: list[str], env: dict[str, str], port: int, log_dir: Path
-    ) -> None:
-        self.name = name
-        self.port = port
-        self.log_path = log_dir / f"{name}.log"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - our own argv, no shell
-                command,
-                cwd=REPO_ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
-        """Poll ``GET /readyz`` until it answers 200."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"{self.name} exited with {self.process.returncode}; see {self.log_path}"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.25)
-        raise RuntimeError(f"{self.name} was not ready after {timeout:.0f} s; see {self.log_path}")
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU of the server process and its children (uvicorn workers)."""
-        return process_tree_cpu(self.process.pid)
-
-    def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-
-def process_tree_cpu(pid: int) -> float:
-    """CPU seconds used so far by ``pid`` and its descendants: the live ones, and those that
-    exited and were reaped (PostgreSQL's autovacuum workers, for instance)."""
-    try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    total = 0.0
-    for process in processes:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            times = process.cpu_times()
-            total += times.user + times.system + times.children_user + times.children_system
-    return total
-
-
-BUSY_FIELDS = ("user", "nice", "system", "irq", "softirq", "steal")
-
-
-def busy_seconds(before: Any, after: Any) -> float:
-    """CPU-seconds all CPUs spent busy between two ``psutil.cpu_times()`` readings."""
-    return sum(getattr(after, f, 0.0) - getattr(before, f, 0.0) for f in BUSY_FIELDS)
-
-
-def busy_percent(before: Any, after: Any) -> float:
-    """How busy all CPUs were between two ``psutil.cpu_times()`` readings, in percent."""
-    busy = busy_seconds(before, after)
-    idle = (after.idle + after.iowait) - (before.idle + before.iowait)
-    return 100 * busy / (busy + idle) if busy + idle else 0.0
-
-
-def warn_if_busy(seconds: float = 2.0) -> None:
-    """Other work on the machine skews the numbers; say so before starting."""
-    before = psutil.cpu_times()
-    time.sleep(seconds)
-    busy = busy_percent(before, psutil.cpu_times())
-    if busy > 20:
-        print(f"warning: the machine was {busy:.0f}% busy before the run; results will be noisy")
-
-
-def delete_data_dir(data_dir: Path) -> None:
-    """Remove a bench data directory, unless its database server is running or the
-    directory does not look like one (it must hold only ``pg``, ``logs`` and ``demo.json``)."""
-    if not data_dir.exists():
-        return
-    unexpected = {p.name for p in data_dir.iterdir()} - {"pg", "logs", "demo.json"}
-    if unexpected:
-        sys.exit(f"--fresh: {data_dir} holds {sorted(unexpected)}; not deleting it")
-    pid_file = data_dir / "pg" / "postmaster.pid"
-    if pid_file.exists() and psutil.pid_exists(int(pid_file.read_text().split()[0])):
-        sys.exit(f"--fresh: a database server is running in {data_dir / 'pg'}; stop it first")
-    shutil.rmtree(data_dir)
-
-
-def postmaster_pid(data_dir: Path) -> int:
-    """The embedded server's pid: the first line of ``postmaster.pid``."""
-    return int((data_dir / "pg" / "postmaster.pid").read_text().split()[0])
-
-
-@contextlib.contextmanager
-def embedded_database(data_dir: Path) -> Iterator[str]:
-    """Hold a handle on the embedded server for the whole run, so it keeps running between
-    the paygrid and the reference servers; yields its asyncpg URL."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    embedded = EmbeddedPostgres(data_dir)
-    with warnings.catch_warnings():
-        # pgserver's platformdirs use warns when XDG_RUNTIME_DIR is unset; harmless.
-        warnings.simplefilter("ignore", UserWarning)
-        url = embedded.start()
-    try:
-        yield url
-    finally:
-        embedded.release()
-
-
 @contextlib.contextmanager
 def running(server: ServerProcess) -> Iterator[ServerProcess]:
     try:
@@ -331,15 +188,7 @@ def running(server: ServerProcess) -> Iterator[ServerProcess]:
 
 
 def start_paygrid(config: BenchConfig) -> ServerProcess:
-    port = free_port()
-    env = clean_environment()
-    env.update(
-        PAYGRID_DATA_DIR=str(config.data_dir),
-        PAYGRID_PORT=str(port),
-        PAYGRID_HTTP_WORKERS=str(config.workers),
-    )
-    command = [str(VENV_BIN / "paygrid"), "serve", "--demo"]
-    return ServerProcess("paygrid", command, env, port, config.data_dir / "logs")
+    return start_demo_server("paygrid", config.data_dir, PAYGRID_HTTP_WORKERS=str(config.workers))
 
 
 def start_reference(config: BenchConfig, database_url: str, merchant_id: str) -> ServerProcess:
@@ -366,34 +215,6 @@ def start_reference(config: BenchConfig, database_url: str, merchant_id: str) ->
         "warning",
     ]
     return ServerProcess("reference", command, env, port, config.data_dir / "logs")
-
-
-def code_version() -> str:
-    """The commit under test, marked dirty when ``src/`` has uncommitted changes."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 - git from PATH
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        changes = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"],  # noqa: S607 - git from PATH
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{commit}{' + uncommitted changes in src/' if changes else ''}"
-
-
-def read_demo_merchant(data_dir: Path) -> tuple[str, str]:
-    """(merchant id, test secret key) that ``serve --demo`` saved."""
-    saved = json.loads((data_dir / "demo.json").read_text())
-    return saved["id"], saved["secret_key"]
 
 
 def parse_wrk_output(target: str, output: str) -> dict[str, float]:
@@ -537,26 +358,22 @@ def _share(result: LoadResult) -> float:
 
 
 def _target(name: str, value: str, goal: str, met: bool) -> str:
-    return f"  {name:<11} {value:>10}  (target {goal}): {'met' if met else 'MISSED'}"
+    """One line of the targets list."""
+    return target_line(name, value, goal, met, width=11)
 
 
-def save_summary(
-    results_dir: Path,
-    config: BenchConfig,
-    version: str,
-    paygrid: LoadResult,
-    reference: LoadResult,
-) -> None:
-    summary = {
-        "version": version,
-        "config": {**asdict(config), "data_dir": str(config.data_dir), "cpus": os.cpu_count()},
+def summary(
+    config: BenchConfig, version: str, paygrid: LoadResult, reference: LoadResult
+) -> dict[str, Any]:
+    """Every number (and the configuration), for ``summary.json``."""
+    return {
+        **summary_header(version, config),
         "results": {
             result.target: {**asdict(result), "rate": result.rate, "ok_rate": result.ok_rate}
             for result in (paygrid, reference)
         },
         "ratio": paygrid.ok_rate / reference.ok_rate if reference.ok_rate else 0.0,
     }
-    (results_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -564,11 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     wrk = require_wrk()
     warn_if_busy()
     version = code_version()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    results_dir = RESULTS_DIR / f"{stamp}-w{config.workers}-c{config.connections}"
-    results_dir.mkdir(parents=True, exist_ok=True)
+    results_dir = new_results_dir(f"w{config.workers}-c{config.connections}")
     if config.fresh:
-        delete_data_dir(config.data_dir)
+        delete_data_dir(config.data_dir, prefix="--fresh: ")
     print(f"starting the embedded database in {config.data_dir / 'pg'}", flush=True)
     with embedded_database(config.data_dir) as database_url:
         print(f"starting paygrid ({config.workers} worker(s))", flush=True)
@@ -579,11 +394,12 @@ def main(argv: list[str] | None = None) -> int:
         with running(start_reference(config, database_url, merchant_id)) as server:
             reference = measure(wrk, config, server, secret_key, results_dir)
     text = report(config, version, paygrid, reference)
-    print()
-    print(text)
-    (results_dir / "report.txt").write_text(text + "\n")
-    save_summary(results_dir, config, version, paygrid, reference)
-    print(f"\nraw wrk output and summary: {results_dir.relative_to(REPO_ROOT)}")
+    publish(
+        results_dir,
+        text,
+        summary(config, version, paygrid, reference),
+        "raw wrk output and summary",
+    )
     return 0
 
 

@@ -20,32 +20,14 @@ import asyncio
 import re
 import sys
 import time
-import uuid
-import warnings
 from pathlib import Path
 
 import asyncpg
 import httpx
-from payments import (
-    REPO_ROOT,
-    VENV_BIN,
-    ServerProcess,
-    clean_environment,
-    free_port,
-    read_demo_merchant,
-)
+from demo_server import pay, read_demo_merchant, start_demo_server
+from embedded_database import embedded_database
+from processes import REPO_ROOT
 
-from paygrid.db.embedded import EmbeddedPostgres
-
-PAYMENT_BODY = {
-    "amount": 2000,
-    "currency": "USD",
-    "confirm": True,
-    "payment_method_data": {
-        "type": "card",
-        "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"},
-    },
-}
 LOG_ENTRY = re.compile(
     r"LOG:  duration: [0-9.]+ ms  (?:(?P<phase>parse|bind|execute) [^:]+|statement): (?P<sql>.*)"
 )
@@ -69,19 +51,6 @@ async def configure(url: str, statements: tuple[str, ...]) -> None:
         await conn.close()
 
 
-def pay(client: httpx.Client, base_url: str, secret_key: str) -> None:
-    reply = client.post(
-        f"{base_url}/v1/payments",
-        json=PAYMENT_BODY,
-        headers={
-            "Authorization": f"Bearer {secret_key}",
-            "Idempotency-Key": f"roundtrips-{uuid.uuid4().hex}",
-        },
-    )
-    if reply.status_code != 200 or reply.json().get("status") != "succeeded":
-        raise RuntimeError(f"payment failed: {reply.status_code} {reply.text[:300]}")
-
-
 def round_trips(log_text: str) -> list[tuple[str, str]]:
     """(kind, SQL) for each round trip in a PostgreSQL log excerpt; binds are folded into
     their execute."""
@@ -99,42 +68,35 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=8, help="payments before the counted one")
     args = parser.parse_args()
     data_dir = REPO_ROOT / ".paygrid" / "bench-roundtrips"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    embedded = EmbeddedPostgres(data_dir)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # platformdirs, when XDG_RUNTIME_DIR unset
-        url = embedded.start()
     log_path = Path(data_dir / "pg" / "log")
-    try:
-        asyncio.run(configure(url, LOGGING_ON))
-        port = free_port()
-        env = clean_environment()
-        env.update(PAYGRID_DATA_DIR=str(data_dir), PAYGRID_PORT=str(port), PAYGRID_DB_POOL_SIZE="2")
-        server = ServerProcess(
-            "paygrid-roundtrips",
-            [str(VENV_BIN / "paygrid"), "serve", "--demo"],
-            env,
-            port,
-            data_dir / "logs",
-        )
+    with embedded_database(data_dir) as url:
         try:
-            server.wait_ready()
-            _, secret_key = read_demo_merchant(data_dir)
-            with httpx.Client(timeout=10) as client:
-                for _ in range(args.warmup):
-                    pay(client, server.base_url, secret_key)
-                time.sleep(0.5)
-                offset = log_path.stat().st_size
-                pay(client, server.base_url, secret_key)
-                time.sleep(0.5)
+            asyncio.run(configure(url, LOGGING_ON))
+            # No in-process worker: it would hold connections of this deliberately small pool,
+            # and only the request's own statements are to be counted.
+            server = start_demo_server(
+                "paygrid-roundtrips",
+                data_dir,
+                PAYGRID_DB_POOL_SIZE="2",
+                PAYGRID_WORKER_IN_PROCESS="false",
+            )
+            try:
+                server.wait_ready()
+                _, secret_key = read_demo_merchant(data_dir)
+                with httpx.Client(timeout=10) as client:
+                    for _ in range(args.warmup):
+                        pay(client, server.base_url, secret_key, "roundtrips")
+                    time.sleep(0.5)
+                    offset = log_path.stat().st_size
+                    pay(client, server.base_url, secret_key, "roundtrips")
+                    time.sleep(0.5)
+            finally:
+                server.stop()
+            with log_path.open("rb") as log:
+                log.seek(offset)
+                excerpt = log.read().decode(errors="replace")
         finally:
-            server.stop()
-        with log_path.open("rb") as log:
-            log.seek(offset)
-            excerpt = log.read().decode(errors="replace")
-    finally:
-        asyncio.run(configure(url, LOGGING_OFF))
-        embedded.release()
+            asyncio.run(configure(url, LOGGING_OFF))
     trips = round_trips(excerpt)
     for number, (kind, sql) in enumerate(trips, start=1):
         print(f"{number:3d}  {kind:<9}  {sql[:110]}")

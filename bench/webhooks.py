@@ -59,64 +59,49 @@ import csv
 import json
 import os
 import resource
-import shutil
 import signal
-import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import psutil
-from payments import (
+from demo_server import pay, read_demo_merchant, start_demo_server
+from embedded_database import delete_data_dir, embedded_database, postmaster_pid
+from processes import (
+    BENCH_DIR,
     REPO_ROOT,
-    RESULTS_DIR,
-    STOP_TIMEOUT_SECONDS,
     VENV_BIN,
+    ChildProcess,
     ServerProcess,
     busy_percent,
     busy_seconds,
     clean_environment,
-    code_version,
-    embedded_database,
     free_port,
-    postmaster_pid,
     process_tree_cpu,
-    read_demo_merchant,
+    tree_pids,
+    wait_for_http,
     warn_if_busy,
 )
 from pyspy_summary import HotSpots, summarize_raw_profile
+from run_results import code_version, new_results_dir, publish, summary_header, target_line
 
 from paygrid.db.executor import Connection
 from paygrid.ids import new_id
 
-BENCH_DIR = Path(__file__).resolve().parent
 RECEIVER_SCRIPT = BENCH_DIR / "webhook_receiver.py"
 DEFAULT_DATA_DIR = REPO_ROOT / ".paygrid" / "bench-webhooks"
-DATA_DIR_CONTENTS = frozenset({"pg", "logs", "demo.json", "encryption.key"})
 WORKER_READY_SECONDS = 120.0
 POLL_SECONDS = 0.1
 PRODUCERS = 4  # connections that share the rate phase's commit schedule
 
 TARGET_RATE = 500.0
 TARGET_P99_MS = 1000.0
-
-PAYMENT_BODY = {
-    "amount": 2000,
-    "currency": "USD",
-    "confirm": True,
-    "payment_method_data": {
-        "type": "card",
-        "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"},
-    },
-}
 
 INSERT_EVENTS = (
     "INSERT INTO events (id, merchant_id, livemode, type, object_id, data)"
@@ -229,81 +214,18 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
 # -- processes --------------------------------------------------------------------------------
 
 
-class ChildProcess:
-    """A process started in its own session with its output in a log file; stopped with
-    SIGTERM (graceful for ``paygrid worker`` and the receiver), killed if it hangs."""
-
-    def __init__(self, name: str, command: list[str], env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - our own argv, no shell
-                command,
-                cwd=REPO_ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def check_alive(self) -> None:
-        """Raise if the process has exited."""
-        if self.process.poll() is not None:
-            raise RuntimeError(
-                f"{self.name} exited with {self.process.returncode}; see {self.log_path}"
-            )
-
-    def cpu_seconds(self) -> float:
-        """CPU seconds of the process and its children."""
-        return process_tree_cpu(self.pid)
-
-    def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> int | None:
-        """SIGTERM, wait, SIGKILL the group if needed; returns the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        return self.process.returncode
-
-
-def delete_data_dir(data_dir: Path) -> None:
-    """Remove the bench data directory, unless its database server is running or it holds
-    anything a bench run would not have put there."""
-    if not data_dir.exists():
-        return
-    unexpected = {p.name for p in data_dir.iterdir()} - DATA_DIR_CONTENTS
-    if unexpected:
-        sys.exit(f"{data_dir} holds {sorted(unexpected)}; not deleting it (use another --data-dir)")
-    pid_file = data_dir / "pg" / "postmaster.pid"
-    if pid_file.exists() and psutil.pid_exists(int(pid_file.read_text().split()[0])):
-        sys.exit(f"a database server is running in {data_dir / 'pg'}; stop it first")
-    shutil.rmtree(data_dir)
-
-
-def paygrid_env(config: BenchConfig, **extra: str) -> dict[str, str]:
-    """A clean environment for a paygrid process on the bench data directory."""
-    env = clean_environment()
-    env.update(PAYGRID_DATA_DIR=str(config.data_dir), **extra)
-    if config.concurrency is not None:
-        env["PAYGRID_WORKER_CONCURRENCY"] = str(config.concurrency)
-    return env
+def worker_settings(config: BenchConfig) -> dict[str, str]:
+    """PAYGRID_WORKER_CONCURRENCY, when ``--concurrency`` sets it."""
+    if config.concurrency is None:
+        return {}
+    return {"PAYGRID_WORKER_CONCURRENCY": str(config.concurrency)}
 
 
 def start_api(config: BenchConfig) -> ServerProcess:
     """Start ``paygrid serve --demo`` with no worker in the API process."""
-    port = free_port()
-    env = paygrid_env(config, PAYGRID_PORT=str(port), PAYGRID_WORKER_IN_PROCESS="false")
-    command = [str(VENV_BIN / "paygrid"), "serve", "--demo"]
-    return ServerProcess("api", command, env, port, config.data_dir / "logs")
+    return start_demo_server(
+        "api", config.data_dir, PAYGRID_WORKER_IN_PROCESS="false", **worker_settings(config)
+    )
 
 
 def start_workers(
@@ -313,8 +235,10 @@ def start_workers(
     must have registered before the next starts, because paygrid processes that join the
     embedded server at the same instant can trip over its shared handle file."""
     command = [str(VENV_BIN / "paygrid"), "worker"]
+    env = clean_environment()
+    env.update(PAYGRID_DATA_DIR=str(config.data_dir), **worker_settings(config))
     for n in range(1, count + 1):
-        worker = ChildProcess(f"worker-{n}", command, paygrid_env(config), config.data_dir / "logs")
+        worker = ChildProcess(f"worker-{n}", command, env, config.data_dir / "logs")
         workers.append(worker)
         asyncio.run(wait_for_workers(database_url, [worker]))
 
@@ -329,14 +253,8 @@ def start_receiver(config: BenchConfig, port: int, secret: str, out: Path) -> Ch
 
 def wait_for_receiver(receiver: ChildProcess, url: str) -> None:
     """Poll the receiver's ``/_stats`` until it answers."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        receiver.check_alive()
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/_stats", timeout=2).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"the receiver did not start; see {receiver.log_path}")
+    if not wait_for_http(receiver, f"{url}/_stats", timeout=30, interval=0.1):
+        raise RuntimeError(f"the receiver did not start; see {receiver.log_path}")
 
 
 def setup_through_api(api: ServerProcess, secret_key: str, receiver_url: str) -> tuple[str, str]:
@@ -345,14 +263,7 @@ def setup_through_api(api: ServerProcess, secret_key: str, receiver_url: str) ->
     endpoint secret)."""
     auth = {"Authorization": f"Bearer {secret_key}"}
     with httpx.Client(base_url=api.base_url, headers=auth, timeout=10) as client:
-        reply = client.post(
-            "/v1/payments",
-            json=PAYMENT_BODY,
-            headers={"Idempotency-Key": f"bench-webhooks-{uuid.uuid4().hex}"},
-        )
-        if reply.status_code != 200 or reply.json().get("status") != "succeeded":
-            raise RuntimeError(f"payment failed: {reply.status_code} {reply.text[:300]}")
-        payment_id: str = reply.json()["id"]
+        payment_id = pay(client, api.base_url, secret_key, "bench-webhooks")
         time.sleep(0.01)  # the endpoint must be strictly newer than the payment's events
         reply = client.post(
             "/v1/webhook_endpoints",
@@ -518,15 +429,6 @@ def all_processes() -> dict[int, tuple[str, float]]:
             times.user + times.system,
         )
     return found
-
-
-def tree_pids(pid: int) -> set[int]:
-    """The pid and its live descendants."""
-    try:
-        root = psutil.Process(pid)
-        return {pid, *(child.pid for child in root.children(recursive=True))}
-    except psutil.NoSuchProcess:
-        return set()
 
 
 def other_processes(
@@ -910,7 +812,7 @@ def run_with_workers(
 ) -> tuple[list[PhaseResult], dict[str, Any]]:
     """Start everything for ``count`` workers, measure, stop everything."""
     if not config.reuse:
-        delete_data_dir(config.data_dir)
+        delete_data_dir(config.data_dir, advice=" (use another --data-dir)")
     print(f"\n{count} worker(s): starting the embedded database in {config.data_dir / 'pg'}")
     receiver: ChildProcess | None = None
     workers: list[ChildProcess] = []
@@ -1124,30 +1026,23 @@ def hot_spot_lines(extras: dict[int, dict[str, Any]], config: BenchConfig) -> li
 
 def _target(name: str, value: str, goal: str, met: bool) -> str:
     """One line of the targets list."""
-    return f"  {name:<22} {value:>10}  (target {goal}): {'met' if met else 'MISSED'}"
+    return target_line(name, value, goal, met, width=22)
 
 
-def save_summary(
-    results_dir: Path,
+def summary(
     config: BenchConfig,
     version: str,
     results: list[PhaseResult],
     extras: dict[int, dict[str, Any]],
     failures: dict[int, str],
-) -> None:
-    """Write every number (and the configuration) as ``summary.json``."""
-    summary = {
-        "version": version,
-        "config": {
-            **asdict(config),
-            "data_dir": str(config.data_dir),
-            "cpus": os.cpu_count(),
-        },
+) -> dict[str, Any]:
+    """Every number (and the configuration), for ``summary.json``."""
+    return {
+        **summary_header(version, config),
         "results": [{**asdict(r), "errors": r.errors} for r in results],
         "runs": {str(count): extra for count, extra in extras.items()},
         "failures": {str(count): failure for count, failure in failures.items()},
     }
-    (results_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
 @contextlib.contextmanager
@@ -1169,10 +1064,8 @@ def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     warn_if_busy()
     version = code_version()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     label = "-".join(f"w{count}" for count in config.workers)
-    results_dir = RESULTS_DIR / f"{stamp}-webhooks-{label}{'-profiled' if config.profile else ''}"
-    results_dir.mkdir(parents=True, exist_ok=True)
+    results_dir = new_results_dir(f"webhooks-{label}{'-profiled' if config.profile else ''}")
     results: list[PhaseResult] = []
     extras: dict[int, dict[str, Any]] = {}
     failures: dict[int, str] = {}
@@ -1187,11 +1080,7 @@ def main(argv: list[str] | None = None) -> int:
             results += phase_results
             extras[count] = extra
     text = report(config, version, results, extras, failures)
-    print()
-    print(text)
-    (results_dir / "report.txt").write_text(text + "\n")
-    save_summary(results_dir, config, version, results, extras, failures)
-    print(f"\nraw numbers: {results_dir.relative_to(REPO_ROOT)}")
+    publish(results_dir, text, summary(config, version, results, extras, failures), "raw numbers")
     return 1 if failures else 0
 
 
