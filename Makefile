@@ -20,7 +20,8 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
-	$(BIN)/mypy src tests
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src tests bench
 
 bench: $(STAMP)
 	$(BIN)/python bench/payments.py
