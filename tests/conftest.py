@@ -19,6 +19,7 @@ import pytest
 from paygrid.app import build_deps, create_app
 from paygrid.config import Settings
 from paygrid.db import engine
+from paygrid.db import events as events_db
 from paygrid.db.embedded import EmbeddedPostgres, socket_url
 from paygrid.services.context import Deps
 from paygrid.services.merchants import NewMerchant, create_merchant
@@ -186,3 +187,35 @@ def card(number: str, **overrides: Any) -> dict[str, Any]:
 
 
 SUCCESS_CARD = "4242424242424242"
+
+
+def confirmed_payment(
+    payment_method: str = "pm_card_visa", amount: int = 1000, currency: str = "USD", **fields: Any
+) -> dict[str, Any]:
+    """The body of a create-and-confirm payment request."""
+    return {
+        "amount": amount,
+        "currency": currency,
+        "confirm": True,
+        "payment_method": payment_method,
+        **fields,
+    }
+
+
+async def write_rolled_back_event(pool: asyncpg.Pool, merchant_id: str) -> str:
+    """Write an event in a transaction that then rolls back; returns the id it would have had."""
+    written: list[str] = []
+    with pytest.raises(RuntimeError):
+        async with pool.acquire() as conn, conn.transaction():
+            written.append(
+                await events_db.insert_event(
+                    conn,
+                    merchant_id=merchant_id,
+                    livemode=False,
+                    event_type="payment.succeeded",
+                    object_id="pay_rolled_back",
+                    snapshot={"id": "pay_rolled_back"},
+                )
+            )
+            raise RuntimeError("the change failed")
+    return written[0]

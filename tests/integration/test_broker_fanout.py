@@ -33,7 +33,7 @@ from paygrid.webhooks.dispatcher import EventDispatcher, dispatch_pending
 from paygrid.worker.kinds import standard_registry
 from paygrid.worker.process import Background
 from paygrid.worker.runner import Worker, WorkerConfig
-from tests.conftest import TEST_BASE_URL, Api
+from tests.conftest import TEST_BASE_URL, Api, write_rolled_back_event
 from tests.integration.worker_harness import FAST, eventually, settled
 
 AMQP_URL = os.environ.get("PAYGRID_TEST_AMQP_URL", "")
@@ -270,27 +270,14 @@ async def test_committed_events_are_published_keyed_by_type_persistent_and_ident
 
 @needs_broker
 async def test_a_rolled_back_event_is_never_published(rig: Rig, merchant: NewMerchant) -> None:
-    rolled_back: list[str] = []
-    with pytest.raises(RuntimeError):
-        async with rig.deps.pool.acquire() as conn, conn.transaction():
-            rolled_back.append(
-                await events_db.insert_event(
-                    conn,
-                    merchant_id=merchant.id,
-                    livemode=False,
-                    event_type="payment.succeeded",
-                    object_id="pay_rolled_back",
-                    snapshot={"id": "pay_rolled_back"},
-                )
-            )
-            raise RuntimeError("the change failed")
+    rolled_back = await write_rolled_back_event(rig.deps.pool, merchant.id)
     payment = await _pay(rig.api)
     await rig.inbox.wait_for(merchant.id, 2)
     await asyncio.sleep(QUIET_SECONDS)
     published = rig.inbox.of(merchant.id)
     assert {json.loads(m.body)["data"]["object"]["id"] for m in published} == {payment["id"]}
-    assert rolled_back[0] not in {m.message_id for m in rig.inbox.messages}
-    assert await _publish_jobs(rig.deps.pool, rolled_back[0]) == []
+    assert rolled_back not in {m.message_id for m in rig.inbox.messages}
+    assert await _publish_jobs(rig.deps.pool, rolled_back) == []
 
 
 @needs_broker

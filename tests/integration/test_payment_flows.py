@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from tests.conftest import SUCCESS_CARD, Api, card
+from tests.conftest import SUCCESS_CARD, Api, card, confirmed_payment
 
 
 async def test_purchase_succeeds_and_is_recorded(api: Api, pool: asyncpg.Pool) -> None:
@@ -121,12 +121,7 @@ async def test_full_and_partial_refunds(api: Api, pool: asyncpg.Pool) -> None:
     payment = (
         await api.post(
             "/v1/payments",
-            {
-                "amount": 5000,
-                "currency": "NGN",
-                "confirm": True,
-                "payment_method": "pm_card_visa",
-            },
+            confirmed_payment(amount=5000, currency="NGN"),
         )
     ).json()
     partial = await api.post(

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from paygrid.services.context import Deps
-from tests.conftest import SUCCESS_CARD, Api, card
+from tests.conftest import SUCCESS_CARD, Api, card, confirmed_payment
 from tests.integration.payment_builders import payment_in
 
 STATUSES = [
@@ -158,12 +158,7 @@ async def test_declines(
 async def test_magic_decline_id(api: Api) -> None:
     response = await api.post(
         "/v1/payments",
-        {
-            "amount": 1000,
-            "currency": "USD",
-            "confirm": True,
-            "payment_method": "pm_card_chargeDeclined",
-        },
+        confirmed_payment("pm_card_chargeDeclined"),
     )
     assert response.status_code == 402
     assert response.json()["error"]["code"] == "card_declined"
@@ -173,12 +168,7 @@ async def test_processing_error_failure_mode(api: Api, deps: Deps) -> None:
     deps.connectors.simulator.failure_mode = "processing_error"
     response = await api.post(
         "/v1/payments",
-        {
-            "amount": 1000,
-            "currency": "USD",
-            "confirm": True,
-            "payment_method": "pm_card_visa",
-        },
+        confirmed_payment(),
     )
     assert response.status_code == 402
     assert response.json()["error"]["code"] == "processing_error"
@@ -188,12 +178,7 @@ async def test_unreachable_provider_charges_nothing_and_allows_retry(api: Api, d
     deps.connectors.simulator.failure_mode = "unavailable"
     response = await api.post(
         "/v1/payments",
-        {
-            "amount": 1000,
-            "currency": "USD",
-            "confirm": True,
-            "payment_method": "pm_card_visa",
-        },
+        confirmed_payment(),
     )
     assert response.status_code == 502
     error = response.json()["error"]

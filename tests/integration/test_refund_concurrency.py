@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 
 from paygrid.services.context import Deps
-from tests.conftest import Api
+from tests.conftest import Api, confirmed_payment
 
 
 async def test_ten_concurrent_refunds_of_1000_against_5000_give_exactly_five(
@@ -17,12 +17,7 @@ async def test_ten_concurrent_refunds_of_1000_against_5000_give_exactly_five(
     payment = (
         await api.post(
             "/v1/payments",
-            {
-                "amount": 5000,
-                "currency": "USD",
-                "confirm": True,
-                "payment_method": "pm_card_visa",
-            },
+            confirmed_payment(amount=5000),
         )
     ).json()
     responses = await asyncio.gather(
@@ -60,12 +55,7 @@ async def test_concurrent_full_refunds_refund_once(api: Api) -> None:
     payment = (
         await api.post(
             "/v1/payments",
-            {
-                "amount": 3000,
-                "currency": "KES",
-                "confirm": True,
-                "payment_method": "pm_card_visa",
-            },
+            confirmed_payment(amount=3000, currency="KES"),
         )
     ).json()
     responses = await asyncio.gather(
@@ -78,12 +68,7 @@ async def test_the_schema_refuses_over_refunding(api: Api, pool: asyncpg.Pool) -
     payment = (
         await api.post(
             "/v1/payments",
-            {
-                "amount": 3000,
-                "currency": "USD",
-                "confirm": True,
-                "payment_method": "pm_card_visa",
-            },
+            confirmed_payment(amount=3000),
         )
     ).json()
     try:
@@ -108,12 +93,7 @@ async def test_refund_provider_unreachable_releases_the_reservation(api: Api, de
     payment = (
         await api.post(
             "/v1/payments",
-            {
-                "amount": 3000,
-                "currency": "USD",
-                "confirm": True,
-                "payment_method": "pm_card_visa",
-            },
+            confirmed_payment(amount=3000),
         )
     ).json()
     deps.connectors.simulator.failure_mode = "unavailable"

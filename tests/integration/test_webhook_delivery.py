@@ -16,12 +16,11 @@ from standardwebhooks import Webhook
 
 from paygrid.app import build_deps, create_app
 from paygrid.config import Settings
-from paygrid.db import events as events_db
 from paygrid.services.context import Deps
 from paygrid.services.merchants import NewMerchant, issue_key
 from paygrid.webhooks.dispatcher import EventDispatcher
 from paygrid.worker.kinds import standard_registry
-from tests.conftest import TEST_BASE_URL, Api
+from tests.conftest import TEST_BASE_URL, Api, write_rolled_back_event
 from tests.integration.webhook_receiver import Receiver, receiver
 from tests.integration.worker_harness import eventually, running
 
@@ -219,17 +218,7 @@ async def test_rolled_back_event_is_never_visible_or_delivered(
     rig: Rig, merchant: NewMerchant
 ) -> None:
     await _endpoint(rig)
-    with pytest.raises(RuntimeError):
-        async with rig.deps.pool.acquire() as conn, conn.transaction():
-            await events_db.insert_event(
-                conn,
-                merchant_id=merchant.id,
-                livemode=False,
-                event_type="payment.succeeded",
-                object_id="pay_rolled_back",
-                snapshot={"id": "pay_rolled_back"},
-            )
-            raise RuntimeError("the change failed")
+    await write_rolled_back_event(rig.deps.pool, merchant.id)
     committed = await _pay(rig)
     await eventually(lambda: _count(rig, 2))
     await asyncio.sleep(0.3)

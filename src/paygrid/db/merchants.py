@@ -21,10 +21,6 @@ async def get_merchant(conn: Executor, merchant_id: str) -> Row | None:
     return await conn.fetchrow("SELECT * FROM merchants WHERE id = $1", merchant_id)
 
 
-async def find_merchant_by_name(conn: Executor, name: str) -> Row | None:
-    return await conn.fetchrow("SELECT * FROM merchants WHERE name = $1 ORDER BY id LIMIT 1", name)
-
-
 async def list_merchants(conn: Executor) -> list[Row]:
     return list(await conn.fetch("SELECT * FROM merchants ORDER BY id"))
 

@@ -125,10 +125,6 @@ async def list_attempts(conn: Executor, delivery_ids: list[str]) -> list[Row]:
     )
 
 
-async def get_delivery(conn: Executor, delivery_id: str) -> Row | None:
-    return await conn.fetchrow("SELECT * FROM webhook_deliveries WHERE id = $1", delivery_id)
-
-
 _CONTEXT_COLUMNS = (
     "d.id, d.status, d.attempt_count, d.livemode, d.merchant_id, d.event_id,"
     " e.id AS endpoint_id, e.url, e.status AS endpoint_status, e.paused,"

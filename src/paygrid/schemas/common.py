@@ -95,7 +95,3 @@ class RowLike(Protocol):
 
 def unix(value: datetime | None) -> int | None:
     return None if value is None else int(value.timestamp())
-
-
-def record_dict(record: Any) -> dict[str, Any]:
-    return dict(record.items())
