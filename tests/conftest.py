@@ -25,6 +25,8 @@ from paygrid.services.context import Deps
 from paygrid.services.merchants import NewMerchant, create_merchant
 from paygrid.webhooks.delivery import close_sessions
 
+pytest_plugins = ["tests.fakes.plugin"]
+
 ROOT = Path(__file__).resolve().parent.parent
 TEST_BASE_URL = "http://testserver"
 

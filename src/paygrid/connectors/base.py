@@ -3,8 +3,9 @@ request/result dataclasses and the ``ConnectorError`` tree."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Flag, auto
+from collections.abc import Mapping
 from typing import Protocol
 
 from paygrid.domain.payments import AttemptOutcome
@@ -19,6 +20,21 @@ class Capability(Flag):
     THREE_DS = auto()
     SAVED_METHODS = auto()
     CARD_TOKENIZATION = auto()
+    REDIRECT = auto()  # a hosted page at the provider (Paystack's checkout)
+    WEBHOOKS = auto()  # signed inbound events at /v1/provider_webhooks/{account}
+
+
+@dataclass(frozen=True, slots=True)
+class AccountConfig:
+    """What a connector instance is built from: one connector account, decrypted."""
+
+    id: str  # the connector account id (``ca_...``); ``simulator`` for the built-in one
+    provider: str  # stripe | paystack | simulator
+    livemode: bool
+    secret_key: str = field(repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
+    api_base: str | None = None  # test mode only: a local fake
+    timeout_seconds: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +65,12 @@ class AuthorizeRequest:
     amount: int
     currency: str
     capture: bool
-    payment_method_token: str
+    payment_method_token: str | None  # None: a hosted/redirect flow (Paystack initialize)
     return_url: str  # where the provider sends the customer back after an action
+    payment_id: str = ""  # ours; sent as metadata so provider events map back
+    email: str | None = None  # the customer's; Paystack requires one
+    channels: tuple[str, ...] = ()  # Paystack channels: card, bank, ussd, mobile_money, ...
+    customer_reference: str | None = None  # the provider's customer id, when known
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +86,9 @@ class AttemptResult:
     provider_reference: str | None
     redirect_url: str | None = None
     decline: Decline | None = None
+    # A reusable method the provider returned (Paystack's authorization_code), to save.
+    saved_method: TokenizedCard | None = None
+    channel: str | None = None  # how the customer paid, when the provider says
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +98,22 @@ class OperationResult:
     succeeded: bool
     provider_reference: str | None
     failure_reason: str | None = None
+    pending: bool = False  # accepted, not final yet (Paystack refunds); synced later
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEvent:
+    """One inbound provider webhook, parsed by the connector's pure mapping code."""
+
+    event_id: str  # the provider's id, for deduplication
+    type: str  # the provider's event type, e.g. ``payment_intent.succeeded``
+    # What the event is about: an authorization attempt (by our attempt id when the provider
+    # echoes it, else the provider's reference) or a refund (by the provider's refund id).
+    attempt_id: str | None = None
+    provider_reference: str | None = None
+    attempt_result: AttemptResult | None = None
+    refund_reference: str | None = None
+    refund_result: OperationResult | None = None
 
 
 class Connector(Protocol):
@@ -85,8 +124,10 @@ class Connector(Protocol):
         """Create and confirm a charge; ``capture=False`` only holds the funds."""
         ...
 
-    async def retrieve(self, provider_reference: str) -> AttemptResult:
-        """Ask the provider for the current outcome of an attempt (status sync)."""
+    async def retrieve(self, attempt_id: str, provider_reference: str | None) -> AttemptResult:
+        """Ask the provider for the current outcome of an attempt (status sync). Without a
+        provider reference (the create timed out), find it by our attempt id. Raises
+        ``OutcomeUnknown`` while the provider cannot say."""
         ...
 
     async def capture(
@@ -102,7 +143,23 @@ class Connector(Protocol):
     async def refund(
         self, provider_reference: str, amount: int, idempotency_key: str
     ) -> OperationResult:
-        """Return ``amount`` of captured money to the customer."""
+        """Return ``amount`` of captured money to the customer. ``pending`` when the
+        provider settles refunds later."""
+        ...
+
+    async def retrieve_refund(self, refund_reference: str) -> OperationResult:
+        """The current state of a refund the provider accepted as pending."""
+        ...
+
+    def parse_webhook(
+        self, raw_body: bytes, headers: Mapping[str, str], now: float
+    ) -> ProviderEvent:
+        """Verify the signature over the raw bytes (constant time) and map the event;
+        raises ``InvalidSignature``. ``now`` is the Unix time, for timestamp tolerance."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release HTTP connections."""
         ...
 
 
@@ -122,6 +179,14 @@ class ProviderUnreachable(ConnectorError):
 
 class OutcomeUnknown(ConnectorError):
     """The request may have reached the provider; the outcome must be synced."""
+
+
+class InvalidSignature(ConnectorError):
+    """An inbound webhook's signature did not verify (or was missing or too old)."""
+
+
+class InvalidCredentials(ConnectorError):
+    """The provider rejected the account's secret key (401)."""
 
 
 class InvalidCard(ConnectorError):

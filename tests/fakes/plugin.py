@@ -1,0 +1,1 @@
+"""Session fixtures that start the fake providers (registered from tests/conftest.py)."""
