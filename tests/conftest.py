@@ -166,7 +166,16 @@ def api(client: httpx.AsyncClient, merchant: NewMerchant) -> Api:
     return Api(client, merchant.key("secret", livemode=False))
 
 
-TABLES = ("payments", "customers", "payment_methods", "refunds", "events", "idempotency_keys")
+TABLES = (
+    "payments",
+    "customers",
+    "payment_methods",
+    "refunds",
+    "events",
+    "idempotency_keys",
+    "connector_accounts",
+    "routing_rules",
+)
 ERROR_FIELDS = {"type", "code", "message", "param", "request_id"}
 
 

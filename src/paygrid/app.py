@@ -15,15 +15,17 @@ from paygrid.api.idempotency import Idempotency
 from paygrid.api.middleware import BodyGuard, RequestContext
 from paygrid.api.v1 import (
     admin,
+    connector_accounts,
     customers,
     events,
     payment_methods,
     payments,
+    provider_webhooks,
     refunds,
     webhook_endpoints,
 )
 from paygrid.broker.connection import EventBroker
-from paygrid.config import Settings
+from paygrid.config import FAILURE_MODES, Settings
 from paygrid.connectors.registry import ConnectorRegistry
 from paygrid.connectors.simulator import SimulatorConnector
 from paygrid.db import engine
@@ -45,12 +47,30 @@ def build_deps(
         failure_mode=settings.simulator_failure_mode,
     )
     amqp_url = settings.amqp_url
+    keys = settings.key_ring()
+
+    def account_simulator(failure_mode: str) -> SimulatorConnector:
+        return SimulatorConnector(
+            bookkeeping,
+            base_url=settings.base_url(),
+            latency_ms=settings.simulator_latency_ms,
+            failure_mode=failure_mode if failure_mode in FAILURE_MODES else "none",  # type: ignore[arg-type]
+        )
+
+    registry = ConnectorRegistry(
+        simulator,
+        keys,
+        simulator_factory=account_simulator,
+        timeout_seconds=settings.connector_timeout_seconds,
+        breaker_threshold=settings.circuit_breaker_threshold,
+        breaker_cooldown=settings.circuit_breaker_cooldown_seconds,
+    )
     return Deps(
         pool=pool,
         settings=settings,
-        connectors=ConnectorRegistry(simulator),
+        connectors=registry,
         bookkeeping_pool=bookkeeping,
-        keys=settings.key_ring(),
+        keys=keys,
         broker=None if amqp_url is None else EventBroker(amqp_url.get_secret_value()),
     )
 
@@ -86,6 +106,8 @@ def create_app(
         finally:
             if background is not None:
                 await background.stop()
+            if owned:
+                await app.state.deps.connectors.aclose()
             for pool in owned:
                 await pool.close()
 
@@ -109,6 +131,9 @@ def create_app(
         events.router,
         webhook_endpoints.router,
         webhook_endpoints.events_router,
+        connector_accounts.router,
+        connector_accounts.rules_router,
+        provider_webhooks.router,
         admin.router,
         health.router,
         pages.router,

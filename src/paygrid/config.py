@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from paygrid.crypto import KeyRing
 
 SimulatorFailureMode = Literal["none", "processing_error", "timeout", "unavailable"]
+FAILURE_MODES: frozenset[str] = frozenset(get_args(SimulatorFailureMode))
 
 
 class Settings(BaseSettings):
@@ -68,6 +69,28 @@ class Settings(BaseSettings):
     webhook_secret_overlap_hours: int = Field(
         default=24, ge=0, description="How long a rotated-out secret still signs deliveries."
     )
+    connector_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a provider call may take before its outcome counts as unknown.",
+    )
+    circuit_breaker_threshold: int = Field(
+        default=5, ge=1, description="Consecutive provider failures that open an account's circuit."
+    )
+    circuit_breaker_cooldown_seconds: float = Field(
+        default=30.0, gt=0, description="How long an open circuit waits before one probe call."
+    )
+    status_sync_schedule: str = Field(
+        default="60,300,1800,7200,86400",
+        description="Seconds after an unknown outcome at which the provider is asked again, "
+        "comma-separated; the last repeats.",
+    )
+    requires_action_expiry_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="A payment left in requires_action this long is synced one last time, "
+        "then canceled.",
+    )
     amqp_url: SecretStr | None = Field(
         default=None,
         description="RabbitMQ URL; set, every committed event is also published to the "
@@ -78,6 +101,9 @@ class Settings(BaseSettings):
         """The asynchronous-commit pool is a quarter of the main pool (at least 4), so one
         worker holds at most 1.25 x PAYGRID_DB_POOL_SIZE connections."""
         return max(4, self.db_pool_size // 4)
+
+    def sync_delays(self) -> list[int]:
+        return [int(part) for part in self.status_sync_schedule.split(",") if part.strip()]
 
     def retry_delays(self) -> list[int]:
         return [int(part) for part in self.webhook_retry_schedule.split(",") if part.strip()]

@@ -231,7 +231,15 @@ async def shop(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[Shop]:
                 "/v1/webhook_endpoints", {"url": "http://127.0.0.1:9/x", "enabled_events": ["*"]}
             )
         ).json()
+        account = (await secret.post("/v1/connector_accounts", {"provider": "simulator"})).json()
+        rule = (
+            await secret.post(
+                "/v1/routing_rules", {"destinations": [{"connector_account": account["id"]}]}
+            )
+        ).json()
         ids = {
+            "account": account["id"],
+            "rule": rule["id"],
             "customer": customer["id"],
             "pm": pm["id"],
             "payment": paid["id"],
@@ -306,8 +314,21 @@ FORBIDDEN = [
     ("POST", "/v1/admin/webhooks/pause", {}, None),
     ("POST", "/v1/admin/webhooks/resume", {}, None),
     ("POST", "/v1/admin/webhooks/retry_failed", {}, None),
+    ("POST", "/v1/connector_accounts", {"provider": "simulator"}, None),
+    ("GET", "/v1/connector_accounts", None, None),
+    ("GET", "/v1/connector_accounts/{account}", None, None),
+    ("POST", "/v1/connector_accounts/{account}", {}, None),
+    ("POST", "/v1/connector_accounts/{account}/disable", {}, None),
+    ("POST", "/v1/connector_accounts/{account}/enable", {}, None),
+    ("POST", "/v1/routing_rules", {"destinations": [{"connector_account": "{account}"}]}, None),
+    ("GET", "/v1/routing_rules", None, None),
+    ("GET", "/v1/routing_rules/{rule}", None, None),
+    ("POST", "/v1/routing_rules/{rule}", {}, None),
+    ("DELETE", "/v1/routing_rules/{rule}", None, None),
 ]
 ALLOWED = {("POST", "/v1/payment_methods")}
+# Authenticated by the provider's signature instead of an API key.
+SIGNED = {("POST", "/v1/provider_webhooks/{connector_account_id}")}
 
 
 def _fill(template: Any, ids: dict[str, str]) -> Any:
@@ -333,7 +354,7 @@ def test_forbidden_table_covers_every_v1_route(settings: Settings) -> None:
         for method in operations
     }
     listed = {(m, _template(p)) for m, p, _, _ in FORBIDDEN} | {
-        (m, _template(p)) for m, p in ALLOWED
+        (m, _template(p)) for m, p in ALLOWED | SIGNED
     }
     assert routes == listed
 

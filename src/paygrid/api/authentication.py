@@ -11,6 +11,8 @@ from paygrid.domain.errors import AuthenticationFailed, PaygridError, Permission
 from paygrid.services.context import Tenant
 from paygrid.services.merchants import Authenticator, Principal
 
+PROVIDER_WEBHOOKS_PREFIX = "/v1/provider_webhooks/"
+
 
 class ApiKeyAuth:
     """Resolve ``Authorization: Bearer <key>`` on every ``/v1`` request before routing, so
@@ -20,7 +22,11 @@ class ApiKeyAuth:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+        if (
+            scope["type"] != "http"
+            or not scope["path"].startswith("/v1/")
+            or scope["path"].startswith(PROVIDER_WEBHOOKS_PREFIX)  # signed by the provider
+        ):
             await self.app(scope, receive, send)
             return
         try:

@@ -54,7 +54,12 @@ class Idempotency:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = header(scope, b"idempotency-key") if scope["type"] == "http" else None
-        if key is None or scope["method"] != "POST" or not scope["path"].startswith("/v1/"):
+        if (
+            key is None
+            or scope["method"] != "POST"
+            or not scope["path"].startswith("/v1/")
+            or scope["path"].startswith("/v1/provider_webhooks/")
+        ):
             await self.app(scope, receive, send)
             return
         if not 1 <= len(key) <= MAX_KEY_LENGTH:

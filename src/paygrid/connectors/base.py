@@ -3,10 +3,10 @@ request/result dataclasses and the ``ConnectorError`` tree."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Flag, auto
-from collections.abc import Mapping
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from paygrid.domain.payments import AttemptOutcome
 
@@ -57,6 +57,7 @@ class TokenizedCard:
     last4: str
     exp_month: int
     exp_year: int
+    country: str | None = None  # the issuing country, when the provider says
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +164,7 @@ class Connector(Protocol):
         ...
 
 
+@runtime_checkable
 class CardTokenizer(Protocol):
     async def tokenize_card(self, card: CardDetails) -> TokenizedCard:
         """Turn raw card data into a reusable token; raises ``InvalidCard``."""

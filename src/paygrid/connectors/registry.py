@@ -1,36 +1,94 @@
-"""Which connector serves a tenant. Test mode always uses the simulator; live mode uses the
-merchant's configured provider accounts (none exist until provider connectors land)."""
+"""Connector instances per connector account, and a circuit breaker per account.
+
+A payment's attempts name the connector account they went to; ``None`` is the built-in
+simulator every test-mode merchant has without configuring anything. Instances are built
+from the account row (credentials decrypted here, never logged) and cached until the row
+changes.
+"""
 
 from __future__ import annotations
 
-from paygrid.connectors.base import Connector
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+import asyncpg
+
+from paygrid.connectors.base import (
+    AccountConfig,
+    Capability,
+    Connector,
+    OutcomeUnknown,
+    ProviderUnreachable,
+)
 from paygrid.connectors.simulator import SimulatorConnector
+from paygrid.crypto import KeyRing
+from paygrid.db import connector_accounts as accounts_db
+from paygrid.db.executor import Executor
+from paygrid.domain.circuit import CircuitBreaker, CircuitState
 from paygrid.domain.errors import InvalidRequest
+
+BUILTIN_SIMULATOR = "simulator"  # the breaker key and name of the built-in account
+
+PROVIDER_CAPABILITIES: dict[str, Capability] = {}
+
+
+def capabilities_of(provider: str) -> Capability:
+    """What a provider's connector declares, without building one."""
+    if not PROVIDER_CAPABILITIES:
+        from paygrid.connectors.paystack import PaystackConnector
+        from paygrid.connectors.stripe import StripeConnector
+
+        PROVIDER_CAPABILITIES.update(
+            {
+                "stripe": StripeConnector.capabilities,
+                "paystack": PaystackConnector.capabilities,
+                "simulator": SimulatorConnector.capabilities,
+            }
+        )
+    return PROVIDER_CAPABILITIES[provider]
+
+
+def capability_names(capabilities: Capability) -> list[str]:
+    return [c.name.lower() for c in Capability if c in capabilities and c.name]
 
 
 class ConnectorRegistry:
-    def __init__(self, simulator: SimulatorConnector) -> None:
+    def __init__(
+        self,
+        simulator: SimulatorConnector,
+        keys: KeyRing,
+        *,
+        simulator_factory: Callable[[str], SimulatorConnector] | None = None,
+        timeout_seconds: float = 30.0,
+        breaker_threshold: int = 5,
+        breaker_cooldown: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.simulator = simulator
-        self._by_name: dict[str, Connector] = {simulator.name: simulator}
+        self._keys = keys
+        # Simulator accounts get their own instance, so an account's metadata can set
+        # its failure mode (for failover drills) without touching the built-in one.
+        self._simulator_factory = simulator_factory
+        self._timeout = timeout_seconds
+        self._breaker_threshold = breaker_threshold
+        self._breaker_cooldown = breaker_cooldown
+        self._clock = clock
+        self._cache: dict[str, tuple[datetime, Connector]] = {}
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._retired: list[Connector] = []
 
     def for_mode(self, livemode: bool) -> Connector:
-        """The connector that processes new payments in this mode."""
+        """The built-in connector, for tenants without connector accounts (test mode)."""
         if not livemode:
             return self.simulator
-        raise InvalidRequest(
-            "No live connector account is configured for this merchant, so live payments "
-            "cannot be processed yet.",
-            code="no_connector_available",
-        )
-
-    def by_name(self, name: str) -> Connector:
-        connector = self._by_name.get(name)
-        if connector is None:
-            raise LookupError(f"connector {name!r} is not registered")
-        return connector
+        raise no_connector(livemode)
 
     def tokenizer(self, livemode: bool) -> SimulatorConnector:
-        """Raw card data is accepted only in test mode, by the simulator's tokenizer."""
+        """Raw card data is accepted only in test mode (``/v1/payment_methods`` tokenizes
+        at the simulator; payments tokenize at the account routing picks)."""
         if livemode:
             raise InvalidRequest(
                 "Raw card data is accepted only in test mode. In live mode, collect cards "
@@ -39,3 +97,98 @@ class ConnectorRegistry:
                 code="card_data_not_allowed",
             )
         return self.simulator
+
+    async def connector_for(self, conn: Executor, account_id: str | None) -> Connector:
+        if account_id is None:
+            return self.simulator
+        row = await accounts_db.get_account_unscoped(conn, account_id)
+        if row is None:
+            raise LookupError(f"connector account {account_id!r} does not exist")
+        return self.from_row(row)
+
+    def from_row(self, row: asyncpg.Record) -> Connector:
+        cached = self._cache.get(row["id"])
+        if cached is not None and cached[0] == row["updated_at"]:
+            return cached[1]
+        connector = self._build(row)
+        if cached is not None:
+            self._retired.append(cached[1])  # closed at shutdown; a call may still use it
+        self._cache[row["id"]] = (row["updated_at"], connector)
+        return connector
+
+    def config_of(self, row: asyncpg.Record) -> AccountConfig:
+        secrets = json.loads(self._keys.decrypt(row["credentials"], context=row["id"]))
+        return AccountConfig(
+            id=row["id"],
+            provider=row["provider"],
+            livemode=row["livemode"],
+            secret_key=secrets.get("secret_key") or "",
+            webhook_secret=secrets.get("webhook_secret"),
+            api_base=row["api_base"],
+            timeout_seconds=self._timeout,
+        )
+
+    def _build(self, row: asyncpg.Record) -> Connector:
+        config = self.config_of(row)
+        match config.provider:
+            case "stripe":
+                from paygrid.connectors import stripe
+
+                return stripe.build(config)
+            case "paystack":
+                from paygrid.connectors import paystack
+
+                return paystack.build(config)
+            case "simulator":
+                if self._simulator_factory is None:
+                    return self.simulator
+                return self._simulator_factory(row["metadata"].get("failure_mode", "none"))
+            case other:
+                raise ValueError(f"unknown provider {other!r}")
+
+    def breaker(self, account_id: str | None) -> CircuitBreaker:
+        key = account_id or BUILTIN_SIMULATOR
+        breaker = self._breakers.get(key)
+        if breaker is None:
+            breaker = CircuitBreaker(self._breaker_threshold, self._breaker_cooldown)
+            self._breakers[key] = breaker
+        return breaker
+
+    def breaker_states(self) -> dict[str, CircuitState]:
+        now = self._clock()
+        return {key: breaker.state(now) for key, breaker in self._breakers.items()}
+
+    @asynccontextmanager
+    async def guard(self, account_id: str | None) -> AsyncIterator[None]:
+        """Run one provider call under the account's circuit breaker: an open circuit fails
+        fast as ``ProviderUnreachable`` (nothing was sent, so routing may fail over);
+        unreachable or unknown outcomes count as failures, any answer as a success."""
+        breaker = self.breaker(account_id)
+        if not breaker.allow(self._clock()):
+            raise ProviderUnreachable(f"circuit open for {account_id or BUILTIN_SIMULATOR}")
+        try:
+            yield
+        except (ProviderUnreachable, OutcomeUnknown):
+            breaker.record_failure(self._clock())
+            raise
+        except Exception:
+            breaker.record_success()  # the provider answered (a decline, a 4xx, ...)
+            raise
+        breaker.record_success()
+
+    async def aclose(self) -> None:
+        connectors = [connector for _, connector in self._cache.values()] + self._retired
+        for connector in connectors:
+            if connector is not self.simulator:
+                await connector.aclose()
+        self._cache.clear()
+        self._retired.clear()
+
+
+def no_connector(livemode: bool) -> InvalidRequest:
+    mode = "live" if livemode else "test"
+    return InvalidRequest(
+        f"No enabled {mode}-mode connector account can process this payment. Create one at "
+        "/v1/connector_accounts (or add its currency to an existing one).",
+        code="no_connector_available",
+    )

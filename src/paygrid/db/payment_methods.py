@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 
 from paygrid.db.executor import Executor
 from paygrid.db.pagination import Filters, PageRequest, fetch_page
+from paygrid.db.statements import Statement
 
 Row = asyncpg.Record
 
@@ -72,3 +75,10 @@ async def list_payment_methods(
     filters.add("livemode = $?", livemode)
     filters.add_if("customer_id = $?", customer_id)
     return await fetch_page(conn, "payment_methods", filters, page)
+
+
+async def insert_row(conn: Executor, row: dict[str, Any]) -> None:
+    """Insert a payment method built in Python (``services.payment_methods.new_method_row``)."""
+    statement = Statement()
+    statement.insert("m", "payment_methods", row)
+    await conn.execute(statement.sql("SELECT 1"), *statement.args)

@@ -26,6 +26,7 @@ _UPDATABLE = frozenset(
         "cancellation_reason",
         "canceled_at",
         "connector",
+        "connector_account_id",
     }
 )
 
@@ -41,6 +42,7 @@ async def create_with_attempt(
     method: dict[str, Any] | None,
     attempt: dict[str, Any] | None,
     event: dict[str, Any],
+    skipped_attempts: Iterable[dict[str, Any]] = (),
 ) -> bool:
     """Insert a payment with its new payment method, first attempt and ``payment.created``
     event in one statement. False when its idempotency key already created a payment (then
@@ -54,6 +56,9 @@ async def create_with_attempt(
     )
     if method is not None:
         statement.insert("m", "payment_methods", method, after="p")
+    for index, skipped in enumerate(skipped_attempts):
+        # Accounts that could not be reached while routing come first, as closed attempts.
+        statement.insert(f"s{index}", "payment_attempts", skipped, after="p")
     if attempt is not None:
         statement.insert("a", "payment_attempts", attempt, after="p")
     statement.insert("e", "events", event, after="p")
@@ -206,13 +211,14 @@ async def insert_attempt(
     operation: str,
     connector: str,
     amount: int,
+    connector_account_id: str | None = None,
     payment_method_id: str | None = None,
     refund_id: str | None = None,
 ) -> Row:
     row = await conn.fetchrow(
         "INSERT INTO payment_attempts (id, payment_id, operation, connector, status, amount,"
-        " payment_method_id, refund_id) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7)"
-        " RETURNING *",
+        " payment_method_id, refund_id, connector_account_id)"
+        " VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8) RETURNING *",
         attempt_id,
         payment_id,
         operation,
@@ -220,9 +226,25 @@ async def insert_attempt(
         amount,
         payment_method_id,
         refund_id,
+        connector_account_id,
     )
     assert row is not None
     return row
+
+
+async def set_payment_method(conn: Executor, payment_id: str, pm_id: str) -> None:
+    await conn.execute(
+        "UPDATE payments SET payment_method_id = $2 WHERE id = $1 AND payment_method_id IS NULL",
+        payment_id,
+        pm_id,
+    )
+
+
+async def insert_attempt_row(conn: Executor, row: dict[str, Any]) -> None:
+    """Insert an attempt built in Python (a closed one, for an account that was skipped)."""
+    statement = Statement()
+    statement.insert("a", "payment_attempts", row)
+    await conn.execute(statement.sql("SELECT 1"), *statement.args)
 
 
 async def finish_attempt(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 
 from paygrid.db.executor import Connection, Executor
@@ -57,7 +59,8 @@ async def finish_refund(
     forget_idempotency_key: bool = False,
 ) -> Row | None:
     return await conn.fetchrow(
-        "UPDATE refunds SET status = $2, provider_reference = $3, failure_reason = $4,"
+        "UPDATE refunds SET status = $2, provider_reference = coalesce($3, provider_reference),"
+        " failure_reason = $4, next_sync_at = NULL,"
         " idempotency_key = CASE WHEN $5 THEN NULL ELSE idempotency_key END"
         " WHERE id = $1 AND status = 'pending' RETURNING *",
         refund_id,
@@ -65,6 +68,32 @@ async def finish_refund(
         provider_reference,
         failure_reason,
         forget_idempotency_key,
+    )
+
+
+async def mark_accepted(
+    conn: Connection, refund_id: str, *, provider_reference: str | None, next_sync_at: datetime
+) -> Row | None:
+    """A refund the provider accepted but has not settled: keep its reference and schedule
+    status sync (a webhook usually settles it first)."""
+    return await conn.fetchrow(
+        "UPDATE refunds SET provider_reference = $2, next_sync_at = $3"
+        " WHERE id = $1 AND status = 'pending' RETURNING *",
+        refund_id,
+        provider_reference,
+        next_sync_at,
+    )
+
+
+async def find_by_provider_reference(
+    conn: Executor, connector_account_id: str, refund_reference: str
+) -> Row | None:
+    """A refund by the provider's id, among the payments of one connector account."""
+    return await conn.fetchrow(
+        "SELECT r.* FROM refunds r JOIN payments p ON p.id = r.payment_id"
+        " WHERE r.provider_reference = $1 AND p.connector_account_id = $2",
+        refund_reference,
+        connector_account_id,
     )
 
 

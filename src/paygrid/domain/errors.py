@@ -118,3 +118,9 @@ class ProviderUnavailable(PaygridError):
     status_code = 502
     error_type = "api_error"
     default_code = "provider_unavailable"
+
+
+class CapabilityNotSupported(InvalidRequest):
+    """The payment's connector cannot do what was asked (e.g. manual capture on Paystack)."""
+
+    default_code = "capability_not_supported"

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StrictInt
 
 from paygrid.domain.payments import PaymentStatus
 from paygrid.schemas.common import Metadata, PositiveAmount, RequestModel, RowLike, unix
+from paygrid.schemas.connector_accounts import PaymentMethodType
 from paygrid.schemas.payment_methods import PaymentMethodData
 
 CaptureMethod = Literal["automatic", "manual"]
@@ -55,6 +56,20 @@ class PaymentCreate(RequestModel):
         default=None, description="Test mode only: raw card data for the simulator's tokenizer."
     )
     customer: str | None = Field(default=None, examples=["cus_01JD..."])
+    payment_method_types: list[PaymentMethodType] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=6,
+        description="How the customer may pay when no payment method is given: the "
+        "provider's hosted page offers these channels (Paystack: card, bank, ussd, "
+        "mobile_money, bank_transfer, qr). Default: card.",
+    )
+    receipt_email: EmailStr | None = Field(
+        default=None,
+        max_length=254,
+        description="The customer's email; Paystack needs one (the customer's is used when "
+        "absent).",
+    )
     description: str | None = Field(default=None, max_length=1000)
     return_url: str | None = Field(
         default=None,
@@ -113,6 +128,9 @@ class Attempt(BaseModel):
     object: Literal["payment_attempt"] = "payment_attempt"
     operation: Literal["authorize", "capture", "void", "refund"]
     connector: str = Field(examples=["simulator"])
+    connector_account: str | None = Field(
+        description="The connector account called; null for the built-in test simulator."
+    )
     status: str = Field(
         description="pending, authorized, captured, requires_action, declined, unknown, "
         "unreachable, succeeded or failed"
@@ -131,6 +149,7 @@ class Attempt(BaseModel):
             id=row["id"],
             operation=row["operation"],
             connector=row["connector"],
+            connector_account=row["connector_account_id"],
             status=row["status"],
             amount=row["amount"],
             error_code=row["error_code"],
@@ -150,7 +169,10 @@ class PaymentError(BaseModel):
 
 
 class RedirectToUrl(BaseModel):
-    url: str
+    url: str | None = Field(
+        description="Send the customer here. Null only when the provider gave no URL (a "
+        "fake Stripe in test mode, which authenticates through its own API)."
+    )
     return_url: str | None
 
 
@@ -172,6 +194,9 @@ class Payment(BaseModel):
     customer: str | None
     payment_method: str | None
     connector: str | None
+    connector_account: str | None
+    payment_method_types: list[str]
+    receipt_email: str | None
     description: str | None
     reference: str
     order_id: str | None
@@ -199,6 +224,9 @@ class Payment(BaseModel):
             customer=row["customer_id"],
             payment_method=row["payment_method_id"],
             connector=row["connector"],
+            connector_account=row["connector_account_id"],
+            payment_method_types=list(row["payment_method_types"]),
+            receipt_email=row["receipt_email"],
             description=row["description"],
             reference=row["reference"],
             order_id=row["order_id"],

@@ -6,27 +6,34 @@ attempt id, so re-driving an attempt after a crash never charges twice.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import asyncpg
 
 from paygrid.connectors.base import (
     AttemptResult,
     AuthorizeRequest,
     OutcomeUnknown,
     ProviderUnreachable,
+    TokenizedCard,
 )
 from paygrid.db import events as events_db
 from paygrid.db import payment_methods as pm_db
 from paygrid.db import payments as payments_db
 from paygrid.domain import payments as domain
-from paygrid.domain.errors import CardError, ProviderUnavailable
+from paygrid.domain.errors import CapabilityNotSupported, CardError, ProviderUnavailable
 from paygrid.domain.events import EventType, payment_event_for
-from paygrid.domain.payments import AttemptOutcome, PaymentAction
+from paygrid.domain.payments import AttemptOutcome, PaymentAction, PaymentStatus
+from paygrid.ids import new_id
 from paygrid.schemas.common import RowLike
 from paygrid.schemas.payments import Payment
-from paygrid.services.context import Deps
+from paygrid.services import payment_methods, routing
+from paygrid.services.context import Deps, Tenant
 from paygrid.services.snapshots import payment_view
 
 
@@ -35,21 +42,34 @@ def return_url_for(deps: Deps, payment_id: str) -> str:
     return f"{deps.settings.base_url()}/payments/{payment_id}/return"
 
 
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    """Where a payment may go next if its current account provably was not reached."""
+
+    targets: list[routing.Target]
+    source: payment_methods.MethodSource
+
+
 async def run_authorization(
     deps: Deps,
     payment: RowLike,
     attempt: RowLike,
     method: RowLike | None = None,
     earlier_attempts: Sequence[RowLike] | None = None,
+    fallback: Fallback | None = None,
 ) -> Payment:
     """Call the connector for ``attempt`` and record the outcome. The payment method and the
-    payment's earlier attempts are loaded when the caller does not hold them."""
-    connector = deps.connectors.by_name(attempt["connector"])
-    if method is None:
+    payment's earlier attempts are loaded when the caller does not hold them.
+
+    Failover: only when the call provably never reached the provider (connection refused,
+    DNS failure, an open circuit) does the payment move on to the next account in
+    ``fallback``. A decline or an unknown outcome never fails over."""
+    account_id = attempt["connector_account_id"]
+    connector = await deps.connectors.connector_for(deps.pool, account_id)
+    if method is None and attempt["payment_method_id"] is not None:
         method = await pm_db.get_payment_method(
             deps.pool, payment["merchant_id"], payment["livemode"], attempt["payment_method_id"]
         )
-    assert method is not None  # attempts reference an existing method by foreign key
     if earlier_attempts is None:
         earlier_attempts = await _earlier_attempts(deps, payment["id"], attempt["id"])
     request = AuthorizeRequest(
@@ -57,15 +77,19 @@ async def run_authorization(
         amount=payment["amount"],
         currency=payment["currency"],
         capture=payment["capture_method"] == "automatic",
-        payment_method_token=method["connector_reference"],
+        payment_method_token=method["connector_reference"] if method is not None else None,
         return_url=return_url_for(deps, payment["id"]),
+        payment_id=payment["id"],
+        email=payment["receipt_email"],
+        channels=tuple(payment["payment_method_types"]),
     )
     started = time.perf_counter()
     try:
-        result = await connector.authorize(request)
+        async with deps.connectors.guard(account_id):
+            result = await connector.authorize(request)
     except ProviderUnreachable:
         unreachable = AttemptResult(AttemptOutcome.UNKNOWN, None)
-        await _record(
+        released = await _record(
             deps,
             payment,
             attempt,
@@ -75,6 +99,8 @@ async def run_authorization(
             attempt_status="unreachable",
             action=PaymentAction.RELEASE_ATTEMPT,
         )
+        if released is not None and fallback is not None and fallback.targets:
+            return await _fail_over(deps, payment, fallback)
         raise ProviderUnavailable(
             "The payment provider could not be reached; nothing was charged. Retry the confirm.",
             payment_id=payment["id"],
@@ -84,6 +110,78 @@ async def run_authorization(
     return await apply_attempt_result(
         deps, payment, attempt, result, _elapsed_ms(started), earlier_attempts
     )
+
+
+async def _fail_over(deps: Deps, payment: RowLike, fallback: Fallback) -> Payment:
+    """Start a new attempt at the next account that can take the payment."""
+    tenant = Tenant(payment["merchant_id"], payment["livemode"])
+    try:
+        choice = await routing.choose(
+            deps,
+            tenant,
+            fallback.targets,
+            fallback.source,
+            manual_capture=payment["capture_method"] == "manual",
+            customer_id=None,
+            now=datetime.now(UTC),
+        )
+    except (ProviderUnavailable, CapabilityNotSupported):
+        raise ProviderUnavailable(
+            "No payment provider could be reached; nothing was charged. Retry the confirm.",
+            payment_id=payment["id"],
+        ) from None
+    remaining = fallback.targets[fallback.targets.index(choice.target) + 1 :]
+    sources = frozenset({PaymentStatus.REQUIRES_CONFIRMATION})
+    updated, attempt = await begin_attempt(deps, payment, choice, sources=sources)
+    return await run_authorization(
+        deps, updated, attempt, choice.method, fallback=Fallback(remaining, fallback.source)
+    )
+
+
+async def begin_attempt(
+    deps: Deps,
+    payment: RowLike,
+    choice: routing.Choice,
+    *,
+    sources: frozenset[PaymentStatus],
+    return_url: str | None = None,
+) -> tuple[asyncpg.Record, asyncpg.Record]:
+    """Move the payment to ``processing`` at the chosen account and record the pending
+    attempt (and any accounts skipped on the way), in one transaction."""
+    now = datetime.now(UTC)
+    changes: dict[str, object] = {
+        "connector": choice.target.provider,
+        "connector_account_id": choice.target.account_id,
+    }
+    if return_url is not None:
+        changes["return_url"] = return_url
+    async with deps.pool.acquire() as conn, conn.transaction():
+        if choice.new_method is not None:
+            await pm_db.insert_row(conn, choice.new_method)
+        if choice.method is not None:
+            changes["payment_method_id"] = choice.method["id"]
+        updated = await payments_db.transition(
+            conn, payment["id"], sources=sources, target=PaymentStatus.PROCESSING, changes=changes
+        )
+        if updated is None:
+            current = await payments_db.get_payment_unscoped(conn, payment["id"])
+            assert current is not None
+            raise domain.invalid_state(current["status"], PaymentAction.BEGIN_ATTEMPT)
+        for target in choice.skipped:
+            await payments_db.insert_attempt_row(
+                conn, routing.skipped_attempt_row(payment["id"], target, payment["amount"], now)
+            )
+        attempt = await payments_db.insert_attempt(
+            conn,
+            attempt_id=new_id("att"),
+            payment_id=payment["id"],
+            operation="authorize",
+            connector=choice.target.provider,
+            connector_account_id=choice.target.account_id,
+            amount=updated["amount"],
+            payment_method_id=updated["payment_method_id"],
+        )
+    return updated, attempt
 
 
 async def apply_attempt_result(
@@ -112,6 +210,8 @@ async def apply_attempt_result(
     decline = result.decline
     if view is None:  # someone else recorded this answer, or the payment moved on
         return await _current_view(deps, payment["id"])
+    if result.saved_method is not None and payment["payment_method_id"] is None:
+        view = await _save_method(deps, payment, attempt, result.saved_method, result.channel)
     if decline is not None:
         raise CardError(
             decline.message,
@@ -145,6 +245,9 @@ async def _record(
         "decline_code": decline.decline_code if decline else None,
         "error_message": decline.message if decline else _ERROR_MESSAGES.get(attempt_status),
         "completed_at": None if attempt_status in OPEN_ATTEMPT_STATUSES else now,
+        "next_sync_at": next_sync_at(
+            deps, attempt_status, _columns(attempt).get("sync_count", 0), now
+        ),
     }
     transition = None
     after = dict(_columns(payment))
@@ -188,6 +291,21 @@ async def _record(
 
 
 OPEN_ATTEMPT_STATUSES = frozenset({"pending", "requires_action", "unknown"})
+
+
+def next_sync_at(
+    deps: Deps, attempt_status: str, sync_count: int, now: datetime
+) -> datetime | None:
+    """When status sync next asks the provider about an attempt: on the schedule while the
+    outcome is unknown, and once the action window closes for ``requires_action``."""
+    if attempt_status == "unknown":
+        delays = deps.settings.sync_delays()
+        return now + timedelta(seconds=delays[min(sync_count, len(delays) - 1)])
+    if attempt_status == "requires_action":
+        return now + timedelta(hours=deps.settings.requires_action_expiry_hours)
+    return None
+
+
 _ERROR_CODES = {"unreachable": "provider_unavailable"}
 _ERROR_MESSAGES = {"unreachable": "The provider could not be reached."}
 
@@ -234,26 +352,55 @@ def _changes_for(
     return changes
 
 
+async def _save_method(
+    deps: Deps, payment: RowLike, attempt: RowLike, token: TokenizedCard, channel: str | None
+) -> Payment:
+    """Keep the reusable authorization a provider returned (Paystack's authorization_code)
+    as a payment method of the payment's customer, for recurring charges."""
+    tenant = Tenant(payment["merchant_id"], payment["livemode"])
+    row = payment_methods.new_method_row(
+        tenant,
+        token,
+        attempt["connector"],
+        datetime.now(UTC),
+        attempt["connector_account_id"],
+        payment["customer_id"],
+    )
+    row["channel"] = channel
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await pm_db.insert_row(conn, row)
+        await payments_db.set_payment_method(conn, payment["id"], row["id"])
+    return await _current_view(deps, payment["id"])
+
+
 async def sync_authorization(deps: Deps, payment: RowLike) -> Payment:
     """Ask the provider for the outcome of the payment's open authorization (after a
     redirect, or when the outcome was unknown) and apply it."""
     attempt = await payments_db.open_attempt(deps.pool, payment["id"], "authorize")
-    if attempt is None or attempt["provider_reference"] is None:
+    if attempt is None:
         return await payment_view(deps.pool, payment)
-    connector = deps.connectors.by_name(attempt["connector"])
+    await sync_attempt(deps, payment, attempt)
+    return await _current_view(deps, payment["id"])
+
+
+async def sync_attempt(deps: Deps, payment: RowLike, attempt: RowLike) -> AttemptOutcome | None:
+    """Ask the provider about one open authorize attempt and apply a definite answer.
+    Returns the outcome, or ``None`` while the provider cannot say."""
+    account_id = attempt["connector_account_id"]
+    connector = await deps.connectors.connector_for(deps.pool, account_id)
     try:
-        result = await connector.retrieve(attempt["provider_reference"])
+        async with deps.connectors.guard(account_id):
+            result = await connector.retrieve(attempt["id"], attempt["provider_reference"])
     except (OutcomeUnknown, ProviderUnreachable):
-        return await payment_view(deps.pool, payment)
+        return None
     if result.outcome is AttemptOutcome.UNKNOWN:
-        return await payment_view(deps.pool, payment)
+        return None
+    if result.outcome is AttemptOutcome.REQUIRES_ACTION and attempt["status"] == "requires_action":
+        return result.outcome  # nothing new
     earlier = await _earlier_attempts(deps, payment["id"], attempt["id"])
-    try:
-        return await apply_attempt_result(deps, payment, attempt, result, None, earlier)
-    except CardError:
-        refreshed = await payments_db.get_payment_unscoped(deps.pool, payment["id"])
-        assert refreshed is not None
-        return await payment_view(deps.pool, refreshed)
+    with contextlib.suppress(CardError):  # a decline is recorded on the payment
+        await apply_attempt_result(deps, payment, attempt, result, None, earlier)
+    return result.outcome
 
 
 def _elapsed_ms(started: float) -> int:

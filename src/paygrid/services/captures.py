@@ -6,14 +6,20 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from paygrid.connectors.base import Capability
 from paygrid.db import payments as payments_db
 from paygrid.db.executor import Connection
 from paygrid.domain import payments as domain
-from paygrid.domain.errors import InvalidRequest, PaymentInvalidState, ResourceMissing
+from paygrid.domain.errors import (
+    CapabilityNotSupported,
+    InvalidRequest,
+    PaymentInvalidState,
+    ResourceMissing,
+)
 from paygrid.domain.events import EventType
 from paygrid.domain.payments import PaymentAction, PaymentStatus
 from paygrid.schemas.payments import Payment
-from paygrid.services import provider_operations
+from paygrid.services import provider_operations, routing
 from paygrid.services.context import Deps, Tenant
 from paygrid.services.snapshots import emit_payment, payment_view
 
@@ -33,11 +39,13 @@ async def capture_payment(
                 param="amount_to_capture",
                 code="amount_too_large",
             )
+        if amount < payment["amount_capturable"]:
+            await require(conn, payment, Capability.PARTIAL_CAPTURE, "partial capture")
         attempt = await provider_operations.begin(conn, payment, "capture", amount)
     reference = await _provider_reference(deps, payment_id)
-    connector = deps.connectors.by_name(payment["connector"])
+    connector = await deps.connectors.connector_for(deps.pool, payment["connector_account_id"])
     outcome = await provider_operations.call(
-        deps.pool,
+        deps,
         attempt,
         lambda key: connector.capture(reference, attempt["amount"], key),
         payment_id=payment_id,
@@ -79,12 +87,17 @@ async def cancel_payment(
             PaymentStatus.REQUIRES_CAPTURE,
             PaymentStatus.REQUIRES_ACTION,
         )
+        if payment["status"] == PaymentStatus.REQUIRES_CAPTURE:
+            await require(conn, payment, Capability.VOID, "void")
+        # A pending redirect at a provider that cannot void (Paystack) simply lapses there.
+        if holds_funds and Capability.VOID not in await _capabilities(conn, payment):
+            holds_funds = False
         attempt = await provider_operations.begin(conn, payment, "void", 0) if holds_funds else None
     if attempt is not None:
         reference = await _provider_reference(deps, payment_id)
-        connector = deps.connectors.by_name(payment["connector"])
+        connector = await deps.connectors.connector_for(deps.pool, payment["connector_account_id"])
         outcome = await provider_operations.call(
-            deps.pool, attempt, lambda key: connector.void(reference, key), payment_id=payment_id
+            deps, attempt, lambda key: connector.void(reference, key), payment_id=payment_id
         )
     async with deps.pool.acquire() as conn, conn.transaction():
         if attempt is not None:
@@ -113,6 +126,21 @@ async def cancel_payment(
                 return await payment_view(conn, current)
             raise domain.invalid_state(current["status"], PaymentAction.CANCEL)
         return await emit_payment(conn, updated, EventType.PAYMENT_CANCELED)
+
+
+async def _capabilities(conn: Connection, payment: asyncpg.Record) -> Capability:
+    return (await routing.target_of(conn, payment["connector_account_id"])).capabilities
+
+
+async def require(
+    conn: Connection, payment: asyncpg.Record, capability: Capability, what: str
+) -> None:
+    """400 ``capability_not_supported`` when the payment's connector cannot do ``what``."""
+    if capability not in await _capabilities(conn, payment):
+        raise CapabilityNotSupported(
+            f"The {payment['connector']} connector does not support {what}.",
+            param="amount" if "partial" in what else None,
+        )
 
 
 async def _locked(conn: Connection, tenant: Tenant, payment_id: str) -> asyncpg.Record:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from paygrid.connectors.base import CardDetails, InvalidCard, TokenizedCard
+from paygrid.connectors.base import CardDetails, CardTokenizer, InvalidCard, TokenizedCard
+from paygrid.connectors.simulator.cards import MAGIC_PAYMENT_METHODS
 from paygrid.db import customers as customers_db
 from paygrid.db import payment_methods as pm_db
-from paygrid.db.executor import Connection, Executor
+from paygrid.db.executor import Executor
 from paygrid.db.pagination import PageRequest
 from paygrid.domain.errors import CardError, InvalidRequest, PermissionDenied, ResourceMissing
 from paygrid.ids import new_id
@@ -28,14 +30,77 @@ _CARD_ERROR_CODES = {
 async def tokenize(
     deps: Deps, tenant: Tenant, card: CardInput, *, param_prefix: str
 ) -> TokenizedCard:
+    """Tokenize at the built-in simulator (``/v1/payment_methods``)."""
     tokenizer = deps.connectors.tokenizer(tenant.livemode)
-    details = CardDetails(card.number, card.exp_month, card.exp_year, card.cvc)
+    return await tokenize_at(tokenizer, card_details(card), param_prefix=param_prefix)
+
+
+def card_details(card: CardInput) -> CardDetails:
+    return CardDetails(card.number, card.exp_month, card.exp_year, card.cvc)
+
+
+async def tokenize_at(
+    tokenizer: CardTokenizer, details: CardDetails, *, param_prefix: str
+) -> TokenizedCard:
     try:
         return await tokenizer.tokenize_card(details)
     except InvalidCard as error:
         raise CardError(
-            str(error), param=f"{param_prefix}[{error.param}]", code=_CARD_ERROR_CODES[error.param]
+            str(error),
+            param=f"{param_prefix}[{error.param}]",
+            code=_CARD_ERROR_CODES.get(error.param, "card_declined"),
         ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class SavedMethod:
+    row: asyncpg.Record
+
+
+@dataclass(frozen=True, slots=True)
+class RawCard:
+    """Card data from this request, held in memory only until a connector tokenizes it."""
+
+    details: CardDetails
+    param_prefix: str = "payment_method_data[card]"
+
+
+@dataclass(frozen=True, slots=True)
+class MagicMethod:
+    """A test-mode magic id such as ``pm_card_visa`` (simulator only)."""
+
+    magic_id: str
+
+
+MethodSource = SavedMethod | RawCard | MagicMethod | None  # None: a hosted/redirect flow
+
+
+async def source_of(
+    deps: Deps, tenant: Tenant, payment_method: str | None, card: CardInput | None
+) -> MethodSource:
+    """What a payment request pays with, before any connector is chosen."""
+    if payment_method is not None and card is not None:
+        raise InvalidRequest(
+            "Pass either payment_method or payment_method_data, not both.",
+            param="payment_method_data",
+        )
+    if card is not None:
+        deps.connectors.tokenizer(tenant.livemode)  # raw card data: test mode only
+        return RawCard(card_details(card))
+    if payment_method is None:
+        return None
+    row = await pm_db.get_payment_method(
+        deps.pool, tenant.merchant_id, tenant.livemode, payment_method
+    )
+    if row is not None:
+        return SavedMethod(row)
+    if not tenant.livemode and payment_method in MAGIC_PAYMENT_METHODS:
+        return MagicMethod(payment_method)
+    raise InvalidRequest(
+        f"No such payment_method: '{payment_method}'",
+        param="payment_method",
+        code="resource_missing",
+    )
 
 
 async def store_token(
@@ -64,7 +129,12 @@ async def store_token(
 
 
 def new_method_row(
-    tenant: Tenant, token: TokenizedCard, connector: str, now: datetime
+    tenant: Tenant,
+    token: TokenizedCard,
+    connector: str,
+    now: datetime,
+    connector_account_id: str | None = None,
+    customer_id: str | None = None,
 ) -> dict[str, Any]:
     """The row of a payment method made from a fresh token, for writing inside a larger
     statement."""
@@ -72,7 +142,6 @@ def new_method_row(
         "id": new_id("pm"),
         "merchant_id": tenant.merchant_id,
         "livemode": tenant.livemode,
-        "customer_id": None,
         "type": "card",
         "card_brand": token.brand,
         "card_last4": token.last4,
@@ -80,6 +149,9 @@ def new_method_row(
         "card_exp_year": token.exp_year,
         "connector": connector,
         "connector_reference": token.token,
+        "connector_account_id": connector_account_id,
+        "card_country": token.country,
+        "customer_id": customer_id,
         "metadata": {},
         "created_at": now,
     }
@@ -109,56 +181,13 @@ async def create_payment_method(
     return PaymentMethod.from_row(row)
 
 
-ResolvedMethod = asyncpg.Record | TokenizedCard | None
-
-
-async def resolve(
-    deps: Deps, tenant: Tenant, payment_method: str | None, card: CardInput | None
-) -> ResolvedMethod:
-    """Find the payment method a payment request names, or tokenize the card it carries.
-
-    A fresh token is returned unsaved: ``materialize`` stores it inside the caller's
-    transaction, so a request that fails later leaves no payment method behind."""
-    if payment_method is not None and card is not None:
-        raise InvalidRequest(
-            "Pass either payment_method or payment_method_data, not both.",
-            param="payment_method_data",
-        )
-    if card is not None:
-        return await tokenize(deps, tenant, card, param_prefix="payment_method_data[card]")
-    if payment_method is None:
-        return None
-    row = await pm_db.get_payment_method(
-        deps.pool, tenant.merchant_id, tenant.livemode, payment_method
-    )
-    if row is not None:
-        return row
-    if not tenant.livemode:
-        magic = await deps.connectors.simulator.tokenize_magic(payment_method)
-        if magic is not None:
-            return magic
-    raise InvalidRequest(
-        f"No such payment_method: '{payment_method}'",
-        param="payment_method",
-        code="resource_missing",
-    )
-
-
-async def materialize(
-    conn: Connection, deps: Deps, tenant: Tenant, resolved: ResolvedMethod
-) -> asyncpg.Record | None:
-    """Store a freshly tokenized card as a payment method, in ``conn``'s transaction."""
-    if isinstance(resolved, TokenizedCard):
-        return await store_token(conn, tenant, resolved, deps.connectors.simulator.name)
-    return resolved
-
-
-async def require_customer(conn: Executor, tenant: Tenant, customer_id: str) -> None:
+async def require_customer(conn: Executor, tenant: Tenant, customer_id: str) -> asyncpg.Record:
     row = await customers_db.get_customer(conn, tenant.merchant_id, tenant.livemode, customer_id)
     if row is None or row["deleted_at"] is not None:
         raise InvalidRequest(
             f"No such customer: '{customer_id}'", param="customer", code="resource_missing"
         )
+    return row
 
 
 async def get_payment_method(deps: Deps, tenant: Tenant, pm_id: str) -> PaymentMethod:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
-from paygrid.connectors.base import Connector, TokenizedCard
 from paygrid.db import events as events_db
+from paygrid.db import payment_methods as pm_db
 from paygrid.db import payments as payments_db
 from paygrid.db.pagination import PageRequest, group_by
 from paygrid.domain import payments as domain
@@ -19,13 +20,14 @@ from paygrid.domain.errors import (
 )
 from paygrid.domain.events import EventType
 from paygrid.domain.payments import PaymentAction, PaymentStatus
+from paygrid.domain.routing import RoutingContext
 from paygrid.ids import new_id
 from paygrid.money import get_currency, validate_amount
 from paygrid.schemas.common import RowLike
 from paygrid.schemas.payment_methods import CardInput, PaymentMethodData
 from paygrid.schemas.payments import Payment, PaymentConfirm, PaymentCreate
-from paygrid.services import payment_methods
-from paygrid.services.authorization import run_authorization
+from paygrid.services import payment_methods, routing
+from paygrid.services.authorization import Fallback, begin_attempt, run_authorization
 from paygrid.services.context import Deps, Tenant
 from paygrid.services.snapshots import payment_view
 
@@ -41,50 +43,71 @@ class DuplicateReference(PaygridError):
 async def create_payment(
     deps: Deps, tenant: Tenant, params: PaymentCreate, idempotency_key: str | None
 ) -> Payment:
-    """Create a payment and, with ``confirm``, authorize it at the tenant's connector."""
+    """Create a payment and, with ``confirm``, authorize it at the connector account routing
+    picks (failing over to the next one only when an account provably was not reached)."""
     currency = get_currency(params.currency)
     validate_amount(params.amount, currency)
+    receipt_email = params.receipt_email
     if params.customer is not None:
-        await payment_methods.require_customer(deps.pool, tenant, params.customer)
-    connector = deps.connectors.for_mode(tenant.livemode) if params.confirm else None
-    resolved = await payment_methods.resolve(
-        deps,
-        tenant,
-        params.payment_method,
-        _card_of(params.payment_method_data),
+        customer = await payment_methods.require_customer(deps.pool, tenant, params.customer)
+        receipt_email = receipt_email or customer["email"]
+    source = await payment_methods.source_of(
+        deps, tenant, params.payment_method, _card_of(params.payment_method_data)
     )
-    if params.confirm and resolved is None:
+    method_types = params.payment_method_types or ["card"]
+    if params.confirm and source is None and params.payment_method_types is None:
         raise InvalidRequest(
-            "A payment method is required to confirm: pass payment_method or payment_method_data.",
+            "A payment method is required to confirm: pass payment_method or "
+            "payment_method_data, or payment_method_types for the provider's hosted page.",
             param="payment_method",
             code="parameter_missing",
         )
-    status = (
-        PaymentStatus.REQUIRES_PAYMENT_METHOD
-        if resolved is None
-        else PaymentStatus.REQUIRES_CONFIRMATION
-    )
-    if connector is not None:
-        status = domain.apply(status, PaymentAction.BEGIN_ATTEMPT)
+    payment_id = new_id("pay")
+    now = datetime.now(UTC)
     values: dict[str, object] = {
-        "id": new_id("pay"),
+        "id": payment_id,
         "merchant_id": tenant.merchant_id,
         "livemode": tenant.livemode,
-        "status": status.value,
         "amount": params.amount,
         "currency": currency.code,
         "capture_method": params.capture_method,
         "customer_id": params.customer,
-        "connector": connector.name if connector else None,
         "description": params.description,
         "return_url": params.return_url,
         "order_id": params.order_id,
         "reference": params.reference or new_id("ref"),
         "metadata": params.metadata,
         "idempotency_key": idempotency_key,
+        "receipt_email": receipt_email,
+        "payment_method_types": method_types,
     }
+    choice = None
+    if params.confirm or source is not None:
+        targets = await routing.targets_for(
+            deps.pool, tenant, _routing_context(values, source, method_types)
+        )
+        choice = await routing.choose(
+            deps,
+            tenant,
+            targets,
+            source,
+            manual_capture=params.capture_method == "manual",
+            customer_id=None,
+            now=now,
+        )
+        remaining = targets[targets.index(choice.target) + 1 :]
+    # Ready to confirm: it has a payment method, or is meant for a provider's hosted page.
+    ready = source is not None or params.payment_method_types is not None
+    status = PaymentStatus.REQUIRES_CONFIRMATION if ready else PaymentStatus.REQUIRES_PAYMENT_METHOD
+    if params.confirm:
+        status = domain.apply(PaymentStatus.REQUIRES_CONFIRMATION, PaymentAction.BEGIN_ATTEMPT)
+    values["status"] = status.value
+    values["connector"] = choice.target.provider if choice and params.confirm else None
+    values["connector_account_id"] = choice.target.account_id if choice and params.confirm else None
     try:
-        payment, attempt, method, view = await _insert(deps, tenant, values, resolved, connector)
+        payment, attempt, method, view, earlier = await _insert(
+            deps, tenant, values, choice, confirm=params.confirm, now=now
+        )
     except _AlreadyCreated:
         assert idempotency_key is not None
         existing = await payments_db.get_by_idempotency_key(
@@ -94,7 +117,32 @@ async def create_payment(
         return await _resume(deps, tenant, existing, params)
     if attempt is None:
         return view
-    return await run_authorization(deps, payment, attempt, method, earlier_attempts=[])
+    fallback = Fallback(remaining, source)
+    return await run_authorization(
+        deps, payment, attempt, method, earlier_attempts=earlier, fallback=fallback
+    )
+
+
+def _routing_context(
+    values: dict[str, object],
+    source: payment_methods.MethodSource,
+    method_types: Sequence[str],
+) -> RoutingContext:
+    country = None
+    if isinstance(source, payment_methods.SavedMethod):
+        country = source.row["card_country"]
+    metadata = values["metadata"]
+    assert isinstance(metadata, dict)
+    amount = values["amount"]
+    assert isinstance(amount, int)
+    return RoutingContext(
+        payment_id=str(values["id"]),
+        currency=str(values["currency"]),
+        amount=amount,
+        payment_method_type="card" if source is not None else method_types[0],
+        card_country=country,
+        metadata=metadata,
+    )
 
 
 class _AlreadyCreated(Exception):
@@ -117,32 +165,33 @@ async def _insert(
     deps: Deps,
     tenant: Tenant,
     values: dict[str, object],
-    resolved: payment_methods.ResolvedMethod,
-    connector: Connector | None,
-) -> tuple[dict[str, Any], dict[str, Any] | None, RowLike | None, Payment]:
-    """Write the payment, its new payment method, its first attempt and ``payment.created``
-    in one statement. The rows (and the event's snapshot) are built here, so nothing has to
-    be read back."""
-    now = datetime.now(UTC)
-    new_method = None
-    method: RowLike | None = None
-    if isinstance(resolved, TokenizedCard):
-        new_method = payment_methods.new_method_row(
-            tenant, resolved, deps.connectors.simulator.name, now
-        )
-        method = new_method
-    elif resolved is not None:
-        method = resolved
+    choice: routing.Choice | None,
+    *,
+    confirm: bool,
+    now: datetime,
+) -> tuple[dict[str, Any], dict[str, Any] | None, RowLike | None, Payment, list[RowLike]]:
+    """Write the payment, its new payment method, its attempts and ``payment.created`` in
+    one statement. The rows (and the event's snapshot) are built here, so nothing has to be
+    read back."""
+    method = choice.method if choice else None
     payment = {
         **values,
         "payment_method_id": method["id"] if method is not None else None,
         "created_at": now,
         "updated_at": now,
     }
+    skipped: list[dict[str, Any]] = []
     attempt = None
-    if connector is not None:
-        attempt = new_attempt_row(payment, connector.name, now)
-    view = Payment.from_row({**_NEW_PAYMENT_DEFAULTS, **payment}, [attempt] if attempt else [])
+    if choice is not None and confirm:
+        skipped = [
+            routing.skipped_attempt_row(str(payment["id"]), target, int(str(values["amount"])), now)
+            for target in choice.skipped
+        ]
+        attempt = new_attempt_row(payment, choice.target, now)
+    attempts: list[RowLike] = [*skipped, *([attempt] if attempt else [])]
+    view = Payment.from_row(
+        {**_NEW_PAYMENT_DEFAULTS, **payment}, [_attempt_defaults(a) for a in attempts]
+    )
     event = events_db.event_row(
         merchant_id=tenant.merchant_id,
         livemode=tenant.livemode,
@@ -153,7 +202,12 @@ async def _insert(
     )
     try:
         created = await payments_db.create_with_attempt(
-            deps.pool, payment=payment, method=new_method, attempt=attempt, event=event
+            deps.pool,
+            payment=payment,
+            method=choice.new_method if choice else None,
+            attempt=attempt,
+            event=event,
+            skipped_attempts=skipped,
         )
     except asyncpg.UniqueViolationError as error:
         if "reference" not in (error.constraint_name or ""):
@@ -164,16 +218,36 @@ async def _insert(
         ) from error
     if not created:
         raise _AlreadyCreated
-    return {**_NEW_PAYMENT_DEFAULTS, **payment}, attempt, method, view
+    earlier: list[RowLike] = [_attempt_defaults(row) for row in skipped]
+    return {**_NEW_PAYMENT_DEFAULTS, **payment}, attempt, method, view, earlier
 
 
-def new_attempt_row(payment: RowLike, connector: str, now: datetime) -> dict[str, Any]:
+_ATTEMPT_DEFAULTS: dict[str, Any] = {
+    "provider_reference": None,
+    "error_code": None,
+    "decline_code": None,
+    "error_message": None,
+    "latency_ms": None,
+    "completed_at": None,
+    "payment_method_id": None,
+    "sync_count": 0,
+    "next_sync_at": None,
+    "refund_id": None,
+}
+
+
+def _attempt_defaults(row: RowLike) -> dict[str, Any]:
+    return {**_ATTEMPT_DEFAULTS, **dict(row.items())}
+
+
+def new_attempt_row(payment: RowLike, target: routing.Target, now: datetime) -> dict[str, Any]:
     """A pending authorize attempt, recorded before the provider is called."""
     return {
         "id": new_id("att"),
         "payment_id": payment["id"],
         "operation": "authorize",
-        "connector": connector,
+        "connector": target.provider,
+        "connector_account_id": target.account_id,
         "status": "pending",
         "amount": payment["amount"],
         "payment_method_id": payment["payment_method_id"],
@@ -205,43 +279,45 @@ async def _resume(
 async def confirm_payment(
     deps: Deps, tenant: Tenant, payment_id: str, params: PaymentConfirm
 ) -> Payment:
-    """Attach a payment method if given, then authorize at the tenant's connector."""
+    """Attach a payment method if given, then authorize where routing says."""
     payment = await _get(deps, tenant, payment_id)
-    connector = deps.connectors.for_mode(tenant.livemode)
     attaching = params.payment_method is not None or params.payment_method_data is not None
     sources = domain.confirm_sources(attaching)
     if payment["status"] not in sources:
         raise domain.invalid_state(payment["status"], PaymentAction.BEGIN_ATTEMPT)
-    resolved = await payment_methods.resolve(
+    if attaching:
+        source = await payment_methods.source_of(
+            deps, tenant, params.payment_method, _card_of(params.payment_method_data)
+        )
+    elif payment["payment_method_id"] is not None:
+        row = await pm_db.get_payment_method(
+            deps.pool, tenant.merchant_id, tenant.livemode, payment["payment_method_id"]
+        )
+        assert row is not None
+        source = payment_methods.SavedMethod(row)
+    else:
+        source = None
+    targets = await routing.targets_for(
+        deps.pool,
+        tenant,
+        _routing_context(dict(payment.items()), source, list(payment["payment_method_types"])),
+    )
+    choice = await routing.choose(
         deps,
         tenant,
-        params.payment_method,
-        _card_of(params.payment_method_data),
+        targets,
+        source,
+        manual_capture=payment["capture_method"] == "manual",
+        customer_id=None,
+        now=datetime.now(UTC),
     )
-    changes: dict[str, object] = {"connector": connector.name}
-    if params.return_url is not None:
-        changes["return_url"] = params.return_url
-    async with deps.pool.acquire() as conn, conn.transaction():
-        method = await payment_methods.materialize(conn, deps, tenant, resolved)
-        if method is not None:
-            changes["payment_method_id"] = method["id"]
-        updated = await payments_db.transition(
-            conn, payment_id, sources=sources, target=PaymentStatus.PROCESSING, changes=changes
-        )
-        if updated is None:
-            current = await payments_db.get_payment_unscoped(conn, payment_id)
-            assert current is not None
-            raise domain.invalid_state(current["status"], PaymentAction.BEGIN_ATTEMPT)
-        attempt = await payments_db.insert_attempt(
-            conn,
-            attempt_id=new_id("att"),
-            payment_id=payment_id,
-            operation="authorize",
-            connector=connector.name,
-            amount=updated["amount"],
-            payment_method_id=updated["payment_method_id"],
-        )
-    return await run_authorization(deps, updated, attempt, method)
+    remaining = targets[targets.index(choice.target) + 1 :]
+    updated, attempt = await begin_attempt(
+        deps, payment, choice, sources=sources, return_url=params.return_url
+    )
+    return await run_authorization(
+        deps, updated, attempt, choice.method, fallback=Fallback(remaining, source)
+    )
 
 
 async def get_payment(deps: Deps, tenant: Tenant, payment_id: str) -> Payment:

@@ -18,6 +18,7 @@ from paygrid.db import payments as payments_db
 from paygrid.db.executor import Connection
 from paygrid.domain.errors import PaymentInvalidState, ProviderUnavailable
 from paygrid.ids import new_id
+from paygrid.services.context import Deps
 
 ProviderCall = Callable[[str], Awaitable[OperationResult]]
 
@@ -44,6 +45,7 @@ async def begin(
                 payment_id=payment["id"],
                 operation=operation,
                 connector=payment["connector"],
+                connector_account_id=payment["connector_account_id"],
                 amount=amount,
                 refund_id=refund_id,
             )
@@ -61,16 +63,18 @@ class Outcome:
 
 
 async def call(
-    pool: asyncpg.Pool, attempt: asyncpg.Record, provider_call: ProviderCall, *, payment_id: str
+    deps: Deps, attempt: asyncpg.Record, provider_call: ProviderCall, *, payment_id: str
 ) -> Outcome:
     """Make the provider call for ``attempt``. The caller records a definite answer with
     ``record`` in the same transaction as the change it causes.
 
     An unreachable provider closes the attempt and raises ``ProviderUnavailable``; an unknown
     outcome leaves the attempt open (``unknown``) for a retry with the same key."""
+    pool = deps.pool
     started = time.perf_counter()
     try:
-        result = await provider_call(attempt["id"])
+        async with deps.connectors.guard(attempt["connector_account_id"]):
+            result = await provider_call(attempt["id"])
     except ProviderUnreachable:
         await _close(pool, attempt, "unreachable", started, "provider_unavailable")
         raise ProviderUnavailable(
@@ -90,10 +94,11 @@ async def call(
 async def record(conn: Connection, attempt: asyncpg.Record, outcome: Outcome) -> bool:
     """Record a definite answer; False when another request already recorded it."""
     result = outcome.result
+    status = "pending" if result.pending else "succeeded" if result.succeeded else "failed"
     row = await payments_db.finish_attempt(
         conn,
         attempt["id"],
-        status="succeeded" if result.succeeded else "failed",
+        status=status,
         provider_reference=result.provider_reference,
         latency_ms=outcome.latency_ms,
         error_code=result.failure_reason,

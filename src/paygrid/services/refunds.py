@@ -3,8 +3,11 @@ provider is called, so concurrent refunds can never exceed what was captured."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import asyncpg
 
+from paygrid.connectors.base import Capability, OperationResult
 from paygrid.db import payments as payments_db
 from paygrid.db import refunds as refunds_db
 from paygrid.db.executor import Connection
@@ -20,7 +23,7 @@ from paygrid.domain.events import EventType
 from paygrid.domain.payments import PaymentStatus, refundable
 from paygrid.ids import new_id
 from paygrid.schemas.refunds import Refund, RefundCreate
-from paygrid.services import provider_operations
+from paygrid.services import captures, provider_operations
 from paygrid.services.context import Deps, Tenant
 from paygrid.services.provider_operations import Outcome
 from paygrid.services.snapshots import emit
@@ -65,6 +68,9 @@ async def _reserve(
         )
     available = refundable(payment["amount_received"], payment["amount_refunded"])
     amount = params.amount if params.amount is not None else available
+    await captures.require(conn, payment, Capability.REFUND, "refunds")
+    if 0 < amount < payment["amount_received"]:
+        await captures.require(conn, payment, Capability.PARTIAL_REFUND, "partial refunds")
     if (
         not 0 < amount <= available
         or await payments_db.reserve_refund(conn, payment["id"], amount) is None
@@ -98,13 +104,13 @@ async def _execute(
     deps: Deps, payment: asyncpg.Record, refund: asyncpg.Record, attempt: asyncpg.Record
 ) -> Refund:
     """Call the provider (keyed by the refund id) and settle the refund."""
-    connector = deps.connectors.by_name(payment["connector"])
+    connector = await deps.connectors.connector_for(deps.pool, payment["connector_account_id"])
     authorization = await payments_db.latest_authorization(deps.pool, payment["id"])
     assert authorization is not None, "a succeeded payment has an authorization"
     reference = authorization["provider_reference"]
     try:
         outcome = await provider_operations.call(
-            deps.pool,
+            deps,
             attempt,
             lambda _attempt_id: connector.refund(reference, refund["amount"], refund["id"]),
             payment_id=payment["id"],
@@ -119,6 +125,8 @@ async def _execute(
 async def _settle(
     deps: Deps, refund: asyncpg.Record, attempt: asyncpg.Record, outcome: Outcome | None
 ) -> Refund:
+    if outcome is not None and outcome.result.pending:
+        return await _accepted(deps, refund, attempt, outcome)
     succeeded = outcome is not None and outcome.result.succeeded
     failure = (
         None
@@ -151,10 +159,39 @@ async def _settle(
         return view
 
 
+async def _accepted(
+    deps: Deps, refund: asyncpg.Record, attempt: asyncpg.Record, outcome: Outcome
+) -> Refund:
+    """The provider took the refund but settles it later (Paystack): it stays pending with
+    the provider's reference until a webhook or status sync says how it ended."""
+    delay = timedelta(seconds=deps.settings.sync_delays()[0])
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await provider_operations.record(conn, attempt, outcome)
+        updated = await refunds_db.mark_accepted(
+            conn,
+            refund["id"],
+            provider_reference=outcome.result.provider_reference,
+            next_sync_at=datetime.now(UTC) + delay,
+        )
+    return Refund.from_row(updated or refund)
+
+
+async def settle_from_provider(deps: Deps, refund: asyncpg.Record, result: OperationResult) -> bool:
+    """Apply a provider's final word on a pending refund (webhook or status sync).
+    Idempotent: False when the refund was already settled or the result is not final."""
+    if result.pending:
+        return False
+    attempt = await payments_db.refund_attempt(deps.pool, refund["id"])
+    assert attempt is not None
+    before = refund["status"]
+    view = await _settle(deps, refund, attempt, Outcome(result, 0))
+    return before == "pending" and view.status != "pending"
+
+
 async def _resume(deps: Deps, payment: asyncpg.Record, refund: asyncpg.Record) -> Refund:
     """A retried request whose refund row exists: finish it if it is still pending."""
     attempt = await payments_db.refund_attempt(deps.pool, refund["id"])
-    if refund["status"] != "pending" or attempt is None:
+    if refund["status"] != "pending" or attempt is None or refund["provider_reference"]:
         return Refund.from_row(refund)
     return await _execute(deps, payment, refund, attempt)
 

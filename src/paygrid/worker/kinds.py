@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from paygrid.broker import publisher
+from paygrid.services import provider_webhooks, status_sync
 from paygrid.webhooks import delivery
 from paygrid.worker import maintenance
-from paygrid.worker.registry import JobRegistry
+from paygrid.worker.registry import JobContext, JobRegistry
 from paygrid.worker.retry import RetryPolicy
 
 # A failed housekeeping run is tried once more a minute later, then waits for its next period.
@@ -32,4 +34,15 @@ def standard_registry() -> JobRegistry:
     # crashed (e.g. the database went away mid-attempt): it is re-run, same attempt number.
     registry.register(delivery.DELIVER, delivery.deliver, retry=DELIVERY_CRASH_RETRY)
     registry.register(publisher.PUBLISH, publisher.publish, retry=publisher.PUBLISH_RETRY)
+    registry.register(status_sync.SYNC, _status_sync, retry=MAINTENANCE_RETRY)
+    registry.schedule(status_sync.SYNC, every=timedelta(seconds=30))
+    registry.register(provider_webhooks.APPLY, _apply_provider_event, retry=DELIVERY_CRASH_RETRY)
     return registry
+
+
+async def _status_sync(payload: dict[str, Any], context: JobContext) -> None:
+    await status_sync.job(payload, context.deps)
+
+
+async def _apply_provider_event(payload: dict[str, Any], context: JobContext) -> None:
+    await provider_webhooks.apply_job(payload, context.deps)

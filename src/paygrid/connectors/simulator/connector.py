@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Final
 
@@ -17,8 +17,10 @@ from paygrid.connectors.base import (
     Capability,
     CardDetails,
     Decline,
+    InvalidSignature,
     OperationResult,
     OutcomeUnknown,
+    ProviderEvent,
     ProviderUnreachable,
     TokenizedCard,
 )
@@ -145,8 +147,9 @@ class SimulatorConnector:
         """Charge (or hold) the tokenized card, once per ``request.idempotency_key``."""
         if self.failure_mode == "unavailable":
             raise ProviderUnreachable("simulator refused the connection")
-        behavior = await self._behavior_of(request.payment_method_token)
-        if behavior is None:
+        token = request.payment_method_token
+        behavior = None if token is None else await self._behavior_of(token)
+        if token is None or behavior is None:
             return AttemptResult(AttemptOutcome.DECLINED, None, decline=DECLINES["card_declined"])
         status, decline_code = _initial_status(behavior, request.capture)
         if self.failure_mode == "processing_error":
@@ -154,7 +157,7 @@ class SimulatorConnector:
         charge = await store.insert_charge(
             self._pool,
             idempotency_key=request.idempotency_key,
-            token=request.payment_method_token,
+            token=token,
             amount=request.amount,
             currency=request.currency,
             capture=request.capture,
@@ -167,11 +170,33 @@ class SimulatorConnector:
             raise OutcomeUnknown("simulator response timed out after the charge was made")
         return self._result(charge)
 
-    async def retrieve(self, provider_reference: str) -> AttemptResult:
-        charge = await store.get_charge(self._pool, provider_reference)
+    async def retrieve(self, attempt_id: str, provider_reference: str | None) -> AttemptResult:
+        """The charge by its id, or by the attempt id it was made with (the idempotency key)
+        when the create's answer was lost."""
+        if self.failure_mode == "unavailable":
+            raise ProviderUnreachable("simulator refused the connection")
+        if provider_reference is not None:
+            charge = await store.get_charge(self._pool, provider_reference)
+        else:
+            charge = await store.get_charge_by_key(self._pool, attempt_id)
         if charge is None:
-            raise OutcomeUnknown(f"simulator has no charge {provider_reference}")
+            raise OutcomeUnknown(f"simulator has no charge for attempt {attempt_id}")
         return self._result(charge)
+
+    async def retrieve_refund(self, refund_reference: str) -> OperationResult:
+        operation = await store.get_operation(self._pool, refund_reference)
+        if operation is None:
+            raise OutcomeUnknown(f"simulator has no operation {refund_reference}")
+        return OperationResult(operation["succeeded"], operation["id"], operation["failure_reason"])
+
+    def parse_webhook(
+        self, raw_body: bytes, headers: Mapping[str, str], now: float
+    ) -> ProviderEvent:
+        """The simulator answers synchronously and sends no webhooks."""
+        raise InvalidSignature("the simulator sends no webhooks")
+
+    async def aclose(self) -> None:
+        """The simulator holds no connections of its own (it shares paygrid's pool)."""
 
     async def capture(
         self, provider_reference: str, amount: int, idempotency_key: str

@@ -70,6 +70,16 @@ async def get_charge(pool: asyncpg.Pool, charge_id: str) -> ChargeRow | None:
     return await pool.fetchrow("SELECT * FROM simulator.charges WHERE id = $1", charge_id)
 
 
+async def get_charge_by_key(pool: asyncpg.Pool, idempotency_key: str) -> ChargeRow | None:
+    return await pool.fetchrow(
+        "SELECT * FROM simulator.charges WHERE idempotency_key = $1", idempotency_key
+    )
+
+
+async def get_operation(pool: asyncpg.Pool, operation_id: str) -> asyncpg.Record | None:
+    return await pool.fetchrow("SELECT * FROM simulator.operations WHERE id = $1", operation_id)
+
+
 async def resolve_authentication(
     pool: asyncpg.Pool, charge_id: str, *, approved: bool
 ) -> ChargeRow | None:

@@ -1,0 +1,182 @@
+"""The Paystack connector: HTTP calls with httpx; every translation lives in ``mapping``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+import httpx
+
+from paygrid.connectors.base import (
+    AccountConfig,
+    AttemptResult,
+    AuthorizeRequest,
+    Capability,
+    InvalidCredentials,
+    OperationResult,
+    OutcomeUnknown,
+    ProviderEvent,
+    ProviderUnreachable,
+)
+from paygrid.connectors.paystack import mapping, webhooks
+
+DEFAULT_API_BASE: Final = "https://api.paystack.co"
+# Failures before a single byte left: the request provably never reached Paystack.
+_NEVER_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class PaystackConnector:
+    """Paystack: hosted checkout (initialize + redirect), charges on saved authorizations,
+    pending refunds and signed webhooks. Paystack deduplicates transaction references, and the
+    reference is always our attempt id, so repeating an authorize is safe."""
+
+    name = "paystack"
+    capabilities = (
+        Capability.REFUND
+        | Capability.PARTIAL_REFUND
+        | Capability.REDIRECT
+        | Capability.SAVED_METHODS
+        | Capability.WEBHOOKS
+    )
+
+    def __init__(
+        self, config: AccountConfig, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self._secret_key = config.secret_key
+        self._http = httpx.AsyncClient(
+            base_url=config.api_base or DEFAULT_API_BASE,
+            headers={"Authorization": f"Bearer {config.secret_key}"},
+            timeout=config.timeout_seconds,
+            transport=transport,
+        )
+
+    async def authorize(self, request: AuthorizeRequest) -> AttemptResult:
+        """Without a saved method: initialize a transaction and send the customer to
+        Paystack's page. With one (an ``AUTH_...`` code): charge it right away.
+        Raises ``EmailRequired`` before any call when the request has no email."""
+        if request.email is None:
+            raise mapping.EmailRequired("Paystack needs the customer's email for every charge")
+        if request.payment_method_token is None:
+            return await self._initialize(request, request.email)
+        return await self._charge_authorization(
+            request, request.email, request.payment_method_token
+        )
+
+    async def _initialize(self, request: AuthorizeRequest, email: str) -> AttemptResult:
+        body = mapping.initialize_body(
+            reference=request.idempotency_key,
+            email=email,
+            amount=request.amount,
+            currency=request.currency,
+            channels=request.channels,
+            callback_url=request.return_url,
+            payment_id=request.payment_id,
+        )
+        status, envelope = await self._send("POST", "/transaction/initialize", body)
+        if status == 200:
+            return mapping.initialize_result(envelope)
+        if mapping.is_duplicate_reference(envelope):
+            # A retry of an attempt Paystack already has (we crashed after sending it).
+            return await self.retrieve(request.idempotency_key, request.idempotency_key)
+        return mapping.rejected_request(envelope)
+
+    async def _charge_authorization(
+        self, request: AuthorizeRequest, email: str, authorization_code: str
+    ) -> AttemptResult:
+        body = mapping.charge_authorization_body(
+            reference=request.idempotency_key,
+            email=email,
+            amount=request.amount,
+            currency=request.currency,
+            authorization_code=authorization_code,
+            payment_id=request.payment_id,
+        )
+        status, envelope = await self._send("POST", "/transaction/charge_authorization", body)
+        if status == 200:
+            return mapping.transaction_result(mapping.envelope_data(envelope))
+        if mapping.is_duplicate_reference(envelope):
+            return await self.retrieve(request.idempotency_key, request.idempotency_key)
+        return mapping.rejected_request(envelope)
+
+    async def retrieve(self, attempt_id: str, provider_reference: str | None) -> AttemptResult:
+        """Verify the transaction: its reference is our attempt id. Raises ``OutcomeUnknown``
+        when Paystack does not know the reference (the initialize may not have arrived)."""
+        reference = provider_reference or attempt_id
+        status, envelope = await self._send("GET", f"/transaction/verify/{reference}")
+        if status != 200:
+            raise OutcomeUnknown(f"Paystack cannot verify {reference}: {mapping.message(envelope)}")
+        return mapping.transaction_result(mapping.envelope_data(envelope))
+
+    async def capture(
+        self, provider_reference: str, amount: int, idempotency_key: str
+    ) -> OperationResult:
+        """Paystack captures every charge at once; the service checks capabilities first."""
+        raise mapping.UnsupportedOperation("Paystack has no manual capture")
+
+    async def void(self, provider_reference: str, idempotency_key: str) -> OperationResult:
+        """Paystack cannot release an authorization; refund instead."""
+        raise mapping.UnsupportedOperation("Paystack has no void")
+
+    async def refund(
+        self, provider_reference: str, amount: int, idempotency_key: str
+    ) -> OperationResult:
+        """Create a refund; Paystack settles refunds later, so the result is usually
+        ``pending`` with the refund id to sync. Paystack has no idempotency key for refunds:
+        ours travels in ``merchant_note`` so a person can match them."""
+        body = {
+            "transaction": provider_reference,
+            "amount": amount,
+            "merchant_note": f"paygrid:{idempotency_key}",
+        }
+        status, envelope = await self._send("POST", "/refund", body)
+        if status == 200:
+            return mapping.refund_result(mapping.envelope_data(envelope))
+        return mapping.rejected_refund(envelope)
+
+    async def retrieve_refund(self, refund_reference: str) -> OperationResult:
+        """The refund's current state by its Paystack id."""
+        status, envelope = await self._send("GET", f"/refund/{refund_reference}")
+        if status != 200:
+            raise OutcomeUnknown(
+                f"Paystack cannot find refund {refund_reference}: {mapping.message(envelope)}"
+            )
+        return mapping.refund_result(mapping.envelope_data(envelope))
+
+    def parse_webhook(
+        self, raw_body: bytes, headers: Mapping[str, str], now: float
+    ) -> ProviderEvent:
+        """Check ``x-paystack-signature`` (Paystack signs no timestamp, so ``now`` is unused),
+        then map the event."""
+        payload = webhooks.verified_payload(raw_body, headers, self._secret_key)
+        return mapping.event_from_payload(payload)
+
+    async def aclose(self) -> None:
+        """Close the HTTP connection pool."""
+        await self._http.aclose()
+
+    async def _send(
+        self, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> tuple[int, Mapping[str, Any]]:
+        """One call. Returns (HTTP status, envelope) for answers Paystack gave on purpose;
+        raises ``ProviderUnreachable`` when nothing was sent, ``OutcomeUnknown`` when the
+        request may have been applied, ``InvalidCredentials`` on 401."""
+        try:
+            response = await self._http.request(method, path, json=body)
+        except _NEVER_SENT as error:
+            raise ProviderUnreachable(f"Paystack is unreachable: {type(error).__name__}") from error
+        except httpx.TransportError as error:
+            # ReadTimeout, ReadError, WriteError, RemoteProtocolError...: sent, maybe applied.
+            raise OutcomeUnknown(f"no answer from Paystack: {type(error).__name__}") from error
+        if response.status_code == 401:
+            raise InvalidCredentials("Paystack rejected the secret key")
+        if response.status_code >= 500:
+            raise OutcomeUnknown(f"Paystack answered {response.status_code} to {method} {path}")
+        try:
+            envelope = response.json()
+        except ValueError:
+            envelope = None
+        if not isinstance(envelope, Mapping):
+            raise mapping.UnexpectedResponse(
+                f"Paystack answered {response.status_code} without JSON"
+            )
+        return response.status_code, envelope

@@ -1,0 +1,68 @@
+"""Routing rule rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from paygrid.db.executor import Executor
+from paygrid.db.pagination import Filters, PageRequest, fetch_page
+
+Row = asyncpg.Record
+_UPDATABLE = frozenset({"name", "priority", "conditions", "destinations", "split"})
+
+
+async def insert_rule(conn: Executor, values: dict[str, Any]) -> Row:
+    columns = ", ".join(values)
+    params = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+    row = await conn.fetchrow(
+        f"INSERT INTO routing_rules ({columns}) VALUES ({params}) RETURNING *", *values.values()
+    )
+    assert row is not None
+    return row
+
+
+async def get_rule(conn: Executor, merchant_id: str, livemode: bool, rule_id: str) -> Row | None:
+    return await conn.fetchrow(
+        "SELECT * FROM routing_rules WHERE id = $1 AND merchant_id = $2 AND livemode = $3",
+        rule_id,
+        merchant_id,
+        livemode,
+    )
+
+
+async def update_rule(conn: Executor, rule_id: str, changes: dict[str, Any]) -> Row:
+    assert set(changes) <= _UPDATABLE
+    assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=2))
+    row = await conn.fetchrow(
+        f"UPDATE routing_rules SET {assignments}, updated_at = now() WHERE id = $1 RETURNING *",
+        rule_id,
+        *changes.values(),
+    )
+    assert row is not None
+    return row
+
+
+async def delete_rule(conn: Executor, rule_id: str) -> None:
+    await conn.execute("DELETE FROM routing_rules WHERE id = $1", rule_id)
+
+
+async def list_rules(
+    conn: Executor, merchant_id: str, livemode: bool, page: PageRequest
+) -> tuple[list[Row], bool]:
+    filters = Filters()
+    filters.add("merchant_id = $?", merchant_id)
+    filters.add("livemode = $?", livemode)
+    return await fetch_page(conn, "routing_rules", filters, page)
+
+
+async def rules_in_order(conn: Executor, merchant_id: str, livemode: bool) -> list[Row]:
+    return list(
+        await conn.fetch(
+            "SELECT * FROM routing_rules WHERE merchant_id = $1 AND livemode = $2"
+            " ORDER BY priority, id",
+            merchant_id,
+            livemode,
+        )
+    )

@@ -1,0 +1,75 @@
+"""What status sync works on: attempts and refunds whose outcome is due to be asked again."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from paygrid.db.executor import Executor
+
+Row = asyncpg.Record
+
+
+async def claim_due_attempts(conn: Executor, now: datetime, limit: int) -> list[Row]:
+    """Open authorize attempts due for a sync. Each is claimed by clearing its due time in
+    the same statement (``SKIP LOCKED``), so two workers never sync the same attempt; the
+    caller sets the next time."""
+    return list(
+        await conn.fetch(
+            "UPDATE payment_attempts SET next_sync_at = NULL, sync_count = sync_count + 1"
+            " WHERE id IN (SELECT id FROM payment_attempts WHERE next_sync_at <= $1"
+            "  AND operation = 'authorize'"
+            "  AND status IN ('pending', 'unknown', 'requires_action')"
+            "  ORDER BY next_sync_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            " RETURNING *",
+            now,
+            limit,
+        )
+    )
+
+
+async def set_next_sync(conn: Executor, attempt_id: str, when: datetime | None) -> None:
+    await conn.execute(
+        "UPDATE payment_attempts SET next_sync_at = $2 WHERE id = $1"
+        " AND status IN ('pending', 'unknown', 'requires_action')",
+        attempt_id,
+        when,
+    )
+
+
+async def claim_due_refunds(conn: Executor, now: datetime, limit: int) -> list[Row]:
+    return list(
+        await conn.fetch(
+            "UPDATE refunds SET next_sync_at = NULL"
+            " WHERE id IN (SELECT id FROM refunds WHERE next_sync_at <= $1 AND status = 'pending'"
+            "  ORDER BY next_sync_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            " RETURNING *",
+            now,
+            limit,
+        )
+    )
+
+
+async def set_refund_next_sync(conn: Executor, refund_id: str, when: datetime) -> None:
+    await conn.execute(
+        "UPDATE refunds SET next_sync_at = $2 WHERE id = $1 AND status = 'pending'",
+        refund_id,
+        when,
+    )
+
+
+async def stale_pending_attempts(conn: Executor, before: datetime, limit: int) -> list[Row]:
+    """Authorize attempts still ``pending`` long after they started: the process that made
+    the call died before recording anything. They are synced like unknown outcomes."""
+    return list(
+        await conn.fetch(
+            "UPDATE payment_attempts SET status = 'unknown', next_sync_at = now()"
+            " WHERE id IN (SELECT id FROM payment_attempts WHERE status = 'pending'"
+            "  AND operation = 'authorize' AND created_at < $1 AND next_sync_at IS NULL"
+            "  LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            " RETURNING *",
+            before,
+            limit,
+        )
+    )

@@ -1,0 +1,223 @@
+"""Connector accounts: create (credentials encrypted at rest), read, update, disable and
+enable; and re-encryption of every account's credentials under the active key."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from paygrid.connectors.registry import capabilities_of, capability_names
+from paygrid.crypto import KeyRing
+from paygrid.db import connector_accounts as accounts_db
+from paygrid.db.pagination import PageRequest
+from paygrid.domain.errors import InvalidRequest, ResourceMissing
+from paygrid.ids import new_id
+from paygrid.money import CURRENCIES, get_currency
+from paygrid.schemas.connector_accounts import (
+    ConnectorAccount,
+    ConnectorAccountCreate,
+    ConnectorAccountUpdate,
+    Credentials,
+)
+from paygrid.services.context import Deps, Tenant
+
+# What each provider processes (Paystack's published list; Stripe and the simulator take
+# every currency in paygrid's registry).
+PROVIDER_CURRENCIES: dict[str, frozenset[str]] = {
+    "paystack": frozenset({"NGN", "GHS", "ZAR", "KES", "USD"}),
+    "stripe": frozenset(CURRENCIES),
+    "simulator": frozenset(CURRENCIES),
+}
+_KEY_PREFIXES = {
+    ("stripe", False): ("sk_test_", "rk_test_"),
+    ("stripe", True): ("sk_live_", "rk_live_"),
+    ("paystack", False): ("sk_test_",),
+    ("paystack", True): ("sk_live_",),
+}
+
+
+async def create_account(
+    deps: Deps, tenant: Tenant, params: ConnectorAccountCreate
+) -> ConnectorAccount:
+    if params.provider == "simulator" and tenant.livemode:
+        raise InvalidRequest(
+            "The simulator moves no real money, so it is available in test mode only.",
+            param="provider",
+        )
+    credentials = _check_credentials(params.provider, tenant.livemode, params.credentials)
+    currencies = _check_currencies(params.provider, params.currencies)
+    api_base = _check_api_base(tenant.livemode, params.api_base)
+    account_id = new_id("ca")
+    row = await accounts_db.insert_account(
+        deps.pool,
+        {
+            "id": account_id,
+            "merchant_id": tenant.merchant_id,
+            "livemode": tenant.livemode,
+            "provider": params.provider,
+            "name": params.name,
+            "currencies": currencies,
+            "api_base": api_base,
+            "metadata": params.metadata,
+            **_sealed(deps.keys, account_id, credentials),
+        },
+    )
+    return view(deps, row)
+
+
+async def get_account(deps: Deps, tenant: Tenant, account_id: str) -> ConnectorAccount:
+    return view(deps, await get_row(deps.pool, tenant, account_id))
+
+
+async def list_accounts(
+    deps: Deps, tenant: Tenant, page: PageRequest, *, provider: str | None, status: str | None
+) -> tuple[list[ConnectorAccount], bool]:
+    rows, has_more = await accounts_db.list_accounts(
+        deps.pool, tenant.merchant_id, tenant.livemode, page, provider=provider, status=status
+    )
+    return [view(deps, row) for row in rows], has_more
+
+
+async def update_account(
+    deps: Deps, tenant: Tenant, account_id: str, params: ConnectorAccountUpdate
+) -> ConnectorAccount:
+    row = await get_row(deps.pool, tenant, account_id)
+    sent = params.model_dump(exclude_unset=True)
+    changes: dict[str, Any] = {}
+    if "name" in sent:
+        changes["name"] = params.name
+    if params.currencies is not None:
+        changes["currencies"] = _check_currencies(row["provider"], params.currencies)
+    if "api_base" in sent:
+        changes["api_base"] = _check_api_base(tenant.livemode, params.api_base)
+    if params.metadata is not None:
+        changes["metadata"] = params.metadata
+    if params.credentials is not None:
+        credentials = _check_credentials(row["provider"], tenant.livemode, params.credentials)
+        changes.update(_sealed(deps.keys, account_id, credentials))
+    if not changes:
+        return view(deps, row)
+    return view(deps, await accounts_db.update_account(deps.pool, account_id, changes))
+
+
+async def set_status(deps: Deps, tenant: Tenant, account_id: str, status: str) -> ConnectorAccount:
+    """Disable (routing skips it; its existing payments can still be captured and refunded)
+    or enable an account."""
+    await get_row(deps.pool, tenant, account_id)
+    return view(deps, await accounts_db.update_account(deps.pool, account_id, {"status": status}))
+
+
+async def rotate_encryption(pool: asyncpg.Pool, keys: KeyRing) -> tuple[int, int]:
+    """Re-encrypt every account's credentials under the active key. Returns (re-encrypted,
+    already current)."""
+    rotated = current = 0
+    for row in await accounts_db.all_account_credentials(pool):
+        if keys.is_current(row["credentials"]):
+            current += 1
+            continue
+        plain = keys.decrypt(row["credentials"], context=row["id"])
+        await pool.execute(
+            "UPDATE connector_accounts SET credentials = $2 WHERE id = $1 AND credentials = $3",
+            row["id"],
+            keys.encrypt(plain, context=row["id"]),
+            row["credentials"],
+        )
+        rotated += 1
+    return rotated, current
+
+
+def view(deps: Deps, row: asyncpg.Record) -> ConnectorAccount:
+    return ConnectorAccount.from_row(
+        row,
+        capabilities=capability_names(capabilities_of(row["provider"])),
+        webhook_url=f"{deps.settings.base_url()}/v1/provider_webhooks/{row['id']}",
+    )
+
+
+async def get_row(pool: asyncpg.Pool, tenant: Tenant, account_id: str) -> asyncpg.Record:
+    row = await accounts_db.get_account(pool, tenant.merchant_id, tenant.livemode, account_id)
+    if row is None:
+        raise ResourceMissing(f"No such connector account: '{account_id}'", param="id")
+    return row
+
+
+def _check_credentials(
+    provider: str, livemode: bool, credentials: Credentials | None
+) -> dict[str, str | None]:
+    if provider == "simulator":
+        return {"secret_key": credentials.secret_key if credentials else None}
+    mode = "live" if livemode else "test"
+    if credentials is None:
+        raise InvalidRequest(
+            f"A {provider} account needs credentials.secret_key.",
+            param="credentials",
+            code="parameter_missing",
+        )
+    prefixes = _KEY_PREFIXES[(provider, livemode)]
+    if not credentials.secret_key.startswith(prefixes):
+        raise InvalidRequest(
+            f"A {mode}-mode {provider} account takes a {mode} secret key starting with "
+            f"{' or '.join(prefixes)}.",
+            param="credentials.secret_key",
+            code="credentials_invalid",
+        )
+    hook = credentials.webhook_secret
+    if hook is not None and provider == "stripe" and not hook.startswith("whsec_"):
+        raise InvalidRequest(
+            "A Stripe webhook secret starts with whsec_.",
+            param="credentials.webhook_secret",
+            code="credentials_invalid",
+        )
+    if hook is not None and provider == "paystack":
+        raise InvalidRequest(
+            "Paystack signs webhooks with the secret key; leave webhook_secret out.",
+            param="credentials.webhook_secret",
+        )
+    return {"secret_key": credentials.secret_key, "webhook_secret": hook}
+
+
+def _sealed(keys: KeyRing, account_id: str, credentials: dict[str, str | None]) -> dict[str, Any]:
+    secret = credentials.get("secret_key") or ""
+    hook = credentials.get("webhook_secret")
+    return {
+        "credentials": keys.encrypt(json.dumps(credentials), context=account_id),
+        "secret_key_last4": secret[-4:] if secret else "",
+        "webhook_secret_last4": hook[-4:] if hook else None,
+    }
+
+
+def _check_currencies(provider: str, requested: list[str] | None) -> list[str]:
+    supported = PROVIDER_CURRENCIES[provider]
+    if requested is None:
+        return sorted(supported)
+    codes = []
+    for code in requested:
+        currency = get_currency(code)
+        if currency.code not in supported:
+            raise InvalidRequest(
+                f"{provider} does not process {currency.code}; it takes "
+                f"{', '.join(sorted(supported))}.",
+                param="currencies",
+                code="currency_not_supported",
+            )
+        if currency.code not in codes:
+            codes.append(currency.code)
+    return codes
+
+
+def _check_api_base(livemode: bool, api_base: str | None) -> str | None:
+    if api_base is None:
+        return None
+    if livemode:
+        raise InvalidRequest(
+            "api_base is for pointing test-mode accounts at a local fake; live accounts "
+            "always use the provider's own API.",
+            param="api_base",
+        )
+    parts = urlsplit(api_base)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise InvalidRequest("api_base must be an http(s) URL.", param="api_base")
+    return api_base.rstrip("/")

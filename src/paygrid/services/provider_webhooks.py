@@ -1,0 +1,151 @@
+"""Inbound provider webhooks: verify the signature over the raw bytes, keep the event in an
+inbox deduplicated by the provider's event id, and apply it through the payment state
+machine. Applying only writes to our database (no provider call), so the provider gets its
+2xx quickly; an event about a payment we do not know yet is kept and retried by a job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import structlog
+
+from paygrid.connectors.base import InvalidSignature, ProviderEvent
+from paygrid.db import connector_accounts as accounts_db
+from paygrid.db import jobs as jobs_db
+from paygrid.db import payments as payments_db
+from paygrid.db import provider_events as inbox_db
+from paygrid.db import refunds as refunds_db
+from paygrid.domain.errors import CardError, InvalidRequest, ResourceMissing
+from paygrid.ids import new_id
+from paygrid.services import refunds
+from paygrid.services.authorization import OPEN_ATTEMPT_STATUSES, apply_attempt_result
+from paygrid.services.context import Deps
+
+log = structlog.get_logger("paygrid.provider_webhooks")
+
+APPLY = "provider_webhooks.apply"
+# How long after each miss an event about an unknown payment or refund is tried again.
+UNMATCHED_RETRY_SECONDS: Final = (5, 30, 120, 600, 3600, 21600)
+
+
+SIGNATURE_HEADERS: Final = frozenset({"stripe-signature", "x-paystack-signature"})
+
+
+class SignatureInvalid(InvalidRequest):
+    default_code = "signature_invalid"
+
+
+async def receive(
+    deps: Deps, account_id: str, raw_body: bytes, headers: Mapping[str, str]
+) -> dict[str, Any]:
+    """Handle one webhook request; returns the small acknowledgement body."""
+    account = await accounts_db.get_account_unscoped(deps.pool, account_id)
+    if account is None:
+        raise ResourceMissing(f"No such connector account: '{account_id}'", param="id")
+    connector = deps.connectors.from_row(account)
+    try:
+        event = connector.parse_webhook(raw_body, headers, time.time())
+    except InvalidSignature as error:
+        log.warning(
+            "provider_webhook.bad_signature",
+            connector_account_id=account_id,
+            provider=account["provider"],
+            reason=str(error),
+            body_bytes=len(raw_body),
+        )
+        raise SignatureInvalid(
+            "The webhook signature did not verify; nothing was applied.", param="signature"
+        ) from None
+    row = await inbox_db.insert_event(
+        deps.pool,
+        event_id=new_id("pwe"),
+        connector_account_id=account_id,
+        provider_event_id=event.event_id,
+        event_type=event.type,
+        body=raw_body,
+        headers={k: v for k, v in headers.items() if k in SIGNATURE_HEADERS},
+    )
+    if row is None:
+        log.info("provider_webhook.duplicate", provider_event_id=event.event_id)
+        return {"received": True, "duplicate": True}
+    status = await _apply_or_schedule(deps, row["id"], account_id, event, attempt=1)
+    return {"received": True, "status": status}
+
+
+async def apply_job(payload: dict[str, Any], deps: Deps) -> None:
+    """The retry of an event that did not match anything yet (job ``provider_webhooks.apply``)."""
+    row = await inbox_db.get_event(deps.pool, payload["event"])
+    if row is None or row["status"] in {"applied", "ignored"}:
+        return
+    account = await accounts_db.get_account_unscoped(deps.pool, row["connector_account_id"])
+    assert account is not None
+    connector = deps.connectors.from_row(account)
+    # Parse the stored body with its stored signature, as of the time it was received (so
+    # Stripe's timestamp tolerance still holds).
+    event = connector.parse_webhook(
+        bytes(row["body"]), row["headers"], row["received_at"].timestamp()
+    )
+    await _apply_or_schedule(
+        deps, row["id"], row["connector_account_id"], event, attempt=int(payload["attempt"])
+    )
+
+
+async def _apply_or_schedule(
+    deps: Deps, inbox_id: str, account_id: str, event: ProviderEvent, *, attempt: int
+) -> str:
+    detail: str | None
+    try:
+        status = await apply(deps, account_id, event)
+    except Exception as error:  # kept for the retry job; never a 5xx to the provider
+        log.exception("provider_webhook.apply_failed", inbox_id=inbox_id)
+        status, detail = "unmatched", f"{type(error).__name__}: {error}"
+    else:
+        detail = None if status != "unmatched" else "no payment or refund matches yet"
+    await inbox_db.mark(deps.pool, inbox_id, status, detail)
+    if status == "unmatched" and attempt <= len(UNMATCHED_RETRY_SECONDS):
+        delay = UNMATCHED_RETRY_SECONDS[attempt - 1]
+        await jobs_db.enqueue(
+            deps.pool,
+            APPLY,
+            {"event": inbox_id, "attempt": attempt + 1},
+            run_at=datetime.now(UTC) + timedelta(seconds=delay),
+            unique_key=f"{APPLY}:{inbox_id}",
+        )
+    return status
+
+
+async def apply(deps: Deps, account_id: str, event: ProviderEvent) -> str:
+    """Apply one parsed event; returns applied, ignored or unmatched. Idempotent and safe out
+    of order: an answer for an attempt that is already final changes nothing."""
+    if event.attempt_result is not None:
+        attempt = await inbox_db.find_attempt(
+            deps.pool, account_id, event.attempt_id, event.provider_reference
+        )
+        if attempt is None:
+            return "unmatched"
+        if attempt["status"] not in OPEN_ATTEMPT_STATUSES:
+            return "applied"  # already final: a late or repeated event changes nothing
+        payment = await payments_db.get_payment_unscoped(deps.pool, attempt["payment_id"])
+        assert payment is not None
+        earlier = [
+            row
+            for row in await payments_db.list_attempts(deps.pool, [payment["id"]])
+            if row["id"] != attempt["id"]
+        ]
+        with contextlib.suppress(CardError):  # a decline is recorded on the payment
+            await apply_attempt_result(deps, payment, attempt, event.attempt_result, None, earlier)
+        return "applied"
+    if event.refund_result is not None and event.refund_reference is not None:
+        refund = await refunds_db.find_by_provider_reference(
+            deps.pool, account_id, event.refund_reference
+        )
+        if refund is None:
+            return "unmatched"
+        await refunds.settle_from_provider(deps, refund, event.refund_result)
+        return "applied"
+    return "ignored"
