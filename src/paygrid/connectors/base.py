@@ -22,6 +22,9 @@ class Capability(Flag):
     CARD_TOKENIZATION = auto()
     REDIRECT = auto()  # a hosted page at the provider (Paystack's checkout)
     WEBHOOKS = auto()  # signed inbound events at /v1/provider_webhooks/{account}
+    # Refund calls carry an idempotency key, so a refund whose answer was lost can be sent
+    # again safely. Without it (Paystack) such a refund is left for status sync/reconciliation.
+    IDEMPOTENT_REFUNDS = auto()
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,6 +124,7 @@ async def _fail_over(deps: Deps, payment: RowLike, fallback: Fallback) -> Paymen
             manual_capture=payment["capture_method"] == "manual",
             customer_id=None,
             now=datetime.now(UTC),
+            email=payment["receipt_email"],
         )
     except (ProviderUnavailable, CapabilityNotSupported):
         raise ProviderUnavailable(
@@ -334,7 +335,13 @@ def _changes_for(
     if amounts is not None:
         changes["amount_capturable"] = amounts.amount_capturable
         changes["amount_received"] = amounts.amount_received
-    if action is PaymentAction.REQUIRE_ACTION:
+    if (
+        action is PaymentAction.REQUIRE_ACTION
+        and result.redirect_url is None
+        and payment["next_action"]
+    ):
+        changes["next_action"] = payment["next_action"]  # a re-driven attempt keeps its URL
+    elif action is PaymentAction.REQUIRE_ACTION:
         changes["next_action"] = {
             "type": "redirect_to_url",
             "redirect_to_url": {"url": result.redirect_url, "return_url": payment["return_url"]},

@@ -94,6 +94,7 @@ async def create_payment(
             manual_capture=params.capture_method == "manual",
             customer_id=None,
             now=now,
+            email=receipt_email,
         )
         remaining = targets[targets.index(choice.target) + 1 :]
     # Ready to confirm: it has a payment method, or is meant for a provider's hosted page.
@@ -310,6 +311,7 @@ async def confirm_payment(
         manual_capture=payment["capture_method"] == "manual",
         customer_id=None,
         now=datetime.now(UTC),
+        email=payment["receipt_email"],
     )
     remaining = targets[targets.index(choice.target) + 1 :]
     updated, attempt = await begin_attempt(

@@ -114,7 +114,8 @@ async def _apply_or_schedule(
             APPLY,
             {"event": inbox_id, "attempt": attempt + 1},
             run_at=datetime.now(UTC) + timedelta(seconds=delay),
-            unique_key=f"{APPLY}:{inbox_id}",
+            # One job per retry number: the running job (this one) is still live meanwhile.
+            unique_key=f"{APPLY}:{inbox_id}:{attempt + 1}",
         )
     return status
 

@@ -23,7 +23,7 @@ from paygrid.domain.events import EventType
 from paygrid.domain.payments import PaymentStatus, refundable
 from paygrid.ids import new_id
 from paygrid.schemas.refunds import Refund, RefundCreate
-from paygrid.services import captures, provider_operations
+from paygrid.services import captures, provider_operations, routing
 from paygrid.services.context import Deps, Tenant
 from paygrid.services.provider_operations import Outcome
 from paygrid.services.snapshots import emit
@@ -193,6 +193,13 @@ async def _resume(deps: Deps, payment: asyncpg.Record, refund: asyncpg.Record) -
     attempt = await payments_db.refund_attempt(deps.pool, refund["id"])
     if refund["status"] != "pending" or attempt is None or refund["provider_reference"]:
         return Refund.from_row(refund)
+    if attempt["status"] == "unknown":
+        target = await routing.target_of(deps.pool, payment["connector_account_id"])
+        if Capability.IDEMPOTENT_REFUNDS not in target.capabilities:
+            # The first call may have reached the provider and it cannot deduplicate: sending
+            # it again could refund twice. It stays pending until the provider's webhook
+            # (or an operator reconciling) settles it.
+            return Refund.from_row(refund)
     return await _execute(deps, payment, refund, attempt)
 
 

@@ -216,13 +216,22 @@ class Choice:
     skipped: list[Target] = field(default_factory=list)
 
 
+EMAIL_REQUIRED = frozenset({"paystack"})
+
+
 def unusable_reason(
-    source: payment_methods.MethodSource, target: Target, *, manual_capture: bool
+    source: payment_methods.MethodSource,
+    target: Target,
+    *,
+    manual_capture: bool,
+    email: str | None = None,
 ) -> str | None:
     """Why ``target`` cannot take this payment (``None`` when it can)."""
     caps = target.capabilities
     if manual_capture and Capability.MANUAL_CAPTURE not in caps:
         return f"{target.provider} does not support manual capture"
+    if target.provider in EMAIL_REQUIRED and not email:
+        return f"{target.provider} needs the customer's email (receipt_email or a customer's)"
     match source:
         case None:
             if Capability.REDIRECT not in caps:
@@ -251,6 +260,7 @@ async def choose(
     manual_capture: bool,
     customer_id: str | None,
     now: datetime,
+    email: str | None = None,
 ) -> Choice:
     """The first target that can take the payment, tokenizing raw card data there. A target
     whose tokenizer cannot be reached is skipped (nothing was sent, so failing over is
@@ -258,7 +268,7 @@ async def choose(
     skipped: list[Target] = []
     reasons: list[str] = []
     for target in targets:
-        reason = unusable_reason(source, target, manual_capture=manual_capture)
+        reason = unusable_reason(source, target, manual_capture=manual_capture, email=email)
         if reason is not None:
             reasons.append(reason)
             continue

@@ -11,6 +11,7 @@ anywhere else sends it to another provider: only this sync (or a provider webhoo
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -71,7 +72,7 @@ async def run(deps: Deps, now: datetime | None = None) -> SyncReport:
                 deps.pool, refund["id"], now + timedelta(seconds=delay)
             )
     if report.resolved or report.expired or report.refunds_settled:
-        log.info("status_sync.pass", **report.__dict__)
+        log.info("status_sync.pass", **dataclasses.asdict(report))
     return report
 
 

@@ -81,6 +81,7 @@ class SimulatorConnector:
         | Capability.THREE_DS
         | Capability.SAVED_METHODS
         | Capability.CARD_TOKENIZATION
+        | Capability.IDEMPOTENT_REFUNDS
     )
 
     def __init__(

@@ -51,6 +51,7 @@ class StripeConnector:
         | Capability.SAVED_METHODS
         | Capability.CARD_TOKENIZATION
         | Capability.WEBHOOKS
+        | Capability.IDEMPOTENT_REFUNDS
     )
 
     def __init__(self, config: AccountConfig, *, localstripe: bool = False) -> None:
