@@ -321,3 +321,27 @@ async def test_invalid_request_is_declined_without_a_charge(connector: PaystackC
     assert result.outcome is AttemptOutcome.DECLINED
     assert result.decline is not None
     assert result.decline.message == "Currency not supported by merchant"
+
+
+async def test_transaction_list_pages_through_for_reconciliation(
+    connector: PaystackConnector, paystack_merchant: FakeMerchant
+) -> None:
+    paid, failed, open_ = request(amount=10_000), request(amount=20_000), request(amount=30_000)
+    await pay(paystack_merchant, (await connector.authorize(paid)).redirect_url)
+    await pay(
+        paystack_merchant, (await connector.authorize(failed)).redirect_url, INSUFFICIENT_FUNDS_CARD
+    )
+    await connector.authorize(open_)
+
+    seen: dict[str, tuple[str, int]] = {}
+    page: int | None = 1
+    while page is not None:
+        rows, page = await connector.list_transactions(page=page, per_page=2)
+        assert len(rows) <= 2
+        seen.update({row.reference: (row.status, row.amount) for row in rows})
+    assert seen[paid.idempotency_key] == ("success", 10_000)
+    assert seen[failed.idempotency_key] == ("failed", 20_000)
+    assert seen[open_.idempotency_key][1] == 30_000
+    successes, _ = await connector.list_transactions(status="success")
+    assert {row.reference for row in successes} == {paid.idempotency_key}
+    assert all(row.currency == "NGN" and row.paid_at for row in successes)

@@ -142,6 +142,21 @@ class PaystackConnector:
             )
         return mapping.refund_result(mapping.envelope_data(envelope))
 
+    async def list_transactions(
+        self, *, page: int = 1, per_page: int = 50, status: str | None = None
+    ) -> tuple[list[mapping.ListedTransaction], int | None]:
+        """One page of Paystack's transactions (newest first), for reconciliation; returns
+        the rows and the next page number, or ``None`` after the last page."""
+        query = f"/transaction?perPage={per_page}&page={page}"
+        if status is not None:
+            query += f"&status={status}"
+        code, envelope = await self._send("GET", query)
+        if code != 200:
+            raise OutcomeUnknown(
+                f"Paystack refused the transaction list: {mapping.message(envelope)}"
+            )
+        return mapping.listed_transactions(envelope)
+
     def parse_webhook(
         self, raw_body: bytes, headers: Mapping[str, str], now: float
     ) -> ProviderEvent:

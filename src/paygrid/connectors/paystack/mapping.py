@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, TypeVar, assert_never
 
@@ -363,3 +364,39 @@ def _text(data: Json, key: str) -> str:
 def _optional_text(data: Json, key: str) -> str | None:
     value = data.get(key)
     return value if isinstance(value, str) and value else None
+
+
+@dataclass(frozen=True, slots=True)
+class ListedTransaction:
+    """One row of Paystack's transaction list, as reconciliation compares it with ours."""
+
+    reference: str
+    status: str
+    amount: int
+    currency: str
+    paid_at: str | None
+
+
+def listed_transactions(envelope: Json) -> tuple[list[ListedTransaction], int | None]:
+    """The page's transactions and the next page number (``None`` on the last page)."""
+    data = envelope.get("data")
+    if not isinstance(data, list):
+        raise UnexpectedResponse("a Paystack transaction list without a data array")
+    rows = [
+        ListedTransaction(
+            reference=_text(item, "reference"),
+            status=_text(item, "status"),
+            amount=amount(item),
+            currency=_text(item, "currency"),
+            paid_at=_optional_text(item, "paid_at") or _optional_text(item, "paidAt"),
+        )
+        for item in data
+        if isinstance(item, Mapping)
+    ]
+    meta = envelope.get("meta")
+    next_page = None
+    if isinstance(meta, Mapping):
+        page, page_count = _as_int(meta.get("page")), _as_int(meta.get("pageCount"))
+        if page is not None and page_count is not None and page < page_count:
+            next_page = page + 1
+    return rows, next_page
