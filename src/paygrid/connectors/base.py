@@ -174,6 +174,21 @@ class CardTokenizer(Protocol):
         ...
 
 
+@runtime_checkable
+class CustomerVault(Protocol):
+    """Providers that keep customers and attach saved payment methods to them (Stripe)."""
+
+    async def create_customer(
+        self, email: str | None, name: str | None, idempotency_key: str
+    ) -> str:
+        """Create the provider's customer; returns its id."""
+        ...
+
+    async def attach_payment_method(self, token: str, customer_reference: str) -> None:
+        """Attach a tokenized payment method to the provider's customer."""
+        ...
+
+
 class ConnectorError(Exception):
     """The provider call failed."""
 

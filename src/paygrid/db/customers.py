@@ -83,3 +83,32 @@ async def list_customers(
     filters.clauses.append("deleted_at IS NULL")
     filters.add_if("email = $?", email)
     return await fetch_page(conn, "customers", filters, page)
+
+
+async def connector_reference(
+    conn: Executor, customer_id: str, connector_account_id: str
+) -> str | None:
+    """The provider's id for this customer at one connector account, if made yet."""
+    value = await conn.fetchval(
+        "SELECT reference FROM connector_customers"
+        " WHERE customer_id = $1 AND connector_account_id = $2",
+        customer_id,
+        connector_account_id,
+    )
+    return None if value is None else str(value)
+
+
+async def save_connector_reference(
+    conn: Executor, customer_id: str, connector_account_id: str, reference: str
+) -> str:
+    """Keep the first reference saved (a concurrent creator's wins; the provider's
+    idempotency key made both the same customer anyway)."""
+    value = await conn.fetchval(
+        "INSERT INTO connector_customers (customer_id, connector_account_id, reference)"
+        " VALUES ($1, $2, $3) ON CONFLICT (customer_id, connector_account_id)"
+        " DO UPDATE SET reference = connector_customers.reference RETURNING reference",
+        customer_id,
+        connector_account_id,
+        reference,
+    )
+    return str(value)

@@ -22,6 +22,7 @@ from paygrid.connectors.base import (
     ProviderUnreachable,
     TokenizedCard,
 )
+from paygrid.db import customers as customers_db
 from paygrid.db import events as events_db
 from paygrid.db import payment_methods as pm_db
 from paygrid.db import payments as payments_db
@@ -72,6 +73,12 @@ async def run_authorization(
         )
     if earlier_attempts is None:
         earlier_attempts = await _earlier_attempts(deps, payment["id"], attempt["id"])
+    customer_reference = None
+    if method is not None and method["customer_id"] is not None and account_id is not None:
+        # A method attached to a provider's customer is charged as that customer's (Stripe).
+        customer_reference = await customers_db.connector_reference(
+            deps.pool, method["customer_id"], account_id
+        )
     request = AuthorizeRequest(
         idempotency_key=attempt["id"],
         amount=payment["amount"],
@@ -82,6 +89,7 @@ async def run_authorization(
         payment_id=payment["id"],
         email=payment["receipt_email"],
         channels=tuple(payment["payment_method_types"]),
+        customer_reference=customer_reference,
     )
     started = time.perf_counter()
     try:

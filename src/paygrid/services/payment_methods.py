@@ -8,7 +8,13 @@ from typing import Any
 
 import asyncpg
 
-from paygrid.connectors.base import CardDetails, CardTokenizer, InvalidCard, TokenizedCard
+from paygrid.connectors.base import (
+    CardDetails,
+    CardTokenizer,
+    CustomerVault,
+    InvalidCard,
+    TokenizedCard,
+)
 from paygrid.connectors.simulator.cards import MAGIC_PAYMENT_METHODS
 from paygrid.db import customers as customers_db
 from paygrid.db import payment_methods as pm_db
@@ -198,11 +204,42 @@ async def get_payment_method(deps: Deps, tenant: Tenant, pm_id: str) -> PaymentM
 
 
 async def attach(deps: Deps, tenant: Tenant, pm_id: str, customer_id: str | None) -> PaymentMethod:
-    """Attach a payment method to a customer (or detach it with ``None``)."""
-    await get_payment_method(deps, tenant, pm_id)
+    """Attach a payment method to a customer (or detach it with ``None``). A method saved at
+    a provider that keeps customers (Stripe) is attached there too, to the customer's
+    counterpart, created on first need."""
+    row = await pm_db.get_payment_method(deps.pool, tenant.merchant_id, tenant.livemode, pm_id)
+    if row is None:
+        raise ResourceMissing(f"No such payment_method: '{pm_id}'", param="id")
     if customer_id is not None:
-        await require_customer(deps.pool, tenant, customer_id)
+        customer = await require_customer(deps.pool, tenant, customer_id)
+        account_id = row["connector_account_id"]
+        if account_id is not None:
+            connector = await deps.connectors.connector_for(deps.pool, account_id)
+            if isinstance(connector, CustomerVault):
+                reference = await provider_customer(deps, connector, customer, account_id)
+                try:
+                    async with deps.connectors.guard(account_id):
+                        await connector.attach_payment_method(row["connector_reference"], reference)
+                except InvalidCard as error:
+                    raise CardError(str(error), param="payment_method") from None
     return PaymentMethod.from_row(await pm_db.set_customer(deps.pool, pm_id, customer_id))
+
+
+async def provider_customer(
+    deps: Deps, vault: CustomerVault, customer: asyncpg.Record, account_id: str
+) -> str:
+    """The customer's id at the provider, creating it once (the idempotency key makes a
+    concurrent or repeated create return the same provider customer)."""
+    existing = await customers_db.connector_reference(deps.pool, customer["id"], account_id)
+    if existing is not None:
+        return existing
+    async with deps.connectors.guard(account_id):
+        reference = await vault.create_customer(
+            customer["email"], customer["name"], f"{customer['id']}:{account_id}"
+        )
+    return await customers_db.save_connector_reference(
+        deps.pool, customer["id"], account_id, reference
+    )
 
 
 async def list_payment_methods(

@@ -70,6 +70,15 @@ CREATE INDEX refunds_by_provider_reference ON refunds (provider_reference)
 CREATE INDEX payment_attempts_by_provider_reference ON payment_attempts (provider_reference)
     WHERE provider_reference IS NOT NULL;
 
+-- A paygrid customer's counterpart at a provider (a Stripe Customer), created on first need.
+CREATE TABLE connector_customers (
+    customer_id          text NOT NULL REFERENCES customers(id),
+    connector_account_id text NOT NULL REFERENCES connector_accounts(id),
+    reference            text NOT NULL,
+    created_at           timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (customer_id, connector_account_id)
+);
+
 CREATE TABLE provider_webhook_events (
     id                   text PRIMARY KEY,
     connector_account_id text NOT NULL REFERENCES connector_accounts(id),
@@ -88,7 +97,7 @@ CREATE TABLE provider_webhook_events (
 """
 
 DOWNGRADE = """
-DROP TABLE provider_webhook_events;
+DROP TABLE provider_webhook_events, connector_customers;
 DROP INDEX payment_attempts_by_provider_reference;
 DROP INDEX refunds_by_provider_reference;
 ALTER TABLE refunds DROP COLUMN next_sync_at;
