@@ -114,9 +114,14 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def deps(pool: asyncpg.Pool, bookkeeping_pool: asyncpg.Pool, settings: Settings) -> Deps:
-    """Fresh dependencies per test, so a test may reconfigure its simulator."""
-    return build_deps(pool, settings, bookkeeping_pool=bookkeeping_pool)
+async def deps(
+    pool: asyncpg.Pool, bookkeeping_pool: asyncpg.Pool, settings: Settings
+) -> AsyncIterator[Deps]:
+    """Fresh dependencies per test, so a test may reconfigure its simulator. The provider
+    connections a test opened are closed after it."""
+    built = build_deps(pool, settings, bookkeeping_pool=bookkeeping_pool)
+    yield built
+    await built.connectors.aclose()
 
 
 @pytest.fixture

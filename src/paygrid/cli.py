@@ -17,12 +17,14 @@ from rich.table import Table
 
 from paygrid import logs
 from paygrid.config import Settings, get_settings
+from paygrid.crypto import DecryptionFailed
 from paygrid.db import engine
 from paygrid.db import merchants as merchants_db
 from paygrid.db.embedded import EmbeddedPostgres
 from paygrid.db.runtime import resolve_database
 from paygrid.demo import DemoMerchant, ensure_demo_merchant
 from paygrid.domain.errors import InvalidRequest, PaygridError, ResourceMissing
+from paygrid.services import connector_accounts, webhook_endpoints
 from paygrid.services import merchants as merchant_service
 from paygrid.worker.process import QUEUES, Background
 
@@ -219,6 +221,33 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (key_...).")]
     """Revoke a key: requests with it get 401 from now on."""
     row = _with_pool(lambda pool: merchant_service.revoke_key(pool, key_id))
     console.print(f"revoked {row['id']}")
+
+
+@keys_app.command("rotate-encryption")
+def keys_rotate_encryption() -> None:
+    """Re-encrypt every stored secret (connector account credentials, webhook signing
+    secrets) under the first key of PAYGRID_ENCRYPTION_KEY. Put the new key first and keep
+    the old ones after it, give every paygrid process that ring, then run this; afterwards
+    the old keys can be dropped. Safe to run again."""
+    keys = get_settings().key_ring()
+
+    async def work(pool: asyncpg.Pool) -> list[tuple[str, int, int]]:
+        accounts = await connector_accounts.rotate_encryption(pool, keys)
+        endpoints = await webhook_endpoints.rotate_encryption(pool, keys)
+        return [("connector accounts", *accounts), ("webhook endpoints", *endpoints)]
+
+    try:
+        counts = _with_pool(work)
+    except DecryptionFailed:
+        console.print(
+            "[red]error:[/red] a stored secret is under a key that is not in "
+            "PAYGRID_ENCRYPTION_KEY; add the old key after the new one and run again."
+        )
+        raise typer.Exit(1) from None
+    table = Table("secrets", "re-encrypted", "already current")
+    for name, rotated, current in counts:
+        table.add_row(name, str(rotated), str(current))
+    console.print(table)
 
 
 def _when(value: object) -> str:

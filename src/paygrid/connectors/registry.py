@@ -174,6 +174,11 @@ class ConnectorRegistry:
         except Exception:
             breaker.record_success()  # the provider answered (a decline, a 4xx, ...)
             raise
+        except BaseException:
+            # Cancelled mid-call: no verdict, but a half-open probe must not hold its slot
+            # forever, or the circuit would never close again.
+            breaker.release()
+            raise
         breaker.record_success()
 
     async def aclose(self) -> None:

@@ -56,3 +56,8 @@ class CircuitBreaker:
         if self.probing or self.failures >= self.threshold:
             self.opened_at = now
         self.probing = False
+
+    def release(self) -> None:
+        """The call let through ended with no answer either way (it was cancelled): free the
+        probe slot without judging the provider, so the next call may probe."""
+        self.probing = False

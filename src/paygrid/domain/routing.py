@@ -86,8 +86,7 @@ def route(
     for rule in rules:
         if not rule.conditions.match(ctx):
             continue
-        ordered = _ordered_destinations(rule, ctx.payment_id)
-        chosen = [account_id for account_id in ordered if account_id in usable]
+        chosen = _ordered_destinations(rule, ctx.payment_id, usable)
         if chosen:
             return chosen, rule.id
     return default_order(list(usable.values()), ctx.currency), None
@@ -102,11 +101,14 @@ def default_order(accounts: Sequence[Account], currency: str) -> list[str]:
     return [a.id for a in ranked]
 
 
-def _ordered_destinations(rule: Rule, payment_id: str) -> list[str]:
-    ids = [account_id for account_id, _ in rule.destinations]
+def _ordered_destinations(rule: Rule, payment_id: str, usable: Mapping[str, Account]) -> list[str]:
+    # Weigh only the usable destinations, so a disabled account's share is spread over the
+    # others by weight rather than all going to the first one listed.
+    destinations = [(account_id, w) for account_id, w in rule.destinations if account_id in usable]
+    ids = [account_id for account_id, _ in destinations]
     if not rule.weighted:
         return ids
-    first = weighted_pick(rule.destinations, payment_id)
+    first = weighted_pick(destinations, payment_id)
     if first is None:
         return ids
     return [first, *(account_id for account_id in ids if account_id != first)]

@@ -18,6 +18,8 @@ import asyncpg
 from paygrid.connectors.base import (
     AttemptResult,
     AuthorizeRequest,
+    ConnectorError,
+    InvalidCredentials,
     OutcomeUnknown,
     ProviderUnreachable,
     TokenizedCard,
@@ -95,26 +97,33 @@ async def run_authorization(
     try:
         async with deps.connectors.guard(account_id):
             result = await connector.authorize(request)
-    except ProviderUnreachable:
-        unreachable = AttemptResult(AttemptOutcome.UNKNOWN, None)
+    except OutcomeUnknown:
+        result = AttemptResult(AttemptOutcome.UNKNOWN, None)
+    except ConnectorError as error:
+        # Never processed: the provider could not be reached (ProviderUnreachable), or it
+        # refused the request before doing anything (rejected credentials, a request it
+        # cannot take). Safe to release the attempt and fail over.
+        unreachable = isinstance(error, ProviderUnreachable)
         released = await _record(
             deps,
             payment,
             attempt,
             earlier_attempts,
-            unreachable,
+            AttemptResult(AttemptOutcome.UNKNOWN, None),
             _elapsed_ms(started),
-            attempt_status="unreachable",
+            attempt_status="unreachable" if unreachable else "failed",
             action=PaymentAction.RELEASE_ATTEMPT,
+            error=None if unreachable else rejection_of(error),
         )
         if released is not None and fallback is not None and fallback.targets:
             return await _fail_over(deps, payment, fallback)
         raise ProviderUnavailable(
-            "The payment provider could not be reached; nothing was charged. Retry the confirm.",
+            "The payment provider could not be reached; nothing was charged. Retry the confirm."
+            if unreachable
+            else f"The payment provider refused the request ({error}); nothing was charged.",
             payment_id=payment["id"],
+            code="provider_unavailable" if unreachable else rejection_of(error)[0],
         ) from None
-    except OutcomeUnknown:
-        result = AttemptResult(AttemptOutcome.UNKNOWN, None)
     return await apply_attempt_result(
         deps, payment, attempt, result, _elapsed_ms(started), earlier_attempts
     )
@@ -241,6 +250,7 @@ async def _record(
     *,
     attempt_status: str,
     action: PaymentAction | None,
+    error: tuple[str, str] | None = None,
 ) -> Payment | None:
     """Write the attempt's outcome, the payment's transition and the event together; the
     snapshot is computed from the rows in hand. ``None`` when the guards refused."""
@@ -250,9 +260,13 @@ async def _record(
         "status": attempt_status,
         "provider_reference": result.provider_reference or attempt["provider_reference"],
         "latency_ms": latency_ms if latency_ms is not None else attempt["latency_ms"],
-        "error_code": decline.code if decline else _ERROR_CODES.get(attempt_status),
+        "error_code": decline.code
+        if decline
+        else (error[0] if error else _ERROR_CODES.get(attempt_status)),
         "decline_code": decline.decline_code if decline else None,
-        "error_message": decline.message if decline else _ERROR_MESSAGES.get(attempt_status),
+        "error_message": decline.message
+        if decline
+        else (error[1] if error else _ERROR_MESSAGES.get(attempt_status)),
         "completed_at": None if attempt_status in OPEN_ATTEMPT_STATUSES else now,
         "next_sync_at": next_sync_at(
             deps, attempt_status, _columns(attempt).get("sync_count", 0), now
@@ -313,6 +327,13 @@ def next_sync_at(
     if attempt_status == "requires_action":
         return now + timedelta(hours=deps.settings.requires_action_expiry_hours)
     return None
+
+
+def rejection_of(error: ConnectorError) -> tuple[str, str]:
+    """The attempt's error code and message for a request the provider refused unprocessed."""
+    if isinstance(error, InvalidCredentials):
+        return "provider_credentials_rejected", "The provider rejected the account's API key."
+    return "provider_rejected", str(error) or "The provider refused the request."
 
 
 _ERROR_CODES = {"unreachable": "provider_unavailable"}

@@ -13,7 +13,7 @@ from paygrid.connectors.registry import capabilities_of, capability_names
 from paygrid.crypto import KeyRing
 from paygrid.db import connector_accounts as accounts_db
 from paygrid.db.pagination import PageRequest
-from paygrid.domain.errors import InvalidRequest, ResourceMissing
+from paygrid.domain.errors import InvalidRequest, ResourceMissing, UnsupportedCurrency
 from paygrid.ids import new_id
 from paygrid.money import CURRENCIES, get_currency
 from paygrid.schemas.connector_accounts import (
@@ -119,13 +119,16 @@ async def rotate_encryption(pool: asyncpg.Pool, keys: KeyRing) -> tuple[int, int
             current += 1
             continue
         plain = keys.decrypt(row["credentials"], context=row["id"])
-        await pool.execute(
+        # Compare-and-set: credentials replaced meanwhile (an update through the API) are
+        # left alone, and are not counted as re-encrypted here.
+        status = await pool.execute(
             "UPDATE connector_accounts SET credentials = $2 WHERE id = $1 AND credentials = $3",
             row["id"],
             keys.encrypt(plain, context=row["id"]),
             row["credentials"],
         )
-        rotated += 1
+        if status == "UPDATE 1":
+            rotated += 1
     return rotated, current
 
 
@@ -195,7 +198,10 @@ def _check_currencies(provider: str, requested: list[str] | None) -> list[str]:
         return sorted(supported)
     codes = []
     for code in requested:
-        currency = get_currency(code)
+        try:
+            currency = get_currency(code)
+        except UnsupportedCurrency as error:
+            raise UnsupportedCurrency(error.message, param="currencies") from None
         if currency.code not in supported:
             raise InvalidRequest(
                 f"{provider} does not process {currency.code}; it takes "

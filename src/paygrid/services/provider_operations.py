@@ -13,7 +13,13 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from paygrid.connectors.base import OperationResult, OutcomeUnknown, ProviderUnreachable
+from paygrid.connectors.base import (
+    ConnectorError,
+    InvalidCredentials,
+    OperationResult,
+    OutcomeUnknown,
+    ProviderUnreachable,
+)
 from paygrid.db import payments as payments_db
 from paygrid.db.executor import Connection
 from paygrid.domain.errors import PaymentInvalidState, ProviderUnavailable
@@ -88,7 +94,25 @@ async def call(
             payment_id=payment_id,
             code="provider_timeout",
         ) from None
+    except ConnectorError as error:  # refused before any processing (e.g. a rejected key)
+        code = (
+            "provider_credentials_rejected"
+            if isinstance(error, InvalidCredentials)
+            else ("provider_rejected")
+        )
+        await _close(pool, attempt, "failed", started, code)
+        raise ProviderUnavailable(
+            f"The payment provider refused the request ({error}); nothing changed.",
+            payment_id=payment_id,
+            code=code,
+        ) from None
     return Outcome(result, round((time.perf_counter() - started) * 1000))
+
+
+# ProviderUnavailable codes after which the provider provably did nothing.
+NOTHING_HAPPENED = frozenset(
+    {"provider_unavailable", "provider_rejected", "provider_credentials_rejected"}
+)
 
 
 async def record(conn: Connection, attempt: asyncpg.Record, outcome: Outcome) -> bool:

@@ -6,6 +6,7 @@ machine. Applying only writes to our database (no provider call), so the provide
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Mapping
@@ -14,13 +15,20 @@ from typing import Any, Final
 
 import structlog
 
-from paygrid.connectors.base import InvalidSignature, ProviderEvent
+from paygrid.connectors.base import (
+    AttemptResult,
+    InvalidSignature,
+    OutcomeUnknown,
+    ProviderEvent,
+    ProviderUnreachable,
+)
 from paygrid.db import connector_accounts as accounts_db
 from paygrid.db import jobs as jobs_db
 from paygrid.db import payments as payments_db
 from paygrid.db import provider_events as inbox_db
 from paygrid.db import refunds as refunds_db
 from paygrid.domain.errors import CardError, InvalidRequest, ResourceMissing
+from paygrid.domain.payments import AttemptOutcome
 from paygrid.ids import new_id
 from paygrid.services import refunds
 from paygrid.services.authorization import OPEN_ATTEMPT_STATUSES, apply_attempt_result
@@ -31,6 +39,8 @@ log = structlog.get_logger("paygrid.provider_webhooks")
 APPLY = "provider_webhooks.apply"
 # How long after each miss an event about an unknown payment or refund is tried again.
 UNMATCHED_RETRY_SECONDS: Final = (5, 30, 120, 600, 3600, 21600)
+# How long applying an event may spend verifying it with the provider.
+VERIFY_BUDGET_SECONDS: Final = 0.5
 
 
 SIGNATURE_HEADERS: Final = frozenset({"stripe-signature", "x-paystack-signature"})
@@ -120,6 +130,21 @@ async def _apply_or_schedule(
     return status
 
 
+async def _verified(
+    deps: Deps, account_id: str, attempt: Any, announced: AttemptResult
+) -> AttemptResult:
+    """Verify what the event announces with the provider's API (Paystack's advice: verify
+    the transaction on webhook), within a short budget so the provider still gets its answer
+    in time. If the provider cannot say right now, the signed event itself is applied."""
+    connector = await deps.connectors.connector_for(deps.pool, account_id)
+    try:
+        async with asyncio.timeout(VERIFY_BUDGET_SECONDS):
+            verified = await connector.retrieve(attempt["id"], attempt["provider_reference"])
+    except (TimeoutError, OutcomeUnknown, ProviderUnreachable):
+        return announced
+    return announced if verified.outcome is AttemptOutcome.UNKNOWN else verified
+
+
 async def apply(deps: Deps, account_id: str, event: ProviderEvent) -> str:
     """Apply one parsed event; returns applied, ignored or unmatched. Idempotent and safe out
     of order: an answer for an attempt that is already final changes nothing."""
@@ -138,8 +163,9 @@ async def apply(deps: Deps, account_id: str, event: ProviderEvent) -> str:
             for row in await payments_db.list_attempts(deps.pool, [payment["id"]])
             if row["id"] != attempt["id"]
         ]
+        result = await _verified(deps, account_id, attempt, event.attempt_result)
         with contextlib.suppress(CardError):  # a decline is recorded on the payment
-            await apply_attempt_result(deps, payment, attempt, event.attempt_result, None, earlier)
+            await apply_attempt_result(deps, payment, attempt, result, None, earlier)
         return "applied"
     if event.refund_result is not None and event.refund_reference is not None:
         refund = await refunds_db.find_by_provider_reference(

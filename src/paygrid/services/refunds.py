@@ -116,7 +116,7 @@ async def _execute(
             payment_id=payment["id"],
         )
     except ProviderUnavailable as error:
-        if error.code == "provider_unavailable":  # never reached the provider: release it
+        if error.code in provider_operations.NOTHING_HAPPENED:  # release the reservation
             await _settle(deps, refund, attempt, None)
         raise
     return await _settle(deps, refund, attempt, outcome)

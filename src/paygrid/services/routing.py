@@ -8,7 +8,12 @@ from typing import Any
 
 import asyncpg
 
-from paygrid.connectors.base import Capability, CardTokenizer, ProviderUnreachable
+from paygrid.connectors.base import (
+    Capability,
+    CardTokenizer,
+    InvalidCredentials,
+    ProviderUnreachable,
+)
 from paygrid.connectors.registry import capabilities_of, no_connector
 from paygrid.db import connector_accounts as accounts_db
 from paygrid.db import routing_rules as rules_db
@@ -276,7 +281,7 @@ async def choose(
             method, new_method = await _method_at(
                 deps, tenant, target, source, customer_id=customer_id, now=now
             )
-        except ProviderUnreachable:
+        except (ProviderUnreachable, InvalidCredentials):  # nothing was processed there
             skipped.append(target)
             continue
         return Choice(target, method, new_method, skipped)

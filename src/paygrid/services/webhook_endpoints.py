@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from paygrid.crypto import KeyRing
 from paygrid.db import webhooks as webhooks_db
 from paygrid.db.pagination import PageRequest, group_by
 from paygrid.domain.errors import ResourceMissing
@@ -150,3 +151,40 @@ async def _get(
     if row is None:
         raise ResourceMissing(f"No such webhook endpoint: '{endpoint_id}'", param="id")
     return row
+
+
+async def rotate_encryption(pool: asyncpg.Pool, keys: KeyRing) -> tuple[int, int]:
+    """Re-encrypt every endpoint's signing secret (and the previous one, while rotation
+    overlaps) under the active key, deleted endpoints included, so an old key can then be
+    dropped from the ring. Each row is locked while it changes, so a concurrent secret
+    rotation is not overwritten. Returns (re-encrypted, already current)."""
+    rotated = current = 0
+    ids = [row["id"] for row in await pool.fetch("SELECT id FROM webhook_endpoints ORDER BY id")]
+    for endpoint_id in ids:
+        async with pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT id, secret_ciphertext, previous_secret_ciphertext"
+                " FROM webhook_endpoints WHERE id = $1 FOR UPDATE",
+                endpoint_id,
+            )
+            assert row is not None  # endpoints are soft-deleted only
+            sealed = [row["secret_ciphertext"], row["previous_secret_ciphertext"]]
+            if all(c is None or keys.is_current(c) for c in sealed):
+                current += 1
+                continue
+            resealed = [
+                c if c is None or keys.is_current(c) else _reseal(keys, c, row["id"])
+                for c in sealed
+            ]
+            await conn.execute(
+                "UPDATE webhook_endpoints SET secret_ciphertext = $2,"
+                " previous_secret_ciphertext = $3 WHERE id = $1",
+                row["id"],
+                *resealed,
+            )
+            rotated += 1
+    return rotated, current
+
+
+def _reseal(keys: KeyRing, ciphertext: bytes, endpoint_id: str) -> bytes:
+    return keys.encrypt(keys.decrypt(ciphertext, context=endpoint_id), context=endpoint_id)
