@@ -434,9 +434,46 @@ async def sync_attempt(deps: Deps, payment: RowLike, attempt: RowLike) -> Attemp
     if result.outcome is AttemptOutcome.REQUIRES_ACTION and attempt["status"] == "requires_action":
         return result.outcome  # nothing new
     earlier = await _earlier_attempts(deps, payment["id"], attempt["id"])
+    if (
+        result.outcome is AttemptOutcome.REQUIRES_ACTION
+        and result.redirect_url is None
+        and attempt["status"] != "requires_action"
+        and attempt["payment_method_id"] is None
+    ):
+        await _restart_lost_redirect(deps, payment, attempt, earlier)
+        return result.outcome
     with contextlib.suppress(CardError):  # a decline is recorded on the payment
         await apply_attempt_result(deps, payment, attempt, result, None, earlier)
     return result.outcome
+
+
+async def _restart_lost_redirect(
+    deps: Deps, payment: RowLike, attempt: RowLike, earlier: Sequence[RowLike]
+) -> None:
+    """A hosted page was created but its answer, with the page's address, was lost (the
+    create timed out), and the provider's lookup does not give the address back (Paystack's
+    verify). Nobody can reach that page, so nothing can be paid on it: close the attempt and
+    open a fresh page at the same account, so the payment has an address to send the
+    customer to."""
+    released = await _record(
+        deps,
+        payment,
+        attempt,
+        earlier,
+        AttemptResult(AttemptOutcome.UNKNOWN, attempt["provider_reference"]),
+        None,
+        attempt_status="failed",
+        action=PaymentAction.RELEASE_ATTEMPT,
+        error=("redirect_lost", "The provider's page address was lost; a new page was opened."),
+    )
+    if released is None:
+        return
+    target = await routing.target_of(deps.pool, attempt["connector_account_id"])
+    choice = routing.Choice(target, None)
+    sources = frozenset({PaymentStatus.REQUIRES_CONFIRMATION})
+    updated, fresh = await begin_attempt(deps, payment, choice, sources=sources)
+    with contextlib.suppress(CardError, ProviderUnavailable):
+        await run_authorization(deps, updated, fresh)
 
 
 def _elapsed_ms(started: float) -> int:
