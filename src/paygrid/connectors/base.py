@@ -175,6 +175,16 @@ class CardTokenizer(Protocol):
 
 
 @runtime_checkable
+class TokenDescriber(Protocol):
+    """Providers whose own client-side fields tokenize cards (Stripe.js): paygrid accepts
+    their token and asks the provider what card it is."""
+
+    async def describe_token(self, token: str) -> TokenizedCard:
+        """The card behind a provider token; raises ``InvalidCard`` when there is none."""
+        ...
+
+
+@runtime_checkable
 class CustomerVault(Protocol):
     """Providers that keep customers and attach saved payment methods to them (Stripe)."""
 

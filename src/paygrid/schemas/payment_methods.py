@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 
 from paygrid.schemas.common import Metadata, RequestModel, unix
 
@@ -25,9 +25,33 @@ class CardInput(RequestModel):
     __str__ = __repr__
 
 
+class ProviderToken(RequestModel):
+    connector_account: StrictStr = Field(
+        max_length=64, description="The connector account the token belongs to."
+    )
+    token: StrictStr = Field(
+        min_length=1,
+        max_length=255,
+        description="The provider's payment method id, e.g. a Stripe `pm_...` from Stripe.js.",
+        examples=["pm_1Q0PsIJvEtkwdCNYMSaVuRz6"],
+    )
+
+
 class PaymentMethodData(RequestModel):
-    type: Literal["card"]
-    card: CardInput
+    """Either raw card data (`type: card`, test mode only) or a token your page got from
+    the provider's own fields (`type: provider_token`, any mode; Stripe)."""
+
+    type: Literal["card", "provider_token"]
+    card: CardInput | None = None
+    provider_token: ProviderToken | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> PaymentMethodData:
+        if self.type == "card" and (self.card is None or self.provider_token is not None):
+            raise ValueError("type card takes `card` (and no `provider_token`)")
+        if self.type == "provider_token" and (self.provider_token is None or self.card is not None):
+            raise ValueError("type provider_token takes `provider_token` (and no `card`)")
+        return self
 
 
 class PaymentMethodCreate(RequestModel):

@@ -16,13 +16,19 @@ from paygrid.connectors.base import (
     TokenizedCard,
 )
 from paygrid.connectors.simulator.cards import MAGIC_PAYMENT_METHODS
+from paygrid.db import connector_accounts as accounts_db
 from paygrid.db import customers as customers_db
 from paygrid.db import payment_methods as pm_db
 from paygrid.db.executor import Executor
 from paygrid.db.pagination import PageRequest
 from paygrid.domain.errors import CardError, InvalidRequest, PermissionDenied, ResourceMissing
 from paygrid.ids import new_id
-from paygrid.schemas.payment_methods import CardInput, PaymentMethod, PaymentMethodCreate
+from paygrid.schemas.payment_methods import (
+    CardInput,
+    PaymentMethod,
+    PaymentMethodCreate,
+    PaymentMethodData,
+)
 from paygrid.services.context import Deps, Tenant
 
 _CARD_ERROR_CODES = {
@@ -78,21 +84,42 @@ class MagicMethod:
     magic_id: str
 
 
-MethodSource = SavedMethod | RawCard | MagicMethod | None  # None: a hosted/redirect flow
+@dataclass(frozen=True, slots=True)
+class ProviderTokenMethod:
+    """A token the provider's own fields made (Stripe.js), usable at its account only."""
+
+    account_id: str
+    token: str
+
+
+MethodSource = SavedMethod | RawCard | MagicMethod | ProviderTokenMethod | None
+# (None: a hosted/redirect flow at the provider.)
 
 
 async def source_of(
-    deps: Deps, tenant: Tenant, payment_method: str | None, card: CardInput | None
+    deps: Deps, tenant: Tenant, payment_method: str | None, data: PaymentMethodData | None
 ) -> MethodSource:
     """What a payment request pays with, before any connector is chosen."""
-    if payment_method is not None and card is not None:
+    if payment_method is not None and data is not None:
         raise InvalidRequest(
             "Pass either payment_method or payment_method_data, not both.",
             param="payment_method_data",
         )
-    if card is not None:
+    if data is not None and data.provider_token is not None:
+        token = data.provider_token
+        account = await accounts_db.get_account(
+            deps.pool, tenant.merchant_id, tenant.livemode, token.connector_account
+        )
+        if account is None:
+            raise InvalidRequest(
+                f"No such connector account: '{token.connector_account}'",
+                param="payment_method_data[provider_token][connector_account]",
+                code="resource_missing",
+            )
+        return ProviderTokenMethod(account["id"], token.token)
+    if data is not None and data.card is not None:
         deps.connectors.tokenizer(tenant.livemode)  # raw card data: test mode only
-        return RawCard(card_details(card))
+        return RawCard(card_details(data.card))
     if payment_method is None:
         return None
     row = await pm_db.get_payment_method(

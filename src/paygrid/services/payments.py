@@ -24,7 +24,6 @@ from paygrid.domain.routing import RoutingContext
 from paygrid.ids import new_id
 from paygrid.money import get_currency, validate_amount
 from paygrid.schemas.common import RowLike
-from paygrid.schemas.payment_methods import CardInput, PaymentMethodData
 from paygrid.schemas.payments import Payment, PaymentConfirm, PaymentCreate
 from paygrid.services import payment_methods, routing
 from paygrid.services.authorization import Fallback, begin_attempt, run_authorization
@@ -52,7 +51,7 @@ async def create_payment(
         customer = await payment_methods.require_customer(deps.pool, tenant, params.customer)
         receipt_email = receipt_email or customer["email"]
     source = await payment_methods.source_of(
-        deps, tenant, params.payment_method, _card_of(params.payment_method_data)
+        deps, tenant, params.payment_method, params.payment_method_data
     )
     method_types = params.payment_method_types or ["card"]
     if params.confirm and source is None and params.payment_method_types is None:
@@ -288,7 +287,7 @@ async def confirm_payment(
         raise domain.invalid_state(payment["status"], PaymentAction.BEGIN_ATTEMPT)
     if attaching:
         source = await payment_methods.source_of(
-            deps, tenant, params.payment_method, _card_of(params.payment_method_data)
+            deps, tenant, params.payment_method, params.payment_method_data
         )
     elif payment["payment_method_id"] is not None:
         row = await pm_db.get_payment_method(
@@ -353,10 +352,6 @@ async def list_payments(
     attempts = await payments_db.list_attempts(deps.pool, [r["id"] for r in rows])
     by_payment = group_by(attempts, "payment_id")
     return [Payment.from_row(r, by_payment.get(r["id"], [])) for r in rows], has_more
-
-
-def _card_of(data: PaymentMethodData | None) -> CardInput | None:
-    return data.card if data is not None else None
 
 
 async def _get(deps: Deps, tenant: Tenant, payment_id: str) -> asyncpg.Record:

@@ -11,8 +11,10 @@ import asyncpg
 from paygrid.connectors.base import (
     Capability,
     CardTokenizer,
+    InvalidCard,
     InvalidCredentials,
     ProviderUnreachable,
+    TokenDescriber,
 )
 from paygrid.connectors.registry import capabilities_of, no_connector
 from paygrid.db import connector_accounts as accounts_db
@@ -247,6 +249,9 @@ def unusable_reason(
         case payment_methods.MagicMethod():
             if target.provider != "simulator":
                 return "test magic payment methods work with the simulator only"
+        case payment_methods.ProviderTokenMethod(account_id=account_id):
+            if account_id != target.account_id:
+                return "a provider token can only be charged at its own connector account"
         case payment_methods.SavedMethod(row=row):
             bound = row["connector_account_id"]
             if bound is not None and bound != target.account_id:
@@ -312,6 +317,22 @@ async def _method_at(
         case payment_methods.MagicMethod(magic_id=magic_id):
             token = await deps.connectors.simulator.tokenize_magic(magic_id)
             assert token is not None  # source_of only accepts known magic ids
+        case payment_methods.ProviderTokenMethod(token=provider_token):
+            describer = await deps.connectors.connector_for(deps.pool, target.account_id)
+            if not isinstance(describer, TokenDescriber):
+                raise CapabilityNotSupported(
+                    f"{target.provider} does not accept provider tokens.",
+                    param="payment_method_data[provider_token]",
+                )
+            try:
+                async with deps.connectors.guard(target.account_id):
+                    token = await describer.describe_token(provider_token)
+            except InvalidCard as error:
+                raise InvalidRequest(
+                    str(error),
+                    param="payment_method_data[provider_token][token]",
+                    code="resource_missing",
+                ) from None
         case payment_methods.RawCard(details=details, param_prefix=prefix):
             connector = await deps.connectors.connector_for(deps.pool, target.account_id)
             assert isinstance(connector, CardTokenizer)  # CARD_TOKENIZATION was checked

@@ -245,6 +245,17 @@ class StripeConnector:
             raise InvalidCard(message, mapping.card_param(getattr(error, "param", None))) from None
         return mapping.tokenized_card(method.to_dict())
 
+    async def describe_token(self, token: str) -> TokenizedCard:
+        """A PaymentMethod the merchant collected with Stripe.js (``pm_...``), for live mode;
+        an unknown or non-card one raises ``InvalidCard``."""
+        try:
+            method = await _call(self._client.v1.payment_methods.retrieve_async(token))
+        except stripe.InvalidRequestError:
+            raise InvalidCard(f"Stripe has no card PaymentMethod '{token}'.", "token") from None
+        if method.type != "card":
+            raise InvalidCard(f"'{token}' is not a card PaymentMethod.", "token")
+        return mapping.tokenized_card(method.to_dict())
+
     async def create_customer(
         self, email: str | None, name: str | None, idempotency_key: str
     ) -> str:
