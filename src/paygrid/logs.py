@@ -116,6 +116,8 @@ def configure(level: str = "INFO") -> None:
     root.handlers = [handler]
     root.setLevel(level.upper())
     # We log requests and webhook attempts ourselves; alembic is chatty; httpx and httpcore
-    # log every outbound request, which costs the webhook worker measurable CPU.
-    for noisy in ("uvicorn.access", "alembic", "httpx", "httpcore"):
+    # log every outbound request, which costs the webhook worker measurable CPU. The stripe
+    # SDK logs request parameters at debug level, which would include card data sent to its
+    # tokenizer in test mode, so it never logs below WARNING whatever PAYGRID_LOG_LEVEL says.
+    for noisy in ("uvicorn.access", "alembic", "httpx", "httpcore", "stripe"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
