@@ -3,6 +3,8 @@ says why, and routing moves on to the next account (nothing was processed)."""
 
 from __future__ import annotations
 
+import httpx
+
 from tests.conftest import Api
 from tests.fakes.paystack import FakeMerchant, PaystackFake
 
@@ -58,3 +60,46 @@ async def test_a_rejected_key_fails_over_to_the_next_account(
         (bad, "failed"),
         (good, "requires_action"),
     ]
+
+
+async def test_a_hosted_page_paid_after_cancel_is_refunded_at_once(
+    api: Api,
+    client: httpx.AsyncClient,
+    paystack_fake: PaystackFake,
+    paystack_merchant: FakeMerchant,
+) -> None:
+    """Paystack's page cannot be closed, so a customer may pay after the merchant canceled:
+    paygrid gives the money back and the payment stays canceled."""
+    account = await _paystack(api, paystack_fake.base_url, paystack_merchant.secret_key)
+    payment = (await api.post("/v1/payments", HOSTED)).json()
+    assert payment["status"] == "requires_action"
+    canceled = await api.post(f"/v1/payments/{payment['id']}/cancel")
+    assert canceled.json()["status"] == "canceled"
+
+    await paystack_merchant.pay(
+        payment["next_action"]["redirect_to_url"]["url"], card_number="4084084084084081"
+    )
+    [delivery] = await paystack_merchant.wait_for_webhook("charge.success")
+    response = await client.post(
+        f"/v1/provider_webhooks/{account}", content=delivery.body, headers=delivery.headers
+    )
+    assert response.status_code == 200, response.text
+
+    after = (await api.get(f"/v1/payments/{payment['id']}")).json()
+    assert after["status"] == "canceled"
+    assert after["amount_received"] == 0
+    operations = [(a["operation"], a["status"]) for a in after["attempts"]]
+    assert operations == [("authorize", "captured"), ("refund", "pending")]
+    refunds = (await paystack_merchant.state())["refunds"]
+    assert len(refunds) == 1
+    [refund_id] = refunds
+    assert after["attempts"][1]["provider_reference"] == refund_id
+    assert (await paystack_merchant.state())["transactions"][
+        after["attempts"][0]["provider_reference"]
+    ] in {"success", "reversed"}
+    # Delivered again: nothing more is refunded.
+    again = await client.post(
+        f"/v1/provider_webhooks/{account}", content=delivery.body, headers=delivery.headers
+    )
+    assert again.json()["duplicate"] is True
+    assert len((await paystack_merchant.state())["refunds"]) == 1

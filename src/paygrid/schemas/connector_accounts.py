@@ -93,7 +93,8 @@ class ConnectorAccount(BaseModel):
     capabilities: list[str] = Field(
         description="What this provider supports: manual_capture, partial_capture, void, "
         "refund, partial_refund, three_ds, saved_methods, card_tokenization, redirect, "
-        "webhooks."
+        "webhooks, idempotent_refunds (refund calls carry an idempotency key, so a refund "
+        "whose answer was lost can be re-sent safely)."
     )
     webhook_url: str = Field(
         description="Register this URL at the provider so its events reach paygrid."

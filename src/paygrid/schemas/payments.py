@@ -136,6 +136,10 @@ class Attempt(BaseModel):
         "unreachable, succeeded or failed"
     )
     amount: int
+    provider_reference: str | None = Field(
+        description="The provider's id for this call (a Stripe PaymentIntent or refund, a "
+        "Paystack transaction reference or refund id), for reconciliation."
+    )
     error_code: str | None
     decline_code: str | None
     error_message: str | None
@@ -152,6 +156,7 @@ class Attempt(BaseModel):
             connector_account=row["connector_account_id"],
             status=row["status"],
             amount=row["amount"],
+            provider_reference=row["provider_reference"],
             error_code=row["error_code"],
             decline_code=row["decline_code"],
             error_message=row["error_message"],

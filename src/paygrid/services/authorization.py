@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import structlog
 
 from paygrid.connectors.base import (
     AttemptResult,
@@ -35,7 +36,7 @@ from paygrid.domain.payments import AttemptOutcome, PaymentAction, PaymentStatus
 from paygrid.ids import new_id
 from paygrid.schemas.common import RowLike
 from paygrid.schemas.payments import Payment
-from paygrid.services import payment_methods, routing
+from paygrid.services import payment_methods, provider_operations, routing
 from paygrid.services.context import Deps, Tenant
 from paygrid.services.snapshots import payment_view
 
@@ -43,6 +44,9 @@ from paygrid.services.snapshots import payment_view
 def return_url_for(deps: Deps, payment_id: str) -> str:
     """paygrid's own landing route for customers coming back from a provider redirect."""
     return f"{deps.settings.base_url()}/payments/{payment_id}/return"
+
+
+log = structlog.get_logger("paygrid.authorization")
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +231,10 @@ async def apply_attempt_result(
     )
     decline = result.decline
     if view is None:  # someone else recorded this answer, or the payment moved on
+        if attempt["id"] in late_charges:
+            late_charges.discard(attempt["id"])
+            if result.outcome in (AttemptOutcome.CAPTURED, AttemptOutcome.AUTHORIZED):
+                await _return_late_charge(deps, payment, attempt, result)
         return await _current_view(deps, payment["id"])
     if result.saved_method is not None and payment["payment_method_id"] is None:
         view = await _save_method(deps, payment, attempt, result.saved_method, result.channel)
@@ -308,9 +316,21 @@ async def _record(
         transition=transition,
         event=event,
     )
+    if (
+        attempt_updated
+        and transition is not None
+        and not payment_updated
+        and action in (PaymentAction.AUTHORIZE, PaymentAction.SUCCEED)
+    ):
+        late_charges.add(attempt["id"])  # the provider's answer came after the payment moved on
     if not attempt_updated or (transition is not None and not payment_updated):
         return None
     return view
+
+
+# Attempts whose definite answer was recorded by this process after their payment had moved
+# on (e.g. a hosted page paid after the payment was canceled); read once by the caller.
+late_charges: set[str] = set()
 
 
 OPEN_ATTEMPT_STATUSES = frozenset({"pending", "requires_action", "unknown"})
@@ -386,6 +406,50 @@ def _changes_for(
     elif action is not PaymentAction.RELEASE_ATTEMPT:
         changes["last_payment_error"] = None
     return changes
+
+
+async def _return_late_charge(
+    deps: Deps, payment: RowLike, attempt: RowLike, result: AttemptResult
+) -> None:
+    """The customer paid at the provider after the payment was canceled (Paystack's page
+    cannot be closed): give the money back at once, and record the call as an attempt. Only
+    the process that recorded the late answer does this, so it happens once."""
+    current = await payments_db.get_payment_unscoped(deps.pool, payment["id"])
+    assert current is not None
+    reference = result.provider_reference or attempt["provider_reference"]
+    if current["status"] != PaymentStatus.CANCELED or reference is None:
+        return
+    connector = await deps.connectors.connector_for(deps.pool, attempt["connector_account_id"])
+    operation = "void" if result.outcome is AttemptOutcome.AUTHORIZED else "refund"
+    log.warning(
+        "payment.late_charge_returned",
+        payment_id=payment["id"],
+        attempt_id=attempt["id"],
+        operation=operation,
+    )
+    async with deps.pool.acquire() as conn, conn.transaction():
+        row = await payments_db.insert_attempt(
+            conn,
+            attempt_id=new_id("att"),
+            payment_id=payment["id"],
+            operation=operation,
+            connector=attempt["connector"],
+            connector_account_id=attempt["connector_account_id"],
+            amount=payment["amount"] if operation == "refund" else 0,
+        )
+    with contextlib.suppress(ProviderUnavailable):
+        outcome = await provider_operations.call(
+            deps,
+            row,
+            lambda key: (
+                connector.refund(reference, payment["amount"], key)
+                if operation == "refund"
+                else connector.void(reference, key)
+            ),
+            payment_id=payment["id"],
+        )
+        async with deps.pool.acquire() as conn:
+            await provider_operations.record(conn, row, outcome)
 
 
 async def _save_method(
