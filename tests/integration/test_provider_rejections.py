@@ -3,8 +3,12 @@ says why, and routing moves on to the next account (nothing was processed)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import httpx
 
+from paygrid.services import status_sync
+from paygrid.services.context import Deps
 from tests.conftest import Api
 from tests.fakes.paystack import FakeMerchant, PaystackFake
 
@@ -102,4 +106,33 @@ async def test_a_hosted_page_paid_after_cancel_is_refunded_at_once(
         f"/v1/provider_webhooks/{account}", content=delivery.body, headers=delivery.headers
     )
     assert again.json()["duplicate"] is True
+    assert len((await paystack_merchant.state())["refunds"]) == 1
+
+
+async def test_a_hosted_page_paid_after_the_expiry_is_refunded_too(
+    api: Api,
+    client: httpx.AsyncClient,
+    deps: Deps,
+    paystack_fake: PaystackFake,
+    paystack_merchant: FakeMerchant,
+) -> None:
+    account = await _paystack(api, paystack_fake.base_url, paystack_merchant.secret_key)
+    payment = (await api.post("/v1/payments", HOSTED)).json()
+    window = timedelta(hours=deps.settings.requires_action_expiry_hours, minutes=1)
+    await status_sync.run(deps, now=datetime.now(UTC) + window)
+    expired = (await api.get(f"/v1/payments/{payment['id']}")).json()
+    assert expired["status"] == "canceled"
+    assert expired["attempts"][0]["error_code"] == "action_expired"
+
+    await paystack_merchant.pay(
+        payment["next_action"]["redirect_to_url"]["url"], card_number="4084084084084081"
+    )
+    [delivery] = await paystack_merchant.wait_for_webhook("charge.success")
+    response = await client.post(
+        f"/v1/provider_webhooks/{account}", content=delivery.body, headers=delivery.headers
+    )
+    assert response.status_code == 200, response.text
+    after = (await api.get(f"/v1/payments/{payment['id']}")).json()
+    assert after["status"] == "canceled"
+    assert [a["operation"] for a in after["attempts"]] == ["authorize", "refund"]
     assert len((await paystack_merchant.state())["refunds"]) == 1

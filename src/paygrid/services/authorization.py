@@ -234,7 +234,7 @@ async def apply_attempt_result(
         if attempt["id"] in late_charges:
             late_charges.discard(attempt["id"])
             if result.outcome in (AttemptOutcome.CAPTURED, AttemptOutcome.AUTHORIZED):
-                await _return_late_charge(deps, payment, attempt, result)
+                await return_late_charge(deps, payment, attempt, result)
         return await _current_view(deps, payment["id"])
     if result.saved_method is not None and payment["payment_method_id"] is None:
         view = await _save_method(deps, payment, attempt, result.saved_method, result.channel)
@@ -408,7 +408,7 @@ def _changes_for(
     return changes
 
 
-async def _return_late_charge(
+async def return_late_charge(
     deps: Deps, payment: RowLike, attempt: RowLike, result: AttemptResult
 ) -> None:
     """The customer paid at the provider after the payment was canceled (Paystack's page
@@ -419,6 +419,15 @@ async def _return_late_charge(
     reference = result.provider_reference or attempt["provider_reference"]
     if current["status"] != PaymentStatus.CANCELED or reference is None:
         return
+    returned = [
+        row
+        for row in await payments_db.list_attempts(deps.pool, [payment["id"]])
+        if row["operation"] in ("refund", "void")
+        and row["refund_id"] is None
+        and row["status"] != "unreachable"
+    ]
+    if returned:
+        return  # already given back
     connector = await deps.connectors.connector_for(deps.pool, attempt["connector_account_id"])
     operation = "void" if result.outcome is AttemptOutcome.AUTHORIZED else "refund"
     log.warning(

@@ -31,7 +31,11 @@ from paygrid.domain.errors import CardError, InvalidRequest, ResourceMissing
 from paygrid.domain.payments import AttemptOutcome
 from paygrid.ids import new_id
 from paygrid.services import refunds
-from paygrid.services.authorization import OPEN_ATTEMPT_STATUSES, apply_attempt_result
+from paygrid.services.authorization import (
+    OPEN_ATTEMPT_STATUSES,
+    apply_attempt_result,
+    return_late_charge,
+)
 from paygrid.services.context import Deps
 
 log = structlog.get_logger("paygrid.provider_webhooks")
@@ -39,6 +43,8 @@ log = structlog.get_logger("paygrid.provider_webhooks")
 APPLY = "provider_webhooks.apply"
 # How long after each miss an event about an unknown payment or refund is tried again.
 UNMATCHED_RETRY_SECONDS: Final = (5, 30, 120, 600, 3600, 21600)
+# Attempts closed without payment whose page may still have been paid at the provider.
+CLOSED_UNPAID: Final = frozenset({"action_expired", "redirect_lost"})
 # How long applying an event may spend verifying it with the provider.
 VERIFY_BUDGET_SECONDS: Final = 0.5
 
@@ -155,6 +161,14 @@ async def apply(deps: Deps, account_id: str, event: ProviderEvent) -> str:
         if attempt is None:
             return "unmatched"
         if attempt["status"] not in OPEN_ATTEMPT_STATUSES:
+            if (
+                attempt["error_code"] in CLOSED_UNPAID
+                and event.attempt_result.outcome is AttemptOutcome.CAPTURED
+            ):
+                # Paid on a page paygrid had already given up on: give the money back.
+                payment = await payments_db.get_payment_unscoped(deps.pool, attempt["payment_id"])
+                assert payment is not None
+                await return_late_charge(deps, payment, attempt, event.attempt_result)
             return "applied"  # already final: a late or repeated event changes nothing
         payment = await payments_db.get_payment_unscoped(deps.pool, attempt["payment_id"])
         assert payment is not None
