@@ -9,12 +9,15 @@ import asyncpg
 from fastapi import FastAPI
 
 from paygrid import logs
-from paygrid.api import errors, health
+from paygrid.api import errors, health, metrics
 from paygrid.api.authentication import ApiKeyAuth
 from paygrid.api.idempotency import Idempotency
 from paygrid.api.middleware import BodyGuard, RequestContext
+from paygrid.api.rate_limits import RateLimits, close_storage, storage_for
+from paygrid.api.security import SecurityHeaders
 from paygrid.api.v1 import (
     admin,
+    api_keys,
     connector_accounts,
     customers,
     events,
@@ -29,6 +32,9 @@ from paygrid.config import FAILURE_MODES, Settings
 from paygrid.connectors.registry import ConnectorRegistry
 from paygrid.connectors.simulator import SimulatorConnector
 from paygrid.db import engine
+from paygrid.observability import tracing
+from paygrid.observability.metrics import Metrics
+from paygrid.observability.middleware import Telemetry
 from paygrid.openapi_docs import API_DESCRIPTION, TAGS
 from paygrid.services.context import Deps
 from paygrid.services.merchants import Authenticator
@@ -37,9 +43,13 @@ from paygrid.worker.process import Background
 
 
 def build_deps(
-    pool: asyncpg.Pool, settings: Settings, bookkeeping_pool: asyncpg.Pool | None = None
+    pool: asyncpg.Pool,
+    settings: Settings,
+    bookkeeping_pool: asyncpg.Pool | None = None,
+    app_metrics: Metrics | None = None,
 ) -> Deps:
     bookkeeping = bookkeeping_pool or pool
+    app_metrics = app_metrics or Metrics()
     simulator = SimulatorConnector(
         bookkeeping,
         base_url=settings.base_url(),
@@ -64,6 +74,7 @@ def build_deps(
         timeout_seconds=settings.connector_timeout_seconds,
         breaker_threshold=settings.circuit_breaker_threshold,
         breaker_cooldown=settings.circuit_breaker_cooldown_seconds,
+        observer=app_metrics,
     )
     return Deps(
         pool=pool,
@@ -72,6 +83,7 @@ def build_deps(
         bookkeeping_pool=bookkeeping,
         keys=keys,
         broker=None if amqp_url is None else EventBroker(amqp_url.get_secret_value()),
+        metrics=app_metrics,
     )
 
 
@@ -81,6 +93,8 @@ def create_app(
     """The ASGI app. Pass ``deps`` to share an existing pool (tests), or ``database_url`` to
     have the app open its own pool for its lifetime."""
     logs.configure(settings.log_level)
+    tracing.configure(settings.otlp_endpoint)
+    app_metrics = deps.metrics if deps is not None else Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -94,7 +108,9 @@ def create_app(
                     database_url, settings.bookkeeping_pool_size(), durable=False
                 )
             )
-            app.state.deps = build_deps(owned[0], settings, bookkeeping_pool=owned[1])
+            app.state.deps = build_deps(
+                owned[0], settings, bookkeeping_pool=owned[1], app_metrics=app_metrics
+            )
             if settings.worker_in_process:
                 # Only an app that owns its pool runs a worker: apps built on shared deps
                 # (tests, embedders) run their own, or none.
@@ -106,6 +122,7 @@ def create_app(
         finally:
             if background is not None:
                 await background.stop()
+            await close_storage(app.state.rate_limit_storage)
             if owned:
                 await app.state.deps.connectors.aclose()
             for pool in owned:
@@ -119,6 +136,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.migration_head = engine.head_revision()
+    app.state.rate_limit_storage = storage_for(settings)
     if deps is not None:
         app.state.deps = deps
         app.state.authenticator = Authenticator(deps.pool)
@@ -131,20 +149,27 @@ def create_app(
         events.router,
         webhook_endpoints.router,
         webhook_endpoints.events_router,
+        api_keys.router,
         connector_accounts.router,
         connector_accounts.rules_router,
         provider_webhooks.router,
         admin.router,
         health.router,
+        metrics.router,
         pages.router,
     ):
         app.include_router(router)
-    # Added innermost first: the request passes RequestContext, BodyGuard, ApiKeyAuth,
-    # Idempotency, then the router.
+    # Added innermost first: the request passes RequestContext, Telemetry, BodyGuard,
+    # ApiKeyAuth, RateLimits, Idempotency, then the router.
     app.add_middleware(Idempotency)
+    app.add_middleware(RateLimits, settings=settings, storage=app.state.rate_limit_storage)
     app.add_middleware(ApiKeyAuth)
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(Telemetry, metrics=app_metrics)
     app.add_middleware(RequestContext)
+    # Outermost: every response, the last-resort 500 included, gets the security headers,
+    # and CORS preflights are answered before authentication.
+    app.add_middleware(SecurityHeaders, settings=settings)
     return app
 
 

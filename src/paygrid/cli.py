@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from paygrid import logs
+from paygrid.api.security import warn_if_plaintext
 from paygrid.config import Settings, get_settings
 from paygrid.crypto import DecryptionFailed
 from paygrid.db import engine
@@ -23,8 +25,9 @@ from paygrid.db import merchants as merchants_db
 from paygrid.db.embedded import EmbeddedPostgres
 from paygrid.db.runtime import resolve_database
 from paygrid.demo import DemoMerchant, ensure_demo_merchant
-from paygrid.domain.errors import InvalidRequest, PaygridError, ResourceMissing
+from paygrid.domain.errors import PaygridError, ResourceMissing
 from paygrid.services import connector_accounts, webhook_endpoints
+from paygrid.services import customers as customer_service
 from paygrid.services import merchants as merchant_service
 from paygrid.worker.process import QUEUES, Background
 
@@ -33,8 +36,9 @@ merchants_app = typer.Typer(help="Manage merchants.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(keys_app, name="keys")
+customers_app = typer.Typer(help="Customers' personal data.", no_args_is_help=True)
+app.add_typer(customers_app, name="customers")
 console = Console()
-KNOWN_SCOPES = frozenset({"admin"})
 T = TypeVar("T")
 
 
@@ -96,6 +100,8 @@ def serve(
             console.print(f"demo merchant: {merchant.id}")
             console.print(f"secret key: {merchant.secret_key}", highlight=False)
             console.print(f"publishable key: {merchant.publishable_key}", highlight=False)
+        logs.configure(settings.log_level)
+        warn_if_plaintext(settings, has_live_keys=asyncio.run(_live_keys_exist(url)))
         console.print(f"serving on {settings.base_url()}  (API docs: {settings.base_url()}/docs)")
         os.environ["PAYGRID_DATABASE_URL"] = url  # the app factory (and each worker) reads it
         # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; exit normally
@@ -109,6 +115,8 @@ def serve(
             workers=settings.http_workers,
             log_config=None,
             access_log=False,
+            ssl_certfile=settings.tls_certfile,
+            ssl_keyfile=settings.tls_keyfile,
         )
     finally:
         _leave(embedded)
@@ -120,6 +128,14 @@ def serve(
 
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
+
+
+async def _live_keys_exist(url: str) -> bool:
+    pool = await engine.create_pool(url, 2)
+    try:
+        return await merchants_db.live_keys_exist(pool)
+    finally:
+        await pool.close()
 
 
 async def _demo(url: str, data_dir: Path) -> DemoMerchant:
@@ -177,25 +193,30 @@ def keys_create(
     ] = "secret",
     mode: Annotated[Literal["test", "live"], typer.Option(help="test or live.")] = "test",
     name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
+    role: Annotated[
+        str | None,
+        typer.Option(help="Secret keys: admin, operator, support or viewer."),
+    ] = None,
     scope: Annotated[
         list[str] | None,
-        typer.Option(help="Extra scope for a secret key, repeatable: admin (queue admin)."),
+        typer.Option(
+            help="Secret keys, instead of a role, repeatable: resource:read|write for "
+            "payments, refunds, customers, webhooks, connector_accounts, admin."
+        ),
     ] = None,
 ) -> None:
-    """Create an API key; it is shown only this once."""
+    """Create an API key; it is shown only this once. Without --role or --scope a secret
+    key may do everything but administration."""
 
-    async def work(pool: asyncpg.Pool) -> merchant_service.IssuedKey:
+    async def work(pool: asyncpg.Pool) -> tuple[asyncpg.Record, str]:
         if await merchants_db.get_merchant(pool, merchant) is None:
             raise ResourceMissing(f"No such merchant: '{merchant}'")
-        unknown = set(scope or []) - KNOWN_SCOPES
-        if unknown or (scope and kind != "secret"):
-            raise InvalidRequest(f"Scopes are {sorted(KNOWN_SCOPES)}, for secret keys only.")
-        return await merchant_service.issue_key(
-            pool, merchant, kind, mode == "live", name, scopes=scope
+        return await merchant_service.create_key(
+            pool, merchant, mode == "live", kind=kind, name=name, role=role, scopes=scope
         )
 
-    issued = _with_pool(work)
-    console.print(f"{issued.id}: {issued.secret}", highlight=False)
+    row, secret = _with_pool(work)
+    console.print(f"{row['id']}: {secret}", highlight=False)
 
 
 @keys_app.command("list")
@@ -248,6 +269,34 @@ def keys_rotate_encryption() -> None:
     for name, rotated, current in counts:
         table.add_row(name, str(rotated), str(current))
     console.print(table)
+
+
+@customers_app.command("erase")
+def customers_erase(
+    customer_id: Annotated[str, typer.Argument(help="Customer id (cus_...).")],
+    merchant: Annotated[str, typer.Option(help="The customer's merchant (mer_...).")],
+    actor: Annotated[
+        str | None, typer.Option(help="Who asked, for the audit log. Default: cli:<user>.")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Erase a customer's personal data (GDPR): email, name, phone and metadata; their
+    payments' receipt email, description and metadata values; their payment methods'
+    metadata; and every event snapshot that mentions them. Payments and refunds stay.
+    Recorded in the audit log. Cannot be undone."""
+    if not yes:
+        typer.confirm(
+            f"Erase the personal data of {customer_id}? This cannot be undone", abort=True
+        )
+    who = actor or f"cli:{getpass.getuser()}"
+    erasure = _with_pool(
+        lambda pool: customer_service.erase_customer(pool, merchant, customer_id, who)
+    )
+    console.print(
+        f"erased {erasure.customer_id}: {erasure.payments} payments, "
+        f"{erasure.payment_methods} payment methods, {erasure.events} events, "
+        f"{erasure.idempotent_responses} saved responses redacted"
+    )
 
 
 def _when(value: object) -> str:

@@ -238,6 +238,7 @@ async def shop(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[Shop]:
             )
         ).json()
         ids = {
+            "key": merchant.keys[0].id,
             "account": account["id"],
             "rule": rule["id"],
             "customer": customer["id"],
@@ -325,6 +326,11 @@ FORBIDDEN = [
     ("GET", "/v1/routing_rules/{rule}", None, None),
     ("POST", "/v1/routing_rules/{rule}", {}, None),
     ("DELETE", "/v1/routing_rules/{rule}", None, None),
+    ("POST", "/v1/api_keys", {"role": "viewer"}, None),
+    ("GET", "/v1/api_keys", None, None),
+    ("GET", "/v1/api_keys/{key}", None, None),
+    ("POST", "/v1/api_keys/{key}/roll", {}, None),
+    ("POST", "/v1/api_keys/{key}/revoke", {}, None),
 ]
 ALLOWED = {("POST", "/v1/payment_methods")}
 # Authenticated by the provider's signature instead of an API key.

@@ -8,6 +8,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from paygrid.api.middleware import header, send_error, state
 from paygrid.domain.errors import AuthenticationFailed, PaygridError, PermissionDenied
+from paygrid.domain.scopes import required_scope
 from paygrid.services.context import Tenant
 from paygrid.services.merchants import Authenticator, Principal
 
@@ -71,19 +72,20 @@ async def secret_key(request: Request) -> Tenant:
             "request.",
             code="secret_key_required",
         )
+    needed = required_scope(request.method, request.url.path)
+    if needed is not None and needed not in principal.scopes:
+        raise PermissionDenied(
+            f"This API key lacks the '{needed}' scope this request needs.",
+            code="insufficient_permissions",
+            missing_scope=needed,
+        )
     return Tenant(principal.merchant_id, principal.livemode)
 
 
 async def admin_key(request: Request) -> Tenant:
-    """Dependency: a secret key with the ``admin`` scope."""
-    tenant = await secret_key(request)
-    if "admin" not in principal_of(request).scopes:
-        raise PermissionDenied(
-            "This API key lacks the 'admin' scope this request needs.",
-            code="insufficient_permissions",
-            missing_scope="admin",
-        )
-    return tenant
+    """Dependency: a secret key with the admin scopes (checked by path in ``secret_key``:
+    every ``/v1/admin`` route needs ``admin:read`` or ``admin:write``)."""
+    return await secret_key(request)
 
 
 async def any_key(request: Request) -> Tenant:

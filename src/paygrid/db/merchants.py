@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from paygrid.db.executor import Connection, Executor
+from paygrid.db.pagination import Filters, PageRequest, fetch_page
 
 Row = asyncpg.Record
 
@@ -79,4 +80,31 @@ async def revoke_key(conn: Executor, key_id: str) -> Row | None:
     return await conn.fetchrow(
         "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING *",
         key_id,
+    )
+
+
+async def get_key(conn: Executor, merchant_id: str, livemode: bool, key_id: str) -> Row | None:
+    return await conn.fetchrow(
+        "SELECT * FROM api_keys WHERE id = $1 AND merchant_id = $2 AND livemode = $3",
+        key_id,
+        merchant_id,
+        livemode,
+    )
+
+
+async def list_keys_page(
+    conn: Executor, merchant_id: str, livemode: bool, page: PageRequest
+) -> tuple[list[Row], bool]:
+    filters = Filters()
+    filters.add("merchant_id = $?", merchant_id)
+    filters.add("livemode = $?", livemode)
+    return await fetch_page(conn, "api_keys", filters, page)
+
+
+async def live_keys_exist(conn: Executor) -> bool:
+    """Whether any merchant holds an unrevoked live-mode key (serve warns about plain HTTP)."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM api_keys WHERE livemode AND revoked_at IS NULL)"
+        )
     )

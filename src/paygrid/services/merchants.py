@@ -18,7 +18,8 @@ import asyncpg
 
 from paygrid.db import merchants as merchants_db
 from paygrid.db.executor import Executor
-from paygrid.domain.errors import AuthenticationFailed, ResourceMissing
+from paygrid.domain import scopes as scopes_domain
+from paygrid.domain.errors import AuthenticationFailed, InvalidRequest, ResourceMissing
 from paygrid.ids import new_id
 
 KeyKind = Literal["secret", "publishable"]
@@ -134,7 +135,7 @@ class Authenticator:
             match["merchant_id"],
             match["livemode"],
             match["kind"],
-            frozenset(match["scopes"]),
+            scopes_domain.effective(match["scopes"]),
         )
 
     async def _touch(self, key_id: str) -> None:
@@ -144,3 +145,57 @@ class Authenticator:
         if now - self._touched.get(key_id, -TOUCH_INTERVAL_SECONDS) >= TOUCH_INTERVAL_SECONDS:
             self._touched[key_id] = now
             await merchants_db.touch_key(self._pool, key_id)
+
+
+# -- keys over the API (admin scope) --------------------------------------------------------
+
+
+async def create_key(
+    pool: asyncpg.Pool,
+    tenant_merchant: str,
+    livemode: bool,
+    *,
+    kind: KeyKind,
+    name: str | None,
+    role: str | None,
+    scopes: list[str] | None,
+) -> tuple[asyncpg.Record, str]:
+    """Issue a key from a role or a scope list; returns its row and the secret (shown once)."""
+    try:
+        granted = scopes_domain.check_requested(scopes, role)
+    except ValueError as error:
+        raise InvalidRequest(str(error), param="role" if role else "scopes") from None
+    if granted and kind != "secret":
+        raise InvalidRequest("Only secret keys take a role or scopes.", param="type")
+    issued = await issue_key(pool, tenant_merchant, kind, livemode, name, sorted(granted))
+    row = await merchants_db.get_key(pool, tenant_merchant, livemode, issued.id)
+    assert row is not None
+    return row, issued.secret
+
+
+async def roll_key(
+    pool: asyncpg.Pool, merchant_id: str, livemode: bool, key_id: str
+) -> tuple[asyncpg.Record, str]:
+    """Replace a key: a new one with the same kind, name and scopes; the old one is revoked
+    in the same transaction."""
+    async with pool.acquire() as conn, conn.transaction():
+        old = await merchants_db.get_key(conn, merchant_id, livemode, key_id)
+        if old is None:
+            raise ResourceMissing(f"No such API key: '{key_id}'", param="id")
+        if old["revoked_at"] is not None:
+            raise InvalidRequest("This API key is already revoked.", code="api_key_revoked")
+        issued = await issue_key(
+            conn, merchant_id, old["kind"], livemode, old["name"], list(old["scopes"])
+        )
+        await merchants_db.revoke_key(conn, key_id)
+        row = await merchants_db.get_key(conn, merchant_id, livemode, issued.id)
+    assert row is not None
+    return row, issued.secret
+
+
+async def revoke_tenant_key(
+    pool: asyncpg.Pool, merchant_id: str, livemode: bool, key_id: str
+) -> asyncpg.Record:
+    if await merchants_db.get_key(pool, merchant_id, livemode, key_id) is None:
+        raise ResourceMissing(f"No such API key: '{key_id}'", param="id")
+    return await revoke_key(pool, key_id)

@@ -1,0 +1,89 @@
+"""What an API key may do: one read and one write scope per resource, the roles that bundle
+them, and which scope each ``/v1`` request needs. Pure."""
+
+from __future__ import annotations
+
+from typing import Final
+
+RESOURCES: Final = (
+    "payments",
+    "refunds",
+    "customers",
+    "webhooks",
+    "connector_accounts",
+    "admin",
+)
+ALL_SCOPES: Final = frozenset(f"{r}:{a}" for r in RESOURCES for a in ("read", "write"))
+READ_SCOPES: Final = frozenset(s for s in ALL_SCOPES if s.endswith(":read"))
+# A secret key created without scopes or a role: everything but administration (as before
+# scopes existed).
+STANDARD: Final = ALL_SCOPES - {"admin:read", "admin:write"}
+
+ROLES: Final[dict[str, frozenset[str]]] = {
+    "admin": ALL_SCOPES,
+    "operator": frozenset({"payments:read", "payments:write", "refunds:read", "refunds:write"}),
+    "support": READ_SCOPES | {"refunds:write"},
+    "viewer": READ_SCOPES,
+}
+
+# The first path segment after /v1 names the resource a request touches.
+_RESOURCE_OF_SEGMENT: Final = {
+    "payments": "payments",
+    "refunds": "refunds",
+    "customers": "customers",
+    "payment_methods": "customers",
+    "webhook_endpoints": "webhooks",
+    "events": "webhooks",
+    "connector_accounts": "connector_accounts",
+    "routing_rules": "connector_accounts",
+    "admin": "admin",
+    "audit_log": "admin",
+    "api_keys": "admin",
+}
+_READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def effective(stored: frozenset[str] | set[str] | list[str]) -> frozenset[str]:
+    """The scopes a key holds. No stored scopes: a standard key. ``admin`` (the one scope
+    keys had before roles) means the admin role."""
+    granted = frozenset(stored)
+    if not granted:
+        return STANDARD
+    if "admin" in granted:
+        granted = (granted - {"admin"}) | ROLES["admin"]
+    return granted
+
+
+def required_scope(method: str, path: str) -> str | None:
+    """The scope a request needs; ``None`` for paths outside the scoped resources."""
+    parts = path.strip("/").split("/")
+    if len(parts) < 2 or parts[0] != "v1":
+        return None
+    resource = _RESOURCE_OF_SEGMENT.get(parts[1])
+    if resource is None:
+        return None
+    return f"{resource}:{'read' if method.upper() in _READ_METHODS else 'write'}"
+
+
+def check_requested(scopes: list[str] | None, role: str | None) -> frozenset[str]:
+    """The scopes to store for a new key from a role or an explicit list (not both);
+    raises ``ValueError`` naming what is unknown."""
+    if scopes is not None and role is not None:
+        raise ValueError("pass either a role or scopes, not both")
+    if role is not None:
+        if role not in ROLES:
+            raise ValueError(f"unknown role '{role}'; roles are {', '.join(ROLES)}")
+        return ROLES[role]
+    if scopes is None:
+        return frozenset()
+    unknown = sorted(set(scopes) - ALL_SCOPES)
+    if unknown:
+        raise ValueError(f"unknown scopes {unknown}; scopes are resource:read|write")
+    if not scopes:
+        raise ValueError("a restricted key needs at least one scope")
+    return frozenset(scopes)
+
+
+def role_of(granted: frozenset[str]) -> str | None:
+    """The role whose scopes these are exactly, if any."""
+    return next((name for name, bundle in ROLES.items() if bundle == granted), None)
