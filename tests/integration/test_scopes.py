@@ -94,11 +94,12 @@ async def test_admin_makes_rolls_and_revokes_keys(
 
     custom = await admin.post("/v1/api_keys", {"scopes": ["payments:read"]})
     assert custom.json()["scopes"] == ["payments:read"] and custom.json()["role"] is None
-    for bad in (
+    invalid: list[dict[str, object]] = [
         {"scopes": ["payments:delete"]},
         {"role": "viewer", "scopes": ["payments:read"]},
         {"scopes": []},
-    ):
+    ]
+    for bad in invalid:
         response = await admin.post("/v1/api_keys", bad)
         assert response.status_code == 400, (bad, response.text)
 
