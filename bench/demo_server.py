@@ -25,12 +25,22 @@ PAYMENT_BODY: dict[str, Any] = {
 }
 
 
+# The runs drive one demo key (and one IP) far past the default limits of 100 and 200 per
+# second; the limiter still runs, it just never says no.
+NO_RATE_LIMITS = {
+    "PAYGRID_RATE_LIMIT_PER_KEY": "1000000/second",
+    "PAYGRID_RATE_LIMIT_PER_IP": "1000000/second",
+    "PAYGRID_RATE_LIMIT_PAYMENTS_PER_CUSTOMER": "1000000/second",
+}
+
+
 def start_demo_server(name: str, data_dir: Path, **settings: str) -> ServerProcess:
     """Start ``paygrid serve --demo`` on ``data_dir`` and a free port, with a clean
     environment plus ``settings`` (PAYGRID_* variables); it logs to ``<data dir>/logs``."""
     port = free_port()
     env = clean_environment()
-    env.update(PAYGRID_DATA_DIR=str(data_dir), PAYGRID_PORT=str(port), **settings)
+    env.update(PAYGRID_DATA_DIR=str(data_dir), PAYGRID_PORT=str(port), **NO_RATE_LIMITS)
+    env.update(settings)
     command = [str(VENV_BIN / "paygrid"), "serve", "--demo"]
     return ServerProcess(name, command, env, port, data_dir / "logs")
 

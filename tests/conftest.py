@@ -110,7 +110,15 @@ async def close_webhook_sessions() -> AsyncIterator[None]:
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return Settings(public_url=TEST_BASE_URL, log_level="INFO")
+    # The suite bursts from one key, one customer and one IP; test_rate_limits covers the limits.
+    unlimited = "1000000/second"
+    return Settings(
+        public_url=TEST_BASE_URL,
+        log_level="INFO",
+        rate_limit_per_key=unlimited,
+        rate_limit_per_ip=unlimited,
+        rate_limit_payments_per_customer=unlimited,
+    )
 
 
 @pytest.fixture

@@ -20,12 +20,14 @@ from paygrid import logs
 from paygrid.api.security import warn_if_plaintext
 from paygrid.config import Settings, get_settings
 from paygrid.crypto import DecryptionFailed
+from paygrid.db import audit as audit_db
 from paygrid.db import engine
 from paygrid.db import merchants as merchants_db
 from paygrid.db.embedded import EmbeddedPostgres
 from paygrid.db.runtime import resolve_database
 from paygrid.demo import DemoMerchant, ensure_demo_merchant
 from paygrid.domain.errors import PaygridError, ResourceMissing
+from paygrid.services import audit as audit_service
 from paygrid.services import connector_accounts, webhook_endpoints
 from paygrid.services import customers as customer_service
 from paygrid.services import merchants as merchant_service
@@ -36,6 +38,8 @@ merchants_app = typer.Typer(help="Manage merchants.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(keys_app, name="keys")
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 customers_app = typer.Typer(help="Customers' personal data.", no_args_is_help=True)
 app.add_typer(customers_app, name="customers")
 console = Console()
@@ -51,6 +55,7 @@ def _with_pool(work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
         engine.upgrade(url)
 
         async def main() -> T:
+            audit_db.act_as(f"cli:{getpass.getuser()}")  # what the command changes is its own
             pool = await engine.create_pool(url, 2)
             try:
                 return await work(pool)
@@ -347,6 +352,35 @@ async def _work(url: str, settings: Settings, queues: tuple[str, ...]) -> None:
         await runner.stop()
     finally:
         await pool.close()
+
+
+@audit_app.command("verify")
+def audit_verify(
+    merchant: Annotated[
+        str | None, typer.Option(help="Only this merchant's chain (mer_...).")
+    ] = None,
+) -> None:
+    """Check every merchant's audit hash chain; exits 1 naming the first broken link."""
+
+    async def work(pool: asyncpg.Pool) -> list[audit_service.ChainReport]:
+        return await audit_service.verify(pool, merchant)
+
+    reports = _with_pool(work)
+    table = Table("merchant", "sealed entries", "not sealed yet", "chain")
+    broken = False
+    for report in reports:
+        if report.broken is None:
+            verdict = "ok"
+        else:
+            broken = True
+            verdict = (
+                f"[red]broken at entry {report.broken.entry_id} (#{report.broken.seq}): "
+                f"{report.broken.reason}[/red]"
+            )
+        table.add_row(report.merchant_id, str(report.sealed), str(report.unsealed), verdict)
+    console.print(table)
+    if broken:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

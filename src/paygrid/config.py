@@ -6,7 +6,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import Field, SecretStr
+import limits
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from paygrid.crypto import KeyRing
@@ -96,6 +97,76 @@ class Settings(BaseSettings):
         description="RabbitMQ URL; set, every committed event is also published to the "
         "paygrid.events topic exchange.",
     )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OpenTelemetry collector's OTLP/HTTP URL (e.g. http://localhost:4318); "
+        "set, a trace span per request and per provider call is exported there.",
+    )
+    rate_limit_per_key: str = Field(
+        default="100/second",
+        description="Requests one API key may make, in limits notation ('100/second').",
+    )
+    rate_limit_per_ip: str = Field(
+        default="200/second", description="Requests one client IP address may make."
+    )
+    rate_limit_payments_per_customer: str = Field(
+        default="10/second",
+        description="POST /v1/payments requests naming one customer (per merchant and mode).",
+    )
+    trusted_proxy: bool = Field(
+        default=False,
+        description="Behind one reverse proxy: the client IP is the last X-Forwarded-For entry.",
+    )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis URL (redis:// or rediss://); set, rate limits are counted there and "
+        "shared by every process, else in each process.",
+    )
+    redis_key_prefix: str = Field(
+        default="paygrid", min_length=1, description="Prefix of the keys paygrid writes to Redis."
+    )
+    cors_origins: str = Field(
+        default="*",
+        description="Comma-separated browser origins allowed to call the publishable-key "
+        "routes (POST /v1/payment_methods, /checkout/...) cross-origin; * allows any. No "
+        "other route answers cross-origin requests, and credentials are never allowed.",
+    )
+    tls_certfile: Path | None = Field(
+        default=None, description="PEM certificate: paygrid serve then serves HTTPS itself."
+    )
+    tls_keyfile: Path | None = Field(
+        default=None, description="PEM private key of PAYGRID_TLS_CERTFILE."
+    )
+    behind_tls_proxy: bool = Field(
+        default=False,
+        description="A proxy in front terminates TLS: send Strict-Transport-Security and "
+        "do not warn about serving plain HTTP.",
+    )
+    webhook_attempt_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="Attempts of finished webhook deliveries (with the endpoint's response "
+        "bodies) are deleted after this many days.",
+    )
+    provider_event_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="Applied or ignored provider webhooks (raw bodies) are deleted after this "
+        "many days; unmatched and pending ones are kept.",
+    )
+
+    @field_validator("rate_limit_per_key", "rate_limit_per_ip", "rate_limit_payments_per_customer")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        limits.parse(value)  # raises ValueError, so a typo fails at start-up
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("redis://", "rediss://")):
+            raise ValueError("must start with redis:// or rediss://")
+        return value
 
     def bookkeeping_pool_size(self) -> int:
         """The asynchronous-commit pool is a quarter of the main pool (at least 4), so one
@@ -119,7 +190,11 @@ class Settings(BaseSettings):
         return KeyRing.from_file(self.data_dir / "encryption.key")
 
     def base_url(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        scheme = "https" if self.tls_certfile is not None else "http"
+        return (self.public_url or f"{scheme}://{self.host}:{self.port}").rstrip("/")
+
+    def allowed_cors_origins(self) -> frozenset[str]:
+        return frozenset(o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip())
 
 
 @lru_cache(maxsize=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -53,6 +54,12 @@ def get_currency(code: str) -> Currency:
 
 def validate_amount(amount: int, currency: Currency, *, param: str = "amount") -> int:
     """Check an amount in minor units against the currency's limits."""
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise InvalidAmount(
+            f"Amount must be an integer in minor units of {currency.code}.",
+            param=param,
+            code="amount_invalid",
+        )
     if amount < currency.min_amount:
         raise InvalidAmount(
             f"Amount must be at least {currency.min_amount} (minor units of {currency.code}).",
@@ -75,3 +82,26 @@ def format_minor(amount: int, currency: Currency) -> str:
     sign = "-" if amount < 0 else ""
     whole, fraction = divmod(abs(amount), 10**currency.exponent)
     return f"{sign}{whole}.{fraction:0{currency.exponent}d}"
+
+
+# ASCII digits only: ``\d`` would also take other scripts' digits.
+_DECIMAL: Final = re.compile(r"(?P<sign>-)?(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?")
+
+
+def parse_minor(text: str, currency: Currency) -> int:
+    """The inverse of ``format_minor``: '10.50' USD -> 1050. Fewer decimals than the
+    exponent are allowed ('10.5'); more, or any for a zero-exponent currency, are not."""
+    match = _DECIMAL.fullmatch(text)
+    if match is None:
+        raise InvalidAmount(f"'{text}' is not a decimal amount.", code="amount_invalid")
+    sign: str | None = match["sign"]
+    whole: str = match["whole"]
+    fraction: str = match["fraction"] or ""
+    if len(fraction) > currency.exponent:
+        raise InvalidAmount(
+            f"{currency.code} amounts have at most {currency.exponent} decimal places.",
+            code="amount_invalid",
+        )
+    scale: int = 10**currency.exponent  # int ** int is typed Any: a negative power is a float
+    minor = int(whole) * scale + int(fraction.ljust(currency.exponent, "0") or 0)
+    return -minor if sign else minor

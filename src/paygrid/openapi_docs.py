@@ -58,3 +58,19 @@ TAGS: Final[list[dict[str, Any]]] = [
     },
     {"name": "Health", "description": "Liveness and readiness probes."},
 ]
+
+
+def optional_empty_bodies(spec: dict[str, Any]) -> dict[str, Any]:
+    """Mark a request body optional when none of its fields is required: an empty POST is
+    read as ``{}`` (BodyGuard), so leaving such a body out is a valid request."""
+    components = spec.get("components", {}).get("schemas", {})
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            body = operation.get("requestBody")
+            if body is None:
+                continue
+            ref = body["content"].get("application/json", {}).get("schema", {}).get("$ref", "")
+            model = components.get(ref.rpartition("/")[2])
+            if model is not None and not model.get("required"):
+                body["required"] = False
+    return spec

@@ -331,6 +331,7 @@ FORBIDDEN = [
     ("GET", "/v1/api_keys/{key}", None, None),
     ("POST", "/v1/api_keys/{key}/roll", {}, None),
     ("POST", "/v1/api_keys/{key}/revoke", {}, None),
+    ("GET", "/v1/audit_log", None, None),
 ]
 ALLOWED = {("POST", "/v1/payment_methods")}
 # Authenticated by the provider's signature instead of an API key.

@@ -9,7 +9,7 @@ import pytest
 
 from paygrid.broker import publisher
 from paygrid.db.jobs import DEFAULT_QUEUE
-from paygrid.services import status_sync
+from paygrid.services import audit, status_sync
 from paygrid.worker import maintenance
 from paygrid.worker.kinds import standard_registry
 from paygrid.worker.process import QUEUES
@@ -55,6 +55,9 @@ def test_standard_registry_runs_housekeeping_periodically() -> None:
     assert registry.schedules() == [
         Schedule(maintenance.PURGE_IDEMPOTENCY_KEYS, timedelta(minutes=10), DEFAULT_QUEUE),
         Schedule(maintenance.PURGE_JOB_HISTORY, timedelta(hours=1), DEFAULT_QUEUE),
+        Schedule(maintenance.PURGE_WEBHOOK_ATTEMPTS, timedelta(hours=1), DEFAULT_QUEUE),
+        Schedule(maintenance.PURGE_PROVIDER_EVENTS, timedelta(hours=1), DEFAULT_QUEUE),
+        Schedule(audit.SEAL, timedelta(seconds=5), DEFAULT_QUEUE),
         Schedule(status_sync.SYNC, timedelta(seconds=30), DEFAULT_QUEUE),
     ]
     purge = registry.get(maintenance.PURGE_IDEMPOTENCY_KEYS)

@@ -7,6 +7,7 @@ from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from paygrid.api.middleware import header, send_error, state
+from paygrid.db import audit as audit_db
 from paygrid.domain.errors import AuthenticationFailed, PaygridError, PermissionDenied
 from paygrid.domain.scopes import required_scope
 from paygrid.services.context import Tenant
@@ -37,6 +38,7 @@ class ApiKeyAuth:
             await send_error(scope, send, error)
             return
         state(scope)["principal"] = principal
+        audit_db.set_actor(f"api_key:{principal.key_id}")
         structlog.contextvars.bind_contextvars(
             merchant_id=principal.merchant_id, livemode=principal.livemode, key_id=principal.key_id
         )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from paygrid.domain.errors import InvalidRequest, PaygridError, PermissionDenied, ResourceMissing
 
@@ -76,12 +78,32 @@ def validation_error(exc: RequestValidationError) -> InvalidRequest:
     return InvalidRequest(f"Invalid {param}: {message}.", param=param, code=code)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path: RFC 9110 requires them in a 405's
+    ``Allow``, and Starlette's own header names only the first matching route's."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(PaygridError)
     async def _paygrid(request: Request, exc: PaygridError) -> Response:
         if exc.status_code >= 500:
             log.warning("request.failed", code=exc.code, status=exc.status_code)
         return error_response(exc, request_id_of(request))
+
+    @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
+    async def _nul(request: Request, exc: asyncpg.CharacterNotInRepertoireError) -> Response:
+        # PostgreSQL text cannot hold NUL and our own strings never do: a path or query
+        # parameter carried it (bodies are refused earlier, by RequestModel).
+        error = InvalidRequest(
+            "Parameters may not contain the NUL character (%00).", code="parameter_invalid"
+        )
+        return error_response(error, request_id_of(request))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -103,6 +125,7 @@ def install(app: FastAPI) -> None:
                 orjson.dumps(error_payload(error, request_id_of(request))),
                 status_code=405,
                 media_type="application/json",
+                headers={"Allow": ", ".join(allowed_methods(request))},
             )
         elif exc.status_code == 403:
             error = PermissionDenied(str(exc.detail))

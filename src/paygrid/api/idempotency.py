@@ -144,6 +144,7 @@ async def _resolve_existing(
         )
         return False
     if stored.response_status is not None:
+        deps.metrics.replayed()
         await _replay(
             send,
             stored.response_status,

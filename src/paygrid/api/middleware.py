@@ -16,7 +16,8 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paygrid.api.errors import error_response
-from paygrid.domain.errors import PaygridError
+from paygrid.db import audit as audit_db
+from paygrid.domain.errors import InvalidRequest, PaygridError
 
 log = structlog.get_logger("paygrid.http")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -58,6 +59,8 @@ class RequestContext:
         state(scope)["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        client = scope.get("client")
+        audit_db.begin_request(request_id, client[0] if client else None)
         started = time.perf_counter()
         status = {"code": 500, "sent": False}
 
@@ -109,10 +112,34 @@ class UnsupportedMediaType(PaygridError):
     default_code = "unsupported_media_type"
 
 
+class JsonTooDeep(InvalidRequest):
+    """The JSON body is nested too deeply."""
+
+    default_code = "json_too_deep"
+
+
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def json_depth(body: bytes) -> int:
+    """How deeply arrays and objects nest in ``body``, without parsing it (brackets inside
+    strings do not count). Invalid JSON gets some number; the parser reports it later."""
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub(b"", body)):
+        depth += 1 if bracket in (b"[", b"{") else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 class BodyGuard:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, max_json_depth: int = MAX_JSON_DEPTH
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_json_depth = max_json_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
@@ -148,6 +175,18 @@ class BodyGuard:
         content_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
         if body.strip() and content_type != "application/json" and scope["path"].startswith("/v1/"):
             await send_error(scope, send, UnsupportedMediaType())
+            return
+        if (
+            content_type == "application/json"
+            and scope["path"].startswith("/v1/")
+            and not scope["path"].startswith("/v1/provider_webhooks/")  # verified, then parsed
+            and json_depth(body) > self.max_json_depth
+        ):
+            await send_error(
+                scope,
+                send,
+                JsonTooDeep(f"JSON bodies may nest at most {self.max_json_depth} levels deep."),
+            )
             return
         if not body.strip() and scope["path"].startswith("/v1/"):
             body = b"{}"  # an empty POST (e.g. /cancel) means "no parameters"

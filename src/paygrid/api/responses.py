@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from paygrid.db.pagination import PageRequest
-from paygrid.schemas.common import ErrorResponse
+from paygrid.schemas.common import LATEST_UNIX_TIME, ErrorResponse
 
 
 def json_response(model: BaseModel, status_code: int = 200) -> Response:
@@ -43,10 +43,12 @@ Page = Annotated[PageRequest, Depends(page_request)]
 
 async def created_range(
     created_gte: Annotated[
-        int | None, Query(alias="created[gte]", description="Unix time, inclusive.")
+        int | None,
+        Query(alias="created[gte]", ge=0, le=LATEST_UNIX_TIME, description="Unix time, inclusive."),
     ] = None,
     created_lte: Annotated[
-        int | None, Query(alias="created[lte]", description="Unix time, inclusive.")
+        int | None,
+        Query(alias="created[lte]", ge=0, le=LATEST_UNIX_TIME, description="Unix time, inclusive."),
     ] = None,
 ) -> tuple[datetime | None, datetime | None]:
     # Objects show ``created`` in whole seconds, so created[lte]=N must take in all of second N:
@@ -115,6 +117,12 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
         "Code: `idempotency_key_reused` (same key, different request) or `refund_exceeds_available`.",
         "idempotency_key_reused",
         "idempotency_error",
+    ),
+    429: _error(
+        "Too many requests for this API key, client IP or (creating payments) customer. Code: "
+        "`rate_limit_exceeded`; wait the `Retry-After` header's seconds (also `retry_after`).",
+        "rate_limit_exceeded",
+        "rate_limit_error",
     ),
 }
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Protocol
 
 import asyncpg
 
@@ -20,6 +21,7 @@ from paygrid.connectors.base import (
     AccountConfig,
     Capability,
     Connector,
+    ConnectorError,
     OutcomeUnknown,
     ProviderUnreachable,
 )
@@ -29,6 +31,7 @@ from paygrid.db import connector_accounts as accounts_db
 from paygrid.db.executor import Executor
 from paygrid.domain.circuit import CircuitBreaker, CircuitState
 from paygrid.domain.errors import InvalidRequest
+from paygrid.observability import tracing
 
 BUILTIN_SIMULATOR = "simulator"  # the breaker key and name of the built-in account
 
@@ -55,6 +58,31 @@ def capability_names(capabilities: Capability) -> list[str]:
     return [c.name.lower() for c in Capability if c in capabilities and c.name]
 
 
+class CallObserver(Protocol):
+    """Told about every provider call made under ``guard`` (the metrics)."""
+
+    def connector_call(
+        self, connector: str, account: str, operation: str, outcome: str, seconds: float | None
+    ) -> None: ...
+
+
+def outcome_of(error: BaseException | None) -> str:
+    """How a provider call ended, for metrics and spans."""
+    match error:
+        case None:
+            return "ok"
+        case ProviderUnreachable():
+            return "unreachable"
+        case OutcomeUnknown():
+            return "unknown"
+        case ConnectorError():
+            return "rejected"  # the provider answered, refusing the request unprocessed
+        case Exception():
+            return "error"
+        case _:
+            return "canceled"
+
+
 class ConnectorRegistry:
     def __init__(
         self,
@@ -66,6 +94,7 @@ class ConnectorRegistry:
         breaker_threshold: int = 5,
         breaker_cooldown: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        observer: CallObserver | None = None,
     ) -> None:
         self.simulator = simulator
         self._keys = keys
@@ -79,6 +108,7 @@ class ConnectorRegistry:
         self._cache: dict[str, tuple[datetime, Connector]] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._retired: list[Connector] = []
+        self._observer = observer
 
     def for_mode(self, livemode: bool) -> Connector:
         """The built-in connector, for tenants without connector accounts (test mode)."""
@@ -159,27 +189,56 @@ class ConnectorRegistry:
         return {key: breaker.state(now) for key, breaker in self._breakers.items()}
 
     @asynccontextmanager
-    async def guard(self, account_id: str | None) -> AsyncIterator[None]:
+    async def guard(self, account_id: str | None, operation: str = "call") -> AsyncIterator[None]:
         """Run one provider call under the account's circuit breaker: an open circuit fails
         fast as ``ProviderUnreachable`` (nothing was sent, so routing may fail over);
-        unreachable or unknown outcomes count as failures, any answer as a success."""
+        unreachable or unknown outcomes count as failures, any answer as a success. The call
+        is timed for the metrics and traced as a span named ``connector.<operation>``."""
+        account = account_id or BUILTIN_SIMULATOR
+        connector = self._provider_of(account_id)
         breaker = self.breaker(account_id)
         if not breaker.allow(self._clock()):
-            raise ProviderUnreachable(f"circuit open for {account_id or BUILTIN_SIMULATOR}")
-        try:
-            yield
-        except (ProviderUnreachable, OutcomeUnknown):
+            self._observe(connector, account, operation, "circuit_open", None)
+            raise ProviderUnreachable(f"circuit open for {account}")
+        started = time.perf_counter()
+        failure: BaseException | None = None
+        with tracing.span(
+            f"connector.{operation}",
+            **{"paygrid.connector": connector, "paygrid.connector_account": account},
+        ) as span:
+            try:
+                yield
+            except BaseException as error:
+                failure = error
+                self._judge(breaker, error)
+                raise
+            else:
+                breaker.record_success()
+            finally:
+                outcome = outcome_of(failure)
+                if span is not None:
+                    span.set_attribute("paygrid.outcome", outcome)
+                self._observe(connector, account, operation, outcome, time.perf_counter() - started)
+
+    def _judge(self, breaker: CircuitBreaker, error: BaseException) -> None:
+        if isinstance(error, ProviderUnreachable | OutcomeUnknown):
             breaker.record_failure(self._clock())
-            raise
-        except Exception:
+        elif isinstance(error, Exception):
             breaker.record_success()  # the provider answered (a decline, a 4xx, ...)
-            raise
-        except BaseException:
+        else:
             # Cancelled mid-call: no verdict, but a half-open probe must not hold its slot
             # forever, or the circuit would never close again.
             breaker.release()
-            raise
-        breaker.record_success()
+
+    def _provider_of(self, account_id: str | None) -> str:
+        cached = self._cache.get(account_id) if account_id is not None else None
+        return cached[1].name if cached is not None else BUILTIN_SIMULATOR
+
+    def _observe(
+        self, connector: str, account: str, operation: str, outcome: str, seconds: float | None
+    ) -> None:
+        if self._observer is not None:
+            self._observer.connector_call(connector, account, operation, outcome, seconds)
 
     async def aclose(self) -> None:
         connectors = [connector for _, connector in self._cache.values()] + self._retired

@@ -8,12 +8,14 @@ from typing import Any
 import asyncpg
 import orjson
 
+from paygrid.db import audit
 from paygrid.db.executor import Connection
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 async def _init_connection(conn: Connection) -> None:
+    audit.forget_connection(conn)
     await conn.set_type_codec(
         "jsonb",
         encoder=lambda v: orjson.dumps(v).decode(),
@@ -23,8 +25,9 @@ async def _init_connection(conn: Connection) -> None:
 
 
 async def _no_reset(conn: Connection) -> None:
-    """Skip asyncpg's per-release RESET ALL: paygrid never changes session state, and the
-    reset is a round trip on every request."""
+    """Skip asyncpg's per-release RESET ALL: the only session state paygrid sets is the
+    audit context, which ``audit.apply_context`` replaces on every acquire that needs
+    another, and the reset would be a round trip on every request."""
 
 
 def pool_kwargs(size: int, *, durable: bool = True) -> dict[str, Any]:
@@ -33,6 +36,9 @@ def pool_kwargs(size: int, *, durable: bool = True) -> dict[str, Any]:
         "max_size": size,
         "init": _init_connection,
         "reset": _no_reset,
+        # The main pool carries the audit context (who acts) into each session; the
+        # bookkeeping pool writes nothing the audit log records.
+        "setup": audit.apply_context if durable else None,
         "command_timeout": 30,
         "server_settings": {} if durable else {"synchronous_commit": "off"},
     }

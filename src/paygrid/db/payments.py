@@ -311,3 +311,13 @@ async def list_attempts(conn: Executor, payment_ids: list[str]) -> list[Row]:
             payment_ids,
         )
     )
+
+
+async def count_by_status(conn: Executor) -> list[Row]:
+    """Payments per status, connector, currency and mode, across all merchants (metrics)."""
+    return list(
+        await conn.fetch(
+            "SELECT status, connector, currency, livemode, count(*) AS payments FROM payments"
+            " GROUP BY status, connector, currency, livemode"
+        )
+    )

@@ -82,3 +82,24 @@ async def find_attempt(
         reference,
         connector_account_id,
     )
+
+
+PURGE_BATCH = 5000
+
+
+async def purge_processed(pool: asyncpg.Pool, older_than_days: int) -> int:
+    """Delete applied or ignored events processed more than ``older_than_days`` ago, with
+    their raw bodies, in batches. Pending and unmatched events stay for an operator."""
+    total = 0
+    while True:
+        deleted = await pool.fetchval(
+            "WITH gone AS (DELETE FROM provider_webhook_events WHERE id IN ("
+            " SELECT id FROM provider_webhook_events WHERE status IN ('applied', 'ignored')"
+            " AND processed_at < now() - make_interval(days => $1) LIMIT $2)"
+            " RETURNING 1) SELECT count(*) FROM gone",
+            older_than_days,
+            PURGE_BATCH,
+        )
+        total += int(deleted)
+        if deleted < PURGE_BATCH:
+            return total

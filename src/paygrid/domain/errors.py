@@ -124,3 +124,11 @@ class CapabilityNotSupported(InvalidRequest):
     """The payment's connector cannot do what was asked (e.g. manual capture on Paystack)."""
 
     default_code = "capability_not_supported"
+
+
+class RateLimited(PaygridError):
+    """Too many requests; retry after the number of seconds in the Retry-After header."""
+
+    status_code = 429
+    error_type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, Protocol, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 MAX_METADATA_KEYS = 50
 
@@ -32,6 +32,10 @@ Metadata = Annotated[
     ),
 ]
 
+# The latest Unix time a ``created`` filter may name: 9999-12-31T23:59:59Z is the last second
+# a datetime holds, and an inclusive upper bound looks one second past the one it names.
+LATEST_UNIX_TIME = 253_402_300_798
+
 PositiveAmount = Annotated[
     StrictInt,
     Field(
@@ -40,10 +44,38 @@ PositiveAmount = Annotated[
 ]
 
 
+def _texts(value: Any) -> Iterator[str]:
+    """Every string in a decoded JSON value, object keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _texts(key)
+            yield from _texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+
+
 class RequestModel(BaseModel):
     """Request bodies reject unknown fields and coerce nothing."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        # JSON escapes can spell NUL and lone surrogates, which PostgreSQL text cannot hold
+        # (and pydantic lets through in object keys): refuse them before they reach a query.
+        for text in _texts(data):
+            if "\x00" in text:
+                raise ValueError("text may not contain the NUL character (\\u0000)")
+            if not text.isascii():
+                try:
+                    text.encode()
+                except UnicodeEncodeError:
+                    raise ValueError("text may not contain lone UTF-16 surrogates") from None
+        return data
 
 
 T = TypeVar("T")
@@ -78,6 +110,7 @@ class ErrorDetail(BaseModel):
     request_id: str | None = None
     decline_code: str | None = None
     payment_id: str | None = None
+    retry_after: int | None = Field(default=None, description="429 only: seconds to wait.")
 
 
 class ErrorResponse(BaseModel):

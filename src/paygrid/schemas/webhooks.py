@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from paygrid.domain.events import EventType
-from paygrid.schemas.common import Metadata, RequestModel, RowLike, unix
+from paygrid.schemas.common import LATEST_UNIX_TIME, Metadata, RequestModel, RowLike, unix
 
 SUBSCRIBABLE = frozenset({*(t.value for t in EventType), "*"})
 
@@ -137,8 +137,12 @@ class WebhookDelivery(BaseModel):
 
 
 class CreatedRange(RequestModel):
-    gte: int | None = Field(default=None, description="Unix time, inclusive.")
-    lte: int | None = Field(default=None, description="Unix time, inclusive.")
+    gte: int | None = Field(
+        default=None, ge=0, le=LATEST_UNIX_TIME, description="Unix time, inclusive."
+    )
+    lte: int | None = Field(
+        default=None, ge=0, le=LATEST_UNIX_TIME, description="Unix time, inclusive."
+    )
 
 
 class ReplayRequest(RequestModel):

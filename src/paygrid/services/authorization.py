@@ -99,7 +99,7 @@ async def run_authorization(
     )
     started = time.perf_counter()
     try:
-        async with deps.connectors.guard(account_id):
+        async with deps.connectors.guard(account_id, "authorize"):
             result = await connector.authorize(request)
     except OutcomeUnknown:
         result = AttemptResult(AttemptOutcome.UNKNOWN, None)
@@ -498,7 +498,7 @@ async def sync_attempt(deps: Deps, payment: RowLike, attempt: RowLike) -> Attemp
     account_id = attempt["connector_account_id"]
     connector = await deps.connectors.connector_for(deps.pool, account_id)
     try:
-        async with deps.connectors.guard(account_id):
+        async with deps.connectors.guard(account_id, "retrieve"):
             result = await connector.retrieve(attempt["id"], attempt["provider_reference"])
     except (OutcomeUnknown, ProviderUnreachable):
         return None

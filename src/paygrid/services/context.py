@@ -3,7 +3,7 @@ start-up (pool, settings, connectors, broker)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
@@ -11,6 +11,7 @@ from paygrid.broker.connection import EventBroker
 from paygrid.config import Settings
 from paygrid.connectors.registry import ConnectorRegistry
 from paygrid.crypto import KeyRing
+from paygrid.observability.metrics import Metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,3 +35,6 @@ class Deps:
     keys: KeyRing  # encrypts secrets at rest
     # The RabbitMQ connection events are published on; None without PAYGRID_AMQP_URL.
     broker: EventBroker | None = None
+    # This app's Prometheus metrics (served at /metrics); ``build_deps`` also hands it to the
+    # connector registry, which reports provider calls to it.
+    metrics: Metrics = field(default_factory=Metrics)

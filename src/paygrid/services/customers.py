@@ -1,17 +1,25 @@
-"""Customers: create, read, update, delete (soft: payments keep their reference), list."""
+"""Customers: create, read, update, delete (soft: payments keep their reference), list, and
+erase (GDPR: personal data redacted everywhere, the money records kept)."""
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+
 import asyncpg
+import orjson
 
 from paygrid.db import customers as customers_db
+from paygrid.db import erasure as erasure_db
 from paygrid.db.executor import Connection, Executor
 from paygrid.db.pagination import PageRequest
+from paygrid.domain.erasure import PersonalData
 from paygrid.domain.errors import InvalidRequest, ResourceMissing
 from paygrid.domain.events import EventType
 from paygrid.ids import new_id
 from paygrid.schemas.common import MAX_METADATA_KEYS, DeletedObject
 from paygrid.schemas.customers import Customer, CustomerCreate, CustomerUpdate
+from paygrid.services import audit
 from paygrid.services.context import Deps, Tenant
 from paygrid.services.snapshots import emit
 
@@ -75,6 +83,120 @@ async def list_customers(
         deps.pool, tenant.merchant_id, tenant.livemode, page, email
     )
     return [Customer.from_row(r) for r in rows], has_more
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    customer_id: str
+    payments: int
+    payment_methods: int
+    events: int
+    idempotent_responses: int
+    audit_entries: int
+
+
+# Former metadata values shorter than this are not hunted for in the audit log: the audit
+# redaction matches substrings, and "gold" or "1043" would blank unrelated entries.
+MIN_AUDIT_METADATA_VALUE = 8
+
+
+async def erase_customer(
+    pool: asyncpg.Pool, merchant_id: str, customer_id: str, actor: str
+) -> Erasure:
+    """Erase a customer's personal data in one transaction: the customer's email, name, phone
+    and metadata; the receipt email, description and metadata values of their payments (and
+    of payments sent to their email); their payment methods' metadata; every event snapshot
+    and saved idempotent response that mentions them; and those values in the audit log.
+    Payments, refunds and events stay, so the books still add up. The erasure itself is
+    audited (``customer.erased``) with counts, never the erased values."""
+    async with pool.acquire() as conn, conn.transaction():
+        await erasure_db.act_as(conn, actor)
+        row = await erasure_db.lock_customer(conn, merchant_id, customer_id)
+        if row is None:
+            raise ResourceMissing(f"No such customer: '{customer_id}'", param="id")
+        livemode = bool(row["livemode"])
+        person, former_values = await _redact_rows(conn, row)
+        erasure = Erasure(
+            customer_id,
+            len(person.payment_ids),
+            len(person.payment_method_ids),
+            await _redact_events(conn, merchant_id, livemode, person),
+            await _redact_idempotent_responses(conn, merchant_id, livemode, person),
+            await audit.redact(conn, merchant_id, former_values),
+        )
+        await audit.record(
+            conn,
+            merchant_id=merchant_id,
+            livemode=livemode,
+            actor=actor,
+            action="customer.erased",
+            object_type="customer",
+            object_id=customer_id,
+            before=None,  # the erased values must not survive in the audit log
+            after={k: v for k, v in dataclasses.asdict(erasure).items() if k != "customer_id"},
+        )
+    return erasure
+
+
+async def _redact_rows(conn: Connection, customer: asyncpg.Record) -> tuple[PersonalData, set[str]]:
+    """Blank the customer's, their payments' and payment methods' personal fields; returns
+    who the person is (to redact snapshots) and every value removed (to redact the audit
+    log, whose triggers just recorded them)."""
+    customer_id = customer["id"]
+    await erasure_db.redact_customer(conn, customer_id)
+    payments = await erasure_db.redact_payments(
+        conn, customer["merchant_id"], customer["livemode"], customer_id, customer["email"]
+    )
+    methods = await erasure_db.redact_payment_methods(conn, customer_id)
+    identifying = {customer["email"], customer["name"], customer["phone"]}
+    identifying |= {p["receipt_email"] for p in payments}
+    needles = {v for v in identifying if v}
+    person = PersonalData(
+        customer_id=customer_id,
+        payment_ids=frozenset(p["id"] for p in payments),
+        payment_method_ids=frozenset(m["id"] for m in methods),
+        needles=tuple(sorted(needles)),
+    )
+    metadata = [customer["metadata"], *(p["metadata"] for p in payments)]
+    metadata += [m["metadata"] for m in methods]
+    former = needles | {p["description"] for p in payments if p["description"]}
+    former |= {
+        v
+        for values in metadata
+        for v in values.values()
+        if isinstance(v, str) and len(v) >= MIN_AUDIT_METADATA_VALUE
+    }
+    return person, former
+
+
+async def _redact_events(
+    conn: Connection, merchant_id: str, livemode: bool, person: PersonalData
+) -> int:
+    object_ids = [person.customer_id, *person.payment_ids, *person.payment_method_ids]
+    rows = await erasure_db.events_to_redact(
+        conn, merchant_id, livemode, object_ids, list(person.needles)
+    )
+    changes = [(r["id"], person.redact(r["data"])) for r in rows]
+    changed = [
+        (event_id, data)
+        for (event_id, data), r in zip(changes, rows, strict=True)
+        if data != r["data"]
+    ]
+    await erasure_db.update_event_data(conn, changed)
+    return len(changed)
+
+
+async def _redact_idempotent_responses(
+    conn: Connection, merchant_id: str, livemode: bool, person: PersonalData
+) -> int:
+    rows = await erasure_db.idempotent_responses_to_redact(
+        conn, merchant_id, livemode, list(person.needles)
+    )
+    changes = [
+        (r["key"], orjson.dumps(person.redact(orjson.loads(r["response_body"])))) for r in rows
+    ]
+    await erasure_db.update_idempotent_responses(conn, merchant_id, livemode, changes)
+    return len(changes)
 
 
 async def _get(

@@ -245,7 +245,7 @@ async def attach(deps: Deps, tenant: Tenant, pm_id: str, customer_id: str | None
             if isinstance(connector, CustomerVault):
                 reference = await provider_customer(deps, connector, customer, account_id)
                 try:
-                    async with deps.connectors.guard(account_id):
+                    async with deps.connectors.guard(account_id, "attach_payment_method"):
                         await connector.attach_payment_method(row["connector_reference"], reference)
                 except InvalidCard as error:
                     raise CardError(str(error), param="payment_method") from None
@@ -260,7 +260,7 @@ async def provider_customer(
     existing = await customers_db.connector_reference(deps.pool, customer["id"], account_id)
     if existing is not None:
         return existing
-    async with deps.connectors.guard(account_id):
+    async with deps.connectors.guard(account_id, "create_customer"):
         reference = await vault.create_customer(
             customer["email"], customer["name"], f"{customer['id']}:{account_id}"
         )

@@ -79,7 +79,7 @@ async def call(
     pool = deps.pool
     started = time.perf_counter()
     try:
-        async with deps.connectors.guard(attempt["connector_account_id"]):
+        async with deps.connectors.guard(attempt["connector_account_id"], attempt["operation"]):
             result = await provider_call(attempt["id"])
     except ProviderUnreachable:
         await _close(pool, attempt, "unreachable", started, "provider_unavailable")

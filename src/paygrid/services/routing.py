@@ -325,7 +325,7 @@ async def _method_at(
                     param="payment_method_data[provider_token]",
                 )
             try:
-                async with deps.connectors.guard(target.account_id):
+                async with deps.connectors.guard(target.account_id, "describe_token"):
                     token = await describer.describe_token(provider_token)
             except InvalidCard as error:
                 raise InvalidRequest(
@@ -336,7 +336,7 @@ async def _method_at(
         case payment_methods.RawCard(details=details, param_prefix=prefix):
             connector = await deps.connectors.connector_for(deps.pool, target.account_id)
             assert isinstance(connector, CardTokenizer)  # CARD_TOKENIZATION was checked
-            async with deps.connectors.guard(target.account_id):
+            async with deps.connectors.guard(target.account_id, "tokenize"):
                 token = await payment_methods.tokenize_at(connector, details, param_prefix=prefix)
     new_row = payment_methods.new_method_row(
         tenant, token, target.provider, now, target.account_id, customer_id

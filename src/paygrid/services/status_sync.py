@@ -105,7 +105,7 @@ async def _sync_refund(deps: Deps, refund: Any) -> bool:
     assert payment is not None
     connector = await deps.connectors.connector_for(deps.pool, payment["connector_account_id"])
     try:
-        async with deps.connectors.guard(payment["connector_account_id"]):
+        async with deps.connectors.guard(payment["connector_account_id"], "retrieve_refund"):
             result = await connector.retrieve_refund(refund["provider_reference"])
     except (OutcomeUnknown, ProviderUnreachable):
         return False

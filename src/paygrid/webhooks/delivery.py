@@ -148,6 +148,11 @@ async def _record(
                 queue=QUEUE,
                 run_at=decision.next_attempt_at,
             )
+    delivered = decision.outcome is Outcome.SUCCEEDED
+    deps.metrics.webhook_attempt(
+        decision.outcome.name.lower(),  # succeeded, retry, failed
+        (datetime.now(UTC) - row["event_created_at"]).total_seconds() if delivered else None,
+    )
     log.info(
         "webhook.attempt",
         delivery_id=row["id"],

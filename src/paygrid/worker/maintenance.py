@@ -1,4 +1,5 @@
-"""Periodic housekeeping jobs: expired idempotency keys, old finished jobs, gone workers."""
+"""Periodic housekeeping jobs: expired idempotency keys, old finished jobs, gone workers, and
+the retention of webhook attempts and provider webhook bodies."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import structlog
 
 from paygrid.db import idempotency as idempotency_db
 from paygrid.db import jobs as jobs_db
+from paygrid.db import provider_events as provider_events_db
+from paygrid.db import webhooks as webhooks_db
 from paygrid.db import workers as workers_db
 from paygrid.worker.registry import JobContext
 
@@ -16,6 +19,8 @@ log = structlog.get_logger("paygrid.worker")
 
 PURGE_IDEMPOTENCY_KEYS = "maintenance.purge_idempotency_keys"
 PURGE_JOB_HISTORY = "maintenance.purge_job_history"
+PURGE_WEBHOOK_ATTEMPTS = "maintenance.purge_webhook_attempts"
+PURGE_PROVIDER_EVENTS = "maintenance.purge_provider_events"
 HISTORY_RETENTION = timedelta(days=7)
 
 
@@ -35,3 +40,24 @@ async def purge_job_history(_payload: dict[str, Any], context: JobContext) -> No
     workers = await workers_db.purge_gone(pool, HISTORY_RETENTION)
     if jobs or workers:
         log.info("job_history.purged", jobs=jobs, workers=workers)
+
+
+async def purge_webhook_attempts(_payload: dict[str, Any], context: JobContext) -> None:
+    """Delete finished deliveries' attempts past ``PAYGRID_WEBHOOK_ATTEMPT_RETENTION_DAYS``."""
+    deps = context.deps
+    purged = await webhooks_db.purge_attempts(
+        deps.pool, deps.settings.webhook_attempt_retention_days
+    )
+    if purged:
+        log.info("webhook_attempts.purged", count=purged)
+
+
+async def purge_provider_events(_payload: dict[str, Any], context: JobContext) -> None:
+    """Delete applied and ignored provider webhooks (raw bodies) past
+    ``PAYGRID_PROVIDER_EVENT_RETENTION_DAYS``; unmatched ones stay for an operator."""
+    deps = context.deps
+    purged = await provider_events_db.purge_processed(
+        deps.pool, deps.settings.provider_event_retention_days
+    )
+    if purged:
+        log.info("provider_events.purged", count=purged)

@@ -21,6 +21,7 @@ import structlog
 from asyncpg.pool import PoolConnectionProxy
 
 from paygrid.config import Settings
+from paygrid.db import audit as audit_db
 from paygrid.db import jobs as jobs_db
 from paygrid.db import workers as workers_db
 from paygrid.db.jobs import CHANNEL, DEFAULT_QUEUE, Job
@@ -227,6 +228,7 @@ class Worker:
             await self._fail(job, kind, error, attempt=job.attempts - 1)
             return
         context = JobContext(self._deps, job.id, job.attempts, self.id)
+        audit_db.act_as(f"job:{job.kind}")  # changes the job makes are audited as its own
         try:
             await kind.handler(job.payload, context)
         except Exception as failure:

@@ -1,0 +1,197 @@
+"""HTTP hardening in one pure ASGI middleware: security headers on every response, and CORS
+for the few routes a browser calls with a publishable key (nothing else answers cross-origin).
+
+It sits outermost, so the last-resort 500 and every error response get the headers too. A
+header a route sets itself is kept (a future frameable checkout page sets its own
+``X-Frame-Options``/CSP), except ``Cache-Control`` on ``/v1``, which is always ``no-store``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from paygrid.api.middleware import header, send_error
+from paygrid.config import Settings
+from paygrid.domain.errors import PermissionDenied
+
+log = structlog.get_logger("paygrid.security")
+
+# The one place framing is decided. The simulator's 3-D Secure page may need to be framed by
+# a checkout later; then this becomes a per-path decision (or a CSP frame-ancestors list).
+FRAME_OPTIONS = b"DENY"
+JSON_CSP = b"default-src 'none'; frame-ancestors 'none'"
+# Our own pages (the simulator's 3-D Secure page, the return page): inline styles, a form
+# that posts to us and then redirects to the merchant (so no form-action), nothing else.
+PAGE_CSP = (
+    b"default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    b"base-uri 'none'; frame-ancestors 'none'"
+)
+# FastAPI's /docs (Swagger UI) and /redoc load their scripts and styles from a CDN.
+DOCS_CSP = (
+    b"default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    b"font-src https://fonts.gstatic.com; img-src 'self' data: https:; connect-src 'self'; "
+    b"worker-src blob:; base-uri 'none'; frame-ancestors 'none'"
+)
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+HSTS = b"max-age=63072000; includeSubDomains"
+
+PUBLISHABLE_ROUTES = {"/v1/payment_methods": frozenset({"POST"})}
+CHECKOUT_PREFIX = "/checkout/"
+CHECKOUT_METHODS = frozenset({"GET", "POST"})
+CORS_ALLOW_HEADERS = b"authorization, content-type, idempotency-key, x-request-id"
+CORS_EXPOSE_HEADERS = b"x-request-id, retry-after"
+CORS_MAX_AGE = b"600"
+
+
+def cors_methods(path: str) -> frozenset[str]:
+    """The methods a browser on another origin may use on ``path``; empty for most routes."""
+    if path.startswith(CHECKOUT_PREFIX):
+        return CHECKOUT_METHODS
+    return PUBLISHABLE_ROUTES.get(path.rstrip("/") or "/", frozenset())
+
+
+class CorsNotAllowed(PermissionDenied):
+    """This route does not accept cross-origin requests from that origin."""
+
+    default_code = "cors_not_allowed"
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.origins = settings.allowed_cors_origins()
+        self.behind_tls_proxy = settings.behind_tls_proxy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        origin = header(scope, b"origin")
+        cors = self._cors_headers(origin, path, scope["method"])
+        extra = self._security_headers(scope, path)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = _merge(list(message.get("headers", [])), extra, cors, path)
+            await send(message)
+
+        if scope["method"] == "OPTIONS" and header(scope, b"access-control-request-method"):
+            await self._preflight(scope, send_with_headers, origin, path)
+            return
+        await self.app(scope, receive, send_with_headers)
+
+    def _origin_allowed(self, origin: str | None) -> bool:
+        return origin is not None and ("*" in self.origins or origin.rstrip("/") in self.origins)
+
+    def _allow_origin(self, origin: str) -> list[tuple[bytes, bytes]]:
+        if "*" in self.origins:
+            return [(b"access-control-allow-origin", b"*")]
+        return [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"Origin")]
+
+    def _cors_headers(
+        self, origin: str | None, path: str, method: str
+    ) -> list[tuple[bytes, bytes]]:
+        if origin is None or method not in cors_methods(path) or not self._origin_allowed(origin):
+            return []
+        return [
+            *self._allow_origin(origin),
+            (b"access-control-expose-headers", CORS_EXPOSE_HEADERS),
+        ]
+
+    async def _preflight(self, scope: Scope, send: Send, origin: str | None, path: str) -> None:
+        """Answer a CORS preflight here, before API-key authentication (browsers send none)."""
+        requested = (header(scope, b"access-control-request-method") or "").upper()
+        methods = cors_methods(path)
+        if requested not in methods or not self._origin_allowed(origin):
+            await send_error(scope, send, CorsNotAllowed())
+            return
+        assert origin is not None
+        headers = [
+            *self._allow_origin(origin),
+            (b"access-control-allow-methods", ", ".join(sorted(methods)).encode()),
+            (b"access-control-allow-headers", CORS_ALLOW_HEADERS),
+            (b"access-control-max-age", CORS_MAX_AGE),
+            (b"content-length", b"0"),
+        ]
+        await send({"type": "http.response.start", "status": 204, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    def _security_headers(self, scope: Scope, path: str) -> list[tuple[bytes, bytes]]:
+        headers = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", FRAME_OPTIONS),
+            (b"referrer-policy", b"no-referrer"),
+        ]
+        if scope.get("scheme") == "https" or self.behind_tls_proxy:
+            headers.append((b"strict-transport-security", HSTS))
+        return headers
+
+
+def _merge(
+    headers: list[tuple[bytes, bytes]],
+    extra: list[tuple[bytes, bytes]],
+    cors: list[tuple[bytes, bytes]],
+    path: str,
+) -> list[tuple[bytes, bytes]]:
+    """Add the security headers a response lacks; ``/v1`` is never cached."""
+    present = {name.lower() for name, _ in headers}
+    if path.startswith("/v1/") or path == "/v1":
+        headers = [(n, v) for n, v in headers if n.lower() != b"cache-control"]
+        headers.append((b"cache-control", b"no-store"))
+    if b"content-security-policy" not in present:
+        headers.append((b"content-security-policy", _csp_for(headers, path)))
+    headers.extend((n, v) for n, v in extra if n not in present)
+    headers.extend((n, v) for n, v in cors if n not in present or n == b"vary")
+    return headers
+
+
+def _csp_for(headers: list[tuple[bytes, bytes]], path: str) -> bytes:
+    content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
+    if not content_type.lower().startswith(b"text/html"):
+        return JSON_CSP
+    return DOCS_CSP if path in DOCS_PATHS else PAGE_CSP
+
+
+# -- start-up: serving plain HTTP ------------------------------------------------------------
+
+
+def plaintext_risk(settings: Settings, *, has_live_keys: bool) -> str | None:
+    """Why serving without TLS is risky here, or ``None`` when it is fine: TLS files or a TLS
+    proxy are configured, or the server binds loopback only and no merchant has live keys."""
+    if settings.tls_certfile is not None or settings.behind_tls_proxy:
+        return None
+    if has_live_keys:
+        return "live_keys_exist"
+    if not _is_loopback(settings.host):
+        return "non_loopback_bind"
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_if_plaintext(settings: Settings, *, has_live_keys: bool) -> bool:
+    """Log ``serve.plaintext_http`` (a warning) when :func:`plaintext_risk` finds a risk."""
+    reason = plaintext_risk(settings, has_live_keys=has_live_keys)
+    if reason is None:
+        return False
+    log.warning(
+        "serve.plaintext_http",
+        reason=reason,
+        host=settings.host,
+        port=settings.port,
+        hint="set PAYGRID_TLS_CERTFILE and PAYGRID_TLS_KEYFILE, or PAYGRID_BEHIND_TLS_PROXY=true "
+        "behind a proxy that terminates TLS",
+    )
+    return True
