@@ -95,17 +95,22 @@ async def unsealed(conn: Executor, merchant_id: str, limit: int) -> list[Row]:
     )
 
 
-async def seal(
-    conn: Executor, entry_id: str, seq: int, digest: bytes, prev_hash: bytes, hash_: bytes
-) -> None:
+async def seal_many(conn: Executor, seals: list[tuple[str, int, bytes, bytes, bytes]]) -> None:
+    """Seal entries in one statement: (id, seq, digest, prev_hash, hash) each."""
+    if not seals:
+        return
+    ids, seqs, digests, prevs, hashes = (list(column) for column in zip(*seals, strict=True))
     await conn.execute(
-        "UPDATE audit_log SET seq = $2, digest = $3, prev_hash = $4, hash = $5,"
-        " sealed_at = now() WHERE id = $1 AND seq IS NULL",
-        entry_id,
-        seq,
-        digest,
-        prev_hash,
-        hash_,
+        "UPDATE audit_log a SET seq = s.seq, digest = s.digest, prev_hash = s.prev_hash,"
+        " hash = s.hash, sealed_at = now()"
+        " FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bytea[], $5::bytea[])"
+        " AS s(id, seq, digest, prev_hash, hash)"
+        " WHERE a.id = s.id AND a.seq IS NULL",
+        ids,
+        seqs,
+        digests,
+        prevs,
+        hashes,
     )
 
 

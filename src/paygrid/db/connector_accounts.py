@@ -82,17 +82,5 @@ async def list_accounts(
     return await fetch_page(conn, "connector_accounts", filters, page)
 
 
-async def enabled_accounts(conn: Executor, merchant_id: str, livemode: bool) -> list[Row]:
-    """Every enabled account of a tenant, oldest first (the routing default's order)."""
-    return list(
-        await conn.fetch(
-            "SELECT * FROM connector_accounts WHERE merchant_id = $1 AND livemode = $2"
-            " AND status = 'enabled' ORDER BY id",
-            merchant_id,
-            livemode,
-        )
-    )
-
-
 async def all_account_credentials(conn: Executor) -> list[Row]:
     return list(await conn.fetch("SELECT id, credentials FROM connector_accounts ORDER BY id"))

@@ -57,12 +57,23 @@ async def list_rules(
     return await fetch_page(conn, "routing_rules", filters, page)
 
 
-async def rules_in_order(conn: Executor, merchant_id: str, livemode: bool) -> list[Row]:
-    return list(
-        await conn.fetch(
-            "SELECT * FROM routing_rules WHERE merchant_id = $1 AND livemode = $2"
-            " ORDER BY priority, id",
-            merchant_id,
-            livemode,
-        )
+async def routing_inputs(
+    conn: Executor, merchant_id: str, livemode: bool
+) -> tuple[list[Row], list[Row]]:
+    """A tenant's enabled connector accounts (oldest first) and its rules (in priority
+    order), in one round trip: routing runs on every confirm."""
+    rows = await conn.fetch(
+        "SELECT 'account' AS kind, id, provider, currencies, NULL::jsonb AS conditions,"
+        " NULL::jsonb AS destinations, NULL::text AS split, 0 AS priority"
+        " FROM connector_accounts WHERE merchant_id = $1 AND livemode = $2"
+        " AND status = 'enabled'"
+        " UNION ALL"
+        " SELECT 'rule', id, NULL, NULL, conditions, destinations, split, priority"
+        " FROM routing_rules WHERE merchant_id = $1 AND livemode = $2"
+        " ORDER BY kind, priority, id",
+        merchant_id,
+        livemode,
     )
+    accounts = [row for row in rows if row["kind"] == "account"]
+    rules = [row for row in rows if row["kind"] == "rule"]
+    return accounts, rules

@@ -64,21 +64,31 @@ async def seal(pool: asyncpg.Pool) -> int:
     One sealer per merchant at a time (an advisory lock), so sequences never fork."""
     sealed = 0
     for merchant_id in await audit_db.merchants_with_unsealed(pool):
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext('paygrid.audit:' || $1))", merchant_id
-            )
-            head = await audit_db.chain_head(conn, merchant_id)
-            seq = head["seq"] if head else 0
-            prev_hash = bytes(head["hash"]) if head else audit_chain.GENESIS
-            for entry in await audit_db.unsealed(conn, merchant_id, SEAL_BATCH):
-                seq += 1
-                entry_digest = audit_chain.digest(entry)
-                entry_hash = audit_chain.link(prev_hash, entry_digest)
-                await audit_db.seal(conn, entry["id"], seq, entry_digest, prev_hash, entry_hash)
-                prev_hash = entry_hash
-                sealed += 1
+        while True:  # batch after batch until the merchant's backlog is sealed
+            batch = await _seal_batch(pool, merchant_id)
+            sealed += batch
+            if batch < SEAL_BATCH:
+                break
     return sealed
+
+
+async def _seal_batch(pool: asyncpg.Pool, merchant_id: str) -> int:
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('paygrid.audit:' || $1))", merchant_id
+        )
+        head = await audit_db.chain_head(conn, merchant_id)
+        seq = head["seq"] if head else 0
+        prev_hash = bytes(head["hash"]) if head else audit_chain.GENESIS
+        seals = []
+        for entry in await audit_db.unsealed(conn, merchant_id, SEAL_BATCH):
+            seq += 1
+            entry_digest = audit_chain.digest(entry)
+            entry_hash = audit_chain.link(prev_hash, entry_digest)
+            seals.append((entry["id"], seq, entry_digest, prev_hash, entry_hash))
+            prev_hash = entry_hash
+        await audit_db.seal_many(conn, seals)
+    return len(seals)
 
 
 async def seal_job(_payload: dict[str, Any], deps: Deps) -> None:

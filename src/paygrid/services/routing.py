@@ -56,8 +56,7 @@ BUILTIN = Target(None, "simulator", capabilities_of("simulator"))
 async def targets_for(conn: Executor, tenant: Tenant, ctx: domain.RoutingContext) -> list[Target]:
     """The accounts to try for a payment, in order. A test-mode merchant without any
     connector account for the currency gets the built-in simulator."""
-    accounts = await accounts_db.enabled_accounts(conn, tenant.merchant_id, tenant.livemode)
-    rules = await rules_db.rules_in_order(conn, tenant.merchant_id, tenant.livemode)
+    accounts, rules = await rules_db.routing_inputs(conn, tenant.merchant_id, tenant.livemode)
     by_id = {row["id"]: row for row in accounts}
     ids, _ = domain.route(
         [rule_of(row) for row in rules],
