@@ -164,10 +164,13 @@ def create_app(
     ):
         app.include_router(router)
     # Added innermost first: the request passes RequestContext, Telemetry, BodyGuard,
-    # ApiKeyAuth, RateLimits, Idempotency, then the router.
+    # the per-IP limit, ApiKeyAuth, the per-key limits, Idempotency, then the router.
     app.add_middleware(Idempotency)
     app.add_middleware(RateLimits, settings=settings, storage=app.state.rate_limit_storage)
     app.add_middleware(ApiKeyAuth)
+    app.add_middleware(
+        RateLimits, settings=settings, storage=app.state.rate_limit_storage, stage="ip"
+    )
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(Telemetry, metrics=app_metrics)
     app.add_middleware(RequestContext)

@@ -153,6 +153,22 @@ async def test_a_client_ip_over_its_limit_gets_429(
         assert (await calm.get("/v1/payments", headers=auth(key))).status_code == 200
 
 
+async def test_bad_keys_are_limited_per_ip_before_any_key_lookup(
+    limited_app: AppFactory,
+) -> None:
+    """A flood of invented keys is stopped by the IP limit, not answered 401 forever."""
+    app = limited_app(rate_limit_per_ip="3/minute")
+    async with client_of(app, "203.0.113.9") as attacker:
+        codes = [
+            (
+                await attacker.get("/v1/payments", headers=auth(f"sk_test_{'x' * 28}{n:04d}"))
+            ).status_code
+            for n in range(5)
+        ]
+    assert codes[:3] == [401, 401, 401]
+    assert codes[3:] == [429, 429]
+
+
 async def test_x_forwarded_for_counts_only_behind_a_trusted_proxy(
     limited_app: AppFactory, merchant: NewMerchant
 ) -> None:

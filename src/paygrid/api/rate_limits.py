@@ -83,8 +83,15 @@ def payment_customer(scope: Scope) -> str | None:
 
 
 class RateLimits:
-    def __init__(self, app: ASGIApp, settings: Settings, storage: Storage) -> None:
+    """Two instances run: ``stage="ip"`` before authentication, so a flood of bad keys is
+    limited before each costs a key lookup, and ``stage="key"`` after it, for the per-key
+    and per-customer limits."""
+
+    def __init__(
+        self, app: ASGIApp, settings: Settings, storage: Storage, stage: str = "key"
+    ) -> None:
         self.app = app
+        self.stage = stage
         self.limiter = MovingWindowRateLimiter(storage)
         self.per_ip = limits.parse(settings.rate_limit_per_ip)
         self.per_key = limits.parse(settings.rate_limit_per_key)
@@ -104,9 +111,9 @@ class RateLimits:
         await self.app(scope, receive, send)
 
     def _checks(self, scope: Scope) -> list[Check]:
-        checks: list[Check] = [
-            (self.per_ip, ("ip", client_ip(scope, self.trusted_proxy)), "this IP address")
-        ]
+        if self.stage == "ip":
+            return [(self.per_ip, ("ip", client_ip(scope, self.trusted_proxy)), "this IP address")]
+        checks: list[Check] = []
         principal: Principal | None = state(scope).get("principal")
         if principal is None:
             return checks
