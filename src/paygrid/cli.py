@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
 import asyncpg
+import prometheus_client
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -340,12 +341,21 @@ async def _work(url: str, settings: Settings, queues: tuple[str, ...]) -> None:
     # attempts, job states) is redone at least once if a crash loses it, and the events it
     # works from were committed durably by the API. Not waiting for each WAL flush roughly
     # halves the database time per delivery.
-    pool = await engine.create_pool(url, settings.worker_concurrency + 4, durable=False)
+    # Its writes to payments and refunds are audited as the job's (``job:<kind>``).
+    pool = await engine.create_pool(
+        url, settings.worker_concurrency + 4, durable=False, audited=True
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    runner = Background(build_deps(pool, settings), settings, queues)
+    deps = build_deps(pool, settings)
+    if settings.worker_metrics_port is not None:
+        # A standalone worker serves its own numbers (deliveries, provider calls, breakers).
+        prometheus_client.start_http_server(
+            settings.worker_metrics_port, addr=settings.host, registry=deps.metrics.registry
+        )
+    runner = Background(deps, settings, queues)
     try:
         await runner.start()
         await stop.wait()

@@ -92,6 +92,13 @@ class Settings(BaseSettings):
         description="A payment left in requires_action this long is synced one last time, "
         "then canceled.",
     )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Set: a standalone `paygrid worker` serves Prometheus metrics on this port "
+        "(at PAYGRID_HOST).",
+    )
     amqp_url: SecretStr | None = Field(
         default=None,
         description="RabbitMQ URL; set, every committed event is also published to the "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -15,10 +16,14 @@ import httpx
 import pytest
 
 from paygrid.db import engine
+from paygrid.db import jobs as jobs_db
 from paygrid.domain import scopes
 from paygrid.services import audit
+from paygrid.services.context import Deps
 from paygrid.services.merchants import NewMerchant, create_merchant, issue_key
+from paygrid.worker.registry import JobContext, JobRegistry
 from tests.conftest import Api, confirmed_payment, scratch_database
+from tests.integration.worker_harness import running, settled
 
 
 async def _entries(api: Api, **filters: Any) -> list[dict[str, Any]]:
@@ -202,3 +207,29 @@ async def test_cli_changes_are_recorded_as_the_cli(
         )
     }
     assert len(actors) == 1 and next(iter(actors)).startswith("cli:")
+
+
+async def test_changes_made_by_a_job_are_recorded_as_the_job(
+    api: Api, admin: Api, deps: Deps, pool: asyncpg.Pool
+) -> None:
+    customer = (await api.post("/v1/customers", {"name": "Before"})).json()
+    registry = JobRegistry()
+
+    async def rename(payload: dict[str, Any], context: JobContext) -> None:
+        await context.deps.pool.execute(
+            "UPDATE customers SET name = 'After' WHERE id = $1", payload["customer"]
+        )
+
+    registry.register("test.rename_customer", rename)
+    queue = f"test_{uuid.uuid4().hex[:12]}"
+    job = await jobs_db.enqueue(
+        pool, "test.rename_customer", {"customer": customer["id"]}, queue=queue
+    )
+    assert job is not None
+    async with running(deps, registry, queue):
+        done = await settled(pool, job, deadline=15)
+    assert done["status"] == "succeeded"
+    [renamed] = await _entries(admin, object=customer["id"], action="customer.updated")
+    assert renamed["actor"] == "job:test.rename_customer"
+    assert (renamed["before"]["name"], renamed["after"]["name"]) == ("Before", "After")
+    assert renamed["request_id"] is None

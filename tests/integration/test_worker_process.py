@@ -185,9 +185,15 @@ async def test_paygrid_worker_runs_jobs_and_exits_cleanly_on_sigterm(
     assert job is not None
     log = tmp_path / "worker.log"
     since = await pool.fetchval("SELECT now()")
-    with _process(["worker"], database_url, log) as process:
+    metrics_port = _free_port()
+    env = {"PAYGRID_WORKER_METRICS_PORT": str(metrics_port)}
+    with _process(["worker"], database_url, log, **env) as process:
         done = await settled(pool, job, deadline=30)
         assert done["status"] == "succeeded", log.read_text()
+        async with httpx.AsyncClient() as http:
+            scraped = await http.get(f"http://127.0.0.1:{metrics_port}/metrics")
+        assert scraped.status_code == 200
+        assert "paygrid_connector_call_duration_seconds" in scraped.text
         assert await _keys(pool, merchant.id) == []
         worker = await _worker_of(pool, process.pid, since)
         assert worker is not None and worker["stopped_at"] is None

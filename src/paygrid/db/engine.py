@@ -30,7 +30,10 @@ async def _no_reset(conn: Connection) -> None:
     another, and the reset would be a round trip on every request."""
 
 
-def pool_kwargs(size: int, *, durable: bool = True) -> dict[str, Any]:
+def pool_kwargs(size: int, *, durable: bool = True, audited: bool | None = None) -> dict[str, Any]:
+    """``audited`` (default: ``durable``) carries the audit context into sessions; the
+    bookkeeping pool writes nothing audited and skips it."""
+    audited = durable if audited is None else audited
     return {
         "min_size": min(4, size),
         "max_size": size,
@@ -38,16 +41,18 @@ def pool_kwargs(size: int, *, durable: bool = True) -> dict[str, Any]:
         "reset": _no_reset,
         # The main pool carries the audit context (who acts) into each session; the
         # bookkeeping pool writes nothing the audit log records.
-        "setup": audit.apply_context if durable else None,
+        "setup": audit.apply_context if audited else None,
         "command_timeout": 30,
         "server_settings": {} if durable else {"synchronous_commit": "off"},
     }
 
 
-async def create_pool(url: str, size: int, *, durable: bool = True) -> asyncpg.Pool:
+async def create_pool(
+    url: str, size: int, *, durable: bool = True, audited: bool | None = None
+) -> asyncpg.Pool:
     """A connection pool. ``durable=False`` commits without waiting for the WAL flush: only
     for writes whose loss in a crash is harmless (see ``Deps.bookkeeping_pool``)."""
-    pool = await asyncpg.create_pool(url, **pool_kwargs(size, durable=durable))
+    pool = await asyncpg.create_pool(url, **pool_kwargs(size, durable=durable, audited=audited))
     assert pool is not None
     return pool
 
