@@ -22,6 +22,7 @@ from paygrid.api.security import warn_if_plaintext
 from paygrid.config import Settings, get_settings
 from paygrid.crypto import DecryptionFailed
 from paygrid.db import audit as audit_db
+from paygrid.db import customers as customers_db
 from paygrid.db import engine
 from paygrid.db import merchants as merchants_db
 from paygrid.db.embedded import EmbeddedPostgres
@@ -280,7 +281,10 @@ def keys_rotate_encryption() -> None:
 @customers_app.command("erase")
 def customers_erase(
     customer_id: Annotated[str, typer.Argument(help="Customer id (cus_...).")],
-    merchant: Annotated[str, typer.Option(help="The customer's merchant (mer_...).")],
+    merchant: Annotated[
+        str | None,
+        typer.Option(help="The customer's merchant (mer_...); a check, found from the id."),
+    ] = None,
     actor: Annotated[
         str | None, typer.Option(help="Who asked, for the audit log. Default: cli:<user>.")
     ] = None,
@@ -295,9 +299,14 @@ def customers_erase(
             f"Erase the personal data of {customer_id}? This cannot be undone", abort=True
         )
     who = actor or f"cli:{getpass.getuser()}"
-    erasure = _with_pool(
-        lambda pool: customer_service.erase_customer(pool, merchant, customer_id, who)
-    )
+
+    async def work(pool: asyncpg.Pool) -> customer_service.Erasure:
+        owner = merchant or await customers_db.merchant_of(pool, customer_id)
+        if owner is None:
+            raise ResourceMissing(f"No such customer: '{customer_id}'")
+        return await customer_service.erase_customer(pool, owner, customer_id, who)
+
+    erasure = _with_pool(work)
     console.print(
         f"erased {erasure.customer_id}: {erasure.payments} payments, "
         f"{erasure.payment_methods} payment methods, {erasure.events} events, "

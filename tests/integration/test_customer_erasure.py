@@ -162,3 +162,12 @@ async def test_cli_erase(database_url: str, api: Api, merchant: NewMerchant) -> 
     assert result.returncode == 0, result.stderr
     assert f"erased {cus}" in result.stdout
     assert (await api.get(f"/v1/customers/{cus}")).json()["email"] is None
+    # The merchant is found from the customer id when not given.
+    other = (await api.post("/v1/customers", {"email": EMAIL, "name": NAME})).json()["id"]
+    bare = subprocess.run(
+        [sys.executable, "-m", "paygrid.cli", "customers", "erase", other, "--yes"],
+        env={**os.environ, "PAYGRID_DATABASE_URL": database_url, "COLUMNS": "200"},
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert bare.returncode == 0, bare.stderr
+    assert (await api.get(f"/v1/customers/{other}")).json()["name"] is None

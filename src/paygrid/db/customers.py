@@ -112,3 +112,9 @@ async def save_connector_reference(
         reference,
     )
     return str(value)
+
+
+async def merchant_of(conn: Executor, customer_id: str) -> str | None:
+    """The merchant a customer belongs to (operator tools that get only the id)."""
+    value = await conn.fetchval("SELECT merchant_id FROM customers WHERE id = $1", customer_id)
+    return None if value is None else str(value)
