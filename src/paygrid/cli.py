@@ -108,7 +108,7 @@ def serve(
             console.print(f"secret key: {merchant.secret_key}", highlight=False)
             console.print(f"publishable key: {merchant.publishable_key}", highlight=False)
         logs.configure(settings.log_level)
-        warn_if_plaintext(settings, has_live_keys=asyncio.run(_live_keys_exist(url)))
+        warn_if_plaintext(settings, live_mode=asyncio.run(_live_mode_in_use(url)))
         console.print(f"serving on {settings.base_url()}  (API docs: {settings.base_url()}/docs)")
         os.environ["PAYGRID_DATABASE_URL"] = url  # the app factory (and each worker) reads it
         # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; exit normally
@@ -137,10 +137,10 @@ def _exit_on_sigterm(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-async def _live_keys_exist(url: str) -> bool:
+async def _live_mode_in_use(url: str) -> bool:
     pool = await engine.create_pool(url, 2)
     try:
-        return await merchants_db.live_keys_exist(pool)
+        return await merchants_db.live_mode_in_use(pool)
     finally:
         await pool.close()
 

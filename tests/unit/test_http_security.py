@@ -46,21 +46,21 @@ def _settings(**values: object) -> Settings:
         ({}, False, None),  # development: loopback, test keys only
         ({"host": "::1"}, False, None),
         ({"host": "localhost"}, False, None),
-        ({}, True, "live_keys_exist"),
+        ({}, True, "live_mode_in_use"),
         ({"host": "0.0.0.0"}, False, "non_loopback_bind"),  # noqa: S104 - the case under test
-        ({"host": "10.1.2.3"}, True, "live_keys_exist"),
+        ({"host": "10.1.2.3"}, True, "live_mode_in_use"),
         ({"host": "0.0.0.0", "behind_tls_proxy": True}, True, None),  # noqa: S104
         ({"host": "0.0.0.0", "tls_certfile": "c.pem", "tls_keyfile": "k.pem"}, True, None),  # noqa: S104
     ],
 )
 def test_plaintext_risk(values: dict[str, object], live_keys: bool, risk: str | None) -> None:
-    assert plaintext_risk(_settings(**values), has_live_keys=live_keys) == risk
+    assert plaintext_risk(_settings(**values), live_mode=live_keys) == risk
 
 
 def test_plaintext_warning_is_one_structured_line() -> None:
     with capture_logs() as logs:
-        assert warn_if_plaintext(_settings(host="0.0.0.0"), has_live_keys=False)  # noqa: S104
-        assert not warn_if_plaintext(_settings(), has_live_keys=False)
+        assert warn_if_plaintext(_settings(host="0.0.0.0"), live_mode=False)  # noqa: S104
+        assert not warn_if_plaintext(_settings(), live_mode=False)
     assert len(logs) == 1
     line = logs[0]
     assert line["event"] == "serve.plaintext_http" and line["log_level"] == "warning"

@@ -160,13 +160,14 @@ def _csp_for(headers: list[tuple[bytes, bytes]], path: str) -> bytes:
 # -- start-up: serving plain HTTP ------------------------------------------------------------
 
 
-def plaintext_risk(settings: Settings, *, has_live_keys: bool) -> str | None:
+def plaintext_risk(settings: Settings, *, live_mode: bool) -> str | None:
     """Why serving without TLS is risky here, or ``None`` when it is fine: TLS files or a TLS
-    proxy are configured, or the server binds loopback only and no merchant has live keys."""
+    proxy are configured, or the server binds loopback only and no live connector account is
+    enabled (so no live payment can be processed)."""
     if settings.tls_certfile is not None or settings.behind_tls_proxy:
         return None
-    if has_live_keys:
-        return "live_keys_exist"
+    if live_mode:
+        return "live_mode_in_use"
     if not _is_loopback(settings.host):
         return "non_loopback_bind"
     return None
@@ -181,9 +182,9 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def warn_if_plaintext(settings: Settings, *, has_live_keys: bool) -> bool:
+def warn_if_plaintext(settings: Settings, *, live_mode: bool) -> bool:
     """Log ``serve.plaintext_http`` (a warning) when :func:`plaintext_risk` finds a risk."""
-    reason = plaintext_risk(settings, has_live_keys=has_live_keys)
+    reason = plaintext_risk(settings, live_mode=live_mode)
     if reason is None:
         return False
     log.warning(

@@ -101,10 +101,12 @@ async def list_keys_page(
     return await fetch_page(conn, "api_keys", filters, page)
 
 
-async def live_keys_exist(conn: Executor) -> bool:
-    """Whether any merchant holds an unrevoked live-mode key (serve warns about plain HTTP)."""
+async def live_mode_in_use(conn: Executor) -> bool:
+    """Whether live payments can be processed: an enabled live-mode connector account
+    exists (serve warns about plain HTTP then). Every merchant has live keys from the
+    start, so keys alone say nothing."""
     return bool(
         await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM api_keys WHERE livemode AND revoked_at IS NULL)"
+            "SELECT EXISTS (SELECT 1 FROM connector_accounts WHERE livemode AND status = 'enabled')"
         )
     )
