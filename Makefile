@@ -1,4 +1,5 @@
-# paygrid: `make run` serves the API with a demo merchant; `make test` runs the suite.
+# paygrid: `make run` serves the API with a demo merchant and store (it prints their
+# addresses and keys); `make test` runs the suite.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

@@ -19,6 +19,7 @@ from paygrid.api.v1 import (
     admin,
     api_keys,
     audit_log,
+    checkout_sessions,
     connector_accounts,
     customers,
     events,
@@ -32,6 +33,7 @@ from paygrid.broker.connection import EventBroker
 from paygrid.config import FAILURE_MODES, Settings
 from paygrid.connectors.registry import ConnectorRegistry
 from paygrid.connectors.simulator import SimulatorConnector
+from paygrid.dashboard import routes as dashboard
 from paygrid.db import engine
 from paygrid.observability import tracing
 from paygrid.observability.metrics import Metrics
@@ -39,7 +41,7 @@ from paygrid.observability.middleware import Telemetry
 from paygrid.openapi_docs import API_DESCRIPTION, TAGS, optional_empty_bodies
 from paygrid.services.context import Deps
 from paygrid.services.merchants import Authenticator
-from paygrid.web import pages
+from paygrid.web import checkout, demo_store, pages
 from paygrid.worker.process import Background
 
 
@@ -146,6 +148,7 @@ def create_app(
     app.openapi = lambda: app.openapi_schema or optional_empty_bodies(generate_openapi())  # type: ignore[method-assign]
     for router in (
         payments.router,
+        checkout_sessions.router,
         refunds.router,
         customers.router,
         payment_methods.router,
@@ -161,8 +164,12 @@ def create_app(
         health.router,
         metrics.router,
         pages.router,
+        checkout.router,
+        dashboard.router,
     ):
         app.include_router(router)
+    if settings.demo_store:
+        app.include_router(demo_store.router)
     # Added innermost first: the request passes RequestContext, Telemetry, BodyGuard,
     # the per-IP limit, ApiKeyAuth, the per-key limits, Idempotency, then the router.
     app.add_middleware(Idempotency)

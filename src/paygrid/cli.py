@@ -27,10 +27,10 @@ from paygrid.db import engine
 from paygrid.db import merchants as merchants_db
 from paygrid.db.embedded import EmbeddedPostgres
 from paygrid.db.runtime import resolve_database
-from paygrid.demo import DemoMerchant, ensure_demo_merchant
+from paygrid.demo import DEMO_USER_EMAIL, DemoMerchant, ensure_demo_merchant, ensure_demo_user
 from paygrid.domain.errors import PaygridError, ResourceMissing
 from paygrid.services import audit as audit_service
-from paygrid.services import connector_accounts, webhook_endpoints
+from paygrid.services import connector_accounts, dashboard_users, webhook_endpoints
 from paygrid.services import customers as customer_service
 from paygrid.services import merchants as merchant_service
 from paygrid.worker.process import QUEUES, Background
@@ -44,6 +44,8 @@ audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 customers_app = typer.Typer(help="Customers' personal data.", no_args_is_help=True)
 app.add_typer(customers_app, name="customers")
+users_app = typer.Typer(help="Dashboard users.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 console = Console()
 T = TypeVar("T")
 
@@ -107,6 +109,13 @@ def serve(
             console.print(f"demo merchant: {merchant.id}")
             console.print(f"secret key: {merchant.secret_key}", highlight=False)
             console.print(f"publishable key: {merchant.publishable_key}", highlight=False)
+            password = asyncio.run(_demo_user(url, settings.data_dir, merchant.id))
+            console.print(
+                f"dashboard: {settings.base_url()}/dashboard  login: {DEMO_USER_EMAIL} / {password}",
+                highlight=False,
+            )
+            console.print(f"demo store: {settings.base_url()}/demo/store", highlight=False)
+            os.environ["PAYGRID_DEMO_STORE"] = "true"  # the app factory serves /demo/store
         logs.configure(settings.log_level)
         warn_if_plaintext(settings, live_mode=asyncio.run(_live_mode_in_use(url)))
         console.print(f"serving on {settings.base_url()}  (API docs: {settings.base_url()}/docs)")
@@ -149,6 +158,14 @@ async def _demo(url: str, data_dir: Path) -> DemoMerchant:
     pool = await engine.create_pool(url, 2)
     try:
         return await ensure_demo_merchant(pool, Path(data_dir))
+    finally:
+        await pool.close()
+
+
+async def _demo_user(url: str, data_dir: Path, merchant_id: str) -> str:
+    pool = await engine.create_pool(url, 2)
+    try:
+        return await ensure_demo_user(pool, Path(data_dir), merchant_id)
     finally:
         await pool.close()
 
@@ -249,6 +266,28 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (key_...).")]
     """Revoke a key: requests with it get 401 from now on."""
     row = _with_pool(lambda pool: merchant_service.revoke_key(pool, key_id))
     console.print(f"revoked {row['id']}")
+
+
+@users_app.command("create")
+def users_create(
+    merchant: Annotated[str, typer.Option(help="Merchant id (mer_...).")],
+    email: Annotated[str, typer.Option(help="The address the user signs in with.")],
+    role: Annotated[str, typer.Option(help="admin, operator, support or viewer.")],
+    password: Annotated[
+        str | None,
+        typer.Option(help="Prompted for (not echoed) when left out; avoid it in shell history."),
+    ] = None,
+) -> None:
+    """Create a dashboard user who signs in at /dashboard with this email and password."""
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    secret = password
+    user = _with_pool(
+        lambda pool: dashboard_users.create_user(
+            pool, merchant_id=merchant, email=email, role=role, password=secret
+        )
+    )
+    console.print(f"dashboard user {user.id}: {user.email} ({user.role})", highlight=False)
 
 
 @keys_app.command("rotate-encryption")

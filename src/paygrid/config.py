@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     )
     simulator_latency_ms: int = Field(default=0, ge=0)
     simulator_failure_mode: SimulatorFailureMode = "none"
+    demo_store: bool = Field(
+        default=False,
+        description="Serve the demo store at /demo/store (paygrid serve --demo sets it).",
+    )
     worker_in_process: bool = Field(
         default=True, description="paygrid serve also runs a job worker in each HTTP worker."
     )
@@ -162,7 +166,21 @@ class Settings(BaseSettings):
         "many days; unmatched and pending ones are kept.",
     )
 
-    @field_validator("rate_limit_per_key", "rate_limit_per_ip", "rate_limit_payments_per_customer")
+    dashboard_session_hours: float = Field(
+        default=12.0, gt=0, description="How long a dashboard login lasts."
+    )
+    dashboard_login_limit: str = Field(
+        default="5/15 minutes",
+        description="Failed dashboard logins allowed per email and per client IP, in limits "
+        "notation; more are refused until the window has passed.",
+    )
+
+    @field_validator(
+        "rate_limit_per_key",
+        "rate_limit_per_ip",
+        "rate_limit_payments_per_customer",
+        "dashboard_login_limit",
+    )
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         limits.parse(value)  # raises ValueError, so a typo fails at start-up

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Final
+
+from babel.numbers import format_currency
 
 from paygrid.domain.errors import InvalidAmount, UnsupportedCurrency
 
@@ -82,6 +85,29 @@ def format_minor(amount: int, currency: Currency) -> str:
     sign = "-" if amount < 0 else ""
     whole, fraction = divmod(abs(amount), 10**currency.exponent)
     return f"{sign}{whole}.{fraction:0{currency.exponent}d}"
+
+
+# The locale each currency is shown in to customers (hosted checkout): its home market's.
+DISPLAY_LOCALES: Final[dict[str, str]] = {
+    "NGN": "en_NG",
+    "GHS": "en_GH",
+    "ZAR": "en_ZA",
+    "KES": "en_KE",
+    "USD": "en_US",
+    "EUR": "de_DE",
+    "GBP": "en_GB",
+    "INR": "en_IN",
+    "JPY": "ja_JP",
+    "KWD": "en_US",
+}
+
+
+def format_display(amount: int, currency: Currency) -> str:
+    """Minor units as a customer reads them, in the currency's locale: 2000 USD -> '$20.00',
+    500000 NGN -> '₦5,000.00'."""
+    major = Decimal(amount).scaleb(-currency.exponent)
+    locale = DISPLAY_LOCALES.get(currency.code, "en_US")
+    return str(format_currency(major, currency.code, locale=locale))
 
 
 # ASCII digits only: ``\d`` would also take other scripts' digits.

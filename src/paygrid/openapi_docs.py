@@ -39,6 +39,12 @@ TAGS: Final[list[dict[str, Any]]] = [
         "requires_payment_method, requires_confirmation, requires_action, processing, "
         "requires_capture, succeeded, canceled.",
     },
+    {
+        "name": "Checkout sessions",
+        "description": "Hosted payment pages (`cs_...`): create one, send the customer to "
+        "its `url` (or open it with `/js/checkout.js`), fulfil on "
+        "`checkout_session.completed`. See docs/checkout.md.",
+    },
     {"name": "Refunds", "description": "Full or partial refunds of succeeded payments."},
     {"name": "Customers", "description": "People who pay you."},
     {"name": "Payment methods", "description": "Tokenized cards (`pm_...`)."},

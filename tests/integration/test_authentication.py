@@ -224,6 +224,17 @@ async def shop(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[Shop]:
             )
         ).json()
         draft = (await secret.post("/v1/payments", {"amount": 1000, "currency": "usd"})).json()
+        checkout_session = (
+            await secret.post(
+                "/v1/checkout_sessions",
+                {
+                    "amount": 1000,
+                    "currency": "usd",
+                    "success_url": "https://shop.example/ok",
+                    "cancel_url": "https://shop.example/cart",
+                },
+            )
+        ).json()
         assert (paid["status"], authorized["status"]) == ("succeeded", "requires_capture")
         event = (await secret.get("/v1/events", limit=1)).json()["data"][0]
         endpoint = (
@@ -247,6 +258,7 @@ async def shop(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[Shop]:
             "refund": refund["id"],
             "authorized": authorized["id"],
             "draft": draft["id"],
+            "checkout_session": checkout_session["id"],
             "event": event["id"],
             "endpoint": endpoint["id"],
         }
@@ -266,6 +278,30 @@ FORBIDDEN = [
     ),
     ("POST", "/v1/payments/{authorized}/capture", {}, "/v1/payments/{authorized}"),
     ("POST", "/v1/payments/{authorized}/cancel", {}, "/v1/payments/{authorized}"),
+    (
+        "POST",
+        "/v1/checkout_sessions",
+        {
+            "amount": 1000,
+            "currency": "usd",
+            "success_url": "https://shop.example/ok",
+            "cancel_url": "https://shop.example/cart",
+        },
+        None,
+    ),
+    ("GET", "/v1/checkout_sessions", None, None),
+    (
+        "GET",
+        "/v1/checkout_sessions/{checkout_session}",
+        None,
+        "/v1/checkout_sessions/{checkout_session}",
+    ),
+    (
+        "POST",
+        "/v1/checkout_sessions/{checkout_session}/expire",
+        {},
+        "/v1/checkout_sessions/{checkout_session}",
+    ),
     ("POST", "/v1/refunds", {"payment": "{payment}", "amount": 100}, "/v1/payments/{payment}"),
     ("GET", "/v1/refunds", None, None),
     ("GET", "/v1/refunds/{refund}", None, "/v1/refunds/{refund}"),

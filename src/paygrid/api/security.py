@@ -2,8 +2,8 @@
 for the few routes a browser calls with a publishable key (nothing else answers cross-origin).
 
 It sits outermost, so the last-resort 500 and every error response get the headers too. A
-header a route sets itself is kept (a future frameable checkout page sets its own
-``X-Frame-Options``/CSP), except ``Cache-Control`` on ``/v1``, which is always ``no-store``.
+header a route sets itself is kept, except ``Cache-Control`` on ``/v1``, which is always
+``no-store``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from paygrid.domain.errors import PermissionDenied
 
 log = structlog.get_logger("paygrid.security")
 
-# The one place framing is decided. The simulator's 3-D Secure page may need to be framed by
-# a checkout later; then this becomes a per-path decision (or a CSP frame-ancestors list).
+# The one place framing is decided: nothing may be framed, except the hosted checkout page
+# (checkout.js opens it in an <iframe> on merchants' sites) and the simulator's 3-D Secure
+# page it may lead to. Those get CSP frame-ancestors from PAYGRID_CORS_ORIGINS instead.
 FRAME_OPTIONS = b"DENY"
+FRAMEABLE_PREFIXES = ("/checkout/", "/simulator/authenticate/")
 JSON_CSP = b"default-src 'none'; frame-ancestors 'none'"
 # Our own pages (the simulator's 3-D Secure page, the return page): inline styles, a form
 # that posts to us and then redirects to the merchant (so no form-action), nothing else.
@@ -36,6 +38,20 @@ DOCS_CSP = (
     b"font-src https://fonts.gstatic.com; img-src 'self' data: https:; connect-src 'self'; "
     b"worker-src blob:; base-uri 'none'; frame-ancestors 'none'"
 )
+# The hosted checkout page: its own script (which tokenizes at /v1/payment_methods on this
+# origin) and styles; forms post to us and are then redirected (to the provider, the
+# merchant), so no form-action. frame-ancestors is appended per deployment.
+CHECKOUT_CSP = (
+    b"default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; connect-src 'self'; base-uri 'none'; frame-ancestors "
+)
+# The demo store (``serve --demo``): a merchant's page that embeds checkout.js.
+DEMO_STORE_CSP = (
+    b"default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; connect-src 'self'; frame-src 'self'; base-uri 'none'; "
+    b"frame-ancestors 'none'"
+)
+DEMO_STORE_PREFIX = "/demo/"
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 HSTS = b"max-age=63072000; includeSubDomains"
 
@@ -65,6 +81,7 @@ class SecurityHeaders:
         self.app = app
         self.origins = settings.allowed_cors_origins()
         self.behind_tls_proxy = settings.behind_tls_proxy
+        self.frame_ancestors = frame_ancestors(self.origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,7 +94,9 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = _merge(list(message.get("headers", [])), extra, cors, path)
+                message["headers"] = _merge(
+                    list(message.get("headers", [])), extra, cors, path, self.frame_ancestors
+                )
             await send(message)
 
         if scope["method"] == "OPTIONS" and header(scope, b"access-control-request-method"):
@@ -122,14 +141,19 @@ class SecurityHeaders:
         await send({"type": "http.response.body", "body": b""})
 
     def _security_headers(self, scope: Scope, path: str) -> list[tuple[bytes, bytes]]:
-        headers = [
-            (b"x-content-type-options", b"nosniff"),
-            (b"x-frame-options", FRAME_OPTIONS),
-            (b"referrer-policy", b"no-referrer"),
-        ]
+        headers = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+        if not path.startswith(FRAMEABLE_PREFIXES):
+            headers.append((b"x-frame-options", FRAME_OPTIONS))
         if scope.get("scheme") == "https" or self.behind_tls_proxy:
             headers.append((b"strict-transport-security", HSTS))
         return headers
+
+
+def frame_ancestors(origins: frozenset[str]) -> bytes:
+    """Who may frame the checkout page: any site with ``*``, else paygrid and those origins."""
+    if "*" in origins:
+        return b"*"
+    return " ".join(["'self'", *sorted(origins)]).encode("latin-1")
 
 
 def _merge(
@@ -137,6 +161,7 @@ def _merge(
     extra: list[tuple[bytes, bytes]],
     cors: list[tuple[bytes, bytes]],
     path: str,
+    ancestors: bytes,
 ) -> list[tuple[bytes, bytes]]:
     """Add the security headers a response lacks; ``/v1`` is never cached."""
     present = {name.lower() for name, _ in headers}
@@ -144,16 +169,22 @@ def _merge(
         headers = [(n, v) for n, v in headers if n.lower() != b"cache-control"]
         headers.append((b"cache-control", b"no-store"))
     if b"content-security-policy" not in present:
-        headers.append((b"content-security-policy", _csp_for(headers, path)))
+        headers.append((b"content-security-policy", _csp_for(headers, path, ancestors)))
     headers.extend((n, v) for n, v in extra if n not in present)
     headers.extend((n, v) for n, v in cors if n not in present or n == b"vary")
     return headers
 
 
-def _csp_for(headers: list[tuple[bytes, bytes]], path: str) -> bytes:
+def _csp_for(headers: list[tuple[bytes, bytes]], path: str, ancestors: bytes) -> bytes:
     content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
     if not content_type.lower().startswith(b"text/html"):
         return JSON_CSP
+    if path.startswith(FRAMEABLE_PREFIXES[0]):
+        return CHECKOUT_CSP + ancestors
+    if path.startswith(FRAMEABLE_PREFIXES[1]):
+        return PAGE_CSP.replace(b"frame-ancestors 'none'", b"frame-ancestors " + ancestors)
+    if path.startswith(DEMO_STORE_PREFIX):
+        return DEMO_STORE_CSP
     return DOCS_CSP if path in DOCS_PATHS else PAGE_CSP
 
 

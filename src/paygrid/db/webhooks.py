@@ -299,12 +299,13 @@ async def events_to_replay(
         if only_failed
         else ""
     )
+    # The endpoint is bound only when the query uses it: an unused parameter has no type.
+    args = [*filters.args, endpoint_id] if only_failed else filters.args
     return list(
         await conn.fetch(
             f"SELECT v.id, v.type FROM events v WHERE {' AND '.join(filters.clauses)}{failed}"
-            f" ORDER BY v.id LIMIT ${endpoint + 1}",
-            *filters.args,
-            endpoint_id,
+            f" ORDER BY v.id LIMIT ${len(args) + 1}",
+            *args,
             limit,
         )
     )

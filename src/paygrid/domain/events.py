@@ -23,6 +23,8 @@ class EventType(StrEnum):
     CUSTOMER_CREATED = "customer.created"
     CUSTOMER_UPDATED = "customer.updated"
     CUSTOMER_DELETED = "customer.deleted"
+    CHECKOUT_SESSION_COMPLETED = "checkout_session.completed"
+    CHECKOUT_SESSION_EXPIRED = "checkout_session.expired"
 
 
 def payment_event_for(status: PaymentStatus, *, attempt_failed: bool = False) -> EventType:

@@ -29,6 +29,7 @@ ROLES: Final[dict[str, frozenset[str]]] = {
 # The first path segment after /v1 names the resource a request touches.
 _RESOURCE_OF_SEGMENT: Final = {
     "payments": "payments",
+    "checkout_sessions": "payments",
     "refunds": "refunds",
     "customers": "customers",
     "payment_methods": "customers",

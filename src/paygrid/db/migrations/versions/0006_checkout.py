@@ -1,4 +1,4 @@
-"""Hosted checkout sessions.
+"""Hosted checkout sessions, and the publishable key each merchant's checkout page embeds.
 
 Revision ID: 0006
 Revises: 0005
@@ -31,14 +31,31 @@ CREATE TABLE checkout_sessions (
     payment_method_types text[] NOT NULL DEFAULT '{card}',
     metadata             jsonb NOT NULL DEFAULT '{}',
     payment_id           text UNIQUE REFERENCES payments(id),
+    -- Sent back by the page's forms: a post must come from a page paygrid rendered.
+    form_token           text NOT NULL,
     expires_at           timestamptz NOT NULL,
     completed_at         timestamptz,
     created_at           timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX checkout_sessions_list ON checkout_sessions (merchant_id, livemode, id);
+
+-- Publishable keys are public (they only tokenize cards): the one the hosted page embeds
+-- is kept in plain text here (its api_keys row still holds only its hash).
+CREATE TABLE checkout_keys (
+    merchant_id text NOT NULL REFERENCES merchants(id),
+    livemode    boolean NOT NULL,
+    api_key_id  text NOT NULL REFERENCES api_keys(id),
+    key         text NOT NULL,
+    PRIMARY KEY (merchant_id, livemode)
+);
+
+CREATE TRIGGER checkout_sessions_audit AFTER INSERT OR UPDATE OR DELETE ON checkout_sessions
+    FOR EACH ROW EXECUTE FUNCTION paygrid_audit('checkout_session', 'form_token');
 """
 
 DOWNGRADE = """
+DROP TRIGGER checkout_sessions_audit ON checkout_sessions;
+DROP TABLE checkout_keys;
 DROP TABLE checkout_sessions;
 """
 

@@ -36,6 +36,9 @@ CREATE TABLE dashboard_sessions (
     revoked_at  timestamptz
 );
 CREATE INDEX dashboard_sessions_user ON dashboard_sessions (user_id);
+-- Who may use the dashboard is audited like API keys (never the hash, nor each login).
+CREATE TRIGGER dashboard_users_audit AFTER INSERT OR UPDATE OR DELETE ON dashboard_users
+    FOR EACH ROW EXECUTE FUNCTION paygrid_audit('dashboard_user', 'password_hash', 'last_login_at');
 """
 
 DOWNGRADE = """

@@ -1,0 +1,126 @@
+"""The hosted checkout in Chromium: the demo store opens it with checkout.js in a modal
+iframe, the customer pays (declined, 3-D Secure, succeeded), and the API and a webhook agree
+with what the page said. Also the page itself at a phone's width."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.async_api import FrameLocator, Page, expect
+
+from tests.browser.conftest import DemoServer, screenshot, webhook_event
+from tests.conftest import SUCCESS_CARD
+from tests.integration.payment_builders import THREE_DS_CARD
+from tests.integration.webhook_receiver import Receiver
+
+DECLINED_CARD = "4000000000000002"
+PAID = re.compile(r"Thank you! Your payment (pay_\w+) went through\.")
+
+
+async def open_checkout(page: Page) -> FrameLocator:
+    """The demo store, its Buy button, and the checkout.js modal that opens."""
+    await page.goto("/demo/store")
+    await page.get_by_role("button", name="Buy now").click()
+    await expect(page.get_by_role("dialog", name="Checkout")).to_be_visible()
+    checkout = page.frame_locator("iframe[title='Checkout']")
+    await expect(checkout.get_by_label("Card number")).to_be_visible()
+    return checkout
+
+
+async def pay_with(checkout: FrameLocator, number: str) -> None:
+    await checkout.get_by_label("Card number").fill(number)
+    await checkout.get_by_label("Expiry").fill("12 / 34")
+    await checkout.get_by_label("CVC").fill("123")
+    await checkout.get_by_role("button", name="Pay $20.00").click()
+
+
+async def paid_payment_id(page: Page) -> str:
+    """The payment the store's thank-you message names, once checkout.js reported success
+    and closed the modal."""
+    message = page.get_by_role("status")
+    await expect(message).to_have_text(PAID)
+    await expect(page.get_by_role("dialog", name="Checkout")).to_have_count(0)
+    found = PAID.fullmatch(await message.inner_text())
+    assert found is not None
+    return found.group(1)
+
+
+async def test_pay_with_the_success_card(
+    page: Page, demo_server: DemoServer, webhooks: Receiver
+) -> None:
+    checkout = await open_checkout(page)
+    await screenshot(page, "checkout-modal-open")
+    await pay_with(checkout, SUCCESS_CARD)
+    payment_id = await paid_payment_id(page)
+    await screenshot(page, "checkout-paid")
+    paid = await demo_server.get(f"/v1/payments/{payment_id}")
+    assert (paid["status"], paid["amount"], paid["currency"]) == ("succeeded", 2000, "USD")
+    assert paid["description"] == "1 x paygrid mug"
+    card = (await demo_server.get(f"/v1/payment_methods/{paid['payment_method']}"))["card"]
+    assert card["last4"] == "4242"
+    event = await webhook_event(webhooks, "payment.succeeded", id=payment_id)
+    assert event["data"]["object"]["status"] == "succeeded"
+    completed = await webhook_event(webhooks, "checkout_session.completed", payment=payment_id)
+    assert completed["data"]["object"]["status"] == "complete"
+
+
+async def test_declined_card_shows_the_error_then_another_card_pays(
+    page: Page, demo_server: DemoServer
+) -> None:
+    checkout = await open_checkout(page)
+    await pay_with(checkout, DECLINED_CARD)
+    error = checkout.get_by_role("alert").filter(has_text="Your card was declined.")
+    await expect(error).to_be_visible()
+    await screenshot(page, "checkout-declined")
+    await expect(page.get_by_role("status")).to_have_text("")  # the store heard nothing yet
+    await pay_with(checkout, SUCCESS_CARD)
+    payment_id = await paid_payment_id(page)
+    assert (await demo_server.get(f"/v1/payments/{payment_id}"))["status"] == "succeeded"
+
+
+async def test_three_d_secure_card_is_approved_on_the_simulator_page(
+    page: Page, demo_server: DemoServer
+) -> None:
+    checkout = await open_checkout(page)
+    await pay_with(checkout, THREE_DS_CARD)
+    approve = checkout.get_by_role("button", name="Approve")
+    await expect(approve).to_be_visible()
+    await expect(checkout.get_by_text("Test card ending in 3155")).to_be_visible()
+    await screenshot(page, "checkout-3ds")
+    await approve.click()
+    payment_id = await paid_payment_id(page)
+    paid = await demo_server.get(f"/v1/payments/{payment_id}")
+    assert paid["status"] == "succeeded"
+    assert paid["next_action"] is None
+
+
+async def test_checkout_page_fits_a_phone(page: Page, demo_server: DemoServer) -> None:
+    async with demo_server.api() as api:
+        created = await api.post(
+            "/v1/checkout_sessions",
+            json={
+                "amount": 123456,
+                "currency": "NGN",
+                "description": "A long description that must wrap rather than push the page "
+                "sideways: 3 x handmade ceramic mugs, glazed, with a gift box",
+                "success_url": f"{demo_server.url}/demo/store",
+                "cancel_url": f"{demo_server.url}/demo/store",
+            },
+        )
+    assert created.status_code == 200, created.text
+    await page.set_viewport_size({"width": 375, "height": 740})
+    await page.goto(created.json()["url"])
+    controls = [
+        page.get_by_label("Card number"),
+        page.get_by_label("Expiry"),
+        page.get_by_label("CVC"),
+        page.get_by_role("button", name=re.compile(r"^Pay ")),
+        page.get_by_role("link", name=re.compile(r"^Cancel")),
+    ]
+    for control in controls:
+        await expect(control).to_be_visible()
+        box = await control.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375, box
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"the page scrolls sideways: {width} px wide"
+    await screenshot(page, "checkout-375px")
