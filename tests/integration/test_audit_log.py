@@ -233,3 +233,15 @@ async def test_changes_made_by_a_job_are_recorded_as_the_job(
     assert renamed["actor"] == "job:test.rename_customer"
     assert (renamed["before"]["name"], renamed["after"]["name"]) == ("Before", "After")
     assert renamed["request_id"] is None
+
+
+async def test_another_merchant_never_sees_the_entries(
+    api: Api, client: httpx.AsyncClient, other_merchant: NewMerchant, pool: asyncpg.Pool
+) -> None:
+    mine = (await api.post("/v1/customers", {"name": "Mine"})).json()
+    key = await issue_key(
+        pool, other_merchant.id, "secret", False, scopes=sorted(scopes.ROLES["admin"])
+    )
+    theirs = Api(client, key.secret)
+    assert await _entries(theirs, object=mine["id"]) == []
+    assert all(e["object_id"] != mine["id"] for e in await _entries(theirs))

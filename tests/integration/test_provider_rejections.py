@@ -94,6 +94,15 @@ async def test_a_hosted_page_paid_after_cancel_is_refunded_at_once(
     assert after["amount_received"] == 0
     operations = [(a["operation"], a["status"]) for a in after["attempts"]]
     assert operations == [("authorize", "captured"), ("refund", "pending")]
+    updates = [
+        e
+        for e in (await api.get("/v1/events", limit=20)).json()["data"]
+        if e["type"] == "payment.updated" and e["data"]["object"]["id"] == payment["id"]
+    ]
+    assert [a["operation"] for a in updates[0]["data"]["object"]["attempts"]] == [
+        "authorize",
+        "refund",
+    ]
     refunds = (await paystack_merchant.state())["refunds"]
     assert len(refunds) == 1
     [refund_id] = refunds

@@ -38,7 +38,7 @@ from paygrid.schemas.common import RowLike
 from paygrid.schemas.payments import Payment
 from paygrid.services import payment_methods, provider_operations, routing
 from paygrid.services.context import Deps, Tenant
-from paygrid.services.snapshots import payment_view
+from paygrid.services.snapshots import emit_payment, payment_view
 
 
 def return_url_for(deps: Deps, payment_id: str) -> str:
@@ -108,7 +108,7 @@ async def run_authorization(
         # refused the request before doing anything (rejected credentials, a request it
         # cannot take). Safe to release the attempt and fail over.
         unreachable = isinstance(error, ProviderUnreachable)
-        released = await _record(
+        released, _ = await _record(
             deps,
             payment,
             attempt,
@@ -219,7 +219,7 @@ async def apply_attempt_result(
     for an attempt that is already final, or a transition the payment no longer allows,
     changes nothing."""
     action = domain.action_for_outcome(result.outcome)
-    view = await _record(
+    view, came_late = await _record(
         deps,
         payment,
         attempt,
@@ -231,10 +231,8 @@ async def apply_attempt_result(
     )
     decline = result.decline
     if view is None:  # someone else recorded this answer, or the payment moved on
-        if attempt["id"] in late_charges:
-            late_charges.discard(attempt["id"])
-            if result.outcome in (AttemptOutcome.CAPTURED, AttemptOutcome.AUTHORIZED):
-                await return_late_charge(deps, payment, attempt, result)
+        if came_late and result.outcome in (AttemptOutcome.CAPTURED, AttemptOutcome.AUTHORIZED):
+            await return_late_charge(deps, payment, attempt, result)
         return await _current_view(deps, payment["id"])
     if result.saved_method is not None and payment["payment_method_id"] is None:
         view = await _save_method(deps, payment, attempt, result.saved_method, result.channel)
@@ -259,9 +257,10 @@ async def _record(
     attempt_status: str,
     action: PaymentAction | None,
     error: tuple[str, str] | None = None,
-) -> Payment | None:
+) -> tuple[Payment | None, bool]:
     """Write the attempt's outcome, the payment's transition and the event together; the
-    snapshot is computed from the rows in hand. ``None`` when the guards refused."""
+    snapshot is computed from the rows in hand. Returns the new view (``None`` when the
+    guards refused) and whether this call recorded an answer its payment had moved past."""
     now = datetime.now(UTC)
     decline = result.decline
     attempt_changes: dict[str, Any] = {
@@ -316,21 +315,12 @@ async def _record(
         transition=transition,
         event=event,
     )
-    if (
-        attempt_updated
-        and transition is not None
-        and not payment_updated
-        and action in (PaymentAction.AUTHORIZE, PaymentAction.SUCCEED)
-    ):
-        late_charges.add(attempt["id"])  # the provider's answer came after the payment moved on
+    # This call recorded the provider's answer, but the payment had already moved on (e.g. a
+    # hosted page paid after the payment was canceled): money may need giving back.
+    came_late = attempt_updated and transition is not None and not payment_updated
     if not attempt_updated or (transition is not None and not payment_updated):
-        return None
-    return view
-
-
-# Attempts whose definite answer was recorded by this process after their payment had moved
-# on (e.g. a hosted page paid after the payment was canceled); read once by the caller.
-late_charges: set[str] = set()
+        return None, came_late
+    return view, False
 
 
 OPEN_ATTEMPT_STATUSES = frozenset({"pending", "requires_action", "unknown"})
@@ -457,8 +447,10 @@ async def return_late_charge(
             ),
             payment_id=payment["id"],
         )
-        async with deps.pool.acquire() as conn:
-            await provider_operations.record(conn, row, outcome)
+        async with deps.pool.acquire() as conn, conn.transaction():
+            # The merchant hears of it: payment.updated, its attempts showing the return.
+            if await provider_operations.record(conn, row, outcome):
+                await emit_payment(conn, current, EventType.PAYMENT_UPDATED)
 
 
 async def _save_method(
@@ -528,7 +520,7 @@ async def _restart_lost_redirect(
     verify). Nobody can reach that page, so nothing can be paid on it: close the attempt and
     open a fresh page at the same account, so the payment has an address to send the
     customer to."""
-    released = await _record(
+    released, _ = await _record(
         deps,
         payment,
         attempt,
