@@ -1,5 +1,5 @@
 # paygrid: `make run` serves the API with a demo merchant and store (it prints their
-# addresses and keys); `make test` runs the suite.
+# addresses and keys); `make test` runs the suite. See docs/cli.md and docs/testing.md.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml uv.lock
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/paygrid serve --demo
+	@$(BIN)/paygrid serve --demo
 
 test: $(STAMP)
 	$(BIN)/pytest -q
@@ -28,5 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/payments.py
 	$(BIN)/python bench/webhooks.py --workers 1,2
 
+# The demo's database and keys live in the per-user data directory (`paygrid serve` prints
+# it), not here: clean leaves them alone.
 clean:
 	rm -rf $(VENV) .paygrid .pytest_cache .mypy_cache

@@ -19,7 +19,7 @@ import psutil
 
 from paygrid.db.embedded import EmbeddedPostgres
 
-DATA_DIR_CONTENTS = frozenset({"pg", "logs", "demo.json", "encryption.key"})
+DATA_DIR_CONTENTS = frozenset({"pg", "logs", "demo.json", "demo_dashboard.json", "encryption.key"})
 
 
 @contextlib.contextmanager

@@ -19,11 +19,17 @@ that both are measured with warm connection pools and prepared-statement caches.
 The load generator is ``wrk`` (not Python). The script does not install it: when it is
 missing it exits with the command to install it (Debian/Ubuntu: ``apt-get install -y wrk``).
 
+With ``--rate N`` it instead measures latency at a fixed offered load: an open-loop
+generator (``bench/open_loop.py``, asyncio, fixed arrival times, latency counted from each
+request's scheduled time as wrk2 does) sends N payments a second to paygrid alone for
+``--duration`` seconds after the warm-up at the same rate, and reports p50/p95/p99 (target:
+p99 <= 30 ms at 150 payments/s). wrk is not needed then.
+
 Usage::
 
     .venv/bin/python bench/payments.py [--duration 20] [--connections 64] [--workers 1]
                                        [--threads 2] [--warmup 3] [--data-dir .paygrid/bench]
-                                       [--fresh]
+                                       [--fresh] [--rate N]
 
 Raw wrk output and a JSON summary go to ``bench/results/`` (gitignored); server logs go to
 ``<data dir>/logs/``. The embedded PostgreSQL is stopped at the end unless another paygrid
@@ -45,6 +51,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import open_loop
 import psutil
 from demo_server import read_demo_merchant, start_demo_server
 from embedded_database import delete_data_dir, embedded_database, postmaster_pid
@@ -66,6 +73,7 @@ LUA_SCRIPT = BENCH_DIR / "payments.lua"
 TARGET_RATE = 1000.0
 TARGET_P99_MS = 50.0
 TARGET_RATIO = 0.25
+TARGET_OPEN_LOOP_P99_MS = 30.0
 
 WRK_MISSING = """\
 wrk is not installed (bench/payments.py uses it as the load generator).
@@ -132,6 +140,7 @@ class BenchConfig:
     warmup: int
     data_dir: Path
     fresh: bool
+    rate: float | None = None
 
 
 def parse_args(argv: list[str] | None = None) -> BenchConfig:
@@ -154,9 +163,17 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         action="store_true",
         help="delete the data directory first (each run adds tens of thousands of payments)",
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="open loop: payments per second at fixed arrival times, paygrid only",
+    )
     args = parser.parse_args(argv)
     if min(args.duration, args.connections, args.workers, args.threads) < 1 or args.warmup < 0:
         parser.error("durations, connections, workers and threads must be positive")
+    if args.rate is not None and args.rate <= 0:
+        parser.error("--rate must be positive")
     if args.threads > args.connections:
         parser.error("wrk needs at least one connection per thread")
     return BenchConfig(
@@ -167,6 +184,7 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         warmup=args.warmup,
         data_dir=args.data_dir.resolve(),
         fresh=args.fresh,
+        rate=args.rate,
     )
 
 
@@ -376,8 +394,74 @@ def summary(
     }
 
 
+def measure_rate(config: BenchConfig, rate: float) -> int:
+    """The ``--rate`` run: warm up, then one open-loop run against paygrid."""
+    warn_if_busy()
+    version = code_version()
+    results_dir = new_results_dir(f"w{config.workers}-rate{rate:g}")
+    if config.fresh:
+        delete_data_dir(config.data_dir, prefix="--fresh: ")
+    with embedded_database(config.data_dir), running(start_paygrid(config)) as server:
+        _, secret_key = read_demo_merchant(config.data_dir)
+        if config.warmup:
+            print(f"  warm-up {config.warmup} s at {rate:g}/s", flush=True)
+            open_loop.run(server.base_url, secret_key, rate, config.warmup)
+        print(f"  measuring {config.duration} s at {rate:g}/s", flush=True)
+        database_pid = postmaster_pid(config.data_dir)
+        server_cpu, database_cpu = server.cpu_seconds(), process_tree_cpu(database_pid)
+        client_cpu, machine_before = _own_cpu(), psutil.cpu_times()
+        result = open_loop.run(server.base_url, secret_key, rate, config.duration)
+        machine_busy = busy_percent(machine_before, psutil.cpu_times())
+        cpu_ms = [
+            (seconds * 1000 / result.sent if result.sent else 0.0)
+            for seconds in (
+                server.cpu_seconds() - server_cpu,
+                process_tree_cpu(database_pid) - database_cpu,
+                _own_cpu() - client_cpu,
+            )
+        ]
+    text = "\n".join(
+        [
+            f"paygrid {version}",
+            f"POST /v1/payments (confirm, success card), open loop at {rate:g}/s for"
+            f" {config.duration} s, {config.workers} worker(s), {os.cpu_count()} CPUs",
+            "",
+            f"{'sent':>6} {'ok/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}"
+            f" {'errors':>7} {'send lag ms':>12}",
+            f"{result.sent:>6} {result.ok_rate:>7.1f} {result.p50_ms:>8.2f}"
+            f" {result.p95_ms:>8.2f} {result.p99_ms:>8.2f} {result.max_ms:>8.2f}"
+            f" {result.errors:>7} {result.max_send_lag_ms:>12.1f}",
+            "(latency from each request's scheduled send time; send lag: how late the"
+            " generator was at worst)",
+            f"CPU per payment: paygrid {cpu_ms[0]:.2f} ms, PostgreSQL {cpu_ms[1]:.2f} ms,"
+            f" load generator {cpu_ms[2]:.2f} ms; all CPUs {machine_busy:.0f}% busy",
+            "",
+            "targets:",
+            _target("p99", f"{result.p99_ms:.1f} ms", f"<= {TARGET_OPEN_LOOP_P99_MS:.0f} ms",
+                    result.p99_ms <= TARGET_OPEN_LOOP_P99_MS),
+            _target("errors", str(result.errors), "= 0", result.errors == 0),
+        ]
+        + ([f"errors: {result.error_kinds}"] if result.errors else [])
+    )  # fmt: skip
+    summary = {
+        **summary_header(version, config),
+        "open_loop": asdict(result),
+        "cpu_ms_per_payment": dict(zip(("paygrid", "database", "client"), cpu_ms, strict=True)),
+        "machine_busy_pct": machine_busy,
+    }
+    publish(results_dir, text, summary, "summary")
+    return 0
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
+    if config.rate is not None:
+        return measure_rate(config, config.rate)
     wrk = require_wrk()
     warn_if_busy()
     version = code_version()

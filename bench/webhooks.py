@@ -215,10 +215,12 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
 
 
 def worker_settings(config: BenchConfig) -> dict[str, str]:
-    """PAYGRID_WORKER_CONCURRENCY, when ``--concurrency`` sets it."""
+    """PAYGRID_WORKER_CONCURRENCY, when ``--concurrency`` sets it; and the webhook allow-list,
+    because the receiver listens on loopback."""
+    allowed = {"PAYGRID_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1"}
     if config.concurrency is None:
-        return {}
-    return {"PAYGRID_WORKER_CONCURRENCY": str(config.concurrency)}
+        return allowed
+    return {**allowed, "PAYGRID_WORKER_CONCURRENCY": str(config.concurrency)}
 
 
 def start_api(config: BenchConfig) -> ServerProcess:

@@ -29,6 +29,9 @@ pytest_plugins = ["tests.fakes.plugin"]
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_BASE_URL = "http://testserver"
+# Webhook receivers in the tests listen on loopback, which the SSRF guard admits only for
+# allow-listed hosts.
+LOCAL_WEBHOOK_HOSTS = "127.0.0.1"
 
 
 @pytest.fixture(scope="session")
@@ -86,11 +89,28 @@ def _with_database(url: str, name: str) -> str:
     return f"{head}/{name}{query}"
 
 
+POOL_CLOSE_SECONDS = 30.0
+
+
+async def close_or_fail(pool: asyncpg.Pool, name: str) -> None:
+    """Close a session pool. A connection still held at the end of the session (a task some
+    test left running) would make ``close`` wait forever and hang the run: name the tasks
+    still pending, terminate the pool and fail instead."""
+    try:
+        await asyncio.wait_for(pool.close(), POOL_CLOSE_SECONDS)
+    except TimeoutError:
+        pending = [
+            task.get_coro() for task in asyncio.all_tasks() if task is not asyncio.current_task()
+        ]
+        pool.terminate()
+        pytest.fail(f"the {name} pool still had a connection in use; pending tasks: {pending}")
+
+
 @pytest.fixture(scope="session")
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     created = await engine.create_pool(database_url, 60)
     yield created
-    await created.close()
+    await close_or_fail(created, "main")
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +118,7 @@ async def bookkeeping_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     """The asynchronous-commit pool, configured as the app configures it."""
     created = await engine.create_pool(database_url, 20, durable=False)
     yield created
-    await created.close()
+    await close_or_fail(created, "bookkeeping")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -118,6 +138,7 @@ def settings() -> Settings:
         rate_limit_per_key=unlimited,
         rate_limit_per_ip=unlimited,
         rate_limit_payments_per_customer=unlimited,
+        webhook_allowed_hosts=LOCAL_WEBHOOK_HOSTS,
     )
 
 
@@ -189,7 +210,7 @@ TABLES = (
     "connector_accounts",
     "routing_rules",
 )
-ERROR_FIELDS = {"type", "code", "message", "param", "request_id"}
+ERROR_FIELDS = {"type", "code", "message", "param", "request_id", "doc_url"}
 
 
 async def row_counts(pool: asyncpg.Pool, merchant_id: str) -> dict[str, int]:

@@ -6,13 +6,15 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import asyncpg
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from paygrid import logs
 from paygrid.api import errors, health, metrics
 from paygrid.api.authentication import ApiKeyAuth
 from paygrid.api.idempotency import Idempotency
 from paygrid.api.middleware import BodyGuard, RequestContext
+from paygrid.api.openapi_links import add_links
+from paygrid.api.query import only_declared_parameters
 from paygrid.api.rate_limits import RateLimits, close_storage, storage_for
 from paygrid.api.security import SecurityHeaders
 from paygrid.api.v1 import (
@@ -41,8 +43,10 @@ from paygrid.observability.middleware import Telemetry
 from paygrid.openapi_docs import API_DESCRIPTION, TAGS, optional_empty_bodies
 from paygrid.services.context import Deps
 from paygrid.services.merchants import Authenticator
-from paygrid.web import checkout, demo_store, pages
+from paygrid.web import checkout, demo_store, docs, pages
 from paygrid.worker.process import Background
+
+V1_PARAMETER_CHECK = Depends(only_declared_parameters)
 
 
 def build_deps(
@@ -57,6 +61,7 @@ def build_deps(
         bookkeeping,
         base_url=settings.base_url(),
         latency_ms=settings.simulator_latency_ms,
+        request_latency_ms=settings.simulator_request_latency_ms,
         failure_mode=settings.simulator_failure_mode,
     )
     amqp_url = settings.amqp_url
@@ -67,6 +72,7 @@ def build_deps(
             bookkeeping,
             base_url=settings.base_url(),
             latency_ms=settings.simulator_latency_ms,
+            request_latency_ms=settings.simulator_request_latency_ms,
             failure_mode=failure_mode if failure_mode in FAILURE_MODES else "none",  # type: ignore[arg-type]
         )
 
@@ -137,15 +143,20 @@ def create_app(
         description=API_DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        # No redirects: /v1/payments/ is a 404 like any unknown URL (a 307 built from the
+        # Host header would send a client's body, card data included, wherever it points).
+        redirect_slashes=False,
+        docs_url=None,  # paygrid.web.docs serves /docs and /redoc from local assets
+        redoc_url=None,
     )
     app.state.migration_head = engine.head_revision()
     app.state.rate_limit_storage = storage_for(settings)
     if deps is not None:
         app.state.deps = deps
         app.state.authenticator = Authenticator(deps.pool)
-    errors.install(app)
+    errors.install(app, public_url=settings.base_url())
     generate_openapi = app.openapi
-    app.openapi = lambda: app.openapi_schema or optional_empty_bodies(generate_openapi())  # type: ignore[method-assign]
+    app.openapi = lambda: app.openapi_schema or add_links(optional_empty_bodies(generate_openapi()))  # type: ignore[method-assign]
     for router in (
         payments.router,
         checkout_sessions.router,
@@ -164,10 +175,15 @@ def create_app(
         health.router,
         metrics.router,
         pages.router,
+        docs.router,
         checkout.router,
         dashboard.router,
     ):
-        app.include_router(router)
+        # The API's parameters are checked against each route's declared ones; HTML pages
+        # (checkout, dashboard) take what browsers and links add, and providers' webhooks
+        # send what the provider sends.
+        api = router.prefix.startswith("/v1") and router is not provider_webhooks.router
+        app.include_router(router, dependencies=[V1_PARAMETER_CHECK] if api else None)
     if settings.demo_store:
         app.include_router(demo_store.router)
     # Added innermost first: the request passes RequestContext, Telemetry, BodyGuard,

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import importlib.metadata
 import json
 import os
 import signal
-from collections.abc import Awaitable, Callable
+import warnings
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
 import asyncpg
+import platformdirs
 import prometheus_client
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from paygrid import logs
@@ -25,12 +29,18 @@ from paygrid.db import audit as audit_db
 from paygrid.db import customers as customers_db
 from paygrid.db import engine
 from paygrid.db import merchants as merchants_db
-from paygrid.db.embedded import EmbeddedPostgres
+from paygrid.db.embedded import EmbeddedPostgres, Supervisor
 from paygrid.db.runtime import resolve_database
 from paygrid.demo import DEMO_USER_EMAIL, DemoMerchant, ensure_demo_merchant, ensure_demo_user
 from paygrid.domain.errors import PaygridError, ResourceMissing
 from paygrid.services import audit as audit_service
-from paygrid.services import connector_accounts, dashboard_users, webhook_endpoints
+from paygrid.services import (
+    connector_accounts,
+    dashboard_users,
+    idempotency_keys,
+    queue_admin,
+    webhook_endpoints,
+)
 from paygrid.services import customers as customer_service
 from paygrid.services import merchants as merchant_service
 from paygrid.worker.process import QUEUES, Background
@@ -46,15 +56,79 @@ customers_app = typer.Typer(help="Customers' personal data.", no_args_is_help=Tr
 app.add_typer(customers_app, name="customers")
 users_app = typer.Typer(help="Dashboard users.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
-console = Console()
+# Never wrapped: keys and ids are copied from the output, whatever the terminal's width.
+console = Console(soft_wrap=True, highlight=False)
+errors = Console(stderr=True, soft_wrap=True, highlight=False)
 T = TypeVar("T")
+LEGACY_DATA_DIR = Path(".paygrid")  # the default before it became per-user
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"paygrid {importlib.metadata.version('paygrid')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """paygrid: a self-hosted payment gateway."""
+    # pgserver asks platformdirs for a runtime directory, which warns when XDG_RUNTIME_DIR is
+    # unset (containers, ssh sessions) and then uses a fine fallback: not worth a warning.
+    warnings.filterwarnings("ignore", category=platformdirs.RuntimeDirWarning)
+
+
+def _database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+    """The database every command uses; says so on stderr when it is about to create one."""
+    if settings.database_url is None:
+        data_dir = settings.data_dir.resolve()
+        if not (data_dir / "pg" / "PG_VERSION").exists():
+            errors.print(f"No database in {escape(str(data_dir))} yet: creating a new one there.")
+            errors.print("(Set PAYGRID_DATA_DIR or PAYGRID_DATABASE_URL to use another.)")
+            legacy = LEGACY_DATA_DIR.resolve()
+            if legacy != data_dir and (legacy / "pg" / "PG_VERSION").exists():
+                errors.print(
+                    f"An older data directory is at {escape(str(legacy))}; to keep using it,"
+                )
+                errors.print(f"set PAYGRID_DATA_DIR={escape(str(legacy))}")
+    return resolve_database(settings)
+
+
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+    return typer.Exit(1)
+
+
+def _print_rows(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], as_json: bool, empty: str
+) -> None:
+    """A list as JSON (an array of objects keyed by ``headers``) or as a table that is as
+    wide as its content needs, so ids are never cut or wrapped on a narrow terminal."""
+    if as_json:
+        typer.echo(json.dumps([dict(zip(headers, row, strict=True)) for row in rows], indent=2))
+        return
+    if not rows:
+        errors.print(empty)
+        return
+    table = Table(*headers, box=None, pad_edge=False)
+    for row in rows:
+        table.add_row(*row)
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
+    needed = sum(widths) + 2 * len(widths)
+    Console(width=max(needed, console.width), highlight=False, soft_wrap=True).print(table)
 
 
 def _with_pool(work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
     """Run ``work`` against the configured database (starting the embedded one if needed),
     with the schema migrated."""
     settings = get_settings()
-    url, embedded = resolve_database(settings)
+    url, embedded = _database(settings)
     try:
         engine.upgrade(url)
 
@@ -68,8 +142,7 @@ def _with_pool(work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
 
         return asyncio.run(main())
     except PaygridError as error:
-        console.print(f"[red]error:[/red] {error.message}")
-        raise typer.Exit(1) from None
+        raise _fail(error.message) from None
     finally:
         _leave(embedded)
 
@@ -85,7 +158,7 @@ def _leave(embedded: EmbeddedPostgres | None) -> None:
 def migrate() -> None:
     """Apply database migrations up to the newest."""
     settings = get_settings()
-    url, embedded = resolve_database(settings)
+    url, embedded = _database(settings)
     try:
         engine.upgrade(url)
         console.print(f"migrated to {engine.head_revision()}")
@@ -101,28 +174,41 @@ def serve(
     import uvicorn
 
     settings = get_settings()
-    url, embedded = resolve_database(settings)
+    url, embedded = _database(settings)
+    supervisor: Supervisor | None = None
     try:
         engine.upgrade(url)
+        base = settings.base_url()
+        lines = [
+            ("paygrid", base),
+            ("API docs", f"{base}/docs"),
+            ("dashboard", f"{base}/dashboard"),
+        ]
         if demo:
             merchant = asyncio.run(_demo(url, settings.data_dir))
-            console.print(f"demo merchant: {merchant.id}")
-            console.print(f"secret key: {merchant.secret_key}", highlight=False)
-            console.print(f"publishable key: {merchant.publishable_key}", highlight=False)
             password = asyncio.run(_demo_user(url, settings.data_dir, merchant.id))
-            console.print(
-                f"dashboard: {settings.base_url()}/dashboard  login: {DEMO_USER_EMAIL} / {password}",
-                highlight=False,
-            )
-            console.print(f"demo store: {settings.base_url()}/demo/store", highlight=False)
+            lines += [
+                ("demo store", f"{base}/demo/store"),
+                ("dashboard login", f"{DEMO_USER_EMAIL} / {password}"),
+                ("demo merchant", merchant.id),
+                ("secret key", merchant.secret_key),
+                ("publishable key", merchant.publishable_key),
+            ]
             os.environ["PAYGRID_DEMO_STORE"] = "true"  # the app factory serves /demo/store
+            # A local demo receiver (e.g. http://localhost:4242/webhooks) passes the SSRF
+            # guard; an explicit PAYGRID_WEBHOOK_ALLOWED_HOSTS (even empty) wins.
+            os.environ.setdefault("PAYGRID_WEBHOOK_ALLOWED_HOSTS", DEMO_WEBHOOK_HOSTS)
         logs.configure(settings.log_level)
         warn_if_plaintext(settings, live_mode=asyncio.run(_live_mode_in_use(url)))
-        console.print(f"serving on {settings.base_url()}  (API docs: {settings.base_url()}/docs)")
+        _print_addresses(lines, settings.data_dir if embedded is not None else None)
         os.environ["PAYGRID_DATABASE_URL"] = url  # the app factory (and each worker) reads it
         # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; exit normally
         # instead, so the embedded server below is released rather than left running.
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        if embedded is not None:
+            # Start the embedded server again if it dies (kill -9, the OOM killer); the app's
+            # pools and its worker reconnect by themselves, so paygrid needs no restart.
+            supervisor = embedded.supervise()
         uvicorn.run(
             "paygrid.app:app_from_environment",
             factory=True,
@@ -135,11 +221,26 @@ def serve(
             ssl_keyfile=settings.tls_keyfile,
         )
     finally:
+        if supervisor is not None:
+            supervisor.stop()  # first, or it would start the server being released
         _leave(embedded)
         if embedded is not None:
             console.print(
                 "embedded PostgreSQL released (stopped unless another paygrid process uses it)"
             )
+
+
+def _print_addresses(lines: list[tuple[str, str]], data_dir: Path | None) -> None:
+    """One short ``label: value`` line each, never wrapped (the keys are copied from here)."""
+    if data_dir is not None:
+        lines.append(("data directory", str(data_dir.resolve())))
+    width = max(len(label) for label, _ in lines) + 2
+    for label, value in lines:
+        typer.echo(f"{label + ':':<{width}}{value}")
+    typer.echo("Press Ctrl-C to stop.")
+
+
+DEMO_WEBHOOK_HOSTS = "localhost,127.0.0.1,[::1]"
 
 
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
@@ -200,13 +301,17 @@ def merchants_create(
 
 
 @merchants_app.command("list")
-def merchants_list() -> None:
+def merchants_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """List merchants."""
     rows = _with_pool(merchants_db.list_merchants)
-    table = Table("id", "name", "created")
-    for row in rows:
-        table.add_row(row["id"], row["name"], row["created_at"].isoformat(timespec="seconds"))
-    console.print(table)
+    _print_rows(
+        ("id", "name", "created"),
+        [(row["id"], row["name"], _when(row["created_at"])) for row in rows],
+        as_json,
+        "No merchants yet: create one with `paygrid merchants create --name NAME`.",
+    )
 
 
 @keys_app.command("create")
@@ -244,21 +349,35 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list(merchant: Annotated[str, typer.Option(help="Merchant id (mer_...).")]) -> None:
+def keys_list(
+    merchant: Annotated[str, typer.Option(help="Merchant id (mer_...).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """List a merchant's keys (never the secrets)."""
-    rows = _with_pool(lambda pool: merchants_db.list_keys(pool, merchant))
-    table = Table("id", "kind", "mode", "ends with", "name", "last used", "revoked")
-    for row in rows:
-        table.add_row(
-            row["id"],
-            row["kind"],
-            "live" if row["livemode"] else "test",
-            row["last4"],
-            row["name"] or "",
-            _when(row["last_used_at"]),
-            _when(row["revoked_at"]),
-        )
-    console.print(table)
+
+    async def work(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+        if await merchants_db.get_merchant(pool, merchant) is None:
+            raise ResourceMissing(f"No such merchant: '{merchant}'")
+        return await merchants_db.list_keys(pool, merchant)
+
+    rows = _with_pool(work)
+    _print_rows(
+        ("id", "kind", "mode", "ends_with", "name", "last_used", "revoked"),
+        [
+            (
+                row["id"],
+                row["kind"],
+                "live" if row["livemode"] else "test",
+                row["last4"],
+                row["name"] or "",
+                _when(row["last_used_at"]),
+                _when(row["revoked_at"]),
+            )
+            for row in rows
+        ],
+        as_json,
+        f"{merchant} has no keys.",
+    )
 
 
 @keys_app.command("revoke")
@@ -290,10 +409,52 @@ def users_create(
     console.print(f"dashboard user {user.id}: {user.email} ({user.role})", highlight=False)
 
 
+@users_app.command("list")
+def users_list(
+    merchant: Annotated[str | None, typer.Option(help="Only this merchant's (mer_...).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List dashboard users (never their passwords)."""
+    rows = _with_pool(lambda pool: dashboard_users.list_users(pool, merchant))
+    _print_rows(
+        ("id", "merchant", "email", "role", "created", "last_login", "disabled"),
+        [
+            (
+                row["id"],
+                row["merchant_id"],
+                row["email"],
+                row["role"],
+                _when(row["created_at"]),
+                _when(row["last_login_at"]),
+                _when(row["disabled_at"]),
+            )
+            for row in rows
+        ],
+        as_json,
+        "No dashboard users: create one with `paygrid users create`.",
+    )
+
+
+@users_app.command("set-password")
+def users_set_password(
+    email: Annotated[str, typer.Argument(help="The user's email.")],
+    password: Annotated[
+        str | None,
+        typer.Option(help="Prompted for (not echoed) when left out; avoid it in shell history."),
+    ] = None,
+) -> None:
+    """Set a dashboard user's password; the user's open dashboard sessions end."""
+    if password is None:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    secret = password
+    user = _with_pool(lambda pool: dashboard_users.reset_password(pool, email, secret))
+    console.print(f"password set for {user.email} ({user.id})", highlight=False, soft_wrap=True)
+
+
 @keys_app.command("rotate-encryption")
 def keys_rotate_encryption() -> None:
     """Re-encrypt every stored secret (connector account credentials, webhook signing
-    secrets) under the first key of PAYGRID_ENCRYPTION_KEY. Put the new key first and keep
+    secrets, idempotent responses that carry a secret) under the first key of PAYGRID_ENCRYPTION_KEY. Put the new key first and keep
     the old ones after it, give every paygrid process that ring, then run this; afterwards
     the old keys can be dropped. Safe to run again."""
     keys = get_settings().key_ring()
@@ -301,16 +462,20 @@ def keys_rotate_encryption() -> None:
     async def work(pool: asyncpg.Pool) -> list[tuple[str, int, int]]:
         accounts = await connector_accounts.rotate_encryption(pool, keys)
         endpoints = await webhook_endpoints.rotate_encryption(pool, keys)
-        return [("connector accounts", *accounts), ("webhook endpoints", *endpoints)]
+        replays = await idempotency_keys.rotate_encryption(pool, keys)
+        return [
+            ("connector accounts", *accounts),
+            ("webhook endpoints", *endpoints),
+            ("idempotent responses", *replays),
+        ]
 
     try:
         counts = _with_pool(work)
     except DecryptionFailed:
-        console.print(
-            "[red]error:[/red] a stored secret is under a key that is not in "
-            "PAYGRID_ENCRYPTION_KEY; add the old key after the new one and run again."
-        )
-        raise typer.Exit(1) from None
+        raise _fail(
+            "a stored secret is under a key that is not in PAYGRID_ENCRYPTION_KEY; add the old "
+            "key after the new one and run again."
+        ) from None
     table = Table("secrets", "re-encrypted", "already current")
     for name, rotated, current in counts:
         table.add_row(name, str(rotated), str(current))
@@ -371,7 +536,7 @@ def worker(
     """Run background jobs until SIGTERM or Ctrl-C; in-flight jobs then finish or are
     released to other workers."""
     settings = get_settings()
-    url, embedded = resolve_database(settings)
+    url, embedded = _database(settings)
     try:
         engine.upgrade(url)
         asyncio.run(_work(url, settings, tuple(queue or QUEUES)))
@@ -412,6 +577,41 @@ async def _work(url: str, settings: Settings, queues: tuple[str, ...]) -> None:
         await pool.close()
 
 
+@app.command()
+def queues(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Operator view of the whole platform: every queue's jobs by state, the oldest due
+    job's age, and the live workers with their hosts and pids. (A merchant's admin key sees
+    only its own jobs, at GET /v1/admin/queues.)"""
+    overview = _with_pool(queue_admin.platform_queue_stats)
+    if as_json:
+        typer.echo(json.dumps(overview, indent=2))
+        return
+    _print_rows(
+        ("queue", "counts", "oldest due (s)"),
+        [
+            (
+                q["name"],
+                " ".join(f"{status}={n}" for status, n in sorted(q["counts"].items())),
+                "" if q["oldest_due_seconds"] is None else f"{q['oldest_due_seconds']:.1f}",
+            )
+            for q in overview["queues"]
+        ],
+        False,
+        "no jobs",
+    )
+    _print_rows(
+        ("worker", "host", "pid", "queues", "heartbeat"),
+        [
+            (w["id"], w["hostname"], str(w["pid"]), ",".join(w["queues"]), str(w["heartbeat"]))
+            for w in overview["workers"]
+        ],
+        False,
+        "no live workers",
+    )
+
+
 @audit_app.command("verify")
 def audit_verify(
     merchant: Annotated[
@@ -421,23 +621,27 @@ def audit_verify(
     """Check every merchant's audit hash chain; exits 1 naming the first broken link."""
 
     async def work(pool: asyncpg.Pool) -> list[audit_service.ChainReport]:
+        if merchant is not None and await merchants_db.get_merchant(pool, merchant) is None:
+            raise ResourceMissing(f"No such merchant: '{merchant}'")
         return await audit_service.verify(pool, merchant)
 
     reports = _with_pool(work)
-    table = Table("merchant", "sealed entries", "not sealed yet", "chain")
-    broken = False
-    for report in reports:
-        if report.broken is None:
-            verdict = "ok"
-        else:
-            broken = True
-            verdict = (
-                f"[red]broken at entry {report.broken.entry_id} (#{report.broken.seq}): "
-                f"{report.broken.reason}[/red]"
-            )
-        table.add_row(report.merchant_id, str(report.sealed), str(report.unsealed), verdict)
-    console.print(table)
-    if broken:
+    rows = [
+        (
+            report.merchant_id,
+            str(report.sealed),
+            str(report.unsealed),
+            "ok"
+            if report.broken is None
+            else f"[red]broken at entry {report.broken.entry_id} (#{report.broken.seq}): "
+            f"{escape(report.broken.reason)}[/red]",
+        )
+        for report in reports
+    ]
+    _print_rows(
+        ("merchant", "sealed entries", "not sealed yet", "chain"), rows, False, "No merchants."
+    )
+    if any(report.broken is not None for report in reports):
         raise typer.Exit(1)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 import limits
+import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -17,14 +18,18 @@ FAILURE_MODES: frozenset[str] = frozenset(get_args(SimulatorFailureMode))
 
 
 class Settings(BaseSettings):
-    """Settings read from the environment (see the table in README.md)."""
+    """Settings read from the environment (every one is in docs/configuration.md)."""
 
     model_config = SettingsConfigDict(env_prefix="PAYGRID_", extra="ignore")
 
     database_url: SecretStr | None = Field(
         default=None, description="PostgreSQL URL; unset starts the embedded pgserver."
     )
-    data_dir: Path = Field(default=Path(".paygrid"), description="Embedded database directory.")
+    data_dir: Path = Field(
+        # Per user, not per working directory: every command finds the same database.
+        default_factory=lambda: platformdirs.user_data_path("paygrid"),
+        description="The embedded database, the demo's keys and the generated encryption key.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = Field(
@@ -40,6 +45,12 @@ class Settings(BaseSettings):
     )
     simulator_latency_ms: int = Field(default=0, ge=0)
     simulator_failure_mode: SimulatorFailureMode = "none"
+    simulator_request_latency_ms: int = Field(
+        default=0,
+        ge=0,
+        description="How long a request takes to reach the simulator, before it acts (crash "
+        "drills); PAYGRID_SIMULATOR_LATENCY_MS is how long its answer takes to come back.",
+    )
     demo_store: bool = Field(
         default=False,
         description="Serve the demo store at /demo/store (paygrid serve --demo sets it).",
@@ -89,6 +100,13 @@ class Settings(BaseSettings):
         default="60,300,1800,7200,86400",
         description="Seconds after an unknown outcome at which the provider is asked again, "
         "comma-separated; the last repeats.",
+    )
+    not_sent_grace_seconds: int = Field(
+        default=600,
+        ge=1,
+        description="An attempt still pending this long lost its process and is synced; if the "
+        "provider then has no charge for it, it is marked not_sent and the payment returns to "
+        "requires_payment_method.",
     )
     requires_action_expiry_hours: float = Field(
         default=24.0,

@@ -44,9 +44,19 @@ CURRENCIES: Final[dict[str, Currency]] = {
 }
 
 
+# The largest amount any currency allows: a bound for amounts that are not yet tied to a
+# currency (routing-rule conditions), so none can exceed what a payment could carry.
+MAX_AMOUNT: Final = max(c.max_amount for c in CURRENCIES.values())
+
+
+# Three ASCII letters and nothing else: str.upper() alone folds look-alikes such as "u\u017fd"
+# (U+017F, long s) into "USD".
+_CODE: Final = re.compile(r"[A-Za-z]{3}")
+
+
 def get_currency(code: str) -> Currency:
-    """Look up a currency by ISO 4217 code (case-insensitive)."""
-    currency = CURRENCIES.get(code.upper())
+    """Look up a currency by ISO 4217 code (three ASCII letters, case-insensitive)."""
+    currency = CURRENCIES.get(code.upper()) if _CODE.fullmatch(code) else None
     if currency is None:
         raise UnsupportedCurrency(
             f"Currency '{code}' is not supported. Supported: {', '.join(sorted(CURRENCIES))}.",

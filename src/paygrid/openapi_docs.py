@@ -22,8 +22,9 @@ merchant and mode and kept 24 hours. A retry returns the first response again wi
 `idempotency_key_in_use`.
 
 **Errors** always have the body
-`{"error": {"type", "code", "message", "param", "request_id"}}`; card declines add
-`decline_code` and `payment_id`. Types: `invalid_request_error`, `authentication_error`,
+`{"error": {"type", "code", "message", "param", "request_id", "doc_url"}}`; card declines
+add `decline_code` and `payment_id`. `doc_url` is the code's entry in the
+[integration guide](/docs/api#errors) that this server serves. Types: `invalid_request_error`, `authentication_error`,
 `permission_error`, `card_error`, `idempotency_error`, `api_error`.
 
 **Lists** are newest first: `limit` (1-100), `starting_after`, `ending_before`, and the

@@ -121,6 +121,8 @@ async def demo_server(
         "PAYGRID_RATE_LIMIT_PER_KEY": "1000000/second",
         "PAYGRID_RATE_LIMIT_PER_IP": "1000000/second",
         "PAYGRID_RATE_LIMIT_PAYMENTS_PER_CUSTOMER": "1000000/second",
+        # The webhook receiver listens on loopback, which endpoints may use only when allowed.
+        "PAYGRID_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
     }
     log = data_dir / "serve.log"
     with _process(["serve", "--demo"], browser_database, log, **env) as process:

@@ -78,6 +78,101 @@ async def test_declined_card_shows_the_error_then_another_card_pays(
     assert (await demo_server.get(f"/v1/payments/{payment_id}"))["status"] == "succeeded"
 
 
+async def test_a_decline_keeps_what_was_typed_but_the_cvc_and_focuses_the_error(
+    page: Page, demo_server: DemoServer
+) -> None:
+    checkout = await open_checkout(page)
+    await pay_with(checkout, DECLINED_CARD)
+    error = checkout.get_by_role("alert").filter(has_text="Your card was declined.")
+    await expect(error).to_be_visible()
+    await expect(error).to_be_focused()
+    await expect(checkout.get_by_label("Card number")).to_have_value("4000 0000 0000 0002")
+    await expect(checkout.get_by_label("Expiry")).to_have_value("12 / 34")
+    await expect(checkout.get_by_label("CVC")).to_have_value("")
+    await screenshot(page, "checkout-declined-kept")
+    # Only the CVC needs typing again; the same card number then pays with another card.
+    await checkout.get_by_label("Card number").fill(SUCCESS_CARD)
+    await checkout.get_by_label("CVC").fill("123")
+    await checkout.get_by_role("button", name="Pay $20.00").click()
+    payment_id = await paid_payment_id(page)
+    assert (await demo_server.get(f"/v1/payments/{payment_id}"))["status"] == "succeeded"
+
+
+async def test_the_hosted_page_keeps_the_fields_on_a_decline_too(
+    page: Page, demo_server: DemoServer
+) -> None:
+    async with demo_server.api() as api:
+        created = await api.post(
+            "/v1/checkout_sessions",
+            json={
+                "amount": 2000,
+                "currency": "USD",
+                "success_url": f"{demo_server.url}/demo/store",
+                "cancel_url": f"{demo_server.url}/demo/store",
+            },
+        )
+    assert created.status_code == 200, created.text
+    await page.goto(created.json()["url"])
+    await page.get_by_label("Card number").fill(DECLINED_CARD)
+    await page.get_by_label("Expiry").fill("12 / 34")
+    await page.get_by_label("CVC").fill("123")
+    await page.get_by_role("button", name="Pay $20.00").click()
+    error = page.get_by_role("alert").filter(has_text="Your card was declined.")
+    await expect(error).to_be_focused()
+    await expect(page.get_by_label("Card number")).to_have_value("4000 0000 0000 0002")
+    await expect(page.get_by_label("CVC")).to_have_value("")
+    await page.get_by_label("Card number").fill(SUCCESS_CARD)
+    await page.get_by_label("CVC").fill("123")
+    await page.get_by_role("button", name="Pay $20.00").click()
+    await expect(page).to_have_url(re.compile(r"/demo/store\?session_id=cs_"))
+
+
+async def test_the_modal_fills_its_box_with_no_grey_strip(
+    page: Page, demo_server: DemoServer
+) -> None:
+    for width in (1280, 375):
+        await page.set_viewport_size({"width": width, "height": 800})
+        await open_checkout(page)
+        frame = page.frame_locator("iframe[title='Checkout']")
+        layout = await frame.locator("main").evaluate(
+            """main => ({
+                left: main.getBoundingClientRect().left,
+                right: main.getBoundingClientRect().right,
+                bottom: main.getBoundingClientRect().bottom,
+                width: document.documentElement.clientWidth,
+                height: document.documentElement.clientHeight,
+                page: getComputedStyle(document.body).backgroundColor,
+                card: getComputedStyle(main).backgroundColor,
+            })"""
+        )
+        assert layout["left"] == 0 and layout["right"] == layout["width"], layout
+        assert layout["bottom"] >= layout["height"] or layout["page"] == layout["card"], layout
+        await screenshot(page, f"checkout-modal-{width}px")
+
+
+async def test_the_modal_traps_focus_closes_on_escape_and_returns_focus(
+    page: Page, demo_server: DemoServer
+) -> None:
+    checkout = await open_checkout(page)
+    inside = "() => !!document.activeElement.closest('[data-paygrid-checkout]')"
+    for key in ["Tab"] * 12 + ["Shift+Tab"] * 12:
+        await page.keyboard.press(key)
+        assert await page.evaluate(inside), f"focus left the checkout after {key}"
+    await checkout.get_by_label("Card number").click()
+    await page.keyboard.type("4242")
+    await page.keyboard.press("Escape")
+    await expect(page.get_by_role("dialog", name="Checkout")).to_have_count(0)
+    await expect(page.get_by_role("button", name="Buy now")).to_be_focused()
+    await expect(page.get_by_role("status")).to_have_text("Checkout canceled; nothing was charged.")
+    # The close button, pressed from the keyboard, also gives focus back.
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("dialog", name="Checkout")).to_be_visible()
+    await expect(page.get_by_role("button", name="Close")).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("dialog", name="Checkout")).to_have_count(0)
+    await expect(page.get_by_role("button", name="Buy now")).to_be_focused()
+
+
 async def test_three_d_secure_card_is_approved_on_the_simulator_page(
     page: Page, demo_server: DemoServer
 ) -> None:

@@ -163,3 +163,75 @@ async def test_a_viewer_cannot_refund(
     assert REFUSED.search(await sent.text())
     after = await demo_server.get(f"/v1/payments/{payment['id']}")
     assert after["amount_refunded"] == 0
+
+
+async def test_payment_views_show_the_card_refunds_and_refund_states(
+    page: Page, demo_server: DemoServer
+) -> None:
+    email = unique("ada-") + "@example.com"
+    async with demo_server.api() as api:
+        customer = (await api.post("/v1/customers", json={"email": email})).json()
+        created = await api.post(
+            "/v1/payments",
+            json={
+                "amount": 5000,
+                "currency": "GBP",
+                "confirm": True,
+                "payment_method": "pm_card_mastercard",
+                "customer": customer["id"],
+                "description": "A teapot",
+                "metadata": {"order_number": unique("o-")},
+            },
+        )
+        assert created.status_code == 200, created.text
+        payment = created.json()
+        refunded = await api.post("/v1/refunds", json={"payment": payment["id"], "amount": 1250})
+        assert refunded.status_code == 200, refunded.text
+        method = (await api.get(f"/v1/payment_methods/{payment['payment_method']}")).json()
+    await sign_in(page, demo_server.dashboard_email, demo_server.dashboard_password, "admin")
+
+    # The overview leads with today, one row per currency, in that currency's units.
+    await expect(page.get_by_role("heading", level=2).first).to_have_text("Today")
+    today = page.get_by_role("table", name="Today per currency")
+    gbp = today.get_by_role("row").filter(has=page.get_by_role("rowheader", name="GBP"))
+    await expect(gbp).to_contain_text("50.00 GBP")
+    await expect(gbp).to_contain_text("12.50 GBP")
+    await screenshot(page, "dashboard-overview-today")
+
+    # The status filter knows refund states, by their names for people.
+    await page.goto("/dashboard/payments")
+    await page.get_by_label("Status").select_option(label="Partially refunded")
+    await page.get_by_label("Currency").select_option("GBP")
+    await page.get_by_role("button", name="Search").click()
+    results = page.get_by_role("table", name="Payments, newest first")
+    row = results.get_by_role("row").filter(has_text=payment["id"])
+    await expect(row).to_contain_text("Partially refunded")
+    await expect(results).not_to_contain_text("partially_refunded")
+    await screenshot(page, "dashboard-filter-partially-refunded")
+
+    await row.get_by_role("link", name=payment["id"]).click()
+    facts = page.locator("dl.facts")
+    expiry = f"{method['card']['exp_month']:02d}/{method['card']['exp_year']}"
+    await expect(facts).to_contain_text(f"Mastercard •••• 4444, expires {expiry}")
+    await expect(facts).to_contain_text("A teapot")
+    await expect(facts).to_contain_text("12.50 GBP")
+    await expect(facts).to_contain_text("Partially refunded")
+    metadata = page.get_by_role("table", name="Metadata")
+    await expect(metadata).to_contain_text(payment["metadata"]["order_number"])
+    refunds = page.get_by_role("table", name="Refunds of this payment")
+    await expect(refunds).to_contain_text("Succeeded")
+
+    # Refund the rest here: the payment is then Refunded, and the filter finds it.
+    await page.get_by_label("I confirm this refund").check()
+    await page.get_by_role("button", name="Refund", exact=True).click()
+    await expect(page.get_by_role("status")).to_have_text("Refund created.")
+    await expect(facts).to_contain_text("50.00 GBP")
+    await expect(page.locator("dl.facts .badge")).to_have_text("Refunded")
+    await expect(refunds.get_by_role("row")).to_have_count(3)
+    await screenshot(page, "dashboard-payment-refunded")
+    await page.goto("/dashboard/payments?status=refunded&currency=GBP")
+    await expect(page.get_by_role("link", name=payment["id"])).to_be_visible()
+
+    await page.goto(f"/dashboard/payments/{payment['id']}")
+    await page.locator("dl.facts").get_by_role("link", name=email).click()
+    await expect(page).to_have_url(re.compile(f"/dashboard/customers/{customer['id']}$"))

@@ -16,6 +16,7 @@ from paygrid.connectors.base import (
     AuthorizeRequest,
     InvalidCredentials,
     InvalidSignature,
+    NoSuchCharge,
     OutcomeUnknown,
     ProviderUnreachable,
 )
@@ -287,7 +288,7 @@ async def test_server_errors_and_unknown_references_are_unknown(
     await paystack_merchant.fail_next("error_503")
     with pytest.raises(OutcomeUnknown):
         await connector.refund("whatever", 100, "re_1")
-    with pytest.raises(OutcomeUnknown):
+    with pytest.raises(NoSuchCharge):  # verify answers 404: a definite "no such charge"
         await connector.retrieve("att_never_sent", None)
     with pytest.raises(OutcomeUnknown):
         await connector.retrieve_refund("999")

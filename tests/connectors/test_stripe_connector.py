@@ -23,6 +23,7 @@ from paygrid.connectors.base import (
     InvalidCard,
     InvalidCredentials,
     InvalidSignature,
+    NoSuchCharge,
     OperationResult,
     OutcomeUnknown,
     ProviderUnreachable,
@@ -309,10 +310,12 @@ async def test_retrieve_finds_the_intent_by_attempt_id(stripe_connector: StripeC
     assert found.outcome is AttemptOutcome.AUTHORIZED
 
 
-async def test_retrieve_without_any_intent_is_not_found_yet(
+async def test_retrieve_without_any_intent_is_a_definite_not_found(
     stripe_connector: StripeConnector,
 ) -> None:
-    with pytest.raises(OutcomeUnknown, match="found yet"):
+    # Search found nothing and the complete list has no intent for it: a typed answer that
+    # status sync turns into not_sent after the grace period (still an unknown outcome).
+    with pytest.raises(NoSuchCharge, match="no PaymentIntent"):
         await stripe_connector.retrieve(f"att_{uuid.uuid4().hex}", None)
 
 

@@ -3,8 +3,10 @@ actions that go through the services (audited as the dashboard user) within the 
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -447,4 +449,62 @@ def test_users_create_from_the_cli(database_url: str, merchant: NewMerchant) -> 
     assert created.returncode == 0, created.stderr + created.stdout
     assert email in created.stdout and PASSWORD not in created.stdout
     again = _paygrid(database_url, *args, "--password", PASSWORD)
-    assert again.returncode == 1 and "already exists" in again.stdout
+    assert again.returncode == 1 and "already exists" in again.stderr
+
+
+async def test_concurrent_wrong_passwords_for_one_email_get_at_most_the_limit_of_checks(
+    pool: asyncpg.Pool, merchant: NewMerchant, new_client: Client
+) -> None:
+    """Each browser on its own app (own per-IP counters): only the per-email count, shared
+    by every process through the database, can stop them."""
+    email = f"race-{uuid.uuid4().hex[:8]}@example.com"
+    await create_user(pool, merchant_id=merchant.id, email=email, role="viewer", password=PASSWORD)
+    browsers = [await new_client() for _ in range(30)]
+    pages = [await http.get("/dashboard/login") for http in browsers]
+    answers = await asyncio.gather(
+        *(
+            http.post(
+                "/dashboard/login",
+                data={"email": email, "password": "wrong", "csrf_token": csrf_of(page.text)},
+            )
+            for http, page in zip(browsers, pages, strict=True)
+        )
+    )
+    statuses = Counter(answer.status_code for answer in answers)
+    assert statuses == {401: 5, 429: 25}
+
+
+async def test_concurrent_wrong_passwords_from_one_address_get_at_most_the_limit_of_checks(
+    new_client: Client,
+) -> None:
+    http = await new_client()
+    page = await http.get("/dashboard/login")
+    answers = await asyncio.gather(
+        *(
+            http.post(
+                "/dashboard/login",
+                data={
+                    "email": f"nobody-{n}-{uuid.uuid4().hex[:6]}@example.com",
+                    "password": "wrong",
+                    "csrf_token": csrf_of(page.text),
+                },
+            )
+            for n in range(30)
+        )
+    )
+    statuses = Counter(answer.status_code for answer in answers)
+    assert statuses == {401: 5, 429: 25}
+
+
+async def test_a_successful_login_does_not_use_up_the_limit(
+    pool: asyncpg.Pool, merchant: NewMerchant, new_client: Client
+) -> None:
+    email = f"regular-{uuid.uuid4().hex[:8]}@example.com"
+    await create_user(pool, merchant_id=merchant.id, email=email, role="viewer", password=PASSWORD)
+    http = await new_client()
+    for _ in range(4):
+        assert (await sign_in(http, email, "typo")).status_code == 401
+    for _ in range(3):  # each success clears the email's count and gives its address hit back
+        assert (await sign_in(http, email, PASSWORD)).status_code == 303
+    assert (await sign_in(http, email, "typo")).status_code == 401  # the address's fifth
+    assert (await sign_in(http, email, PASSWORD)).status_code == 429

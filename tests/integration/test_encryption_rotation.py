@@ -26,7 +26,13 @@ from paygrid.crypto import KEY_BYTES, DecryptionFailed, KeyRing
 from paygrid.db import engine
 from paygrid.services.context import Deps
 from paygrid.services.merchants import create_merchant
-from tests.conftest import TEST_BASE_URL, Api, confirmed_payment, scratch_database
+from tests.conftest import (
+    LOCAL_WEBHOOK_HOSTS,
+    TEST_BASE_URL,
+    Api,
+    confirmed_payment,
+    scratch_database,
+)
 
 
 def _new_key() -> str:
@@ -54,7 +60,12 @@ async def rotation_pool(rotation_database: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 def _deps(pool: asyncpg.Pool, encryption_key: str) -> Deps:
-    settings = Settings(public_url=TEST_BASE_URL, log_level="INFO", encryption_key=encryption_key)
+    settings = Settings(
+        public_url=TEST_BASE_URL,
+        log_level="INFO",
+        encryption_key=encryption_key,
+        webhook_allowed_hosts=LOCAL_WEBHOOK_HOSTS,
+    )
     return build_deps(pool, settings)
 
 
@@ -97,6 +108,12 @@ async def _ciphertexts(pool: asyncpg.Pool) -> dict[str, bytes]:
         sealed[f"endpoint {row['id']}"] = bytes(row["secret_ciphertext"])
         if row["previous_secret_ciphertext"] is not None:
             sealed[f"previous {row['id']}"] = bytes(row["previous_secret_ciphertext"])
+    for row in await pool.fetch(
+        "SELECT merchant_id, livemode, key, response_body_sealed FROM idempotency_keys"
+        " WHERE response_body_sealed IS NOT NULL"
+    ):
+        context = f"idempotency_keys:{row['merchant_id']}:{row['livemode']}:{row['key']}"
+        sealed[f"replay {context}"] = bytes(row["response_body_sealed"])
     return sealed
 
 
@@ -128,8 +145,11 @@ async def _setup_under_key_a(pool: asyncpg.Pool) -> tuple[Api, dict[str, Any]]:
             response = await api.post("/v1/connector_accounts", body)
             assert response.status_code == 200, response.text
             made[name] = response.json()["id"]
+        # Sent with an idempotency key: its stored response carries the secret, sealed.
         endpoint = await api.post(
-            "/v1/webhook_endpoints", {"url": "http://127.0.0.1:9/hooks", "enabled_events": ["*"]}
+            "/v1/webhook_endpoints",
+            {"url": "http://127.0.0.1:9/hooks", "enabled_events": ["*"]},
+            **{"Idempotency-Key": "rotation-endpoint"},
         )
         assert endpoint.status_code == 200, endpoint.text
         rotated = await api.post(f"/v1/webhook_endpoints/{endpoint.json()['id']}/rotate_secret")
@@ -146,7 +166,7 @@ async def test_rotate_encryption_moves_every_secret_to_the_first_key(
     _, made = await _setup_under_key_a(rotation_pool)
     ring_a = KeyRing.from_setting(KEY_A)
     before = await _ciphertexts(rotation_pool)
-    assert len(before) == 5
+    assert len(before) == 6
     assert all(ring_a.is_current(sealed) for sealed in before.values())
     plain = {
         name: ring_a.decrypt(sealed, context=_context(name)) for name, sealed in before.items()
@@ -155,13 +175,14 @@ async def test_rotate_encryption_moves_every_secret_to_the_first_key(
     # A ring without key A cannot read the secrets: the command refuses and changes nothing.
     refused = _rotate(rotation_database, KEY_C)
     assert refused.returncode == 1
-    assert "error:" in refused.stdout and "PAYGRID_ENCRYPTION_KEY" in refused.stdout
+    assert "error:" in refused.stderr and "PAYGRID_ENCRYPTION_KEY" in refused.stderr
     assert await _ciphertexts(rotation_pool) == before
 
     rotated = _rotate(rotation_database, f"{KEY_B},{KEY_A}")
     assert rotated.returncode == 0, rotated.stderr
     assert _counts(rotated.stdout, "connector accounts") == (3, 0)
     assert _counts(rotated.stdout, "webhook endpoints") == (1, 0)
+    assert _counts(rotated.stdout, "idempotent responses") == (1, 0)
     assert KEY_A not in rotated.stdout + rotated.stderr
     for secret in (STRIPE_SECRET, STRIPE_HOOK, PAYSTACK_SECRET, made["new_secret"]):
         assert secret not in rotated.stdout + rotated.stderr
@@ -185,6 +206,7 @@ async def test_rotate_encryption_moves_every_secret_to_the_first_key(
     assert again.returncode == 0, again.stderr
     assert _counts(again.stdout, "connector accounts") == (0, 3)
     assert _counts(again.stdout, "webhook endpoints") == (0, 1)
+    assert _counts(again.stdout, "idempotent responses") == (0, 1)
     assert await _ciphertexts(rotation_pool) == after
 
 
@@ -218,6 +240,16 @@ async def test_api_works_with_the_new_key_alone_after_rotation(
             assert payment.json()["status"] == "succeeded"
             assert payment.json()["connector_account"] == made["simulator"]
 
+            # The stored (sealed) response of the endpoint's creation replays under key B.
+            replayed = await api.post(
+                "/v1/webhook_endpoints",
+                {"url": "http://127.0.0.1:9/hooks", "enabled_events": ["*"]},
+                **{"Idempotency-Key": "rotation-endpoint"},
+            )
+            assert replayed.status_code == 200, replayed.text
+            assert replayed.headers["idempotent-replayed"] == "true"
+            assert replayed.json()["secret"] == made["old_secret"]
+
             # Rotating the webhook secret reads the current one back under key B.
             endpoint = await api.post(f"/v1/webhook_endpoints/{made['endpoint']}/rotate_secret")
             assert endpoint.status_code == 200, endpoint.text
@@ -228,5 +260,30 @@ async def test_api_works_with_the_new_key_alone_after_rotation(
             )
             assert updated.status_code == 200, updated.text
             assert updated.json()["credentials"]["secret_key"] == "…2468"
+    finally:
+        await deps.connectors.aclose()
+
+
+async def test_a_replay_sealed_under_a_dropped_key_is_a_clear_4xx(
+    rotation_pool: asyncpg.Pool,
+) -> None:
+    """Key A dropped from the ring without running the rotation: the stored response cannot
+    be read, and the retry is told so (never a 500, never run twice)."""
+    _, made = await _setup_under_key_a(rotation_pool)
+    deps = _deps(rotation_pool, KEY_C)
+    try:
+        async with _client(deps) as http:
+            api = Api(http, made["merchant"].key("secret", livemode=False))
+            replayed = await api.post(
+                "/v1/webhook_endpoints",
+                {"url": "http://127.0.0.1:9/hooks", "enabled_events": ["*"]},
+                **{"Idempotency-Key": "rotation-endpoint"},
+            )
+            assert replayed.status_code == 422, replayed.text
+            error = replayed.json()["error"]
+            assert error["code"] == "idempotency_response_unreadable"
+            assert error["param"] == "Idempotency-Key"
+            listed = await api.get("/v1/webhook_endpoints")
+            assert [e["id"] for e in listed.json()["data"]] == [made["endpoint"]]
     finally:
         await deps.connectors.aclose()

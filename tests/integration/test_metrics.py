@@ -27,7 +27,7 @@ from paygrid.observability.metrics import Metrics
 from paygrid.services.merchants import NewMerchant
 from paygrid.webhooks.dispatcher import EventDispatcher
 from paygrid.worker.kinds import standard_registry
-from tests.conftest import ROOT, SUCCESS_CARD, TEST_BASE_URL, Api, card
+from tests.conftest import LOCAL_WEBHOOK_HOSTS, ROOT, SUCCESS_CARD, TEST_BASE_URL, Api, card
 from tests.integration.webhook_receiver import receiver
 from tests.integration.worker_harness import eventually, running
 
@@ -152,38 +152,50 @@ async def test_queue_depth_and_oldest_job_age_come_from_the_jobs_table(
 async def test_webhook_outcomes_and_delivery_delay(
     pool: asyncpg.Pool, bookkeeping_pool: asyncpg.Pool, merchant: NewMerchant
 ) -> None:
-    settings = Settings(public_url=TEST_BASE_URL, webhook_retry_schedule="0,0,0")
+    settings = Settings(
+        public_url=TEST_BASE_URL,
+        webhook_retry_schedule="0,0,0",
+        webhook_allowed_hosts=LOCAL_WEBHOOK_HOSTS,
+    )
     deps = build_deps(pool, settings, bookkeeping_pool=bookkeeping_pool)
     app = create_app(settings, deps=deps)
     stopping = asyncio.Event()
     dispatcher = asyncio.create_task(EventDispatcher(deps, poll_seconds=0.2).run(stopping))
-    async with (
-        receiver() as hooks,
-        running(deps, standard_registry(), "webhooks"),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=TEST_BASE_URL) as http,
-    ):
-        api = Api(http, merchant.key("secret", False))
-        hooks.script = [(500, {})]
-        endpoint = await api.post(
-            "/v1/webhook_endpoints", {"url": hooks.url, "enabled_events": ["payment.succeeded"]}
-        )
-        assert endpoint.status_code == 200, endpoint.text
-        await api.post("/v1/payments", _payment())
+    samples: Samples = {}
+    try:
+        async with (
+            receiver() as hooks,
+            running(deps, standard_registry(), "webhooks"),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url=TEST_BASE_URL
+            ) as http,
+        ):
+            api = Api(http, merchant.key("secret", False))
+            hooks.script = [(500, {})]
+            endpoint = await api.post(
+                "/v1/webhook_endpoints",
+                {"url": hooks.url, "enabled_events": ["payment.succeeded"]},
+            )
+            assert endpoint.status_code == 200, endpoint.text
+            await api.post("/v1/payments", _payment())
 
-        async def delivered() -> bool:
-            return len(hooks.received) >= 2
+            async def delivered() -> bool:
+                return len(hooks.received) >= 2
 
-        await eventually(delivered)
-        samples: Samples = {}
+            # The shared webhooks queue may hold other tests' due jobs ahead of these.
+            await eventually(delivered, deadline=60)
 
-        async def recorded() -> bool:  # the attempt is recorded just after the answer
-            samples.update(await scrape(http))
-            return value(samples, "paygrid_webhook_attempts_total", outcome="succeeded") >= 1
+            async def recorded() -> bool:  # the attempt is recorded just after the answer
+                samples.update(await scrape(http))
+                return value(samples, "paygrid_webhook_attempts_total", outcome="succeeded") >= 1
 
-        await eventually(recorded)
-    stopping.set()
-    await dispatcher
-    await deps.connectors.aclose()
+            await eventually(recorded)
+    finally:
+        # Stopped even when the test fails: a dispatcher left running would hold its LISTEN
+        # connection and deliver later tests' events.
+        stopping.set()
+        await dispatcher
+        await deps.connectors.aclose()
     assert value(samples, "paygrid_webhook_attempts_total", outcome="retry") == 1
     assert value(samples, "paygrid_webhook_attempts_total", outcome="succeeded") == 1
     assert value(samples, "paygrid_webhook_delivery_delay_seconds_count") == 1

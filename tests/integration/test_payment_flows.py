@@ -136,7 +136,7 @@ async def test_full_and_partial_refunds(api: Api, pool: asyncpg.Pool) -> None:
     assert after["amount_refunded"] == 5000
     over = await api.post("/v1/refunds", {"payment": payment["id"], "amount": 1})
     assert over.status_code == 422
-    assert over.json()["error"]["code"] == "refund_exceeds_available"
+    assert over.json()["error"]["code"] == "charge_already_refunded"
     listed = (await api.get("/v1/refunds", payment=payment["id"])).json()
     assert [r["amount"] for r in listed["data"]] == [3800, 1200]
     sim = await pool.fetchval(

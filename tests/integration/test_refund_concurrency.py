@@ -26,7 +26,8 @@ async def test_ten_concurrent_refunds_of_1000_against_5000_give_exactly_five(
     codes = sorted(r.status_code for r in responses)
     assert codes == [200] * 5 + [422] * 5, codes
     assert all(
-        r.json()["error"]["code"] == "refund_exceeds_available"
+        # Refused while others were pending (over what is left), or once nothing was left.
+        r.json()["error"]["code"] in {"refund_exceeds_available", "charge_already_refunded"}
         for r in responses
         if r.status_code == 422
     )

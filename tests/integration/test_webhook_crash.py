@@ -22,7 +22,7 @@ from paygrid.services.context import Deps
 from paygrid.services.merchants import NewMerchant
 from paygrid.webhooks.dispatcher import EventDispatcher
 from paygrid.worker.kinds import standard_registry
-from tests.conftest import TEST_BASE_URL, Api
+from tests.conftest import LOCAL_WEBHOOK_HOSTS, TEST_BASE_URL, Api
 from tests.integration.webhook_receiver import Receiver, receiver
 from tests.integration.worker_harness import eventually, running
 
@@ -70,6 +70,7 @@ def _start_worker(database_url: str) -> subprocess.Popen[bytes]:
         "PAYGRID_WORKER_LEASE_SECONDS": "2",
         "PAYGRID_WORKER_POLL_SECONDS": "0.2",
         "PAYGRID_WORKER_CONCURRENCY": "8",
+        "PAYGRID_WEBHOOK_ALLOWED_HOSTS": LOCAL_WEBHOOK_HOSTS,  # the receiver is on loopback
     }
     return subprocess.Popen(
         [sys.executable, "-m", "paygrid.cli", "worker"],

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -18,11 +19,25 @@ from paygrid.app import build_deps, create_app
 from paygrid.config import Settings
 from paygrid.services.context import Deps
 from paygrid.services.merchants import NewMerchant, issue_key
+from paygrid.webhooks.destinations import SYSTEM_RESOLVER
 from paygrid.webhooks.dispatcher import EventDispatcher
 from paygrid.worker.kinds import standard_registry
-from tests.conftest import TEST_BASE_URL, Api, write_rolled_back_event
+from tests.conftest import LOCAL_WEBHOOK_HOSTS, TEST_BASE_URL, Api, write_rolled_back_event
 from tests.integration.webhook_receiver import Receiver, receiver
 from tests.integration.worker_harness import eventually, running
+
+
+class RebindingResolver:
+    """DNS whose answers a test changes between saving an endpoint and delivering to it;
+    other names go to the system resolver."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, list[str]] = {}
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        if host in self.answers:
+            return self.answers[host]
+        return await SYSTEM_RESOLVER.resolve(host, port)
 
 
 @dataclass
@@ -30,6 +45,7 @@ class Rig:
     api: Api
     deps: Deps
     hooks: Receiver
+    dns: RebindingResolver
 
 
 @pytest.fixture
@@ -37,8 +53,13 @@ async def rig(
     pool: asyncpg.Pool, bookkeeping_pool: asyncpg.Pool, merchant: NewMerchant
 ) -> AsyncIterator[Rig]:
     """The app, a webhooks worker with its dispatcher, and a receiver; retries are immediate."""
-    settings = Settings(public_url=TEST_BASE_URL, webhook_retry_schedule="0,0,0")
-    deps = build_deps(pool, settings, bookkeeping_pool=bookkeeping_pool)
+    settings = Settings(
+        public_url=TEST_BASE_URL,
+        webhook_retry_schedule="0,0,0",
+        webhook_allowed_hosts=LOCAL_WEBHOOK_HOSTS,
+    )
+    dns = RebindingResolver()
+    deps = replace(build_deps(pool, settings, bookkeeping_pool=bookkeeping_pool), resolver=dns)
     app = create_app(settings, deps=deps)
     stopping = asyncio.Event()
     dispatcher = asyncio.create_task(EventDispatcher(deps, poll_seconds=0.2).run(stopping))
@@ -47,7 +68,7 @@ async def rig(
         running(deps, standard_registry(), "webhooks"),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=TEST_BASE_URL) as http,
     ):
-        yield Rig(Api(http, merchant.key("secret", False)), deps, hooks)
+        yield Rig(Api(http, merchant.key("secret", False)), deps, hooks, dns)
     stopping.set()
     await dispatcher
 
@@ -95,6 +116,33 @@ async def test_payment_events_are_delivered_signed_and_recorded(rig: Rig) -> Non
     event_id = json.loads(rig.hooks.received[0].body)["id"]
     by_event = (await rig.api.get(f"/v1/events/{event_id}/deliveries")).json()["data"]
     assert [d["endpoint"] for d in by_event] == [endpoint["id"]]
+
+
+async def test_a_host_rebound_to_loopback_after_saving_is_not_delivered_to(rig: Rig) -> None:
+    """DNS rebinding: the name resolved to a public address when the endpoint was saved and
+    to loopback (where the receiver listens) at delivery; the connection is never made."""
+    rig.dns.answers["hooks.rebind.test"] = ["93.184.215.14"]
+    port = urlsplit(rig.hooks.url).port
+    endpoint = await rig.api.post(
+        "/v1/webhook_endpoints",
+        {"url": f"http://hooks.rebind.test:{port}/hooks", "enabled_events": ["payment.succeeded"]},
+    )
+    assert endpoint.status_code == 200, endpoint.text
+    rig.dns.answers["hooks.rebind.test"] = ["127.0.0.1"]
+    await _pay(rig)
+
+    async def dead() -> bool:
+        deliveries = await _deliveries(rig, endpoint.json()["id"])
+        return bool(deliveries) and deliveries[0]["status"] == "failed"
+
+    await eventually(dead)
+    attempts = (await _deliveries(rig, endpoint.json()["id"]))[0]["attempts"]
+    assert isinstance(attempts, list) and len(attempts) == 3
+    for attempt in attempts:
+        assert attempt["error"].startswith("url_not_allowed"), attempt
+        assert "127.0.0.1" in attempt["error"]
+        assert (attempt["status_code"], attempt["response_body"]) == (None, None)
+    assert rig.hooks.received == []
 
 
 async def test_only_subscribed_types_are_sent(rig: Rig) -> None:
@@ -251,7 +299,7 @@ async def test_admin_endpoints_need_the_admin_scope(rig: Rig, merchant: NewMerch
     admin = await _admin(rig, merchant)
     overview = (await admin.get("/v1/admin/queues")).json()
     assert overview["object"] == "queue_stats"
-    assert any("webhooks" in w["queues"] for w in overview["workers"])
+    assert "workers" not in overview  # the platform's workers are the operator's business
     assert all({"name", "counts", "oldest_due_seconds"} <= set(q) for q in overview["queues"])
 
 

@@ -3,6 +3,8 @@ guard, rotation, and isolation."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -13,6 +15,7 @@ from paygrid.app import build_deps, create_app
 from paygrid.config import Settings
 from paygrid.services.merchants import NewMerchant
 from tests.conftest import TEST_BASE_URL, Api, auth
+from tests.unit.test_url_safety import DNS, HOSTILE, FakeResolver
 
 LOCAL = "http://127.0.0.1:9/hooks"
 
@@ -92,11 +95,52 @@ async def test_bad_input_is_rejected(
     )
 
 
+@pytest.fixture
+async def guarded(
+    pool: asyncpg.Pool, bookkeeping_pool: asyncpg.Pool
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with the default (empty) allow-list and fixed DNS answers."""
+    unlimited = "1000000/second"
+    settings = Settings(
+        public_url=TEST_BASE_URL, rate_limit_per_key=unlimited, rate_limit_per_ip=unlimited
+    )
+    deps = replace(build_deps(pool, settings, bookkeeping_pool=bookkeeping_pool), resolver=DNS)
+    app = create_app(settings, deps=deps)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=TEST_BASE_URL
+    ) as http:
+        yield http
+
+
+@pytest.mark.parametrize("livemode", [False, True])
+async def test_create_and_update_refuse_every_hostile_url(
+    guarded: httpx.AsyncClient, merchant: NewMerchant, pool: asyncpg.Pool, livemode: bool
+) -> None:
+    api = Api(guarded, merchant.key("secret", livemode=livemode))
+    safe = "https://hooks.example.com/paygrid"
+    endpoint = await api.post("/v1/webhook_endpoints", {"url": safe, "enabled_events": ["*"]})
+    assert endpoint.status_code == 200, endpoint.text
+    path = f"/v1/webhook_endpoints/{endpoint.json()['id']}"
+    for url in HOSTILE:
+        url = url.replace("http://", "https://", 1) if livemode else url
+        created = await api.post("/v1/webhook_endpoints", {"url": url, "enabled_events": ["*"]})
+        updated = await api.post(path, {"url": url})
+        for response in (created, updated):
+            assert response.status_code == 400, (url, response.text)
+            error = response.json()["error"]
+            assert (error["code"], error["param"]) == ("url_not_allowed", "url"), url
+    assert (await api.get(path)).json()["url"] == safe
+    stored = await pool.fetchval(
+        "SELECT count(*) FROM webhook_endpoints WHERE merchant_id = $1", merchant.id
+    )
+    assert stored == 1
+
+
 @pytest.mark.parametrize(
     "url",
     [
         "http://example.com/hooks",  # live mode needs https
-        "https://127.0.0.1/hooks",
+        "https://127.0.0.2/hooks",
         "https://localhost/hooks",
         "https://10.1.2.3/hooks",
         "https://192.168.0.10/hooks",
@@ -123,7 +167,9 @@ async def test_live_allowlist_overrides_the_guard(
     pool: asyncpg.Pool, bookkeeping_pool: asyncpg.Pool, merchant: NewMerchant
 ) -> None:
     settings = Settings(public_url=TEST_BASE_URL, webhook_allowed_hosts="hooks.internal.test")
-    app = create_app(settings, deps=build_deps(pool, settings, bookkeeping_pool=bookkeeping_pool))
+    deps = build_deps(pool, settings, bookkeeping_pool=bookkeeping_pool)
+    resolver = FakeResolver({"hooks.internal.test": ["10.20.30.40"]})
+    app = create_app(settings, deps=replace(deps, resolver=resolver))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url=TEST_BASE_URL
     ) as http:

@@ -78,7 +78,8 @@ async def test_heartbeat_is_recorded_and_readyz_lists_live_workers(
         assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text
         listed = {w["id"]: w for w in ready.json()["workers"]}
         assert listed[worker.id]["queues"] == [queue]
-        assert listed[worker.id]["pid"] == os.getpid()
+        # An unauthenticated probe names no host or process.
+        assert not {"hostname", "pid"} & set(listed[worker.id])
         assert silent not in listed
     assert await pool.fetchval("SELECT stopped_at FROM workers WHERE id = $1", worker.id)
     after = await client.get("/readyz")
@@ -129,10 +130,23 @@ async def test_purge_job_history_keeps_dead_and_recent_jobs(pool: asyncpg.Pool, 
         " VALUES ($1, 'gone', 1, '{default}', 1, now() - interval '8 days')",
         gone_worker,
     )
+    counters = {name: uuid.uuid4().bytes for name in ("ended", "open")}
+    for name, ends in (("ended", timedelta(minutes=-1)), ("open", timedelta(minutes=10))):
+        await pool.execute(
+            "INSERT INTO dashboard_login_counters (email_hash, attempts, window_ends_at)"
+            " VALUES ($1, 3, now() + $2::interval)",
+            counters[name],
+            ends,
+        )
     await maintenance.purge_job_history({}, JobContext(deps, "job_direct", 1, "wkr_direct"))
     left = await pool.fetch("SELECT id FROM jobs WHERE queue = $1", queue)
     assert {row["id"] for row in left} == {jobs["recent"], jobs["dead"]}
     assert await pool.fetchval("SELECT count(*) FROM workers WHERE id = $1", gone_worker) == 0
+    kept = await pool.fetch(
+        "SELECT email_hash FROM dashboard_login_counters WHERE email_hash = ANY($1)",
+        list(counters.values()),
+    )
+    assert [bytes(row["email_hash"]) for row in kept] == [counters["open"]]
 
 
 @contextmanager
@@ -229,8 +243,9 @@ async def test_paygrid_serve_runs_a_worker_in_process_unless_told_not_to(
                     return False
 
             await eventually(ready, deadline=30)
-            workers = (await http.get("/readyz")).json()["workers"]
-        assert (process.pid in {w["pid"] for w in workers}) is in_process, log.read_text()
+            listed = {w["id"] for w in (await http.get("/readyz")).json()["workers"]}
+            serving = await _worker_of(pool, process.pid, since)
+        assert (serving is not None and serving["id"] in listed) is in_process, log.read_text()
         # serve shuts uvicorn down gracefully, then exits with the shell's code for SIGTERM.
         assert await _terminate(process) == 128 + signal.SIGTERM, log.read_text()
     worker = await _worker_of(pool, process.pid, since)

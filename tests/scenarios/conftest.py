@@ -720,8 +720,18 @@ class PaystackCase(ConnectorCase):
 
     async def timing_out_purchase(self, s: Scenario, account: Json) -> Json:
         """Paystack's hosted page cannot time out into a charge, so this charges the card a
-        first payment saved (``charge_authorization``), and that call times out."""
-        first = await self.pay(s, 5_000)
+        customer's first payment saved (``charge_authorization``), and that call times out.
+        (A saved method is reusable only by the customer it belongs to.)"""
+        created = await s.api.post("/v1/customers", {"email": EMAIL})
+        assert created.status_code == 200, created.text
+        customer = created.json()["id"]
+        start = await s.create_payment({**self.purchase_body(5_000), "customer": customer})
+        assert start.status_code == 200, start.text
+        payment: Json = start.json()
+        await self.complete_action(s, payment)
+        back = await s.return_from_provider(payment["id"])
+        assert back.status_code == 303, back.text
+        first = await s.payment(payment["id"])
         assert first["status"] == "succeeded", first
         saved = first["payment_method"]
         assert saved is not None and saved.startswith("pm_"), first
@@ -732,6 +742,7 @@ class PaystackCase(ConnectorCase):
             "amount": 1500,
             "currency": self.currency,
             "confirm": True,
+            "customer": customer,
             "payment_method": saved,
             "receipt_email": EMAIL,
         }

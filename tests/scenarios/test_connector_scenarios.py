@@ -139,7 +139,7 @@ async def test_partial_then_full_refund(scenario: Scenario, case: ConnectorCase)
         status = await case.provider_status(scenario, authorization["id"])
         assert status == case.provider_statuses["refunded"]
     more = await scenario.api.post("/v1/refunds", {"payment": payment["id"], "amount": 1})
-    assert_error(more.json(), 422, more.status_code, "refund_exceeds_available")
+    assert_error(more.json(), 422, more.status_code, "charge_already_refunded")
     for refund in (first, second):
         types = await scenario.event_types(refund["id"])
         assert types == ["refund.created", "refund.succeeded"], types

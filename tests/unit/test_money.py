@@ -47,3 +47,13 @@ def test_limits_are_enforced_in_minor_units() -> None:
 )
 def test_format_minor(amount: int, code: str, text: str) -> None:
     assert format_minor(amount, get_currency(code)) == text
+
+
+@pytest.mark.parametrize("code", ["u\u017fd", "\uff35\uff33\uff24", "usd\n", "US", "USDD", "U5D"])
+def test_currency_codes_are_three_ascii_letters(code: str) -> None:
+    with pytest.raises(UnsupportedCurrency):
+        get_currency(code)
+
+
+def test_currency_codes_are_case_insensitive_ascii() -> None:
+    assert get_currency("usd").code == "USD"

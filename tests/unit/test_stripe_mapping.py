@@ -497,3 +497,32 @@ async def test_without_a_webhook_secret_nothing_verifies() -> None:
             connector.parse_webhook(BODY.encode(), {"Stripe-Signature": signed()}, NOW)
     finally:
         await connector.aclose()
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "code"),
+    [
+        (100_000_000, "USD", "amount_too_large"),  # more than eight digits
+        (100_000_000, "JPY", "amount_too_large"),
+        (49, "USD", "amount_too_small"),
+        (49, "EUR", "amount_too_small"),
+        (29, "GBP", "amount_too_small"),
+        (49, "JPY", "amount_too_small"),
+        (1005, "KWD", "amount_invalid"),  # three-decimal amounts end in 0
+        (1001, "KWD", "amount_invalid"),
+    ],
+)
+def test_amounts_stripe_refuses_are_known_before_calling_it(
+    amount: int, currency: str, code: str
+) -> None:
+    refusal = mapping.amount_refusal(amount, currency)
+    assert refusal is not None and refusal.code == code
+    assert "Stripe" in refusal.message
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency"),
+    [(99_999_999, "USD"), (50, "USD"), (30, "GBP"), (50, "JPY"), (1010, "KWD"), (100, "NGN")],
+)
+def test_amounts_stripe_takes(amount: int, currency: str) -> None:
+    assert mapping.amount_refusal(amount, currency) is None

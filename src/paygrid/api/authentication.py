@@ -1,12 +1,23 @@
-"""API key authentication for ``/v1`` and the per-route key-kind checks."""
+"""API key authentication and permission checks for ``/v1``.
+
+Both happen here, before rate limits, idempotency and routing, so that an idempotent replay
+is refused exactly like a first request: the key kind and the scope a request needs follow
+from its method and path alone (no lookup), and the route dependencies below check the same
+rule again.
+"""
 
 from __future__ import annotations
+
+import base64
+import binascii
 
 import structlog
 from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from paygrid.api.errors import methods_served
 from paygrid.api.middleware import header, send_error, state
+from paygrid.api.security import PUBLISHABLE_ROUTES
 from paygrid.db import audit as audit_db
 from paygrid.domain.errors import AuthenticationFailed, PaygridError, PermissionDenied
 from paygrid.domain.scopes import required_scope
@@ -17,8 +28,10 @@ PROVIDER_WEBHOOKS_PREFIX = "/v1/provider_webhooks/"
 
 
 class ApiKeyAuth:
-    """Resolve ``Authorization: Bearer <key>`` on every ``/v1`` request before routing, so
-    idempotency and handlers always know the merchant and mode."""
+    """Resolve the API key (``Authorization: Bearer <key>``, or HTTP Basic with the key as
+    user name) on every ``/v1`` request before routing, and refuse what the key may not do,
+    so idempotency and handlers always know the merchant and mode and never serve a key
+    beyond its permissions."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -33,10 +46,20 @@ class ApiKeyAuth:
             return
         try:
             authenticator: Authenticator = scope["app"].state.authenticator
-            principal = await authenticator.authenticate(_bearer(header(scope, b"authorization")))
+            principal = await authenticator.authenticate(
+                api_key_of(header(scope, b"authorization"))
+            )
         except PaygridError as error:
             await send_error(scope, send, error)
             return
+        try:
+            authorize(principal, scope["method"], scope["path"])
+        except PermissionDenied as error:
+            # Where no route serves this method, the router's 404 or 405 (with its
+            # ``Allow``) answers instead, whatever the key: nothing is read or written.
+            if scope["method"] in methods_served(scope["app"], scope["path"]):
+                await send_error(scope, send, error)
+                return
         state(scope)["principal"] = principal
         audit_db.set_actor(f"api_key:{principal.key_id}")
         structlog.contextvars.bind_contextvars(
@@ -45,18 +68,55 @@ class ApiKeyAuth:
         await self.app(scope, receive, send)
 
 
-def _bearer(value: str | None) -> str:
+def api_key_of(value: str | None) -> str:
+    """The API key from an ``Authorization`` header: ``Bearer <key>``, or ``Basic`` with the
+    key as user name and an empty (ignored) password, as ``curl -u sk_test_...:`` sends."""
     if not value:
         raise AuthenticationFailed(
             "You did not provide an API key. Send it as 'Authorization: Bearer sk_test_...'.",
             code="api_key_missing",
         )
     scheme, _, token = value.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if scheme.lower() == "basic":
+        token = _basic_user(token.strip())
+    elif scheme.lower() != "bearer":
+        token = ""
+    if not token.strip():
         raise AuthenticationFailed(
-            "Malformed Authorization header; expected 'Bearer <api key>'.", code="api_key_invalid"
+            "Malformed Authorization header; expected 'Bearer <api key>' or HTTP Basic with "
+            "the API key as user name.",
+            code="api_key_invalid",
         )
     return token.strip()
+
+
+def _basic_user(credentials: str) -> str:
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+    return decoded.partition(":")[0]
+
+
+def authorize(principal: Principal, method: str, path: str) -> None:
+    """Raise ``PermissionDenied`` unless ``principal`` may make this request: a publishable
+    key only where publishable keys are allowed, a secret key only with the scope the path
+    needs. Pure, so it runs before idempotency without a query."""
+    if principal.kind != "secret":
+        if method.upper() not in PUBLISHABLE_ROUTES.get(path, frozenset()):
+            raise PermissionDenied(
+                "A publishable key can only tokenize payment methods; use a secret key for "
+                "this request.",
+                code="secret_key_required",
+            )
+        return
+    needed = required_scope(method, path)
+    if needed is not None and needed not in principal.scopes:
+        raise PermissionDenied(
+            f"This API key lacks the '{needed}' scope this request needs.",
+            code="insufficient_permissions",
+            missing_scope=needed,
+        )
 
 
 def principal_of(request: Request) -> Principal:
@@ -65,8 +125,9 @@ def principal_of(request: Request) -> Principal:
 
 
 async def secret_key(request: Request) -> Tenant:
-    """Dependency: the route needs a secret key. (``async`` so FastAPI does not run it in a
-    thread pool.)"""
+    """Dependency: the route needs a secret key with the path's scope. ``ApiKeyAuth``
+    already checked this; checking again keeps a route safe if it is ever mounted without
+    the middleware. (``async`` so FastAPI does not run it in a thread pool.)"""
     principal = principal_of(request)
     if principal.kind != "secret":
         raise PermissionDenied(
@@ -74,13 +135,7 @@ async def secret_key(request: Request) -> Tenant:
             "request.",
             code="secret_key_required",
         )
-    needed = required_scope(request.method, request.url.path)
-    if needed is not None and needed not in principal.scopes:
-        raise PermissionDenied(
-            f"This API key lacks the '{needed}' scope this request needs.",
-            code="insufficient_permissions",
-            missing_scope=needed,
-        )
+    authorize(principal, request.method, request.url.path)
     return Tenant(principal.merchant_id, principal.livemode)
 
 

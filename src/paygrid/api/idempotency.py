@@ -5,6 +5,14 @@ The first response to a key is stored (status and body) and replayed with
 locked while its request runs: a concurrent duplicate gets 409, a different request with the
 same key gets 422. If the process dies mid-request, the lock expires and the next retry
 re-runs the handler, which resumes the work it finds recorded under the key.
+
+Authentication and permissions are checked before this middleware (``ApiKeyAuth``), so a
+replay is refused exactly like a first request. A stored response is replayed only to the
+API key that made it, or to another key of the merchant that holds every scope that key
+held (the successor of a rolled key, an admin key): a key with fewer rights never receives
+more through a replay. The response is stored before it is sent, so a retry sent the moment
+the answer arrives finds it. A response that carries a secret is stored sealed with the
+credential key ring, never in plaintext.
 """
 
 from __future__ import annotations
@@ -14,15 +22,30 @@ from typing import TypedDict
 
 import asyncpg
 import orjson
+import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paygrid.api.middleware import header, send_error, state
+from paygrid.crypto import DecryptionFailed, KeyRing
 from paygrid.db import idempotency as keys_db
-from paygrid.domain.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidRequest
+from paygrid.domain.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyOtherApiKey,
+    IdempotencyKeyReused,
+    IdempotencyResponseUnreadable,
+    InvalidRequest,
+    PaygridError,
+)
 from paygrid.services.context import Deps
+from paygrid.services.idempotency_keys import seal_context
 from paygrid.services.merchants import Principal
 
+log = structlog.get_logger("paygrid.idempotency")
 MAX_KEY_LENGTH = 255
+# Top-level response fields that hold a secret shown once (API keys, webhook signing
+# secrets): a body with one of them set is stored sealed.
+SECRET_FIELDS = ("secret", "client_secret")
+_SECRET_MARKERS = tuple(f'"{field}":"'.encode() for field in SECRET_FIELDS)
 
 
 class ScopedKey(TypedDict):
@@ -41,6 +64,34 @@ def request_fingerprint(method: str, path: str, body: bytes) -> bytes:
     except orjson.JSONDecodeError:
         canonical = body
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).digest()
+
+
+def valid_key(key: str) -> bool:
+    """1 to 255 printable ASCII characters: no NUL or other control character reaches the
+    database or a log line."""
+    return 1 <= len(key) <= MAX_KEY_LENGTH and all(" " <= c <= "~" for c in key)
+
+
+def carries_secret(body: bytes) -> bool:
+    """Whether a JSON response body has a secret at its top level."""
+    if not any(marker in body for marker in _SECRET_MARKERS):
+        return False  # the common case: no parse
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return True  # cannot tell: keep it sealed
+    return isinstance(payload, dict) and any(payload.get(f) for f in SECRET_FIELDS)
+
+
+def _seal_context(scoped: ScopedKey) -> str:
+    return seal_context(scoped["merchant_id"], scoped["livemode"], scoped["key"])
+
+
+def may_replay(stored: keys_db.StoredKey, principal: Principal) -> bool:
+    """A stored response goes to the key that made it, or to a key holding all its scopes."""
+    if stored.api_key_id is None or stored.api_key_id == principal.key_id:
+        return True
+    return stored.api_key_scopes is not None and stored.api_key_scopes <= principal.scopes
 
 
 class Idempotency:
@@ -62,12 +113,13 @@ class Idempotency:
         ):
             await self.app(scope, receive, send)
             return
-        if not 1 <= len(key) <= MAX_KEY_LENGTH:
+        if not valid_key(key):
             await send_error(
                 scope,
                 send,
                 InvalidRequest(
-                    f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.",
+                    f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters "
+                    "(no control characters).",
                     param="Idempotency-Key",
                     code="idempotency_key_invalid",
                 ),
@@ -92,45 +144,81 @@ class Idempotency:
             path=scope["path"],
             request_hash=fingerprint,
             ttl_hours=deps.settings.idempotency_ttl_hours,
+            api_key_id=principal.key_id,
+            api_key_scopes=principal.scopes,
         )
-        if not claimed and not await _resolve_existing(deps, scope, send, scoped, fingerprint):
+        if not claimed and not await _resolve_existing(
+            deps, scope, send, scoped, fingerprint, principal
+        ):
             return
         state(scope)["idempotency_key"] = key
-        await self._run_and_store(deps.bookkeeping_pool, scope, receive, send, scoped)
+        await self._run_and_store(deps, scope, receive, send, scoped)
 
     async def _run_and_store(
-        self, pool: asyncpg.Pool, scope: Scope, receive: Receive, send: Send, scoped: ScopedKey
+        self, deps: Deps, scope: Scope, receive: Receive, send: Send, scoped: ScopedKey
     ) -> None:
-        captured: dict[str, int] = {"status": 500}
+        """Run the request, store its result, then send it: a retry sent the instant the
+        answer arrives must find the result stored, not the key still locked."""
+        pool = deps.bookkeeping_pool
+        start: Message | None = None
         body = bytearray()
 
-        async def capture(message: Message) -> None:
+        async def hold(message: Message) -> None:
+            nonlocal start
             if message["type"] == "http.response.start":
-                captured["status"] = message["status"]
+                start = message
             elif message["type"] == "http.response.body":
                 body.extend(message.get("body", b""))
-            await send(message)
 
         try:
-            await self.app(scope, receive, capture)
+            await self.app(scope, receive, hold)
         except BaseException:
             await keys_db.release(pool, **scoped)
             raise
-        status = captured["status"]
+        status = 500 if start is None else int(start["status"])
         if status >= 500 or status in UNSAVED_STATUSES:
             await keys_db.release(pool, **scoped)
         else:
-            await keys_db.complete(pool, **scoped, status=status, body=bytes(body))
+            await _complete(pool, deps.keys, scoped, status, bytes(body))
+        if start is not None:
+            await send(start)
+            await send({"type": "http.response.body", "body": bytes(body)})
+
+
+async def _complete(
+    pool: asyncpg.Pool, keys: KeyRing, scoped: ScopedKey, status: int, body: bytes
+) -> None:
+    if carries_secret(body):
+        sealed = keys.encrypt(body.decode(), context=_seal_context(scoped))
+        await keys_db.complete(pool, **scoped, status=status, body=None, sealed_body=sealed)
+    else:
+        await keys_db.complete(pool, **scoped, status=status, body=body)
 
 
 async def _resolve_existing(
-    deps: Deps, scope: Scope, send: Send, scoped: ScopedKey, fingerprint: bytes
+    deps: Deps,
+    scope: Scope,
+    send: Send,
+    scoped: ScopedKey,
+    fingerprint: bytes,
+    principal: Principal,
 ) -> bool:
     """Answer a repeated key. True means this request should run (a dead lock was taken)."""
     lock_seconds = deps.settings.idempotency_lock_seconds
     stored = await keys_db.load(deps.bookkeeping_pool, **scoped, lock_seconds=lock_seconds)
     if stored is None:  # purged between the two statements: treat as in use, retry is safe
         await send_error(scope, send, IdempotencyKeyInUse())
+        return False
+    if not may_replay(stored, principal):
+        await send_error(
+            scope,
+            send,
+            IdempotencyKeyOtherApiKey(
+                "This idempotency key was first used by another API key, which has "
+                "permissions this key lacks. Use a new key.",
+                param="Idempotency-Key",
+            ),
+        )
         return False
     if stored.request_hash != fingerprint:
         await send_error(
@@ -144,13 +232,13 @@ async def _resolve_existing(
         )
         return False
     if stored.response_status is not None:
+        try:
+            body = _stored_body(deps.keys, stored, scoped)
+        except PaygridError as error:
+            await send_error(scope, send, error)
+            return False
         deps.metrics.replayed()
-        await _replay(
-            send,
-            stored.response_status,
-            stored.response_body or b"",
-            state(scope).get("request_id"),
-        )
+        await _replay(send, stored.response_status, body, state(scope).get("request_id"))
         return False
     if stored.lock_expired and await keys_db.take_over(
         deps.bookkeeping_pool, **scoped, lock_seconds=lock_seconds
@@ -164,6 +252,21 @@ async def _resolve_existing(
         ),
     )
     return False
+
+
+def _stored_body(keys: KeyRing, stored: keys_db.StoredKey, scoped: ScopedKey) -> bytes:
+    if stored.response_body_sealed is None:
+        return stored.response_body or b""
+    try:
+        return keys.decrypt(stored.response_body_sealed, context=_seal_context(scoped)).encode()
+    except DecryptionFailed:
+        # The key that sealed it left the ring within the key's lifetime (see docs/api.md).
+        log.error("idempotency.undecryptable_response", merchant_id=scoped["merchant_id"])
+        raise IdempotencyResponseUnreadable(
+            "The stored response to this idempotency key can no longer be read (it was "
+            "encrypted under a key that was removed). Use a new idempotency key.",
+            param="Idempotency-Key",
+        ) from None
 
 
 async def _replay(send: Send, status: int, body: bytes, request_id: str | None) -> None:

@@ -1,8 +1,9 @@
 """Pure ASGI middleware (cheaper than Starlette's BaseHTTPMiddleware on the hot path).
 
-``RequestContext`` is outermost: request ids, one structured log line per request, and the
-last-resort 500. ``BodyGuard`` buffers write bodies so they can be size-checked, type-checked
-and hashed for idempotency before any handler runs.
+``RequestContext`` is outermost: request ids, one structured log line per request, the
+last-resort 500, URL paths with control characters refused, and ``HEAD`` answered wherever
+``GET`` is (as ``GET`` without the body, RFC 9110). ``BodyGuard`` buffers write bodies so
+they can be size-checked, type-checked and hashed for idempotency before any handler runs.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from paygrid.api.errors import error_response
+from paygrid.api.errors import error_response, public_url_of, unexpected_error
 from paygrid.db import audit as audit_db
 from paygrid.domain.errors import InvalidRequest, PaygridError
 
 log = structlog.get_logger("paygrid.http")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -36,7 +38,7 @@ def state(scope: Scope) -> dict[str, Any]:
 
 
 async def send_error(scope: Scope, send: Send, error: PaygridError) -> None:
-    response = error_response(error, state(scope).get("request_id"))
+    response = error_response(error, state(scope).get("request_id"), public_url_of(scope))
     await response(scope, _empty_receive, send)
 
 
@@ -63,6 +65,9 @@ class RequestContext:
         audit_db.begin_request(request_id, client[0] if client else None)
         started = time.perf_counter()
         status = {"code": 500, "sent": False}
+        method = scope["method"]
+        if method == "HEAD":
+            scope["method"] = "GET"  # routed, authorized and answered like GET; body dropped
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -72,28 +77,39 @@ class RequestContext:
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
                 ]
+            elif method == "HEAD" and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
-        except Exception:
-            log.exception("request.unhandled_error", method=scope["method"], path=scope["path"])
+            if _CONTROL_CHARACTER.search(scope["path"]):
+                await send_error(scope, send_with_id, _control_character_in_path())
+            else:
+                await self.app(scope, receive, send_with_id)
+        except Exception as error:
+            answer = unexpected_error(error)
+            if answer.status_code == 503:  # the database is unreachable: no bug to trace
+                log.warning("request.database_unavailable", error=type(error).__name__)
+            else:
+                log.exception("request.unhandled_error", method=method, path=scope["path"])
             if not status["sent"]:
-                await send_error(
-                    scope,
-                    send_with_id,
-                    PaygridError(
-                        "An internal error occurred. It has been logged; quote the request id."
-                    ),
-                )
+                await send_error(scope, send_with_id, answer)
         finally:
             log.info(
                 "request.completed",
-                method=scope["method"],
+                method=method,
                 path=scope["path"],
                 status=status["code"],
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
+
+
+def _control_character_in_path() -> InvalidRequest:
+    return InvalidRequest(
+        "The URL path contains a control character (such as %00 or %0A).",
+        param="path",
+        code="parameter_invalid",
+    )
 
 
 class PayloadTooLarge(PaygridError):
@@ -131,6 +147,23 @@ def json_depth(body: bytes) -> int:
         depth += 1 if bracket in (b"[", b"{") else -1
         deepest = max(deepest, depth)
     return deepest
+
+
+def _encoding_problem(content_type: str, body: bytes) -> str | None:
+    """Why a JSON body cannot be read as UTF-8 (RFC 8259), or ``None``."""
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        charset = value.strip().strip('"').lower()
+        if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+            return f"JSON bodies must be UTF-8; charset={charset} is not supported."
+    try:
+        body.decode()
+    except UnicodeDecodeError as error:
+        return (
+            f"The request body is not valid UTF-8 (byte 0x{body[error.start]:02x} at offset "
+            f"{error.start})."
+        )
+    return None
 
 
 class BodyGuard:
@@ -172,9 +205,20 @@ class BodyGuard:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        content_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
-        if body.strip() and content_type != "application/json" and scope["path"].startswith("/v1/"):
+        raw_content_type = header(scope, b"content-type") or ""
+        content_type = raw_content_type.split(";")[0].strip().lower()
+        # Only an empty body means "no parameters": whitespace is a body, and must be JSON.
+        if body and content_type != "application/json" and scope["path"].startswith("/v1/"):
             await send_error(scope, send, UnsupportedMediaType())
+            return
+        encoding_problem = (
+            _encoding_problem(raw_content_type, body)
+            if scope["path"].startswith("/v1/")
+            and not scope["path"].startswith("/v1/provider_webhooks/")  # verified as bytes
+            else None
+        )
+        if encoding_problem is not None:
+            await send_error(scope, send, InvalidRequest(encoding_problem, code="invalid_json"))
             return
         if (
             content_type == "application/json"
@@ -188,7 +232,7 @@ class BodyGuard:
                 JsonTooDeep(f"JSON bodies may nest at most {self.max_json_depth} levels deep."),
             )
             return
-        if not body.strip() and scope["path"].startswith("/v1/"):
+        if not body and scope["path"].startswith("/v1/"):
             body = b"{}"  # an empty POST (e.g. /cancel) means "no parameters"
             scope["headers"] = [
                 *[

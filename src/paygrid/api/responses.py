@@ -4,7 +4,7 @@ the documented error responses."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -26,42 +26,47 @@ def list_response(request: Request, data: Sequence[BaseModel], has_more: bool) -
     return Response(body, media_type="application/json")
 
 
+UnixTime = Annotated[int | None, Query(ge=0, le=LATEST_UNIX_TIME)]
+
+
 async def page_request(
     limit: Annotated[int, Query(ge=1, le=100, description="1 to 100 objects, default 10.")] = 10,
     starting_after: Annotated[
-        str | None, Query(description="Cursor: an object id; returns older objects.")
+        str | None,
+        Query(description="Cursor: an object id of this list; returns older objects."),
     ] = None,
     ending_before: Annotated[
-        str | None, Query(description="Cursor: an object id; returns newer objects.")
+        str | None,
+        Query(description="Cursor: an object id of this list; returns newer objects."),
+    ] = None,
+    created: Annotated[
+        UnixTime, Query(description="Unix time: objects created in this second.")
+    ] = None,
+    created_gt: Annotated[UnixTime, Query(alias="created[gt]", description="Unix time.")] = None,
+    created_gte: Annotated[
+        UnixTime, Query(alias="created[gte]", description="Unix time, inclusive.")
+    ] = None,
+    created_lt: Annotated[UnixTime, Query(alias="created[lt]", description="Unix time.")] = None,
+    created_lte: Annotated[
+        UnixTime, Query(alias="created[lte]", description="Unix time, inclusive.")
     ] = None,
 ) -> PageRequest:
-    return PageRequest(limit, starting_after, ending_before)
-
-
-Page = Annotated[PageRequest, Depends(page_request)]
-
-
-async def created_range(
-    created_gte: Annotated[
-        int | None,
-        Query(alias="created[gte]", ge=0, le=LATEST_UNIX_TIME, description="Unix time, inclusive."),
-    ] = None,
-    created_lte: Annotated[
-        int | None,
-        Query(alias="created[lte]", ge=0, le=LATEST_UNIX_TIME, description="Unix time, inclusive."),
-    ] = None,
-) -> tuple[datetime | None, datetime | None]:
-    # Objects show ``created`` in whole seconds, so created[lte]=N must take in all of second N:
-    # up to its last microsecond, PostgreSQL's precision.
-    return (
-        None if created_gte is None else datetime.fromtimestamp(created_gte, UTC),
-        None
-        if created_lte is None
-        else datetime.fromtimestamp(created_lte + 1, UTC) - timedelta(microseconds=1),
+    # Objects show ``created`` in whole seconds, and the database keeps microseconds: every
+    # bound becomes a half-open window of whole seconds, [from, before).
+    lower = [created_gte, created, None if created_gt is None else created_gt + 1]
+    upper = [created_lt, *(None if t is None else t + 1 for t in (created_lte, created))]
+    lowest = max((t for t in lower if t is not None), default=None)
+    highest = min((t for t in upper if t is not None), default=None)
+    return PageRequest(
+        limit,
+        starting_after,
+        ending_before,
+        created_from=None if lowest is None else datetime.fromtimestamp(lowest, UTC),
+        created_before=None if highest is None else datetime.fromtimestamp(highest, UTC),
     )
 
 
-CreatedRange = Annotated[tuple[datetime | None, datetime | None], Depends(created_range)]
+Page = Annotated[PageRequest, Depends(page_request)]
 
 
 def _error(
@@ -91,7 +96,8 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
         "Invalid request. Codes: `parameter_invalid`, `parameter_missing`, `parameter_unknown`, "
         "`invalid_json`, `amount_invalid`, `amount_too_small`, `amount_too_large`, "
         "`currency_not_supported`, `resource_missing` (a referenced object), "
-        "`idempotency_key_invalid`, `no_connector_available`, `card_data_not_allowed`.",
+        "`idempotency_key_invalid`, `no_connector_available`, `card_data_not_allowed`, "
+        "`card_number_in_text`.",
         "parameter_invalid",
     ),
     401: _error(

@@ -78,6 +78,15 @@ class AuthorizeRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class AmountRefusal:
+    """Why a provider is known to refuse an amount: said before it is called, so the
+    payment fails with a clear 400 instead of a provider error."""
+
+    code: str  # amount_too_small, amount_too_large or amount_invalid
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class Decline:
     code: str  # one of our decline codes: card_declined, insufficient_funds, ...
     message: str
@@ -209,6 +218,13 @@ class ProviderUnreachable(ConnectorError):
 
 class OutcomeUnknown(ConnectorError):
     """The request may have reached the provider; the outcome must be synced."""
+
+
+class NoSuchCharge(OutcomeUnknown):
+    """The provider answered, definitely, that it has no charge made with this attempt's
+    idempotency key. Soon after the attempt started the request may still be on its way, so
+    this is an unknown outcome; status sync treats it as "never sent" once the attempt is
+    older than ``PAYGRID_NOT_SENT_GRACE_SECONDS``."""
 
 
 class InvalidSignature(ConnectorError):

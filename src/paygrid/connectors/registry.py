@@ -19,9 +19,11 @@ import asyncpg
 
 from paygrid.connectors.base import (
     AccountConfig,
+    AmountRefusal,
     Capability,
     Connector,
     ConnectorError,
+    NoSuchCharge,
     OutcomeUnknown,
     ProviderUnreachable,
 )
@@ -52,6 +54,16 @@ def capabilities_of(provider: str) -> Capability:
             }
         )
     return PROVIDER_CAPABILITIES[provider]
+
+
+def amount_refusal_of(provider: str, amount: int, currency: str) -> AmountRefusal | None:
+    """Why ``provider`` is known to refuse this amount (its connector's pure rule), or None,
+    without building a connector. Only Stripe documents limits beyond paygrid's own."""
+    if provider == "stripe":
+        from paygrid.connectors.stripe import mapping as stripe_mapping
+
+        return stripe_mapping.amount_refusal(amount, currency)
+    return None
 
 
 def capability_names(capabilities: Capability) -> list[str]:
@@ -221,7 +233,9 @@ class ConnectorRegistry:
                 self._observe(connector, account, operation, outcome, time.perf_counter() - started)
 
     def _judge(self, breaker: CircuitBreaker, error: BaseException) -> None:
-        if isinstance(error, ProviderUnreachable | OutcomeUnknown):
+        if isinstance(error, NoSuchCharge):
+            breaker.record_success()  # a definite answer: the provider is up
+        elif isinstance(error, ProviderUnreachable | OutcomeUnknown):
             breaker.record_failure(self._clock())
         elif isinstance(error, Exception):
             breaker.record_success()  # the provider answered (a decline, a 4xx, ...)

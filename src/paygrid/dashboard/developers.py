@@ -15,6 +15,7 @@ from paygrid.dashboard.rendering import DashboardRoute, redirect, render
 from paygrid.dashboard.sessions import Viewer, current_viewer, form_viewer
 from paygrid.db import merchants as merchants_db
 from paygrid.db.pagination import PageRequest
+from paygrid.domain.card_numbers import refuse_card_number
 from paygrid.domain.errors import InvalidRequest
 from paygrid.domain.scopes import ROLES
 from paygrid.schemas.api_keys import ApiKey
@@ -65,6 +66,7 @@ async def key_create(request: Request, viewer: Posted) -> Response:
     role = form.get("role", "")
     if role not in ROLES:
         raise InvalidRequest(f"Choose a role: {', '.join(ROLES)}.", param="role")
+    refuse_card_number(form.get("name"), "name")
     row, secret = await merchants.create_key(
         deps_of(request).pool,
         viewer.merchant_id,

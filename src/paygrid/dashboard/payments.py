@@ -13,15 +13,19 @@ from paygrid.api.dependencies import deps_of
 from paygrid.dashboard import forms as form_input
 from paygrid.dashboard.rendering import DashboardRoute, redirect, render
 from paygrid.dashboard.sessions import Viewer, current_viewer, form_viewer
+from paygrid.dashboard.states import SHOWN_STATES, shown_state
 from paygrid.db import dashboard as dashboard_db
 from paygrid.db.pagination import PageRequest
-from paygrid.domain.errors import InvalidRequest
+from paygrid.domain.errors import InvalidRequest, ResourceMissing
 from paygrid.domain.payments import PaymentStatus
 from paygrid.money import CURRENCIES, get_currency
+from paygrid.schemas.common import DeletedObject
+from paygrid.schemas.customers import Customer
 from paygrid.schemas.payments import Payment
 from paygrid.schemas.refunds import RefundCreate
-from paygrid.services import captures, refunds
+from paygrid.services import captures, customers, payment_methods, refunds
 from paygrid.services import payments as payment_service
+from paygrid.services.context import Deps, Tenant
 
 router = APIRouter(route_class=DashboardRoute)
 SignedIn = Annotated[Viewer, Depends(current_viewer)]
@@ -35,6 +39,7 @@ VOIDABLE = frozenset(
     }
 )
 REFUND_REASONS = ("requested_by_customer", "duplicate", "fraudulent")
+CARD_BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express"}
 NOTICES = {
     "captured": "Payment captured.",
     "voided": "Payment voided.",
@@ -58,7 +63,7 @@ async def payment_list(
     viewer.require("payments:read")
     deps, tenant = deps_of(request), viewer.tenant
     query = form_input.text(q)
-    wanted_status = status if status in set(PaymentStatus) else None
+    wanted_status = status if status in SHOWN_STATES else None
     wanted_currency = currency.upper() if currency and currency.upper() in CURRENCIES else None
     where = form_input.cursor(after, before)
     rows, has_more = await dashboard_db.search_payments(
@@ -89,7 +94,7 @@ async def payment_list(
             "payments": rows,
             "pager": form_input.pager([r["id"] for r in rows], has_more, where),
             "filters": filters,
-            "statuses": [s.value for s in PaymentStatus],
+            "statuses": SHOWN_STATES,
             "currencies": sorted(CURRENCIES),
             "connectors": await dashboard_db.payment_connectors(
                 deps.pool, tenant.merchant_id, tenant.livemode
@@ -113,6 +118,9 @@ async def payment_detail(
         "payment.html",
         {
             "payment": payment,
+            "state": shown_state(payment.status, payment.amount_received, payment.amount_refunded),
+            "card": await _card(deps, tenant, payment.payment_method),
+            "customer": await _customer(deps, viewer, payment.customer),
             "refunds": payment_refunds,
             "timeline": await _timeline(request, viewer, payment, [r.id for r in payment_refunds]),
             "notice": NOTICES.get(notice or ""),
@@ -123,6 +131,31 @@ async def payment_detail(
             "idempotency_key": secrets.token_urlsafe(16),
         },
     )
+
+
+async def _card(deps: Deps, tenant: Tenant, payment_method: str | None) -> str | None:
+    """``Visa •••• 4242, expires 12/2030``, or None without a payment method (a failed
+    attempt detaches it)."""
+    if payment_method is None:
+        return None
+    try:
+        card = (await payment_methods.get_payment_method(deps, tenant, payment_method)).card
+    except ResourceMissing:
+        return None
+    brand = CARD_BRANDS.get(card.brand, card.brand.capitalize())
+    return f"{brand} •••• {card.last4}, expires {card.exp_month:02d}/{card.exp_year}"
+
+
+async def _customer(
+    deps: Deps, viewer: Viewer, customer_id: str | None
+) -> Customer | DeletedObject | None:
+    """The payment's customer, when the viewer may read customers."""
+    if customer_id is None or not viewer.can("customers:read"):
+        return None
+    try:
+        return await customers.get_customer(deps, viewer.tenant, customer_id)
+    except ResourceMissing:
+        return None
 
 
 async def _timeline(

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
+from paygrid.dashboard import states
 from paygrid.dashboard.sessions import LoginRequired, Viewer
 from paygrid.domain.errors import PaygridError
 from paygrid.money import CURRENCIES, format_minor
@@ -56,8 +57,15 @@ def when(value: datetime | int | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def percent(rate: float | None) -> str:
+    return "" if rate is None else f"{rate * 100:.0f}%"
+
+
 templates.env.filters["money"] = money
 templates.env.filters["when"] = when
+templates.env.filters["percent"] = percent
+templates.env.filters["label"] = states.label
+templates.env.globals["shown_state"] = states.shown_state
 
 
 def nav_for(viewer: Viewer | None) -> list[tuple[str, str]]:

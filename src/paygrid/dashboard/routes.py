@@ -27,9 +27,11 @@ from paygrid.dashboard.sessions import (
     set_cookie,
     start_session,
 )
+from paygrid.dashboard.states import label
 from paygrid.db import dashboard as dashboard_db
 from paygrid.money import CURRENCIES, format_minor
 from paygrid.services import dashboard_users
+from paygrid.services import overview as overview_service
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False, route_class=DashboardRoute)
 SignedIn = Annotated[Viewer, Depends(current_viewer)]
@@ -81,7 +83,7 @@ async def login(request: Request) -> Response:
     check_login_csrf(request, form.get("csrf_token"))
     email, next_url = form.get("email", ""), _safe_next(form.get("next"))
     limiter = login_limits(request)
-    wait = await limiter.retry_after(request, email)
+    wait = await limiter.admit(request, email)
     if wait is not None:
         minutes = max(1, -(-wait // 60))
         message = (
@@ -93,7 +95,6 @@ async def login(request: Request) -> Response:
         deps_of(request).pool, email, form.get("password", "")
     )
     if user is None:
-        await limiter.failed(request, email)
         return _login_page(
             request,
             next_url=next_url,
@@ -101,6 +102,7 @@ async def login(request: Request) -> Response:
             email=email,
             status=401,
         )
+    await limiter.succeeded(request, email)
     response = redirect(next_url)
     await start_session(request, response, user)
     return response
@@ -125,8 +127,9 @@ async def switch_mode(request: Request, viewer: Posted) -> Response:
 @router.get("")
 async def overview(request: Request, viewer: SignedIn) -> Response:
     viewer.require("payments:read")
-    pool, tenant = deps_of(request).pool, viewer.tenant
-    since_day = datetime.now(UTC).date() - timedelta(days=OVERVIEW_DAYS - 1)
+    deps, tenant = deps_of(request), viewer.tenant
+    pool, today = deps.pool, datetime.now(UTC).date()
+    since_day = today - timedelta(days=OVERVIEW_DAYS - 1)
     since = datetime.combine(since_day, datetime.min.time(), UTC)
     days = [since_day + timedelta(days=n) for n in range(OVERVIEW_DAYS)]
     volume = await dashboard_db.daily_volume(pool, tenant.merchant_id, tenant.livemode, since)
@@ -139,6 +142,7 @@ async def overview(request: Request, viewer: SignedIn) -> Response:
         request,
         "overview.html",
         {
+            "today": await overview_service.day_by_currency(deps, tenant, today),
             "volume_charts": _volume_charts(days, volume),
             "success_chart": _success_chart(days, success),
             "success_rows": success,
@@ -147,13 +151,19 @@ async def overview(request: Request, viewer: SignedIn) -> Response:
             "status_chart": charts.bar_chart(
                 "status-chart",
                 "Payments by status",
-                ", ".join(f"{r['status']}: {r['payments']}" for r in statuses) or "No payments.",
-                [(r["status"].replace("requires_", "req. "), r["payments"]) for r in statuses],
+                ", ".join(f"{label(r['status'])}: {r['payments']}" for r in statuses)
+                or "No payments.",
+                [(_short(label(r["status"])), r["payments"]) for r in statuses],
             ),
             "failed": failed,
             "days": OVERVIEW_DAYS,
         },
     )
+
+
+def _short(text: str) -> str:
+    """A bar's label under the chart: ``Requires capture`` -> ``Req. capture``."""
+    return text.replace("Requires ", "Req. ").replace("Partially ", "Part. ")
 
 
 def _volume_charts(days: list[date], rows: list[dashboard_db.Row]) -> list[tuple[str, Markup]]:

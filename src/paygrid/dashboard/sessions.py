@@ -15,7 +15,7 @@ import limits
 import structlog
 from fastapi import Request, Response
 from limits.aio.storage import Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 
 from paygrid.api.dependencies import deps_of
@@ -24,6 +24,7 @@ from paygrid.db import audit as audit_db
 from paygrid.db import dashboard as dashboard_db
 from paygrid.domain.errors import PermissionDenied
 from paygrid.domain.scopes import ROLES
+from paygrid.services import dashboard_users
 from paygrid.services.context import Tenant
 from paygrid.services.dashboard_users import DashboardUser
 
@@ -177,33 +178,49 @@ def check_login_csrf(request: Request, sent: object) -> None:
 
 
 class LoginLimits:
-    """At most N failed logins per window, per email and per client IP (moving window, in
-    the same ``limits`` storage as the API's rate limits)."""
+    """At most N sign-in attempts per window for each email and each client IP, counted
+    atomically BEFORE the password is checked, so concurrent guesses cannot all pass a
+    check made before any of them was counted. A successful sign-in clears the email's
+    count and gives its address hit back, so only failures add up.
+
+    The email's count lives in the database (one statement, shared by every process); the
+    address's in the API's rate-limit storage (an atomic increment in process memory, or
+    Redis INCR when ``PAYGRID_REDIS_URL`` is set), like the API's per-IP limits."""
 
     def __init__(self, storage: Storage, limit: str, trusted_proxy: bool) -> None:
-        self.limiter = MovingWindowRateLimiter(storage)
+        self.limiter = FixedWindowRateLimiter(storage)
         self.item = limits.parse(limit)
         self.trusted_proxy = trusted_proxy
 
-    def _counters(self, request: Request, email: str) -> list[tuple[str, ...]]:
-        ip = client_ip(request.scope, self.trusted_proxy)
-        return [("dashboard_login", "email", email.strip().lower()), ("dashboard_login", "ip", ip)]
+    def _address(self, request: Request) -> tuple[str, ...]:
+        return ("dashboard_login", "ip", client_ip(request.scope, self.trusted_proxy))
 
-    async def retry_after(self, request: Request, email: str) -> int | None:
-        """Seconds until a login may be tried again, or ``None`` if it may be now."""
+    async def admit(self, request: Request, email: str) -> int | None:
+        """Count this attempt; ``None`` if its password may be checked, else the seconds
+        until another attempt may be made."""
+        counted = await dashboard_users.count_login_attempt(
+            deps_of(request).pool, email, self.item.get_expiry()
+        )
+        if counted.attempts > self.item.amount:
+            return max(1, math.ceil(counted.seconds_left))
+        address = self._address(request)
         try:
-            for counter in self._counters(request, email):
-                if not await self.limiter.test(self.item, *counter):
-                    stats = await self.limiter.get_window_stats(self.item, *counter)
-                    return max(1, math.ceil(stats.reset_time - time.time()))
+            if not await self.limiter.hit(self.item, *address):
+                stats = await self.limiter.get_window_stats(self.item, *address)
+                return max(1, math.ceil(stats.reset_time - time.time()))
         except StorageError:
             log.warning("dashboard.login_limit_unavailable", exc_info=True)
         return None
 
-    async def failed(self, request: Request, email: str) -> None:
+    async def succeeded(self, request: Request, email: str) -> None:
+        await dashboard_users.clear_login_attempts(deps_of(request).pool, email)
+        address = self._address(request)
         try:
-            for counter in self._counters(request, email):
-                await self.limiter.hit(self.item, *counter)
+            # Nothing to give back once the window has ended (the count restarted at 0).
+            if (
+                await self.limiter.get_window_stats(self.item, *address)
+            ).remaining < self.item.amount:
+                await self.limiter.hit(self.item, *address, cost=-1)
         except StorageError:
             log.warning("dashboard.login_limit_unavailable", exc_info=True)
 

@@ -37,6 +37,24 @@ async def user_by_id(conn: Executor, user_id: str) -> Row | None:
     return await conn.fetchrow("SELECT * FROM dashboard_users WHERE id = $1", user_id)
 
 
+async def list_users(conn: Executor, merchant_id: str | None = None) -> list[Row]:
+    """Every dashboard user (of one merchant, when given), oldest first; never the hashes."""
+    return await conn.fetch(
+        "SELECT id, merchant_id, email, role, created_at, last_login_at, disabled_at"
+        " FROM dashboard_users WHERE $1::text IS NULL OR merchant_id = $1"
+        " ORDER BY created_at, id",
+        merchant_id,
+    )
+
+
+async def revoke_user_sessions(conn: Executor, user_id: str) -> None:
+    await conn.execute(
+        "UPDATE dashboard_sessions SET revoked_at = now() WHERE user_id = $1"
+        " AND revoked_at IS NULL",
+        user_id,
+    )
+
+
 async def set_password_hash(conn: Executor, user_id: str, password_hash: str) -> None:
     await conn.execute(
         "UPDATE dashboard_users SET password_hash = $2 WHERE id = $1", user_id, password_hash
@@ -45,6 +63,40 @@ async def set_password_hash(conn: Executor, user_id: str, password_hash: str) ->
 
 async def record_login(conn: Executor, user_id: str) -> None:
     await conn.execute("UPDATE dashboard_users SET last_login_at = now() WHERE id = $1", user_id)
+
+
+async def count_login_attempt(
+    conn: Executor, email_hash: bytes, window_seconds: float
+) -> tuple[int, float]:
+    """Count one sign-in attempt for an email, atomically: a window that has ended starts
+    again at 1. Returns the attempts in the window, this one included, and the seconds
+    until the window ends."""
+    row = await conn.fetchrow(
+        "INSERT INTO dashboard_login_counters AS c (email_hash, attempts, window_ends_at)"
+        " VALUES ($1, 1, now() + make_interval(secs => $2))"
+        " ON CONFLICT (email_hash) DO UPDATE SET"
+        " attempts = CASE WHEN c.window_ends_at <= now() THEN 1 ELSE c.attempts + 1 END,"
+        " window_ends_at = CASE WHEN c.window_ends_at <= now()"
+        "  THEN now() + make_interval(secs => $2) ELSE c.window_ends_at END"
+        " RETURNING attempts, extract(epoch FROM window_ends_at - now())::float AS seconds_left",
+        email_hash,
+        window_seconds,
+    )
+    assert row is not None
+    return row["attempts"], row["seconds_left"]
+
+
+async def clear_login_attempts(conn: Executor, email_hash: bytes) -> None:
+    await conn.execute("DELETE FROM dashboard_login_counters WHERE email_hash = $1", email_hash)
+
+
+async def purge_login_counters(conn: Executor) -> int:
+    """Delete the counters whose window has ended."""
+    deleted: int = await conn.fetchval(
+        "WITH gone AS (DELETE FROM dashboard_login_counters WHERE window_ends_at < now()"
+        " RETURNING 1) SELECT count(*) FROM gone"
+    )
+    return deleted
 
 
 async def insert_session(
@@ -89,6 +141,14 @@ async def set_session_mode(conn: Executor, token_hash: bytes, livemode: bool) ->
 
 # -- payments search -------------------------------------------------------------------------
 
+# A payment's state as the dashboard shows it: ``dashboard.states.shown_state`` in SQL.
+SHOWN_STATE = (
+    "(CASE WHEN status = 'succeeded' AND amount_refunded > 0 THEN"
+    " CASE WHEN amount_refunded >= amount_received THEN 'refunded'"
+    " ELSE 'partially_refunded' END ELSE status END)"
+)
+REFUND_STATES = frozenset({"refunded", "partially_refunded"})
+
 
 def _add_search(filters: Filters, query: str, amounts: list[tuple[str, int]]) -> None:
     """One OR group: the id, the reference, the receipt or customer email, or an amount
@@ -124,7 +184,10 @@ async def search_payments(
     filters.add("livemode = $?", livemode)
     if query:
         _add_search(filters, query, amounts)
-    filters.add_if("status = $?", status)
+    if status is not None:
+        # The plain status first (its index narrows the rows), then the refund state.
+        filters.add("status = $?", "succeeded" if status in REFUND_STATES else status)
+        filters.add(f"{SHOWN_STATE} = $?", status)
     filters.add_if("currency = $?", currency)
     filters.add_if("connector = $?", connector)
     filters.add_if("created_at >= $?", created_gte)
@@ -133,9 +196,16 @@ async def search_payments(
 
 
 async def payment_connectors(conn: Executor, merchant_id: str, livemode: bool) -> list[str]:
+    # A loose index scan: one index probe per distinct connector (there are a handful),
+    # where DISTINCT would read every payment of the merchant.
+    first, after = (
+        "SELECT connector FROM payments WHERE merchant_id = $1 AND livemode = $2"
+        f" AND connector > {bound} ORDER BY connector LIMIT 1"
+        for bound in ("''", "c.connector")
+    )
     rows = await conn.fetch(
-        "SELECT DISTINCT connector FROM payments WHERE merchant_id = $1 AND livemode = $2"
-        " AND connector IS NOT NULL ORDER BY connector",
+        f"WITH RECURSIVE c AS (({first}) UNION ALL SELECT ({after}) FROM c"
+        " WHERE c.connector IS NOT NULL) SELECT connector FROM c WHERE connector IS NOT NULL",
         merchant_id,
         livemode,
     )
@@ -220,10 +290,44 @@ async def daily_success(
 async def status_counts(conn: Executor, merchant_id: str, livemode: bool) -> list[Row]:
     return list(
         await conn.fetch(
-            "SELECT status, count(*) AS payments FROM payments"
-            " WHERE merchant_id = $1 AND livemode = $2 GROUP BY status ORDER BY status",
+            f"SELECT {SHOWN_STATE} AS status, count(*) AS payments FROM payments"
+            " WHERE merchant_id = $1 AND livemode = $2 GROUP BY 1 ORDER BY 1",
             merchant_id,
             livemode,
+        )
+    )
+
+
+async def day_by_currency(
+    conn: Executor, merchant_id: str, livemode: bool, start: datetime, end: datetime
+) -> list[Row]:
+    """Per currency, between ``start`` and ``end``: money received (payments created then),
+    finished authorization attempts and how many succeeded, and refunds made (but failed)."""
+    return list(
+        await conn.fetch(
+            "WITH received AS (SELECT currency, sum(amount_received)::bigint AS volume,"
+            "  count(*) FILTER (WHERE amount_received > 0) AS payments FROM payments"
+            "  WHERE merchant_id = $1 AND livemode = $2 AND created_at >= $3"
+            "  AND created_at < $4 GROUP BY 1),"
+            " tried AS (SELECT p.currency, count(*) AS attempts,"
+            "  count(*) FILTER (WHERE a.status IN ('authorized', 'captured', 'succeeded'))"
+            "  AS succeeded FROM payment_attempts a JOIN payments p ON p.id = a.payment_id"
+            "  WHERE p.merchant_id = $1 AND p.livemode = $2 AND a.created_at >= $3"
+            "  AND a.created_at < $4 AND a.operation = 'authorize' AND a.status <> 'pending'"
+            "  GROUP BY 1),"
+            " refunded AS (SELECT currency, sum(amount)::bigint AS refunded, count(*) AS refunds"
+            "  FROM refunds WHERE merchant_id = $1 AND livemode = $2 AND created_at >= $3"
+            "  AND created_at < $4 AND status <> 'failed' GROUP BY 1)"
+            " SELECT currency::text AS currency, coalesce(volume, 0) AS volume,"
+            " coalesce(payments, 0) AS payments, coalesce(attempts, 0) AS attempts,"
+            " coalesce(succeeded, 0) AS succeeded, coalesce(refunded, 0) AS refunded,"
+            " coalesce(refunds, 0) AS refunds"
+            " FROM received FULL JOIN tried USING (currency) FULL JOIN refunded USING (currency)"
+            " ORDER BY 1",
+            merchant_id,
+            livemode,
+            start,
+            end,
         )
     )
 

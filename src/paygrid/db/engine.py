@@ -14,6 +14,30 @@ from paygrid.db.executor import Connection
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
+# What fails while the database cannot be reached (stopped, restarting, refusing
+# connections), where retrying later helps, unlike a bug. ``unreachable`` tells which of
+# these exceptions are such failures.
+UNREACHABLE: tuple[type[Exception], ...] = (
+    ConnectionError,  # refused, reset or aborted, over TCP or the Unix socket
+    FileNotFoundError,  # the Unix socket is gone: the server stopped
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, and a connection lost mid-query
+    asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
+    asyncpg.AdminShutdownError,  # 57P01
+    asyncpg.CrashShutdownError,  # 57P02
+    asyncpg.TooManyConnectionsError,  # 53300
+    asyncpg.InterfaceError,  # "connection is closed": it died while the pool had it out
+)
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether ``error`` means the database cannot be reached right now."""
+    if isinstance(error, FileNotFoundError):
+        return error.filename is None  # a socket that is not there, not a missing file
+    if isinstance(error, asyncpg.InterfaceError):
+        return "connection is closed" in str(error)
+    return isinstance(error, UNREACHABLE)
+
+
 async def _init_connection(conn: Connection) -> None:
     audit.forget_connection(conn)
     await conn.set_type_codec(

@@ -14,6 +14,9 @@ class StoredKey:
     request_hash: bytes
     response_status: int | None
     response_body: bytes | None
+    response_body_sealed: bytes | None
+    api_key_id: str | None
+    api_key_scopes: frozenset[str] | None  # None: stored before keys were recorded
     lock_expired: bool
 
 
@@ -23,10 +26,12 @@ class StoredKey:
 _CLAIM = (
     "WITH claimed AS ("
     " INSERT INTO idempotency_keys AS k (merchant_id, livemode, key, request_method,"
-    " request_path, request_hash, locked_at) VALUES ($1, $2, $3, $4, $5, $6, now())"
+    " request_path, request_hash, locked_at, api_key_id, api_key_scopes)"
+    " VALUES ($1, $2, $3, $4, $5, $6, now(), $8, $9)"
     " ON CONFLICT (merchant_id, livemode, key) DO UPDATE SET request_method = $4,"
     "  request_path = $5, request_hash = $6, locked_at = now(), created_at = now(),"
-    "  response_status = NULL, response_body = NULL"
+    "  response_status = NULL, response_body = NULL, response_body_sealed = NULL,"
+    "  api_key_id = $8, api_key_scopes = $9"
     "  WHERE k.created_at < now() - make_interval(hours => $7)"
     " RETURNING xmax = 0 AS inserted),"
     " forgotten_payments AS ("
@@ -51,8 +56,11 @@ async def claim(
     path: str,
     request_hash: bytes,
     ttl_hours: int,
+    api_key_id: str,
+    api_key_scopes: frozenset[str],
 ) -> bool:
-    """Lock the key for this request; False when a live key already exists."""
+    """Lock the key for this request, recording the API key that makes it; False when a
+    live key already exists."""
     claimed = await pool.fetchval(
         _CLAIM,
         merchant_id,
@@ -62,6 +70,8 @@ async def claim(
         path,
         request_hash,
         ttl_hours,
+        api_key_id,
+        sorted(api_key_scopes),
     )
     return bool(claimed)
 
@@ -71,6 +81,7 @@ async def load(
 ) -> StoredKey | None:
     row = await pool.fetchrow(
         "SELECT request_method, request_path, request_hash, response_status, response_body,"
+        " response_body_sealed, api_key_id, api_key_scopes,"
         " locked_at < now() - make_interval(secs => $4) AS lock_expired"
         " FROM idempotency_keys WHERE merchant_id = $1 AND livemode = $2 AND key = $3",
         merchant_id,
@@ -86,6 +97,9 @@ async def load(
         bytes(row["request_hash"]),
         row["response_status"],
         None if row["response_body"] is None else bytes(row["response_body"]),
+        None if row["response_body_sealed"] is None else bytes(row["response_body_sealed"]),
+        row["api_key_id"],
+        None if row["api_key_scopes"] is None else frozenset(row["api_key_scopes"]),
         bool(row["lock_expired"]),
     )
 
@@ -108,16 +122,27 @@ async def take_over(
 
 
 async def complete(
-    pool: asyncpg.Pool, *, merchant_id: str, livemode: bool, key: str, status: int, body: bytes
+    pool: asyncpg.Pool,
+    *,
+    merchant_id: str,
+    livemode: bool,
+    key: str,
+    status: int,
+    body: bytes | None,
+    sealed_body: bytes | None = None,
 ) -> None:
+    """Save the response: ``body`` in the clear, or ``sealed_body`` (encrypted) when it
+    carries a secret."""
     await pool.execute(
-        "UPDATE idempotency_keys SET response_status = $4, response_body = $5, locked_at = NULL"
+        "UPDATE idempotency_keys SET response_status = $4, response_body = $5,"
+        " response_body_sealed = $6, locked_at = NULL"
         " WHERE merchant_id = $1 AND livemode = $2 AND key = $3",
         merchant_id,
         livemode,
         key,
         status,
         body,
+        sealed_body,
     )
 
 
@@ -150,3 +175,38 @@ async def purge_expired(pool: asyncpg.Pool, ttl_hours: int) -> int:
         ttl_hours,
     )
     return int(purged)
+
+
+@dataclass(frozen=True, slots=True)
+class SealedResponse:
+    merchant_id: str
+    livemode: bool
+    key: str
+    sealed: bytes
+
+
+async def sealed_responses(pool: asyncpg.Pool) -> list[SealedResponse]:
+    """Every stored response kept encrypted (it carries a secret)."""
+    rows = await pool.fetch(
+        "SELECT merchant_id, livemode, key, response_body_sealed FROM idempotency_keys"
+        " WHERE response_body_sealed IS NOT NULL ORDER BY merchant_id, livemode, key"
+    )
+    return [
+        SealedResponse(r["merchant_id"], r["livemode"], r["key"], bytes(r["response_body_sealed"]))
+        for r in rows
+    ]
+
+
+async def reseal(pool: asyncpg.Pool, old: SealedResponse, resealed: bytes) -> bool:
+    """Replace a sealed response, unless the key was claimed afresh since it was read."""
+    updated = await pool.fetchval(
+        "UPDATE idempotency_keys SET response_body_sealed = $5"
+        " WHERE merchant_id = $1 AND livemode = $2 AND key = $3 AND response_body_sealed = $4"
+        " RETURNING 1",
+        old.merchant_id,
+        old.livemode,
+        old.key,
+        old.sealed,
+        resealed,
+    )
+    return updated is not None

@@ -270,3 +270,35 @@ async def queue_stats(conn: Executor) -> list[Any]:
             " GROUP BY queue ORDER BY queue"
         )
     )
+
+
+async def merchant_queue_stats(
+    conn: Executor, merchant_id: str, livemode: bool, *, deliver: str, publish: str, apply: str
+) -> list[Any]:
+    """``queue_stats`` over one merchant's jobs in one mode: the jobs of kind ``deliver``
+    (payload ``delivery_id``), ``publish`` (``event_id``) and ``apply`` (``event``, a
+    provider webhook) whose object belongs to it. Other jobs are the platform's."""
+    return list(
+        await conn.fetch(
+            "SELECT queue, jsonb_object_agg(status, jobs) AS counts,"
+            " max(oldest_due) AS oldest_due_seconds FROM ("
+            "  SELECT j.queue, j.status, count(*) AS jobs,"
+            "  extract(epoch FROM now() - min(j.run_at) FILTER"
+            "   (WHERE j.status IN ('queued', 'failed') AND j.run_at <= now()))::float AS oldest_due"
+            "  FROM jobs j WHERE"
+            "  (j.kind = $3 AND EXISTS (SELECT 1 FROM webhook_deliveries d"
+            "    WHERE d.id = j.payload->>'delivery_id' AND d.merchant_id = $1 AND d.livemode = $2))"
+            "  OR (j.kind = $4 AND EXISTS (SELECT 1 FROM events e"
+            "    WHERE e.id = j.payload->>'event_id' AND e.merchant_id = $1 AND e.livemode = $2))"
+            "  OR (j.kind = $5 AND EXISTS (SELECT 1 FROM provider_webhook_events p"
+            "    JOIN connector_accounts a ON a.id = p.connector_account_id"
+            "    WHERE p.id = j.payload->>'event' AND a.merchant_id = $1 AND a.livemode = $2))"
+            "  GROUP BY j.queue, j.status) per_status"
+            " GROUP BY queue ORDER BY queue",
+            merchant_id,
+            livemode,
+            deliver,
+            publish,
+            apply,
+        )
+    )

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from paygrid.db.executor import Executor
+from paygrid.domain.errors import InvalidRequest
+
+# Every paged list starts its filters with its owner, so that a cursor can be checked to
+# name an object of the same merchant and mode.
+OWNER_CLAUSES = ["merchant_id = $1", "livemode = $2"]
 
 
 @dataclass(frozen=True, slots=True)
 class PageRequest:
+    """A page of a list: its size, at most one cursor, and the ``created`` window shared by
+    every list (``created_from`` inclusive, ``created_before`` exclusive)."""
+
     limit: int = 10
     starting_after: str | None = None
     ending_before: str | None = None
+    created_from: datetime | None = None
+    created_before: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -37,8 +48,14 @@ class Filters:
 async def fetch_page(
     conn: Executor, table: str, filters: Filters, page: PageRequest
 ) -> tuple[list[asyncpg.Record], bool]:
-    """Return one page of ``table`` rows (newest first) and whether more exist beyond it."""
+    """Return one page of ``table`` rows (newest first) and whether more exist beyond it.
+    A cursor must name a row of ``table`` with the same owner (merchant and mode): anything
+    else is refused, rather than silently paging from an arbitrary point."""
+    assert filters.clauses[:2] == OWNER_CLAUSES, "a paged list filters by its owner first"
+    await _check_cursor(conn, table, filters, page)
     where = Filters(list(filters.clauses), list(filters.args))
+    where.add_if("created_at >= $?", page.created_from)
+    where.add_if("created_at < $?", page.created_before)
     ascending = page.ending_before is not None and page.starting_after is None
     if page.starting_after is not None:
         where.add("id < $?", page.starting_after)
@@ -56,6 +73,25 @@ async def fetch_page(
     if ascending:
         rows.reverse()
     return rows, has_more
+
+
+async def _check_cursor(conn: Executor, table: str, filters: Filters, page: PageRequest) -> None:
+    if page.starting_after is not None and page.ending_before is not None:
+        raise InvalidRequest(
+            "Pass starting_after or ending_before, not both.", param="ending_before"
+        )
+    param, cursor = (
+        ("starting_after", page.starting_after)
+        if page.starting_after is not None
+        else ("ending_before", page.ending_before)
+    )
+    if cursor is None:
+        return
+    sql = f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {' AND '.join(OWNER_CLAUSES)} AND id = $3)"
+    if not await conn.fetchval(sql, *filters.args[:2], cursor):
+        raise InvalidRequest(
+            f"No such object in this list: '{cursor}'.", param=param, code="resource_missing"
+        )
 
 
 def group_by(rows: list[asyncpg.Record], key: str) -> dict[str, list[asyncpg.Record]]:

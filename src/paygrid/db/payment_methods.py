@@ -59,12 +59,64 @@ async def get_payment_method(
     )
 
 
-async def set_customer(conn: Executor, pm_id: str, customer_id: str | None) -> Row:
-    row = await conn.fetchrow(
-        "UPDATE payment_methods SET customer_id = $2 WHERE id = $1 RETURNING *", pm_id, customer_id
+async def get_for_payment(
+    conn: Executor,
+    merchant_id: str,
+    livemode: bool,
+    pm_id: str,
+    *,
+    payment_id: str | None,
+    idempotency_key: str | None,
+) -> Row | None:
+    """The method a payment is to use, with ``used_by_other_payment``: it is unattached and
+    another payment already holds it or made an attempt with it. "Another" is any payment
+    but ``payment_id`` (a confirm) or the one created with ``idempotency_key`` (a create
+    resumed after a crash). The same one query as before, so the payment path pays no extra
+    round trip."""
+    return await conn.fetchrow(
+        "SELECT pm.*, pm.customer_id IS NULL AND EXISTS (SELECT 1 FROM payments p"
+        "  WHERE p.id IN (SELECT x.id FROM payments x WHERE x.payment_method_id = pm.id"
+        "   UNION SELECT a.payment_id FROM payment_attempts a WHERE a.payment_method_id = pm.id)"
+        "  AND p.id IS DISTINCT FROM $4"
+        "  AND ($5::text IS NULL OR p.idempotency_key IS DISTINCT FROM $5))"
+        " AS used_by_other_payment"
+        " FROM payment_methods pm WHERE pm.id = $1 AND pm.merchant_id = $2 AND pm.livemode = $3",
+        pm_id,
+        merchant_id,
+        livemode,
+        payment_id,
+        idempotency_key,
     )
-    assert row is not None
-    return row
+
+
+async def attach(conn: Executor, pm_id: str, customer_id: str) -> Row | None:
+    """Attach to ``customer_id`` unless another customer holds it (``None`` then)."""
+    return await conn.fetchrow(
+        "UPDATE payment_methods SET customer_id = $2, detached_at = NULL"
+        " WHERE id = $1 AND (customer_id IS NULL OR customer_id = $2) RETURNING *",
+        pm_id,
+        customer_id,
+    )
+
+
+async def detach(conn: Executor, pm_id: str) -> Row | None:
+    """Detach from its customer; ``None`` when it was not attached."""
+    return await conn.fetchrow(
+        "UPDATE payment_methods SET customer_id = NULL, detached_at = now()"
+        " WHERE id = $1 AND customer_id IS NOT NULL RETURNING *",
+        pm_id,
+    )
+
+
+async def detach_all(conn: Executor, customer_id: str) -> list[Row]:
+    """Detach every method of a customer (deleted or erased), in the caller's transaction."""
+    return list(
+        await conn.fetch(
+            "UPDATE payment_methods SET customer_id = NULL, detached_at = now()"
+            " WHERE customer_id = $1 RETURNING *",
+            customer_id,
+        )
+    )
 
 
 async def list_payment_methods(

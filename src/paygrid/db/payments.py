@@ -81,16 +81,19 @@ async def record_attempt_outcome(
     changed). Returns (attempt updated, payment updated)."""
     statement = Statement()
     open_statuses = "status IN ('pending', 'requires_action', 'unknown')"
+    payment = statement.bind(payment_id)
+    # The payment row is locked first, as every operation on a payment does: the attempt's
+    # update waits for it (an uncorrelated EXISTS runs once, before the scan).
+    statement.clauses.append(f"l AS (SELECT id FROM payments WHERE id = {payment} FOR UPDATE)")
     statement.update(
         "a",
         "payment_attempts",
         attempt_changes,
-        f"id = {statement.bind(attempt_id)} AND {open_statuses}",
+        f"id = {statement.bind(attempt_id)} AND {open_statuses} AND EXISTS (SELECT 1 FROM l)",
     )
     source = "a"
     if transition is not None:
         sources, changes = transition
-        payment = statement.bind(payment_id)
         allowed = statement.bind(list(sources), "text[]")
         where = f"id = {payment} AND status = ANY({allowed}) AND EXISTS (SELECT 1 FROM a)"
         statement.update("p", "payments", changes, where)
@@ -113,6 +116,13 @@ async def get_payment(
         merchant_id,
         livemode,
     )
+
+
+async def lock_payment(conn: Connection, payment_id: str) -> Row | None:
+    """Lock a payment's row for the rest of the transaction. Every transaction that changes
+    a payment or its attempts or refunds takes this lock first, so two of them never wait
+    on each other in opposite orders (a deadlock)."""
+    return await conn.fetchrow("SELECT * FROM payments WHERE id = $1 FOR UPDATE", payment_id)
 
 
 async def get_payment_unscoped(conn: Executor, payment_id: str) -> Row | None:
@@ -266,7 +276,9 @@ async def finish_attempt(
         " latency_ms = coalesce($4, latency_ms), error_code = $5, decline_code = $6,"
         " error_message = $7,"
         " completed_at = CASE WHEN $2 IN ('pending', 'requires_action', 'unknown') THEN NULL"
-        "  ELSE now() END"
+        "  ELSE now() END,"
+        " next_sync_at = CASE WHEN $2 IN ('pending', 'requires_action', 'unknown')"
+        "  THEN next_sync_at END"
         " WHERE id = $1 AND status IN ('pending', 'requires_action', 'unknown') RETURNING *",
         attempt_id,
         status,

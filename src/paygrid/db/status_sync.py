@@ -73,3 +73,26 @@ async def stale_pending_attempts(conn: Executor, before: datetime, limit: int) -
             limit,
         )
     )
+
+
+async def claim_stale_operations(
+    conn: Executor, before: datetime, now: datetime, lease_until: datetime, limit: int
+) -> list[Row]:
+    """Capture, void and refund attempts still open (``pending`` or ``unknown``) that
+    started before ``before``: their process died mid-call, or the outcome was never
+    learned. Each is claimed until ``lease_until`` (``SKIP LOCKED``), which is also when it
+    is asked again if this pass cannot settle it."""
+    return list(
+        await conn.fetch(
+            "UPDATE payment_attempts SET next_sync_at = $3, sync_count = sync_count + 1"
+            " WHERE id IN (SELECT id FROM payment_attempts"
+            "  WHERE status IN ('pending', 'unknown') AND operation <> 'authorize'"
+            "  AND created_at < $1 AND (next_sync_at IS NULL OR next_sync_at <= $2)"
+            "  ORDER BY created_at LIMIT $4 FOR UPDATE SKIP LOCKED)"
+            " RETURNING *",
+            before,
+            now,
+            lease_until,
+            limit,
+        )
+    )

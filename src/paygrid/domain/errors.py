@@ -104,6 +104,19 @@ class IdempotencyKeyReused(PaygridError):
     default_code = "idempotency_key_reused"
 
 
+class IdempotencyKeyOtherApiKey(IdempotencyKeyReused):
+    """This idempotency key was first used by another API key, with other permissions."""
+
+    default_code = "idempotency_key_other_api_key"
+
+
+class IdempotencyResponseUnreadable(IdempotencyKeyReused):
+    """The stored response to this idempotency key was sealed under an encryption key that
+    is no longer configured; use a new idempotency key."""
+
+    default_code = "idempotency_response_unreadable"
+
+
 class IdempotencyKeyInUse(PaygridError):
     """A request with this idempotency key is still being processed; retry later."""
 
@@ -120,10 +133,38 @@ class ProviderUnavailable(PaygridError):
     default_code = "provider_unavailable"
 
 
+class CardNumberInText(InvalidRequest):
+    """The text contains what looks like a payment card number; paygrid never stores card
+    numbers in text."""
+
+    default_code = "card_number_in_text"
+
+
 class CapabilityNotSupported(InvalidRequest):
     """The payment's connector cannot do what was asked (e.g. manual capture on Paystack)."""
 
     default_code = "capability_not_supported"
+
+
+class PaymentMethodNotOwned(InvalidRequest):
+    """This payment method cannot be used for this payment."""
+
+    default_code = "payment_method_not_owned"
+
+
+class PaymentMethodAlreadyAttached(InvalidRequest):
+    """This payment method is attached to another customer; detach it first."""
+
+    default_code = "payment_method_already_attached"
+
+
+class LockTimeout(PaygridError):
+    """Other requests kept changing this object at the same moment; nothing was changed by
+    this one. Retry the request."""
+
+    status_code = 409
+    error_type = "invalid_request_error"
+    default_code = "lock_timeout"
 
 
 class RateLimited(PaygridError):
@@ -132,3 +173,12 @@ class RateLimited(PaygridError):
     status_code = 429
     error_type = "rate_limit_error"
     default_code = "rate_limit_exceeded"
+
+
+class ServiceUnavailable(PaygridError):
+    """paygrid cannot reach its database right now; nothing was changed. Retry after the
+    number of seconds in the Retry-After header."""
+
+    status_code = 503
+    error_type = "api_error"
+    default_code = "service_unavailable"

@@ -23,6 +23,7 @@ class EventType(StrEnum):
     CUSTOMER_CREATED = "customer.created"
     CUSTOMER_UPDATED = "customer.updated"
     CUSTOMER_DELETED = "customer.deleted"
+    PAYMENT_METHOD_DETACHED = "payment_method.detached"
     CHECKOUT_SESSION_COMPLETED = "checkout_session.completed"
     CHECKOUT_SESSION_EXPIRED = "checkout_session.expired"
 

@@ -32,6 +32,9 @@ _RESOURCE_OF_SEGMENT: Final = {
     "checkout_sessions": "payments",
     "refunds": "refunds",
     "customers": "customers",
+    # Saved methods belong to customers: creating (with or without ``customer``), attaching
+    # and detaching one need customers:write (docs/scopes.md; publishable keys have no
+    # scopes and may only create unattached methods).
     "payment_methods": "customers",
     "webhook_endpoints": "webhooks",
     "events": "webhooks",

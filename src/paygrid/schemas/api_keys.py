@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from paygrid.domain import scopes as scopes_domain
-from paygrid.schemas.common import RequestModel, RowLike, unix
+from paygrid.schemas.common import FreeText, RequestModel, RowLike, unix
 
 Role = Literal["admin", "operator", "support", "viewer"]
 
@@ -17,7 +17,7 @@ class ApiKeyCreate(RequestModel):
         json_schema_extra={"examples": [{"name": "support desk", "role": "support"}]}
     )
 
-    name: str | None = Field(default=None, max_length=200)
+    name: FreeText | None = Field(default=None, max_length=200)
     type: Literal["secret", "publishable"] = "secret"
     role: Role | None = Field(
         default=None,

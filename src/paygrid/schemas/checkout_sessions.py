@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from paygrid.schemas.common import Metadata, PositiveAmount, RequestModel, RowLike, unix
+from paygrid.schemas.common import (
+    Email,
+    FreeText,
+    Metadata,
+    PositiveAmount,
+    RequestModel,
+    RowLike,
+    unix,
+)
 from paygrid.schemas.connector_accounts import PaymentMethodType
 
 CheckoutStatus = Literal["open", "complete", "expired"]
@@ -38,7 +46,7 @@ class CheckoutSessionCreate(RequestModel):
         description="A `cus_...` whose email the payment's receipt goes to. Not with "
         "`customer_email`.",
     )
-    customer_email: EmailStr | None = Field(
+    customer_email: Email | None = Field(
         default=None,
         max_length=254,
         description="The customer's email, when there is no customer object. Providers' "
@@ -56,7 +64,7 @@ class CheckoutSessionCreate(RequestModel):
         description="Where the page's cancel link leads.",
         examples=["https://shop.example.com/cart"],
     )
-    description: str | None = Field(
+    description: FreeText | None = Field(
         default=None, max_length=1000, description="Shown on the page, and on the payment."
     )
     payment_method_types: list[PaymentMethodType] | None = Field(

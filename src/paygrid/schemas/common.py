@@ -2,13 +2,51 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, Protocol, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StrictInt,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from paygrid.domain.card_numbers import contains_card_number
 
 MAX_METADATA_KEYS = 50
+
+# Pydantic error types that ``paygrid.api.errors`` turns into their own codes; their context
+# carries the parameter.
+TEXT_UNSTORABLE = "text_unstorable"
+CARD_NUMBER_IN_TEXT = "card_number_in_text"
+_CARD_NUMBER_MESSAGE = (
+    "{what} contains what looks like a payment card number; paygrid never stores card "
+    "numbers, so send the card through a payment method instead"
+)
+
+
+def _card_number_error(what: str, param: str | None = None) -> PydanticCustomError:
+    context: dict[str, Any] = {"what": what, "param": param}
+    return PydanticCustomError(CARD_NUMBER_IN_TEXT, _CARD_NUMBER_MESSAGE, context)
+
+
+def _no_card_number(value: str) -> str:
+    if contains_card_number(value):
+        raise _card_number_error("the text")
+    return value
+
+
+# Free text a person types (names, descriptions, emails, phone numbers): refused when it
+# holds a card number, so that none is ever stored where the card vault's rules do not reach.
+FreeText = Annotated[str, AfterValidator(_no_card_number)]
+Email = Annotated[EmailStr, AfterValidator(_no_card_number)]
 
 
 def _check_metadata(value: dict[str, str]) -> dict[str, str]:
@@ -19,6 +57,10 @@ def _check_metadata(value: dict[str, str]) -> dict[str, str]:
             raise ValueError("metadata keys must be 1 to 40 characters")
         if len(item) > 500:
             raise ValueError(f"metadata value for '{key}' is longer than 500 characters")
+        if contains_card_number(key):
+            raise _card_number_error("a metadata key", "metadata")
+        if contains_card_number(item):
+            raise _card_number_error(f"the value of '{key}'", f"metadata[{key}]")
     return value
 
 
@@ -44,17 +86,36 @@ PositiveAmount = Annotated[
 ]
 
 
-def _texts(value: Any) -> Iterator[str]:
-    """Every string in a decoded JSON value, object keys included."""
+# C0 controls, DEL and C1 controls: invisible, break logs and CSV exports, and NUL cannot be
+# stored at all. Tab, line feed and carriage return are ordinary text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _texts(value: Any, param: str = "") -> Iterator[tuple[str, str]]:
+    """Every string in a decoded JSON value with the parameter it sits in (``a[b][0]``);
+    an object key is reported as its object."""
     if isinstance(value, str):
-        yield value
+        yield param, value
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _texts(key)
-            yield from _texts(item)
+            yield param, str(key)
+            yield from _texts(item, f"{param}[{key}]" if param else str(key))
     elif isinstance(value, list):
-        for item in value:
-            yield from _texts(item)
+        for index, item in enumerate(value):
+            yield from _texts(item, f"{param}[{index}]")
+
+
+def unstorable(text: str) -> str | None:
+    """Why ``text`` may not be stored, if it may not."""
+    if _CONTROL.search(text):
+        return "text may not contain control characters (U+0000-U+001F except tab, line feed "
+        "and carriage return, U+007F-U+009F)"
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            return "text may not contain lone UTF-16 surrogates"
+    return None
 
 
 class RequestModel(BaseModel):
@@ -65,16 +126,15 @@ class RequestModel(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _storable_text(cls, data: Any) -> Any:
-        # JSON escapes can spell NUL and lone surrogates, which PostgreSQL text cannot hold
-        # (and pydantic lets through in object keys): refuse them before they reach a query.
-        for text in _texts(data):
-            if "\x00" in text:
-                raise ValueError("text may not contain the NUL character (\\u0000)")
-            if not text.isascii():
-                try:
-                    text.encode()
-                except UnicodeEncodeError:
-                    raise ValueError("text may not contain lone UTF-16 surrogates") from None
+        # JSON escapes can spell NUL, other control characters and lone surrogates, which
+        # PostgreSQL text cannot hold or which corrupt what shows them: refuse them before
+        # they reach a query, naming the parameter (nested models report from their root).
+        for param, text in _texts(data):
+            reason = unstorable(text)
+            if reason is not None:
+                raise PydanticCustomError(
+                    TEXT_UNSTORABLE, "{reason}", {"reason": reason, "param": param}
+                )
         return data
 
 
@@ -108,6 +168,10 @@ class ErrorDetail(BaseModel):
     message: str
     param: str | None = None
     request_id: str | None = None
+    doc_url: str = Field(
+        examples=["http://127.0.0.1:8000/docs/api#parameter_invalid"],
+        description="The code's entry in the integration guide this server serves.",
+    )
     decline_code: str | None = None
     payment_id: str | None = None
     retry_after: int | None = Field(default=None, description="429 only: seconds to wait.")

@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from paygrid.schemas.common import Metadata, RequestModel, RowLike, unix
+from paygrid.money import MAX_AMOUNT
+from paygrid.schemas.common import FreeText, Metadata, RequestModel, RowLike, unix
 
 Provider = Literal["stripe", "paystack", "simulator"]
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$")]
@@ -44,7 +45,7 @@ class ConnectorAccountCreate(RequestModel):
     )
 
     provider: Provider
-    name: str | None = Field(default=None, max_length=200)
+    name: FreeText | None = Field(default=None, max_length=200)
     credentials: Credentials | None = Field(
         default=None, description="Required for stripe and paystack."
     )
@@ -67,7 +68,7 @@ class ConnectorAccountCreate(RequestModel):
 class ConnectorAccountUpdate(RequestModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"currencies": ["NGN"]}]})
 
-    name: str | None = Field(default=None, max_length=200)
+    name: FreeText | None = Field(default=None, max_length=200)
     credentials: Credentials | None = Field(
         default=None, description="Replaces both credentials (to rotate a provider key)."
     )
@@ -132,8 +133,12 @@ PaymentMethodType = Literal["card", "bank", "ussd", "mobile_money", "bank_transf
 
 
 class AmountRange(RequestModel):
-    gte: int | None = Field(default=None, ge=0)
-    lte: int | None = Field(default=None, ge=0)
+    """Bounds in minor units, at most the largest amount any currency allows."""
+
+    # The maximum is checked when a rule is saved (services.routing), not when one is read:
+    # a rule stored before the bound existed must still load.
+    gte: int | None = Field(default=None, ge=0, json_schema_extra={"maximum": MAX_AMOUNT})
+    lte: int | None = Field(default=None, ge=0, json_schema_extra={"maximum": MAX_AMOUNT})
 
 
 class RuleConditions(RequestModel):
@@ -172,7 +177,7 @@ class RoutingRuleCreate(RequestModel):
         }
     )
 
-    name: str | None = Field(default=None, max_length=200)
+    name: FreeText | None = Field(default=None, max_length=200)
     priority: int = Field(
         default=100, ge=0, le=1_000_000, description="Lower runs first; ties by age."
     )
@@ -187,7 +192,7 @@ class RoutingRuleCreate(RequestModel):
 
 
 class RoutingRuleUpdate(RequestModel):
-    name: str | None = Field(default=None, max_length=200)
+    name: FreeText | None = Field(default=None, max_length=200)
     priority: int | None = Field(default=None, ge=0, le=1_000_000)
     conditions: RuleConditions | None = None
     destinations: list[Destination] | None = Field(default=None, min_length=1, max_length=10)

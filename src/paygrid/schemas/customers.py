@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Literal
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from paygrid.schemas.common import Metadata, RequestModel, unix
+from paygrid.schemas.common import Email, FreeText, Metadata, RequestModel, unix
 
 
 class CustomerCreate(RequestModel):
@@ -19,9 +19,9 @@ class CustomerCreate(RequestModel):
         }
     )
 
-    email: EmailStr | None = Field(default=None, max_length=254, examples=["ada@example.com"])
-    name: str | None = Field(default=None, max_length=256, examples=["Ada Lovelace"])
-    phone: str | None = Field(default=None, max_length=32, examples=["+2348012345678"])
+    email: Email | None = Field(default=None, max_length=254, examples=["ada@example.com"])
+    name: FreeText | None = Field(default=None, max_length=256, examples=["Ada Lovelace"])
+    phone: FreeText | None = Field(default=None, max_length=32, examples=["+2348012345678"])
     metadata: Metadata = Field(default_factory=dict)
 
 
@@ -30,9 +30,9 @@ class CustomerUpdate(RequestModel):
         json_schema_extra={"examples": [{"name": "Ada King", "metadata": {"tier": "gold"}}]}
     )
 
-    email: EmailStr | None = Field(default=None, max_length=254)
-    name: str | None = Field(default=None, max_length=256)
-    phone: str | None = Field(default=None, max_length=32)
+    email: Email | None = Field(default=None, max_length=254)
+    name: FreeText | None = Field(default=None, max_length=256)
+    phone: FreeText | None = Field(default=None, max_length=32)
     metadata: Metadata | None = None
 
 

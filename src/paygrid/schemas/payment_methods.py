@@ -15,8 +15,11 @@ class CardInput(RequestModel):
     tokenizer; paygrid never stores or logs it."""
 
     number: StrictStr = Field(max_length=23, examples=["4242424242424242"])
-    exp_month: StrictInt = Field(examples=[12])
-    exp_year: StrictInt = Field(examples=[2030])
+    # The bounds are what the fields can hold (two and four digits): a value outside them is
+    # a malformed request (400), while a well-formed but impossible or past date is the
+    # tokenizer's card error (402 invalid_expiry_month, expired_card, ...), as at Stripe.
+    exp_month: StrictInt = Field(ge=0, le=99, examples=[12])
+    exp_year: StrictInt = Field(ge=0, le=9999, examples=[2030])
     cvc: StrictStr = Field(max_length=4, examples=["123"])
 
     def __repr__(self) -> str:

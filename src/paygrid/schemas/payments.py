@@ -5,10 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from paygrid.domain.payments import PaymentStatus
-from paygrid.schemas.common import Metadata, PositiveAmount, RequestModel, RowLike, unix
+from paygrid.schemas.common import (
+    Email,
+    FreeText,
+    Metadata,
+    PositiveAmount,
+    RequestModel,
+    RowLike,
+    unix,
+)
 from paygrid.schemas.connector_accounts import PaymentMethodType
 from paygrid.schemas.payment_methods import PaymentMethodData
 
@@ -64,13 +72,13 @@ class PaymentCreate(RequestModel):
         "provider's hosted page offers these channels (Paystack: card, bank, ussd, "
         "mobile_money, bank_transfer, qr). Default: card.",
     )
-    receipt_email: EmailStr | None = Field(
+    receipt_email: Email | None = Field(
         default=None,
         max_length=254,
         description="The customer's email; Paystack needs one (the customer's is used when "
         "absent).",
     )
-    description: str | None = Field(default=None, max_length=1000)
+    description: FreeText | None = Field(default=None, max_length=1000)
     return_url: str | None = Field(
         default=None,
         max_length=2048,

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from paygrid.domain.events import EventType
-from paygrid.schemas.common import LATEST_UNIX_TIME, Metadata, RequestModel, RowLike, unix
+from paygrid.schemas.common import LATEST_UNIX_TIME, FreeText, Metadata, RequestModel, RowLike, unix
 
 SUBSCRIBABLE = frozenset({*(t.value for t in EventType), "*"})
 
@@ -40,16 +40,20 @@ class WebhookEndpointCreate(RequestModel):
         }
     )
 
-    url: str = Field(max_length=2048, description="Live mode: https, public address only.")
+    url: str = Field(
+        max_length=2048,
+        description="A public address (loopback and private ones only for hosts in "
+        "PAYGRID_WEBHOOK_ALLOWED_HOSTS); https in live mode.",
+    )
     enabled_events: EnabledEvents
-    description: str | None = Field(default=None, max_length=500)
+    description: FreeText | None = Field(default=None, max_length=500)
     metadata: Metadata = Field(default_factory=dict)
 
 
 class WebhookEndpointUpdate(RequestModel):
     url: str | None = Field(default=None, max_length=2048)
     enabled_events: EnabledEvents | None = None
-    description: str | None = Field(default=None, max_length=500)
+    description: FreeText | None = Field(default=None, max_length=500)
     metadata: Metadata | None = None
     status: Literal["enabled", "disabled"] | None = None
 

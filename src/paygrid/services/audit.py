@@ -130,8 +130,8 @@ async def list_entries(
     object_id: str | None,
     actor: str | None,
     action: str | None,
-    created_gte: datetime | None,
-    created_lte: datetime | None,
+    created_gte: datetime | None = None,
+    created_lte: datetime | None = None,
 ) -> tuple[list[AuditEntry], bool]:
     rows, has_more = await audit_db.list_entries(
         deps.pool,

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 import structlog
@@ -21,6 +21,7 @@ from paygrid.connectors.base import (
     AuthorizeRequest,
     ConnectorError,
     InvalidCredentials,
+    NoSuchCharge,
     OutcomeUnknown,
     ProviderUnreachable,
     TokenizedCard,
@@ -29,8 +30,15 @@ from paygrid.db import customers as customers_db
 from paygrid.db import events as events_db
 from paygrid.db import payment_methods as pm_db
 from paygrid.db import payments as payments_db
+from paygrid.db import transactions
+from paygrid.db.executor import Connection
 from paygrid.domain import payments as domain
-from paygrid.domain.errors import CapabilityNotSupported, CardError, ProviderUnavailable
+from paygrid.domain.errors import (
+    CapabilityNotSupported,
+    CardError,
+    PaymentInvalidState,
+    ProviderUnavailable,
+)
 from paygrid.domain.events import EventType, payment_event_for
 from paygrid.domain.payments import AttemptOutcome, PaymentAction, PaymentStatus
 from paygrid.ids import new_id
@@ -177,7 +185,8 @@ async def begin_attempt(
     }
     if return_url is not None:
         changes["return_url"] = return_url
-    async with deps.pool.acquire() as conn, conn.transaction():
+
+    async def begin(conn: Connection) -> tuple[asyncpg.Record, asyncpg.Record]:
         if choice.new_method is not None:
             await pm_db.insert_row(conn, choice.new_method)
         if choice.method is not None:
@@ -193,7 +202,7 @@ async def begin_attempt(
             await payments_db.insert_attempt_row(
                 conn, routing.skipped_attempt_row(payment["id"], target, payment["amount"], now)
             )
-        attempt = await payments_db.insert_attempt(
+        return updated, await payments_db.insert_attempt(
             conn,
             attempt_id=new_id("att"),
             payment_id=payment["id"],
@@ -203,7 +212,19 @@ async def begin_attempt(
             amount=updated["amount"],
             payment_method_id=updated["payment_method_id"],
         )
-    return updated, attempt
+
+    try:
+        return await transactions.run(deps.pool, begin)
+    except asyncpg.UniqueViolationError as error:
+        if error.constraint_name != "payment_attempts_one_in_flight":
+            raise
+        # A capture or void of this payment is in flight (its attempt is pending).
+        current = await payments_db.get_payment_unscoped(deps.pool, payment["id"])
+        assert current is not None
+        raise PaymentInvalidState(
+            "Another operation on this payment is in progress; retry shortly.",
+            current_status=current["status"],
+        ) from None
 
 
 async def apply_attempt_result(
@@ -288,7 +309,7 @@ async def _record(
         changes = {
             "status": target.value,
             "updated_at": now,
-            **_changes_for(action, payment, result),
+            **_changes_for(action, payment, result, error),
         }
         transition = (domain.allowed_sources(action), changes)
         after.update(changes)
@@ -367,7 +388,10 @@ async def _current_view(deps: Deps, payment_id: str) -> Payment:
 
 
 def _changes_for(
-    action: PaymentAction, payment: RowLike, result: AttemptResult
+    action: PaymentAction,
+    payment: RowLike,
+    result: AttemptResult,
+    error: tuple[str, str] | None = None,
 ) -> dict[str, object]:
     changes: dict[str, object] = {"next_action": None}
     amounts = domain.amounts_after(action, payment["amount"])
@@ -393,6 +417,9 @@ def _changes_for(
             "decline_code": result.decline.decline_code,
             "message": result.decline.message,
         }
+    elif action is PaymentAction.FAIL_ATTEMPT and error is not None:
+        changes["payment_method_id"] = None
+        changes["last_payment_error"] = {"type": "api_error", "code": error[0], "message": error[1]}
     elif action is not PaymentAction.RELEASE_ATTEMPT:
         changes["last_payment_error"] = None
     return changes
@@ -484,14 +511,25 @@ async def sync_authorization(deps: Deps, payment: RowLike) -> Payment:
     return await _current_view(deps, payment["id"])
 
 
-async def sync_attempt(deps: Deps, payment: RowLike, attempt: RowLike) -> AttemptOutcome | None:
+async def sync_attempt(
+    deps: Deps, payment: RowLike, attempt: RowLike, *, not_sent_before: datetime | None = None
+) -> AttemptOutcome | None:
     """Ask the provider about one open authorize attempt and apply a definite answer.
-    Returns the outcome, or ``None`` while the provider cannot say."""
+    Returns the outcome, or ``None`` while the provider cannot say.
+
+    With ``not_sent_before``: an attempt started before then, for which the provider has no
+    charge at all, never went out (its process died first). It is closed ``not_sent`` and
+    the payment returns to ``requires_payment_method`` (reported as ``DECLINED``)."""
     account_id = attempt["connector_account_id"]
     connector = await deps.connectors.connector_for(deps.pool, account_id)
     try:
         async with deps.connectors.guard(account_id, "retrieve"):
             result = await connector.retrieve(attempt["id"], attempt["provider_reference"])
+    except NoSuchCharge:
+        if not_sent_before is None or attempt["created_at"] >= not_sent_before:
+            return None  # the request may still be on its way
+        await _close_not_sent(deps, payment, attempt)
+        return AttemptOutcome.DECLINED
     except (OutcomeUnknown, ProviderUnreachable):
         return None
     if result.outcome is AttemptOutcome.UNKNOWN:
@@ -510,6 +548,33 @@ async def sync_attempt(deps: Deps, payment: RowLike, attempt: RowLike) -> Attemp
     with contextlib.suppress(CardError):  # a decline is recorded on the payment
         await apply_attempt_result(deps, payment, attempt, result, None, earlier)
     return result.outcome
+
+
+NOT_SENT: Final = (
+    "attempt_not_sent",
+    "The request never reached the provider (paygrid stopped before sending it); nothing "
+    "was charged. Confirm the payment again with a payment method.",
+)
+
+
+async def _close_not_sent(deps: Deps, payment: RowLike, attempt: RowLike) -> None:
+    """Close an attempt the provider never received and return its payment to
+    ``requires_payment_method`` (for a one-step purchase too: paygrid has no failed
+    status), with ``payment.payment_failed`` and ``last_payment_error.code`` =
+    ``attempt_not_sent``."""
+    earlier = await _earlier_attempts(deps, payment["id"], attempt["id"])
+    await _record(
+        deps,
+        payment,
+        attempt,
+        earlier,
+        AttemptResult(AttemptOutcome.UNKNOWN, None),
+        None,
+        attempt_status="not_sent",
+        action=PaymentAction.FAIL_ATTEMPT,
+        error=NOT_SENT,
+    )
+    log.warning("payment.attempt_not_sent", payment_id=payment["id"], attempt_id=attempt["id"])
 
 
 async def _restart_lost_redirect(

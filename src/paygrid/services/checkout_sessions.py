@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -14,6 +13,7 @@ from paygrid.db.executor import Connection
 from paygrid.db.pagination import PageRequest
 from paygrid.domain.errors import InvalidRequest, PaygridError, ResourceMissing
 from paygrid.domain.events import EventType
+from paygrid.domain.url_safety import check_redirect_url
 from paygrid.ids import new_id
 from paygrid.money import get_currency, validate_amount
 from paygrid.schemas.checkout_sessions import (
@@ -48,7 +48,7 @@ async def create_session(
     currency = get_currency(params.currency)
     validate_amount(params.amount, currency)
     for param in ("success_url", "cancel_url"):
-        _check_url(getattr(params, param), param)
+        check_redirect_url(getattr(params, param), livemode=tenant.livemode, param=param)
     if params.customer is not None and params.customer_email is not None:
         raise InvalidRequest(
             "Pass customer or customer_email, not both (the customer's email is used).",
@@ -81,12 +81,6 @@ async def create_session(
     }
     row = await sessions_db.insert_session(deps.pool, values)
     return view(deps, row)
-
-
-def _check_url(url: str, param: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidRequest(f"{param} must be an absolute http(s) URL.", param=param)
 
 
 def _expiry(expires_at: int | None, now: datetime) -> datetime:

@@ -12,6 +12,7 @@ from paygrid.config import Settings
 from paygrid.connectors.registry import ConnectorRegistry
 from paygrid.crypto import KeyRing
 from paygrid.observability.metrics import Metrics
+from paygrid.webhooks.destinations import SYSTEM_RESOLVER, HostResolver
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +39,5 @@ class Deps:
     # This app's Prometheus metrics (served at /metrics); ``build_deps`` also hands it to the
     # connector registry, which reports provider calls to it.
     metrics: Metrics = field(default_factory=Metrics)
+    # DNS for the webhook SSRF guard (tests swap in one whose answers change).
+    resolver: HostResolver = SYSTEM_RESOLVER

@@ -19,7 +19,7 @@ from paygrid.domain.events import EventType
 from paygrid.ids import new_id
 from paygrid.schemas.common import MAX_METADATA_KEYS, DeletedObject
 from paygrid.schemas.customers import Customer, CustomerCreate, CustomerUpdate
-from paygrid.services import audit
+from paygrid.services import audit, payment_methods
 from paygrid.services.context import Deps, Tenant
 from paygrid.services.snapshots import emit
 
@@ -69,9 +69,12 @@ async def update_customer(
 
 
 async def delete_customer(deps: Deps, tenant: Tenant, customer_id: str) -> DeletedObject:
+    """Soft delete; the customer's payment methods are detached in the same transaction
+    (each with ``payment_method.detached``), so nothing can charge them any more."""
     async with deps.pool.acquire() as conn, conn.transaction():
         row = await _get(conn, tenant, customer_id, lock=True, live_only=True)
         deleted = await customers_db.mark_deleted(conn, row["id"])
+        await payment_methods.detach_all(conn, row["id"])
         await _emit(conn, deleted, EventType.CUSTOMER_DELETED)
     return DeletedObject(id=customer_id, object="customer")
 
@@ -107,8 +110,10 @@ async def erase_customer(
     and metadata; the receipt email, description and metadata values of their payments (and
     of payments sent to their email); their payment methods' metadata; every event snapshot
     and saved idempotent response that mentions them; and those values in the audit log.
-    Payments, refunds and events stay, so the books still add up. The erasure itself is
-    audited (``customer.erased``) with counts, never the erased values."""
+    Their payment methods are detached (``payment_method.detached`` each, written after the
+    redaction so the events hold no erased value). Payments, refunds and events stay, so
+    the books still add up. The erasure itself is audited (``customer.erased``) with counts,
+    never the erased values."""
     async with pool.acquire() as conn, conn.transaction():
         await erasure_db.act_as(conn, actor)
         row = await erasure_db.lock_customer(conn, merchant_id, customer_id)
@@ -124,6 +129,7 @@ async def erase_customer(
             await _redact_idempotent_responses(conn, merchant_id, livemode, person),
             await audit.redact(conn, merchant_id, former_values),
         )
+        await payment_methods.detach_all(conn, customer_id)
         await audit.record(
             conn,
             merchant_id=merchant_id,

@@ -3,6 +3,7 @@ only as argon2 hashes."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import asyncpg
@@ -25,6 +26,12 @@ class DuplicateUser(InvalidRequest):
     """A dashboard user with this email already exists."""
 
     default_code = "dashboard_user_exists"
+
+
+@dataclass(frozen=True, slots=True)
+class LoginCount:
+    attempts: int
+    seconds_left: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +88,25 @@ async def verify_login(pool: asyncpg.Pool, email: str, password: str) -> Dashboa
     return _user(row)
 
 
+def _email_key(email: str) -> bytes:
+    # Only a digest is kept: what people type as an email is sometimes their password.
+    return hashlib.sha256(email.strip().lower().encode()).digest()
+
+
+async def count_login_attempt(pool: asyncpg.Pool, email: str, window_seconds: float) -> LoginCount:
+    """Count a sign-in attempt for ``email`` before its password is checked, in one atomic
+    statement shared by every paygrid process."""
+    attempts, seconds_left = await dashboard_db.count_login_attempt(
+        pool, _email_key(email), window_seconds
+    )
+    return LoginCount(attempts, seconds_left)
+
+
+async def clear_login_attempts(pool: asyncpg.Pool, email: str) -> None:
+    """After a successful sign-in, earlier typos no longer count against the email."""
+    await dashboard_db.clear_login_attempts(pool, _email_key(email))
+
+
 async def set_password(pool: asyncpg.Pool, user_id: str, password: str) -> None:
     """Replace a user's password (the demo resets its own when its saved one is lost)."""
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -95,6 +121,29 @@ def password_matches(user_password_hash: str, password: str) -> bool:
         return _hasher.verify(user_password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+async def list_users(pool: asyncpg.Pool, merchant_id: str | None = None) -> list[asyncpg.Record]:
+    """Dashboard users (one merchant's, when given; it must exist), for the operator's CLI."""
+    if merchant_id is not None and await merchants_db.get_merchant(pool, merchant_id) is None:
+        raise ResourceMissing(f"No such merchant: '{merchant_id}'")
+    return await dashboard_db.list_users(pool, merchant_id)
+
+
+async def reset_password(pool: asyncpg.Pool, email: str, password: str) -> DashboardUser:
+    """The operator sets a user's password (``paygrid users set-password``); the user's
+    open dashboard sessions end, as after any credential change."""
+    row = await dashboard_db.user_by_email(pool, email.strip())
+    if row is None:
+        raise ResourceMissing(f"No such dashboard user: '{email}'")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidRequest(
+            f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.", param="password"
+        )
+    async with pool.acquire() as conn, conn.transaction():
+        await dashboard_db.set_password_hash(conn, row["id"], _hasher.hash(password))
+        await dashboard_db.revoke_user_sessions(conn, row["id"])
+    return _user(row)
 
 
 async def find_user(pool: asyncpg.Pool, email: str) -> DashboardUser | None:

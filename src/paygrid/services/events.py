@@ -25,8 +25,8 @@ async def list_events(
     page: PageRequest,
     *,
     event_type: str | None,
-    created_gte: datetime | None,
-    created_lte: datetime | None,
+    created_gte: datetime | None = None,
+    created_lte: datetime | None = None,
 ) -> tuple[list[Event], bool]:
     """A page of events, newest first, optionally of one type and within a time range."""
     rows, has_more = await events_db.list_events(

@@ -19,9 +19,10 @@ from paygrid.connectors.simulator.cards import MAGIC_PAYMENT_METHODS
 from paygrid.db import connector_accounts as accounts_db
 from paygrid.db import customers as customers_db
 from paygrid.db import payment_methods as pm_db
-from paygrid.db.executor import Executor
+from paygrid.db.executor import Connection, Executor
 from paygrid.db.pagination import PageRequest
 from paygrid.domain.errors import CardError, InvalidRequest, PermissionDenied, ResourceMissing
+from paygrid.domain.events import EventType
 from paygrid.ids import new_id
 from paygrid.schemas.payment_methods import (
     CardInput,
@@ -29,7 +30,9 @@ from paygrid.schemas.payment_methods import (
     PaymentMethodCreate,
     PaymentMethodData,
 )
+from paygrid.services import payment_method_ownership as ownership
 from paygrid.services.context import Deps, Tenant
+from paygrid.services.snapshots import emit
 
 _CARD_ERROR_CODES = {
     "number": "incorrect_number",
@@ -97,9 +100,18 @@ MethodSource = SavedMethod | RawCard | MagicMethod | ProviderTokenMethod | None
 
 
 async def source_of(
-    deps: Deps, tenant: Tenant, payment_method: str | None, data: PaymentMethodData | None
+    deps: Deps,
+    tenant: Tenant,
+    payment_method: str | None,
+    data: PaymentMethodData | None,
+    *,
+    customer_id: str | None,
+    payment_id: str | None = None,
+    idempotency_key: str | None = None,
 ) -> MethodSource:
-    """What a payment request pays with, before any connector is chosen."""
+    """What a payment request pays with, before any connector is chosen. A saved method is
+    checked against the payment (``payment_id``, or the one being created with
+    ``idempotency_key``) and its customer (``payment_method_ownership``)."""
     if payment_method is not None and data is not None:
         raise InvalidRequest(
             "Pass either payment_method or payment_method_data, not both.",
@@ -122,8 +134,13 @@ async def source_of(
         return RawCard(card_details(data.card))
     if payment_method is None:
         return None
-    row = await pm_db.get_payment_method(
-        deps.pool, tenant.merchant_id, tenant.livemode, payment_method
+    row = await ownership.usable_method(
+        deps.pool,
+        tenant,
+        payment_method,
+        customer_id=customer_id,
+        payment_id=payment_id,
+        idempotency_key=idempotency_key,
     )
     if row is not None:
         return SavedMethod(row)
@@ -203,19 +220,27 @@ async def create_payment_method(
             )
         await require_customer(deps.pool, tenant, params.customer)
     token = await tokenize(deps, tenant, params.card, param_prefix="card")
-    row = await store_token(
-        deps.pool,
-        tenant,
-        token,
-        deps.connectors.simulator.name,
-        customer_id=params.customer,
-        metadata=params.metadata,
-    )
+    async with deps.pool.acquire() as conn, conn.transaction():
+        if params.customer is not None:  # not deleted meanwhile (deleting detaches)
+            await require_customer(conn, tenant, params.customer, lock=True)
+        row = await store_token(
+            conn,
+            tenant,
+            token,
+            deps.connectors.simulator.name,
+            customer_id=params.customer,
+            metadata=params.metadata,
+        )
     return PaymentMethod.from_row(row)
 
 
-async def require_customer(conn: Executor, tenant: Tenant, customer_id: str) -> asyncpg.Record:
-    row = await customers_db.get_customer(conn, tenant.merchant_id, tenant.livemode, customer_id)
+async def require_customer(
+    conn: Executor, tenant: Tenant, customer_id: str, *, lock: bool = False
+) -> asyncpg.Record:
+    """The customer, not deleted; ``lock`` holds it against a concurrent delete."""
+    row = await customers_db.get_customer(
+        conn, tenant.merchant_id, tenant.livemode, customer_id, lock=lock
+    )
     if row is None or row["deleted_at"] is not None:
         raise InvalidRequest(
             f"No such customer: '{customer_id}'", param="customer", code="resource_missing"
@@ -230,26 +255,62 @@ async def get_payment_method(deps: Deps, tenant: Tenant, pm_id: str) -> PaymentM
     return PaymentMethod.from_row(row)
 
 
-async def attach(deps: Deps, tenant: Tenant, pm_id: str, customer_id: str | None) -> PaymentMethod:
-    """Attach a payment method to a customer (or detach it with ``None``). A method saved at
-    a provider that keeps customers (Stripe) is attached there too, to the customer's
-    counterpart, created on first need."""
-    row = await pm_db.get_payment_method(deps.pool, tenant.merchant_id, tenant.livemode, pm_id)
+async def attach(deps: Deps, tenant: Tenant, pm_id: str, customer_id: str) -> PaymentMethod:
+    """Attach a payment method to a customer; one attached to another customer is refused
+    (detach it first). A method saved at a provider that keeps customers (Stripe) is
+    attached there too, to the customer's counterpart, created on first need."""
+    row = await _get(deps.pool, tenant, pm_id)
+    ownership.check_attach(row, customer_id)
+    customer = await require_customer(deps.pool, tenant, customer_id)
+    account_id = row["connector_account_id"]
+    if account_id is not None:
+        connector = await deps.connectors.connector_for(deps.pool, account_id)
+        if isinstance(connector, CustomerVault):
+            reference = await provider_customer(deps, connector, customer, account_id)
+            try:
+                async with deps.connectors.guard(account_id, "attach_payment_method"):
+                    await connector.attach_payment_method(row["connector_reference"], reference)
+            except InvalidCard as error:
+                raise CardError(str(error), param="payment_method") from None
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await require_customer(conn, tenant, customer_id, lock=True)
+        attached = await pm_db.attach(conn, pm_id, customer_id)
+    if attached is None:  # another customer's attach won meanwhile
+        raise ownership.attached_elsewhere(pm_id)
+    return PaymentMethod.from_row(attached)
+
+
+async def detach(deps: Deps, tenant: Tenant, pm_id: str) -> PaymentMethod:
+    """Detach a payment method from its customer, with ``payment_method.detached``. It pays
+    for nothing until attached again. Detaching an unattached method changes nothing."""
+    row = await _get(deps.pool, tenant, pm_id)
+    async with deps.pool.acquire() as conn, conn.transaction():
+        detached = await pm_db.detach(conn, pm_id)
+        if detached is None:
+            return PaymentMethod.from_row(row)
+        return await emit_detached(conn, detached)
+
+
+async def detach_all(conn: Connection, customer_id: str) -> int:
+    """Detach every method of a customer being deleted or erased, in the caller's
+    transaction, each with its ``payment_method.detached`` event."""
+    rows = await pm_db.detach_all(conn, customer_id)
+    for row in rows:
+        await emit_detached(conn, row)
+    return len(rows)
+
+
+async def emit_detached(conn: Connection, row: asyncpg.Record) -> PaymentMethod:
+    view = PaymentMethod.from_row(row)
+    await emit(conn, row, EventType.PAYMENT_METHOD_DETACHED, view.model_dump(mode="json"))
+    return view
+
+
+async def _get(conn: Executor, tenant: Tenant, pm_id: str) -> asyncpg.Record:
+    row = await pm_db.get_payment_method(conn, tenant.merchant_id, tenant.livemode, pm_id)
     if row is None:
         raise ResourceMissing(f"No such payment_method: '{pm_id}'", param="id")
-    if customer_id is not None:
-        customer = await require_customer(deps.pool, tenant, customer_id)
-        account_id = row["connector_account_id"]
-        if account_id is not None:
-            connector = await deps.connectors.connector_for(deps.pool, account_id)
-            if isinstance(connector, CustomerVault):
-                reference = await provider_customer(deps, connector, customer, account_id)
-                try:
-                    async with deps.connectors.guard(account_id, "attach_payment_method"):
-                        await connector.attach_payment_method(row["connector_reference"], reference)
-                except InvalidCard as error:
-                    raise CardError(str(error), param="payment_method") from None
-    return PaymentMethod.from_row(await pm_db.set_customer(deps.pool, pm_id, customer_id))
+    return row
 
 
 async def provider_customer(

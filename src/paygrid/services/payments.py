@@ -9,7 +9,6 @@ from typing import Any
 import asyncpg
 
 from paygrid.db import events as events_db
-from paygrid.db import payment_methods as pm_db
 from paygrid.db import payments as payments_db
 from paygrid.db.pagination import PageRequest, group_by
 from paygrid.domain import payments as domain
@@ -21,11 +20,12 @@ from paygrid.domain.errors import (
 from paygrid.domain.events import EventType
 from paygrid.domain.payments import PaymentAction, PaymentStatus
 from paygrid.domain.routing import RoutingContext
+from paygrid.domain.url_safety import check_redirect_url
 from paygrid.ids import new_id
 from paygrid.money import get_currency, validate_amount
 from paygrid.schemas.common import RowLike
 from paygrid.schemas.payments import Payment, PaymentConfirm, PaymentCreate
-from paygrid.services import payment_methods, routing
+from paygrid.services import payment_method_ownership, payment_methods, routing
 from paygrid.services.authorization import Fallback, begin_attempt, run_authorization
 from paygrid.services.context import Deps, Tenant
 from paygrid.services.snapshots import payment_view
@@ -46,12 +46,19 @@ async def create_payment(
     picks (failing over to the next one only when an account provably was not reached)."""
     currency = get_currency(params.currency)
     validate_amount(params.amount, currency)
+    if params.return_url is not None:
+        check_redirect_url(params.return_url, livemode=tenant.livemode, param="return_url")
     receipt_email = params.receipt_email
     if params.customer is not None:
         customer = await payment_methods.require_customer(deps.pool, tenant, params.customer)
         receipt_email = receipt_email or customer["email"]
     source = await payment_methods.source_of(
-        deps, tenant, params.payment_method, params.payment_method_data
+        deps,
+        tenant,
+        params.payment_method,
+        params.payment_method_data,
+        customer_id=params.customer,
+        idempotency_key=idempotency_key,
     )
     method_types = params.payment_method_types or ["card"]
     if params.confirm and source is None and params.payment_method_types is None:
@@ -280,6 +287,8 @@ async def confirm_payment(
     deps: Deps, tenant: Tenant, payment_id: str, params: PaymentConfirm
 ) -> Payment:
     """Attach a payment method if given, then authorize where routing says."""
+    if params.return_url is not None:
+        check_redirect_url(params.return_url, livemode=tenant.livemode, param="return_url")
     payment = await _get(deps, tenant, payment_id)
     attaching = params.payment_method is not None or params.payment_method_data is not None
     sources = domain.confirm_sources(attaching)
@@ -287,11 +296,20 @@ async def confirm_payment(
         raise domain.invalid_state(payment["status"], PaymentAction.BEGIN_ATTEMPT)
     if attaching:
         source = await payment_methods.source_of(
-            deps, tenant, params.payment_method, params.payment_method_data
+            deps,
+            tenant,
+            params.payment_method,
+            params.payment_method_data,
+            customer_id=payment["customer_id"],
+            payment_id=payment["id"],
         )
     elif payment["payment_method_id"] is not None:
-        row = await pm_db.get_payment_method(
-            deps.pool, tenant.merchant_id, tenant.livemode, payment["payment_method_id"]
+        row = await payment_method_ownership.usable_method(
+            deps.pool,
+            tenant,
+            payment["payment_method_id"],
+            customer_id=payment["customer_id"],
+            payment_id=payment["id"],
         )
         assert row is not None
         source = payment_methods.SavedMethod(row)
@@ -334,8 +352,8 @@ async def list_payments(
     customer: str | None,
     currency: str | None,
     reference: str | None,
-    created_gte: datetime | None,
-    created_lte: datetime | None,
+    created_gte: datetime | None = None,
+    created_lte: datetime | None = None,
 ) -> tuple[list[Payment], bool]:
     rows, has_more = await payments_db.list_payments(
         deps.pool,

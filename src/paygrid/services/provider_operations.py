@@ -69,44 +69,72 @@ class Outcome:
 
 
 async def call(
-    deps: Deps, attempt: asyncpg.Record, provider_call: ProviderCall, *, payment_id: str
+    deps: Deps,
+    attempt: asyncpg.Record,
+    provider_call: ProviderCall,
+    *,
+    payment_id: str,
+    repeat: bool = False,
 ) -> Outcome:
     """Make the provider call for ``attempt``. The caller records a definite answer with
     ``record`` in the same transaction as the change it causes.
 
     An unreachable provider closes the attempt and raises ``ProviderUnavailable``; an unknown
-    outcome leaves the attempt open (``unknown``) for a retry with the same key."""
+    outcome leaves the attempt open (``unknown``) for a retry with the same key.
+
+    A ``repeat`` (status sync, or a retry of an attempt whose outcome is unknown) may follow
+    a first call that did reach the provider, so a failure to reach it now proves nothing:
+    the attempt stays open and ``ProviderUnavailable`` says ``provider_timeout``."""
     pool = deps.pool
     started = time.perf_counter()
+    repeat = repeat or attempt["status"] == "unknown"
     try:
         async with deps.connectors.guard(attempt["connector_account_id"], attempt["operation"]):
             result = await provider_call(attempt["id"])
-    except ProviderUnreachable:
+    except ConnectorError as error:
+        if repeat:
+            raise ProviderUnavailable(
+                "The provider could not be asked for the outcome of the earlier call; retry.",
+                payment_id=payment_id,
+                code="provider_timeout",
+            ) from None
+        raise await _closed(pool, attempt, error, started, payment_id) from None
+    return Outcome(result, round((time.perf_counter() - started) * 1000))
+
+
+async def _closed(
+    pool: asyncpg.Pool,
+    attempt: asyncpg.Record,
+    error: ConnectorError,
+    started: float,
+    payment_id: str,
+) -> ProviderUnavailable:
+    """Close the attempt of a first call that failed, and the error to raise for it."""
+    if isinstance(error, ProviderUnreachable):
         await _close(pool, attempt, "unreachable", started, "provider_unavailable")
-        raise ProviderUnavailable(
+        return ProviderUnavailable(
             "The payment provider could not be reached; nothing changed. Retry the request.",
             payment_id=payment_id,
-        ) from None
-    except OutcomeUnknown:
+        )
+    if isinstance(error, OutcomeUnknown):
         await _close(pool, attempt, "unknown", started, "outcome_unknown")
-        raise ProviderUnavailable(
+        return ProviderUnavailable(
             "The provider did not answer in time; retry the request to learn the outcome.",
             payment_id=payment_id,
             code="provider_timeout",
-        ) from None
-    except ConnectorError as error:  # refused before any processing (e.g. a rejected key)
-        code = (
-            "provider_credentials_rejected"
-            if isinstance(error, InvalidCredentials)
-            else ("provider_rejected")
         )
-        await _close(pool, attempt, "failed", started, code)
-        raise ProviderUnavailable(
-            f"The payment provider refused the request ({error}); nothing changed.",
-            payment_id=payment_id,
-            code=code,
-        ) from None
-    return Outcome(result, round((time.perf_counter() - started) * 1000))
+    # refused before any processing (e.g. a rejected key)
+    code = (
+        "provider_credentials_rejected"
+        if isinstance(error, InvalidCredentials)
+        else "provider_rejected"
+    )
+    await _close(pool, attempt, "failed", started, code)
+    return ProviderUnavailable(
+        f"The payment provider refused the request ({error}); nothing changed.",
+        payment_id=payment_id,
+        code=code,
+    )
 
 
 # ProviderUnavailable codes after which the provider provably did nothing.

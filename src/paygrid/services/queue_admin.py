@@ -5,31 +5,50 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
+
+from paygrid.broker import publisher
 from paygrid.db import jobs as jobs_db
 from paygrid.db import webhooks as webhooks_db
 from paygrid.db import workers as workers_db
 from paygrid.domain.errors import ResourceMissing
+from paygrid.services import provider_webhooks
 from paygrid.services.context import Deps, Tenant
 from paygrid.services.webhook_deliveries import retry_dead_letters
 from paygrid.webhooks.delivery import DELIVER, QUEUE
 from paygrid.worker.runner import LIVE_WORKER_WINDOW
 
 
-async def queue_stats(deps: Deps) -> dict[str, Any]:
-    """Job counts by state and the oldest due job per queue, and the live workers with
-    their last heartbeats. Aggregates only: no merchant's objects are shown."""
-    queues = await jobs_db.queue_stats(deps.pool)
-    workers = await workers_db.live_workers(deps.pool, LIVE_WORKER_WINDOW)
+def _queues(rows: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {"name": q["queue"], "counts": q["counts"], "oldest_due_seconds": q["oldest_due_seconds"]}
+        for q in rows
+    ]
+
+
+async def merchant_queue_stats(deps: Deps, tenant: Tenant) -> dict[str, Any]:
+    """Per queue, the merchant's own jobs in this mode (its webhook deliveries, event
+    publishes and provider webhooks) by state, and the age of the oldest due one. Nothing
+    about other merchants or the machines: that is the operator's ``platform_queue_stats``."""
+    rows = await jobs_db.merchant_queue_stats(
+        deps.pool,
+        tenant.merchant_id,
+        tenant.livemode,
+        deliver=DELIVER,
+        publish=publisher.PUBLISH,
+        apply=provider_webhooks.APPLY,
+    )
+    return {"object": "queue_stats", "queues": _queues(rows)}
+
+
+async def platform_queue_stats(pool: asyncpg.Pool) -> dict[str, Any]:
+    """For the operator only (``paygrid queues``): every job's counts by queue and state,
+    and the live workers with their host names, pids and last heartbeats."""
+    queues = await jobs_db.queue_stats(pool)
+    workers = await workers_db.live_workers(pool, LIVE_WORKER_WINDOW)
     return {
         "object": "queue_stats",
-        "queues": [
-            {
-                "name": q["queue"],
-                "counts": q["counts"],
-                "oldest_due_seconds": q["oldest_due_seconds"],
-            }
-            for q in queues
-        ],
+        "queues": _queues(queues),
         "workers": [
             {
                 "id": w["id"],

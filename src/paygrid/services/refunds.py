@@ -10,6 +10,7 @@ import asyncpg
 from paygrid.connectors.base import Capability, OperationResult
 from paygrid.db import payments as payments_db
 from paygrid.db import refunds as refunds_db
+from paygrid.db import transactions
 from paygrid.db.executor import Connection
 from paygrid.db.pagination import PageRequest
 from paygrid.domain.errors import (
@@ -33,7 +34,8 @@ async def create_refund(
     deps: Deps, tenant: Tenant, params: RefundCreate, idempotency_key: str | None
 ) -> Refund:
     """Refund all or part of a succeeded payment."""
-    async with deps.pool.acquire() as conn, conn.transaction():
+
+    async def reserve(conn: Connection) -> tuple[asyncpg.Record, asyncpg.Record, Reserved]:
         payment = await payments_db.get_payment(
             conn, tenant.merchant_id, tenant.livemode, params.payment, lock=True
         )
@@ -41,16 +43,21 @@ async def create_refund(
             raise InvalidRequest(
                 f"No such payment: '{params.payment}'", param="payment", code="resource_missing"
             )
-        existing = None
         if idempotency_key is not None:
             existing = await refunds_db.find_by_idempotency_key(
                 conn, payment["id"], idempotency_key
             )
-        if existing is None:
-            refund, attempt = await _reserve(conn, payment, params, idempotency_key)
-    if existing is not None:
-        return await _resume(deps, payment, existing)
+            if existing is not None:
+                return payment, existing, None
+        return payment, *await _reserve(conn, payment, params, idempotency_key)
+
+    payment, refund, attempt = await transactions.run(deps.pool, reserve)
+    if attempt is None:
+        return await _resume(deps, payment, refund)
     return await _execute(deps, payment, refund, attempt)
+
+
+Reserved = asyncpg.Record | None  # the new refund's attempt; None for an existing refund
 
 
 async def _reserve(
@@ -67,6 +74,12 @@ async def _reserve(
             current_status=payment["status"],
         )
     available = refundable(payment["amount_received"], payment["amount_refunded"])
+    if available <= 0:  # pending refunds count: their amount is reserved
+        raise RefundExceedsAvailable(
+            "This payment has already been fully refunded.",
+            param="payment",
+            code="charge_already_refunded",
+        )
     amount = params.amount if params.amount is not None else available
     await captures.require(conn, payment, Capability.REFUND, "refunds")
     if 0 < amount < payment["amount_received"]:
@@ -101,7 +114,12 @@ async def _reserve(
 
 
 async def _execute(
-    deps: Deps, payment: asyncpg.Record, refund: asyncpg.Record, attempt: asyncpg.Record
+    deps: Deps,
+    payment: asyncpg.Record,
+    refund: asyncpg.Record,
+    attempt: asyncpg.Record,
+    *,
+    repeat: bool = False,
 ) -> Refund:
     """Call the provider (keyed by the refund id) and settle the refund."""
     connector = await deps.connectors.connector_for(deps.pool, payment["connector_account_id"])
@@ -114,6 +132,7 @@ async def _execute(
             attempt,
             lambda _attempt_id: connector.refund(reference, refund["amount"], refund["id"]),
             payment_id=payment["id"],
+            repeat=repeat,
         )
     except ProviderUnavailable as error:
         if error.code in provider_operations.NOTHING_HAPPENED:  # release the reservation
@@ -133,7 +152,9 @@ async def _settle(
         if succeeded
         else (outcome.result.failure_reason if outcome else "provider_unavailable")
     )
-    async with deps.pool.acquire() as conn, conn.transaction():
+
+    async def settle(conn: Connection) -> Refund:
+        await payments_db.lock_payment(conn, refund["payment_id"])  # the payment row first
         updated = await refunds_db.finish_refund(
             conn,
             refund["id"],
@@ -158,6 +179,8 @@ async def _settle(
         await emit(conn, updated, event, view.model_dump(mode="json"))
         return view
 
+    return await transactions.run(deps.pool, settle)
+
 
 async def _accepted(
     deps: Deps, refund: asyncpg.Record, attempt: asyncpg.Record, outcome: Outcome
@@ -165,14 +188,18 @@ async def _accepted(
     """The provider took the refund but settles it later (Paystack): it stays pending with
     the provider's reference until a webhook or status sync says how it ended."""
     delay = timedelta(seconds=deps.settings.sync_delays()[0])
-    async with deps.pool.acquire() as conn, conn.transaction():
+
+    async def accept(conn: Connection) -> asyncpg.Record | None:
+        await payments_db.lock_payment(conn, refund["payment_id"])  # the payment row first
         await provider_operations.record(conn, attempt, outcome)
-        updated = await refunds_db.mark_accepted(
+        return await refunds_db.mark_accepted(
             conn,
             refund["id"],
             provider_reference=outcome.result.provider_reference,
             next_sync_at=datetime.now(UTC) + delay,
         )
+
+    updated = await transactions.run(deps.pool, accept)
     return Refund.from_row(updated or refund)
 
 
@@ -201,6 +228,23 @@ async def _resume(deps: Deps, payment: asyncpg.Record, refund: asyncpg.Record) -
             # (or an operator reconciling) settles it.
             return Refund.from_row(refund)
     return await _execute(deps, payment, refund, attempt)
+
+
+async def recover_attempt(deps: Deps, payment: asyncpg.Record, attempt: asyncpg.Record) -> bool:
+    """Status sync: a refund call whose process died mid-call (its attempt still open) is
+    asked about by repeating it with the same idempotency key, at providers that deduplicate
+    refunds (the answer is the first call's result; nothing is refunded twice). Elsewhere it
+    stays pending for the provider's webhook or an operator. True when it was asked."""
+    refund = await refunds_db.get_refund(
+        deps.pool, payment["merchant_id"], payment["livemode"], attempt["refund_id"]
+    )
+    if refund is None or refund["status"] != "pending" or refund["provider_reference"]:
+        return False
+    target = await routing.target_of(deps.pool, payment["connector_account_id"])
+    if Capability.IDEMPOTENT_REFUNDS not in target.capabilities:
+        return False
+    await _execute(deps, payment, refund, attempt, repeat=True)
+    return True
 
 
 async def get_refund(deps: Deps, tenant: Tenant, refund_id: str) -> Refund:

@@ -16,7 +16,7 @@ from paygrid.connectors.base import (
     ProviderUnreachable,
     TokenDescriber,
 )
-from paygrid.connectors.registry import capabilities_of, no_connector
+from paygrid.connectors.registry import amount_refusal_of, capabilities_of, no_connector
 from paygrid.db import connector_accounts as accounts_db
 from paygrid.db import routing_rules as rules_db
 from paygrid.db.executor import Executor
@@ -24,11 +24,13 @@ from paygrid.db.pagination import PageRequest
 from paygrid.domain import routing as domain
 from paygrid.domain.errors import (
     CapabilityNotSupported,
+    InvalidAmount,
     InvalidRequest,
     ProviderUnavailable,
     ResourceMissing,
 )
 from paygrid.ids import new_id
+from paygrid.money import MAX_AMOUNT
 from paygrid.schemas.common import DeletedObject, RowLike
 from paygrid.schemas.connector_accounts import (
     Destination,
@@ -74,11 +76,24 @@ async def targets_for(conn: Executor, tenant: Tenant, ctx: domain.RoutingContext
         )
         for account_id in ids
     ]
+    targets = _within_provider_limits(targets, ctx)
     if not targets and not tenant.livemode:
         targets = [BUILTIN]
     if not targets:
         raise no_connector(tenant.livemode)
     return targets
+
+
+def _within_provider_limits(targets: list[Target], ctx: domain.RoutingContext) -> list[Target]:
+    """The targets whose provider takes this amount. An account whose provider is known to
+    refuse it is passed over; when that leaves none, the first refusal is the answer, before
+    any provider is called."""
+    refusals = [amount_refusal_of(t.provider, ctx.amount, ctx.currency) for t in targets]
+    usable = [t for t, refusal in zip(targets, refusals, strict=True) if refusal is None]
+    first = next((r for r in refusals if r is not None), None)
+    if first is not None and not usable:
+        raise InvalidAmount(first.message, param="amount", code=first.code)
+    return usable
 
 
 async def target_of(conn: Executor, account_id: str | None) -> Target:
@@ -175,6 +190,17 @@ async def delete_rule(deps: Deps, tenant: Tenant, rule_id: str) -> DeletedObject
 
 
 def _conditions_json(conditions: RuleConditions) -> dict[str, Any]:
+    """The conditions to store, once their amounts are within what any currency allows
+    (larger ones match no payment, and past 2^64 cannot even be stored as JSON)."""
+    for bound in ("gte", "lte"):
+        value = getattr(conditions.amount, bound) if conditions.amount else None
+        if value is not None and value > MAX_AMOUNT:
+            raise InvalidAmount(
+                f"conditions.amount.{bound} must be at most {MAX_AMOUNT}, the largest amount "
+                "any currency allows.",
+                param=f"conditions[amount][{bound}]",
+                code="amount_too_large",
+            )
     return conditions.model_dump(exclude_none=True)
 
 

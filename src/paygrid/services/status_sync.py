@@ -6,6 +6,14 @@ came back within ``PAYGRID_REQUIRES_ACTION_EXPIRY_HOURS``.
 
 While an attempt's outcome is unknown its payment stays ``processing``, and nothing here or
 anywhere else sends it to another provider: only this sync (or a provider webhook) settles it.
+
+An attempt still open ``PAYGRID_NOT_SENT_GRACE_SECONDS`` after it started lost its process:
+- an authorize attempt is asked about; when the provider has no charge for its idempotency
+  key it never went out: it is closed ``not_sent`` and the payment returns to
+  ``requires_payment_method``;
+- a capture, void or refund call is repeated with the same idempotency key (the provider
+  answers with the first call's result, or makes the call once), and the payment moves to
+  the provider's truth with its event (refunds only at providers that deduplicate them).
 """
 
 from __future__ import annotations
@@ -31,8 +39,6 @@ log = structlog.get_logger("paygrid.status_sync")
 
 SYNC: Final = "payments.status_sync"
 BATCH: Final = 100
-# An attempt still ``pending`` this long after it started lost its process mid-call.
-STALE_PENDING: Final = timedelta(minutes=15)
 
 
 @dataclass(slots=True)
@@ -41,18 +47,20 @@ class SyncReport:
     still_unknown: int = 0
     expired: int = 0  # requires_action payments closed after the action window
     refunds_settled: int = 0
+    operations_recovered: int = 0  # capture, void and refund calls whose process died
 
 
 async def run(deps: Deps, now: datetime | None = None) -> SyncReport:
     """One pass over everything due; the job ``payments.status_sync`` runs it periodically."""
     now = now or datetime.now(UTC)
     report = SyncReport()
-    await sync_db.stale_pending_attempts(deps.pool, now - STALE_PENDING, BATCH)
+    stale = now - timedelta(seconds=deps.settings.not_sent_grace_seconds)
+    await sync_db.stale_pending_attempts(deps.pool, stale, BATCH)
     for attempt in await sync_db.claim_due_attempts(deps.pool, now, BATCH):
         payment = await payments_db.get_payment_unscoped(deps.pool, attempt["payment_id"])
         assert payment is not None
         waiting_for_customer = attempt["status"] == "requires_action"
-        outcome = await sync_attempt(deps, payment, attempt)
+        outcome = await sync_attempt(deps, payment, attempt, not_sent_before=stale)
         if waiting_for_customer and outcome in (None, AttemptOutcome.REQUIRES_ACTION):
             await _expire(deps, payment, attempt)
             report.expired += 1
@@ -71,7 +79,8 @@ async def run(deps: Deps, now: datetime | None = None) -> SyncReport:
             await sync_db.set_refund_next_sync(
                 deps.pool, refund["id"], now + timedelta(seconds=delay)
             )
-    if report.resolved or report.expired or report.refunds_settled:
+    report.operations_recovered = await _recover_operations(deps, stale, now)
+    if report.resolved or report.expired or report.refunds_settled or report.operations_recovered:
         log.info("status_sync.pass", **dataclasses.asdict(report))
     return report
 
@@ -96,6 +105,40 @@ async def _expire(deps: Deps, payment: Any, attempt: Any) -> None:
         error_code="action_expired",
         error_message="The customer did not complete the required action in time.",
     )
+
+
+async def _recover_operations(deps: Deps, stale: datetime, now: datetime) -> int:
+    """Repeat, with the same idempotency key, the capture, void and refund calls whose
+    process died mid-call (or whose outcome was never learned), and apply the answers."""
+    delays = deps.settings.sync_delays()
+    recovered = 0
+    for attempt in await sync_db.claim_stale_operations(
+        deps.pool, stale, now, now + timedelta(seconds=delays[0]), BATCH
+    ):
+        payment = await payments_db.get_payment_unscoped(deps.pool, attempt["payment_id"])
+        assert payment is not None
+        tenant = Tenant(payment["merchant_id"], payment["livemode"])
+        try:
+            match attempt["operation"]:
+                case "capture":
+                    await captures.drive_capture(deps, tenant, payment, attempt, repeat=True)
+                case "void":
+                    await captures.drive_void(deps, tenant, payment, attempt, None, repeat=True)
+                case "refund":
+                    if not await refunds.recover_attempt(deps, payment, attempt):
+                        continue
+                case operation:
+                    raise ValueError(f"unexpected operation {operation!r}")
+        except PaygridError as error:  # refused (recorded failed), or still no answer
+            log.info(
+                "status_sync.operation_unsettled",
+                attempt_id=attempt["id"],
+                operation=attempt["operation"],
+                code=error.code,
+            )
+            continue
+        recovered += 1
+    return recovered
 
 
 async def _sync_refund(deps: Deps, refund: Any) -> bool:

@@ -134,7 +134,10 @@ async def require_endpoint(deps: Deps, tenant: Tenant, endpoint_id: str) -> asyn
 
 async def _check(deps: Deps, tenant: Tenant, url: str) -> None:
     await check_url(
-        url, livemode=tenant.livemode, allowed_hosts=deps.settings.allowed_webhook_hosts()
+        url,
+        livemode=tenant.livemode,
+        allowed_hosts=deps.settings.allowed_webhook_hosts(),
+        resolver=deps.resolver,
     )
 
 

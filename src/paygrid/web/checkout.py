@@ -15,13 +15,20 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import asyncpg
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from fastapi.templating import Jinja2Templates
 
 from paygrid.api.dependencies import deps_of
 from paygrid.db import audit as audit_db
 from paygrid.db import checkout_sessions as sessions_db
 from paygrid.db import merchants as merchants_db
+from paygrid.domain.card_numbers import refuse_card_number
 from paygrid.domain.errors import InvalidRequest, PaygridError, PermissionDenied
 from paygrid.money import format_display, get_currency
 from paygrid.services import checkout
@@ -107,6 +114,7 @@ async def pay(request: Request, session_id: str) -> Response:
         )
         return await _render_page(request, session, embed=embed, error=error)
     try:
+        refuse_card_number(fields.get("email"), "email")
         outcome = await checkout.pay(
             deps,
             session,
@@ -146,8 +154,26 @@ def _return_url(deps: Deps, session_id: str, embed: bool) -> str:
     return f"{url}?embed=1" if embed else url
 
 
+def _script_asked(request: Request) -> bool:
+    """The page's script posts its form with ``Accept: application/json``: it shows a decline
+    in place, so the card details the customer typed stay in the form (they never reach us).
+    Without script, the form posts as usual and gets a page."""
+    return request.method == "POST" and "application/json" in request.headers.get("accept", "")
+
+
+def _navigate(url: str) -> Response:
+    """For the page's script: go on to this page (as the form's redirect would have)."""
+    return JSONResponse({"navigate": url}, headers=NO_STORE)
+
+
 async def _render_outcome(request: Request, outcome: Outcome, embed: bool) -> Response:
     session = outcome.session
+    if _script_asked(request) and outcome.result in (Result.SUCCEEDED, Result.PROCESSING):
+        if outcome.result is Result.PROCESSING:
+            return _navigate(_return_url(deps_of(request), session["id"], embed))
+        if embed:  # the page of a complete session tells the merchant's page
+            return _navigate(f"/checkout/{session['id']}?embed=1")
+        return _navigate(_with_query(session["success_url"], session_id=session["id"]))
     match outcome.result:
         case Result.SUCCEEDED:
             if embed:
@@ -156,6 +182,8 @@ async def _render_outcome(request: Request, outcome: Outcome, embed: bool) -> Re
             return RedirectResponse(target, status_code=303, headers=NO_STORE)
         case Result.REDIRECT:
             assert outcome.url is not None
+            if _script_asked(request):
+                return _navigate(outcome.url)
             return RedirectResponse(outcome.url, status_code=303, headers=NO_STORE)
         case Result.DECLINED | Result.PROCESSING | Result.UNPAID:
             return await _render_page(
@@ -189,7 +217,10 @@ async def _render_page(
     status_code: int = 200,
 ) -> Response:
     deps = deps_of(request)
+    page = f"/checkout/{session['id']}{'?embed=1' if embed else ''}"
     if session["status"] == "expired":
+        if _script_asked(request):
+            return _navigate(page)
         return templates.TemplateResponse(
             request,
             "checkout_expired.html",
@@ -202,6 +233,10 @@ async def _render_page(
     context["processing"] = processing
     if error is not None:
         status_code = error.status_code
+    if _script_asked(request):
+        if context["error"] is None:  # nothing to show in place: load the page afresh
+            return _navigate(page)
+        return JSONResponse({"error": context["error"]}, status_code=status_code, headers=NO_STORE)
     return templates.TemplateResponse(
         request, "checkout.html", context, status_code=status_code, headers=NO_STORE
     )

@@ -1,8 +1,11 @@
-"""Routes a customer's browser visits: the simulator's 3-D Secure page, and the landing route
+"""Routes a browser visits: the landing page at ``/`` (what is running, where everything is,
+and a first request to copy), the simulator's 3-D Secure page, and the landing route
 providers redirect back to, which syncs the payment and forwards to the merchant."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import ipaddress
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
@@ -13,13 +16,47 @@ from fastapi.templating import Jinja2Templates
 from paygrid.api.dependencies import deps_of
 from paygrid.connectors.simulator import store as simulator_store
 from paygrid.db import payments as payments_db
-from paygrid.domain.errors import ResourceMissing
+from paygrid.demo import DEMO_USER_EMAIL, load_demo_merchant
+from paygrid.domain.errors import InvalidRequest, ResourceMissing
 from paygrid.domain.payments import PaymentStatus
+from paygrid.domain.url_safety import check_redirect_url
 from paygrid.money import format_minor, get_currency
 from paygrid.services.authorization import sync_authorization
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)
+PLACEHOLDER_KEY = "sk_test_..."
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request) -> Response:
+    """The landing page. With ``serve --demo`` it shows the demo merchant's test secret key
+    in the first request, but only to a browser on this machine (loopback): anyone else who
+    can reach the server sees a placeholder."""
+    settings = deps_of(request).settings
+    demo = load_demo_merchant(settings.data_dir) if settings.demo_store else None
+    key = demo.secret_key if demo is not None and _is_local(request) else PLACEHOLDER_KEY
+    return templates.TemplateResponse(
+        request,
+        "home.html",
+        {
+            "version": importlib.metadata.version("paygrid"),
+            "base_url": settings.base_url(),
+            "demo": demo is not None,
+            "demo_email": DEMO_USER_EMAIL,
+            "secret_key": key,
+            "placeholder": PLACEHOLDER_KEY,
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _is_local(request: Request) -> bool:
+    host = request.client.host if request.client is not None else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @router.get("/simulator/authenticate/{charge_id}", response_class=HTMLResponse)
@@ -67,7 +104,7 @@ async def provider_return(request: Request, payment_id: str) -> Response:
         PaymentStatus.REQUIRES_CAPTURE: "succeeded",
         PaymentStatus.PROCESSING: "pending",
     }.get(view.status, "failed")
-    if view.return_url:
+    if view.return_url and _is_redirect_target(view.return_url, livemode=view.livemode):
         return RedirectResponse(
             _with_query(view.return_url, payment=view.id, redirect_status=redirect_status),
             status_code=303,
@@ -75,6 +112,16 @@ async def provider_return(request: Request, payment_id: str) -> Response:
     return templates.TemplateResponse(
         request, "payment_result.html", {"status": view.status.value, "payment_id": view.id}
     )
+
+
+def _is_redirect_target(url: str, *, livemode: bool) -> bool:
+    """Whether the stored ``return_url`` passes today's rule: a row saved before the rule
+    existed must not turn this redirect into ``Location: javascript:...``."""
+    try:
+        check_redirect_url(url, livemode=livemode, param="return_url")
+    except InvalidRequest:
+        return False
+    return True
 
 
 def _with_query(url: str, **params: str) -> str:

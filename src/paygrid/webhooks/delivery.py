@@ -16,15 +16,24 @@ from typing import Any, Final
 
 import aiohttp
 import structlog
+import yarl
 
 from paygrid.db import jobs as jobs_db
 from paygrid.db import webhooks as webhooks_db
+from paygrid.domain import url_safety
+from paygrid.domain.url_safety import Reach
 from paygrid.ids import new_id
 from paygrid.schemas.common import unix
 from paygrid.schemas.events import Event, EventData
 from paygrid.services.context import Deps
 from paygrid.webhooks import signing
-from paygrid.webhooks.destinations import UnsafeDestination, check_url
+from paygrid.webhooks.destinations import (
+    AddressNotAllowed,
+    GuardedResolver,
+    HostResolver,
+    UnsafeDestination,
+    check_shape,
+)
 from paygrid.webhooks.retries import Decision, Outcome, decide
 from paygrid.worker.registry import JobContext
 
@@ -34,9 +43,9 @@ PAUSED_RECHECK: Final = timedelta(seconds=30)
 RESPONSE_PREFIX_BYTES: Final = 1024
 USER_AGENT: Final = "paygrid-webhooks/1"
 log = structlog.get_logger("paygrid.webhooks")
-_sessions: weakref.WeakKeyDictionary[AbstractEventLoop, aiohttp.ClientSession] = (
-    weakref.WeakKeyDictionary()
-)
+_sessions: weakref.WeakKeyDictionary[
+    AbstractEventLoop, dict[tuple[HostResolver, frozenset[str]], aiohttp.ClientSession]
+] = weakref.WeakKeyDictionary()
 
 
 def deliver_payload(delivery_id: str, endpoint_id: str, attempt: int) -> dict[str, Any]:
@@ -94,24 +103,42 @@ async def _post(
     deps: Deps, row: Any, body: bytes, headers: dict[str, str]
 ) -> tuple[int | None, str | None, str | None, str | None]:
     """POST the event; (status code, Retry-After, first 1 KB of the body, error)."""
+    allowed = deps.settings.allowed_webhook_hosts()
     try:
-        if row["livemode"]:  # DNS may have changed since the endpoint was saved
-            await check_url(
-                row["url"], livemode=True, allowed_hosts=deps.settings.allowed_webhook_hosts()
-            )
+        _check_literal(row["url"], livemode=row["livemode"], allowed_hosts=allowed)
         timeout = aiohttp.ClientTimeout(total=deps.settings.webhook_timeout_seconds)
-        async with _session().post(
+        async with _session(deps.resolver, allowed).post(
             row["url"], data=body, headers=headers, timeout=timeout, allow_redirects=False
         ) as response:
             prefix = await response.content.read(RESPONSE_PREFIX_BYTES)
             text = prefix.decode("utf-8", errors="replace")[:RESPONSE_PREFIX_BYTES]
             return response.status, response.headers.get("retry-after"), text, None
-    except UnsafeDestination as refused:
-        return None, None, None, f"url_not_allowed: {refused.message}"
+    except (UnsafeDestination, AddressNotAllowed) as refused:
+        return None, None, None, f"url_not_allowed: {refused}"
     except TimeoutError:
         return None, None, None, "timeout"
+    except aiohttp.ClientConnectorError as failure:
+        if isinstance(failure.os_error, AddressNotAllowed):  # refused by the resolver
+            return None, None, None, f"url_not_allowed: {failure.os_error}"
+        return None, None, None, f"{type(failure).__name__}: {failure}"[:500]
     except aiohttp.ClientError as failure:
         return None, None, None, f"{type(failure).__name__}: {failure}"[:500]
+
+
+def _check_literal(url: str, *, livemode: bool, allowed_hosts: frozenset[str]) -> None:
+    """The delivery-time checks aiohttp's resolver cannot make: the URL's shape, and an IP
+    literal host (aiohttp connects to a literal without asking the resolver). The host is
+    taken as aiohttp's own URL parser reads it, so the two parsers cannot disagree."""
+    check_shape(url, livemode=livemode)
+    host = yarl.URL(url).raw_host or ""
+    target = url_safety.normalise_host(host)
+    if target is None:
+        raise AddressNotAllowed(f"'{host}' is not a valid host name or IP address.")
+    if not isinstance(target, str):  # a literal: judged here, without DNS
+        listed = str(target) in {url_safety.host_key(h) for h in allowed_hosts}
+        verdict = url_safety.classify_address(target)
+        if verdict.reach is Reach.FORBIDDEN or (verdict.reach is Reach.INTERNAL and not listed):
+            raise AddressNotAllowed(f"The host '{host}' is {verdict.reason}.")
 
 
 async def _record(
@@ -173,23 +200,26 @@ def _secrets(deps: Deps, row: Any, now: datetime) -> list[str]:
     return secrets
 
 
-def _session() -> aiohttp.ClientSession:
-    """One connection-pooling session per event loop. aiohttp rather than httpx here: under
-    load httpx cost the worker over 1 ms of CPU per delivery (py-spy), aiohttp a tenth of
-    that. Redirects are not followed: a 3xx is an answer, and following it could lead past
-    the SSRF guard."""
+def _session(resolver: HostResolver, allowed_hosts: frozenset[str]) -> aiohttp.ClientSession:
+    """One connection-pooling session per event loop (and resolver, which is one outside
+    tests). aiohttp rather than httpx here: under load httpx cost the worker over 1 ms of CPU
+    per delivery (py-spy), aiohttp a tenth of that. Its resolver is the SSRF guard's, so the
+    address checked is the address connected to. Redirects are not followed: a 3xx is an
+    answer, and following it could lead past the SSRF guard."""
     loop = get_running_loop()
-    session = _sessions.get(loop)
+    sessions = _sessions.setdefault(loop, {})
+    key = (resolver, allowed_hosts)
+    session = sessions.get(key)
     if session is None or session.closed:
-        session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=200), auto_decompress=False
+        connector = aiohttp.TCPConnector(
+            limit=200, resolver=GuardedResolver(resolver, allowed_hosts)
         )
-        _sessions[loop] = session
+        session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+        sessions[key] = session
     return session
 
 
 async def close_sessions() -> None:
-    """Close this loop's session (on worker shutdown)."""
-    session = _sessions.pop(get_running_loop(), None)
-    if session is not None:
+    """Close this loop's sessions (on worker shutdown)."""
+    for session in _sessions.pop(get_running_loop(), {}).values():
         await session.close()

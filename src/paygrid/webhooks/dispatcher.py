@@ -6,13 +6,13 @@ number of dispatchers share the work), creates one delivery per subscribed endpo
 job for its first attempt (and, when ``PAYGRID_AMQP_URL`` is set, one ``events.publish`` job
 per event: see ``paygrid.broker.publisher``), and marks the batch dispatched, all in one
 transaction: an event is dispatched exactly once and never lost. It wakes on the
-``paygrid_events`` NOTIFY that a trigger sends when events commit, and polls as a fallback.
+``paygrid_events`` NOTIFY that a trigger sends when events commit (listening again after a
+database outage), and polls as a fallback.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Final
@@ -20,8 +20,10 @@ from typing import Any, Final
 import structlog
 
 from paygrid.broker import publisher
+from paygrid.db import engine
 from paygrid.db import jobs as jobs_db
 from paygrid.db import webhooks as webhooks_db
+from paygrid.db.listener import Listener
 from paygrid.ids import new_id
 from paygrid.services.context import Deps
 from paygrid.webhooks.delivery import DELIVER, QUEUE
@@ -91,29 +93,43 @@ class EventDispatcher:
         self.poll_seconds = poll_seconds
         self.batch = batch
         self._wake = asyncio.Event()
+        self._unreachable = False
 
-    def _notified(self, *_args: object) -> None:
+    def _notified(self, _payload: str) -> None:
         self._wake.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
-        async with self.deps.pool.acquire() as listener:
-            await listener.add_listener(CHANNEL, self._notified)
-            try:
-                while not stopping.is_set():
-                    self._wake.clear()
-                    await self._drain()
-                    await _first_of(self._wake, stopping, seconds=self.poll_seconds)
-            finally:
-                with contextlib.suppress(Exception):  # the connection may already be gone
-                    await listener.remove_listener(CHANNEL, self._notified)
+        # Once it listens again after a database outage, drain at once: events committed
+        # meanwhile notified nobody.
+        listener = Listener(
+            self.deps.pool,
+            CHANNEL,
+            self._notified,
+            on_listening=self._wake.set,
+            owner="event_dispatcher",
+        )
+        await listener.start()
+        try:
+            while not stopping.is_set():
+                self._wake.clear()
+                await self._drain()
+                await _first_of(self._wake, stopping, seconds=self.poll_seconds)
+        finally:
+            await listener.stop()
 
     async def _drain(self) -> None:
         try:
             dispatched = self.batch
             while dispatched == self.batch:  # a full batch means more may be waiting
                 dispatched = await dispatch_pending(self.deps, self.batch)
-        except Exception:  # a database hiccup: log it and try again on the next wake or poll
-            log.exception("webhooks.dispatch_failed")
+        except Exception as error:  # log it and try again on the next wake or poll
+            if not engine.unreachable(error):
+                log.exception("webhooks.dispatch_failed")
+            elif not self._unreachable:  # once per database outage
+                log.warning("webhooks.dispatch_failed", error=type(error).__name__)
+            self._unreachable = engine.unreachable(error)
+        else:
+            self._unreachable = False
 
 
 async def _first_of(*events: asyncio.Event, seconds: float) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 
+from paygrid.db import dashboard as dashboard_db
 from paygrid.db import idempotency as idempotency_db
 from paygrid.db import jobs as jobs_db
 from paygrid.db import provider_events as provider_events_db
@@ -34,12 +35,14 @@ async def purge_idempotency_keys(_payload: dict[str, Any], context: JobContext) 
 
 async def purge_job_history(_payload: dict[str, Any], context: JobContext) -> None:
     """Delete succeeded jobs and silent workers older than a week, so the tables stay small
-    (dead jobs stay until an operator deals with them)."""
+    (dead jobs stay until an operator deals with them), and ended sign-in counters."""
     pool = context.deps.pool
     jobs = await jobs_db.purge_succeeded(pool, HISTORY_RETENTION)
     workers = await workers_db.purge_gone(pool, HISTORY_RETENTION)
-    if jobs or workers:
-        log.info("job_history.purged", jobs=jobs, workers=workers)
+    # Sign-in counters whose window has ended count nothing any more.
+    counters = await dashboard_db.purge_login_counters(pool)
+    if jobs or workers or counters:
+        log.info("job_history.purged", jobs=jobs, workers=workers, login_counters=counters)
 
 
 async def purge_webhook_attempts(_payload: dict[str, Any], context: JobContext) -> None:

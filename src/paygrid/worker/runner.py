@@ -2,8 +2,9 @@
 them at once under leases it keeps renewing, retries failures on each kind's schedule,
 records a heartbeat, and on stop lets in-flight jobs finish or releases them.
 
-It wakes on ``NOTIFY paygrid_jobs`` and polls as a fallback, so a lost notification (or a
-dead LISTEN connection) only delays a job by the poll interval."""
+It wakes on ``NOTIFY paygrid_jobs`` and polls as a fallback, so a lost notification only
+delays a job by the poll interval. Its LISTEN connection is reopened when the database comes
+back after an outage, and an outage is logged once, not at every claim and heartbeat."""
 
 from __future__ import annotations
 
@@ -15,16 +16,16 @@ import socket
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 import structlog
-from asyncpg.pool import PoolConnectionProxy
 
 from paygrid.config import Settings
 from paygrid.db import audit as audit_db
+from paygrid.db import engine
 from paygrid.db import jobs as jobs_db
 from paygrid.db import workers as workers_db
 from paygrid.db.jobs import CHANNEL, DEFAULT_QUEUE, Job
+from paygrid.db.listener import Listener
 from paygrid.ids import new_id
 from paygrid.services.context import Deps
 from paygrid.worker.registry import JobContext, JobKind, JobRegistry
@@ -80,6 +81,26 @@ class _InFlight:
         return [job_id for job_id in self.tasks if job_id not in self.finishing]
 
 
+@dataclass(slots=True)
+class _Failures:
+    """Logs each kind of failure once per database outage (a claim every poll and a
+    heartbeat every few seconds would otherwise log an error each time), and any failure
+    that is not an outage every time."""
+
+    worker_id: str
+    down: set[str] = field(default_factory=set)
+
+    def failed(self, event: str, error: Exception) -> None:
+        if not engine.unreachable(error):
+            log.error(event, worker_id=self.worker_id, exc_info=error)
+        elif event not in self.down:
+            self.down.add(event)
+            log.warning(event, worker_id=self.worker_id, error=type(error).__name__)
+
+    def succeeded(self, event: str) -> None:
+        self.down.discard(event)
+
+
 class Worker:
     """One job worker. Any number may run side by side, in one process or many."""
 
@@ -97,7 +118,12 @@ class Worker:
         self._stopping = False
         self._claiming: asyncio.Task[None] | None = None
         self._housekeeping: asyncio.Task[None] | None = None
-        self._listener: PoolConnectionProxy[Any] | None = None
+        self._failures = _Failures(self.id)
+        # Once it listens again after an outage, claim at once: jobs committed meanwhile
+        # notified nobody.
+        self._listener = Listener(
+            deps.pool, CHANNEL, self._on_notify, on_listening=self._wake.set, owner=self.id
+        )
 
     async def start(self) -> None:
         """Register this worker, create its queues' periodic jobs, listen, start claiming."""
@@ -113,7 +139,7 @@ class Worker:
         for schedule in self._registry.schedules():
             if schedule.queue in self.config.queues:
                 await jobs_db.ensure_periodic(pool, schedule.kind, schedule.queue, schedule.every)
-        await self._listen()
+        await self._listener.start()
         self._claiming = asyncio.create_task(self._claim_loop(), name=f"{self.id} claim")
         self._housekeeping = asyncio.create_task(self._beat_loop(), name=f"{self.id} heartbeat")
         log.info("worker.started", worker_id=self.id, queues=list(self.config.queues))
@@ -131,7 +157,7 @@ class Worker:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             await asyncio.gather(self._housekeeping, return_exceptions=True)
-        await self._unlisten()
+        await self._listener.stop()
         try:
             await workers_db.mark_stopped(self._deps.pool, self.id)
         except Exception:  # shutting down anyway: the heartbeat simply goes stale
@@ -172,9 +198,11 @@ class Worker:
                     if len(jobs) == free:
                         continue  # every slot taken: wait for one to free up
                     due = await jobs_db.seconds_until_due(self._deps.pool, config.queues)
-                except Exception:  # outlive database outages: try again after the poll interval
-                    log.exception("worker.claim_failed", worker_id=self.id)
+                except Exception as error:  # outlive database outages: try again after the
+                    # poll interval, or as soon as the LISTEN connection is back
+                    self._failures.failed("worker.claim_failed", error)
                 else:
+                    self._failures.succeeded("worker.claim_failed")
                     if due is not None:
                         timeout = max(min(MIN_WAIT_SECONDS, timeout), min(timeout, due))
             await self._idle(timeout)
@@ -265,8 +293,10 @@ class Worker:
             await asyncio.sleep(self.config.heartbeat_seconds)
             try:
                 await self._beat()
-            except Exception:  # a missed beat is retried next time; the lease has slack
-                log.exception("worker.heartbeat_failed", worker_id=self.id)
+            except Exception as error:  # a missed beat is retried next time; the lease has slack
+                self._failures.failed("worker.heartbeat_failed", error)
+            else:
+                self._failures.succeeded("worker.heartbeat_failed")
 
     async def _beat(self) -> None:
         pool = self._deps.pool
@@ -276,8 +306,6 @@ class Worker:
             renewed = await jobs_db.renew_leases(pool, self.id, held, self.config.lease_seconds)
             for job_id in set(held) - renewed:
                 self._abandon(job_id)
-        if self._listener is None or self._listener.is_closed():
-            await self._listen()
 
     def _abandon(self, job_id: str) -> None:
         """Stop running a job whose lease another worker took over, so it never runs twice
@@ -287,36 +315,7 @@ class Worker:
             log.warning("job.lease_lost", worker_id=self.id, job_id=job_id)
             task.cancel()
 
-    async def _listen(self) -> None:
-        """LISTEN on a pool connection held for the worker's life. Failing that, the worker
-        still finds jobs by polling, and tries again at the next heartbeat."""
-        await self._unlisten()
-        pool = self._deps.pool
-        try:
-            conn = await pool.acquire()
-        except Exception:
-            log.exception("worker.listen_failed", worker_id=self.id)
-            return
-        try:
-            await conn.add_listener(CHANNEL, self._on_notify)
-        except Exception:
-            log.exception("worker.listen_failed", worker_id=self.id)
-            await pool.release(conn)
-            return
-        self._listener = conn
-
-    async def _unlisten(self) -> None:
-        conn, self._listener = self._listener, None
-        if conn is None:
-            return
-        if not conn.is_closed():
-            # The pool skips its reset on release, so UNLISTEN here or the connection keeps
-            # receiving notifications for whoever borrows it next.
-            with contextlib.suppress(Exception):
-                await conn.remove_listener(CHANNEL, self._on_notify)
-        await self._deps.pool.release(conn)
-
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+    def _on_notify(self, payload: str) -> None:
         if payload in self.config.queues:
             self._wake.set()
 

@@ -24,24 +24,16 @@ AdminTenant = Annotated[Tenant, Depends(admin_key)]
 class QueueStats(BaseModel):
     name: str
     counts: dict[str, int] = Field(
-        description="Jobs by status: queued, running, failed, succeeded, dead."
+        description="This merchant's jobs by status: queued, running, failed, succeeded, dead."
     )
     oldest_due_seconds: float | None = Field(description="Age of the oldest job that is due.")
 
 
-class WorkerHeartbeat(BaseModel):
-    id: str
-    hostname: str
-    pid: int
-    queues: list[str]
-    heartbeat: int
-    started: int
-
-
 class QueuesOverview(BaseModel):
     object: Literal["queue_stats"] = "queue_stats"
-    queues: list[QueueStats]
-    workers: list[WorkerHeartbeat]
+    queues: list[QueueStats] = Field(
+        description="Only queues holding jobs of this merchant in this mode."
+    )
 
 
 class PauseRequest(RequestModel):
@@ -55,10 +47,11 @@ class PauseResult(BaseModel):
 
 
 @router.get("/queues", response_model=QueuesOverview, summary="Queue statistics")
-async def queues(request: Request, _tenant: AdminTenant) -> Response:
-    """Per queue: jobs by state and the age of the oldest due job; the live workers and
-    their last heartbeats."""
-    overview: dict[str, Any] = await queue_admin.queue_stats(deps_of(request))
+async def queues(request: Request, tenant: AdminTenant) -> Response:
+    """Per queue: this merchant's jobs in this mode (webhook deliveries, event publishes,
+    provider webhooks) by state, and the age of the oldest due one. Platform-wide counts
+    and the workers are for the operator: ``paygrid queues``."""
+    overview: dict[str, Any] = await queue_admin.merchant_queue_stats(deps_of(request), tenant)
     return JSONResponse(overview)
 
 

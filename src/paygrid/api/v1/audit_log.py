@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -10,7 +9,7 @@ from fastapi.responses import Response
 
 from paygrid.api.authentication import admin_key
 from paygrid.api.dependencies import deps_of
-from paygrid.api.responses import COMMON_ERRORS, Page, created_range, list_response
+from paygrid.api.responses import COMMON_ERRORS, Page, list_response
 from paygrid.schemas.audit import AuditEntry
 from paygrid.schemas.common import ListObject
 from paygrid.services import audit
@@ -24,7 +23,6 @@ async def list_entries(
     request: Request,
     tenant: Annotated[Tenant, Depends(admin_key)],
     page: Page,
-    created: Annotated[tuple[datetime | None, datetime | None], Depends(created_range)],
     object: Annotated[
         str | None, Query(max_length=64, description="Entries about this object id.")
     ] = None,
@@ -47,7 +45,5 @@ async def list_entries(
         object_id=object,
         actor=actor,
         action=action,
-        created_gte=created[0],
-        created_lte=created[1],
     )
     return list_response(request, data, has_more)

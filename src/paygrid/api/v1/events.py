@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from paygrid.api.authentication import secret_key
 from paygrid.api.dependencies import deps_of
-from paygrid.api.responses import COMMON_ERRORS, CreatedRange, Page, json_response, list_response
+from paygrid.api.responses import COMMON_ERRORS, Page, json_response, list_response
 from paygrid.schemas.common import ListObject
 from paygrid.schemas.events import Event
 from paygrid.services import events
@@ -24,21 +24,13 @@ async def list_events(
     request: Request,
     tenant: SecretTenant,
     page: Page,
-    created: CreatedRange,
     event_type: Annotated[
         str | None,
         Query(alias="type", max_length=100, description="Only events of this type."),
     ] = None,
 ) -> Response:
     """Newest first, with cursor pagination."""
-    data, has_more = await events.list_events(
-        deps_of(request),
-        tenant,
-        page,
-        event_type=event_type,
-        created_gte=created[0],
-        created_lte=created[1],
-    )
+    data, has_more = await events.list_events(deps_of(request), tenant, page, event_type=event_type)
     return list_response(request, data, has_more)
 
 

@@ -21,19 +21,30 @@ from paygrid.services.context import Tenant
 
 router = APIRouter(prefix="/v1/payment_methods", tags=["Payment methods"], responses=COMMON_ERRORS)
 SecretTenant = Annotated[Tenant, Depends(secret_key)]
-AnyTenant = Annotated[Tenant, Depends(any_key)]
+
+
+async def tokenizing_key(request: Request) -> Tenant:
+    """A publishable key, or a secret key with the scope the path needs
+    (``customers:write``, as for attaching: see docs/scopes.md)."""
+    if principal_of(request).kind == "secret":
+        return await secret_key(request)
+    return await any_key(request)
+
+
+TokenizingTenant = Annotated[Tenant, Depends(tokenizing_key)]
 
 
 @router.post(
     "", response_model=PaymentMethod, responses={402: CARD_ERRORS[402]}, summary="Tokenize a card"
 )
 async def create_payment_method(
-    request: Request, body: PaymentMethodCreate, tenant: AnyTenant
+    request: Request, body: PaymentMethodCreate, tenant: TokenizingTenant
 ) -> Response:
     """Test mode: card data goes straight to the simulator's tokenizer (Luhn, expiry and
     brand are checked) and comes back as a `pm_...` with brand, last4 and expiry. paygrid
     never stores or logs the number or CVC. Publishable keys may call this, but only a
-    secret key may attach the new method to a `customer`."""
+    secret key may attach the new method to a `customer`. A secret key needs the
+    `customers:write` scope."""
     can_attach = principal_of(request).kind == "secret"
     return json_response(
         await payment_methods.create_payment_method(
@@ -64,6 +75,8 @@ async def get_payment_method(request: Request, pm_id: str, tenant: SecretTenant)
 async def attach(
     request: Request, pm_id: str, body: PaymentMethodAttach, tenant: SecretTenant
 ) -> Response:
+    """A method attached to another customer is refused (`400
+    payment_method_already_attached`): detach it first."""
     return json_response(
         await payment_methods.attach(deps_of(request), tenant, pm_id, body.customer)
     )
@@ -71,4 +84,6 @@ async def attach(
 
 @router.post("/{pm_id}/detach", response_model=PaymentMethod, summary="Detach from its customer")
 async def detach(request: Request, pm_id: str, tenant: SecretTenant) -> Response:
-    return json_response(await payment_methods.attach(deps_of(request), tenant, pm_id, None))
+    """Sends `payment_method.detached`. A detached method pays for nothing until it is
+    attached again."""
+    return json_response(await payment_methods.detach(deps_of(request), tenant, pm_id))

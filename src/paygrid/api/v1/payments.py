@@ -12,7 +12,6 @@ from paygrid.api.dependencies import deps_of, idempotency_key_of
 from paygrid.api.responses import (
     CARD_ERRORS,
     COMMON_ERRORS,
-    CreatedRange,
     Page,
     json_response,
     list_response,
@@ -49,7 +48,6 @@ async def list_payments(
     request: Request,
     tenant: SecretTenant,
     page: Page,
-    created: CreatedRange,
     status: Annotated[PaymentStatus | None, Query()] = None,
     customer: Annotated[str | None, Query()] = None,
     currency: Annotated[str | None, Query(max_length=3)] = None,
@@ -64,8 +62,6 @@ async def list_payments(
         customer=customer,
         currency=currency,
         reference=reference,
-        created_gte=created[0],
-        created_lte=created[1],
     )
     return list_response(request, data, has_more)
 

@@ -35,8 +35,10 @@ SecretTenant = Annotated[Tenant, Depends(secret_key)]
 async def create_endpoint(
     request: Request, body: WebhookEndpointCreate, tenant: SecretTenant
 ) -> Response:
-    """The response includes the endpoint's signing `secret`, this once only. Live-mode URLs
-    must be https and resolve to public addresses (400 `url_not_allowed` otherwise)."""
+    """The response includes the endpoint's signing `secret`, this once only. The URL must
+    lead to a public address (loopback and private ones only for hosts in
+    `PAYGRID_WEBHOOK_ALLOWED_HOSTS`), and be https in live mode; 400 `url_not_allowed`
+    otherwise."""
     return json_response(await webhook_endpoints.create_endpoint(deps_of(request), tenant, body))
 
 

@@ -13,6 +13,7 @@ from paygrid.connectors.base import (
     AuthorizeRequest,
     Capability,
     InvalidCredentials,
+    NoSuchCharge,
     OperationResult,
     OutcomeUnknown,
     ProviderEvent,
@@ -99,10 +100,13 @@ class PaystackConnector:
         return mapping.rejected_request(envelope)
 
     async def retrieve(self, attempt_id: str, provider_reference: str | None) -> AttemptResult:
-        """Verify the transaction: its reference is our attempt id. Raises ``OutcomeUnknown``
-        when Paystack does not know the reference (the initialize may not have arrived)."""
+        """Verify the transaction: its reference is our attempt id. Raises ``NoSuchCharge``
+        when Paystack does not know the reference (the initialize may not have arrived yet,
+        or never will), ``OutcomeUnknown`` when it cannot say."""
         reference = provider_reference or attempt_id
         status, envelope = await self._send("GET", f"/transaction/verify/{reference}")
+        if status == 404:  # "Transaction reference not found": a definite answer
+            raise NoSuchCharge(f"Paystack has no transaction {reference}")
         if status != 200:
             raise OutcomeUnknown(f"Paystack cannot verify {reference}: {mapping.message(envelope)}")
         return mapping.transaction_result(mapping.envelope_data(envelope))

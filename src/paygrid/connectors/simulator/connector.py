@@ -18,6 +18,7 @@ from paygrid.connectors.base import (
     CardDetails,
     Decline,
     InvalidSignature,
+    NoSuchCharge,
     OperationResult,
     OutcomeUnknown,
     ProviderEvent,
@@ -90,6 +91,7 @@ class SimulatorConnector:
         *,
         base_url: str,
         latency_ms: int = 0,
+        request_latency_ms: int = 0,
         failure_mode: SimulatorFailureMode = "none",
         today: Callable[[], date] = date.today,
     ) -> None:
@@ -99,6 +101,7 @@ class SimulatorConnector:
         # the charge that usually follows skips a read. Bounded; a miss reads the table.
         self._behaviors: OrderedDict[str, Behavior] = OrderedDict()
         self.latency_ms = latency_ms
+        self.request_latency_ms = request_latency_ms
         self.failure_mode: SimulatorFailureMode = failure_mode
         self._today = today
 
@@ -155,6 +158,8 @@ class SimulatorConnector:
         status, decline_code = _initial_status(behavior, request.capture)
         if self.failure_mode == "processing_error":
             status, decline_code = "declined", "processing_error"
+        if self.request_latency_ms:  # the request is on its way; nothing happened yet
+            await asyncio.sleep(self.request_latency_ms / 1000)
         charge = await store.insert_charge(
             self._pool,
             idempotency_key=request.idempotency_key,
@@ -181,7 +186,7 @@ class SimulatorConnector:
         else:
             charge = await store.get_charge_by_key(self._pool, attempt_id)
         if charge is None:
-            raise OutcomeUnknown(f"simulator has no charge for attempt {attempt_id}")
+            raise NoSuchCharge(f"simulator has no charge for attempt {attempt_id}")
         return self._result(charge)
 
     async def retrieve_refund(self, refund_reference: str) -> OperationResult:

@@ -62,6 +62,10 @@ async def insert_charge(
         decline_code,
         return_url,
     )
+    if row is None:
+        # The same key was being inserted concurrently: ON CONFLICT waited for it, but this
+        # statement's snapshot predates it. It is committed now.
+        row = await get_charge_by_key(pool, idempotency_key)
     assert row is not None  # the insert or the existing row is always there
     return row
 
@@ -103,6 +107,11 @@ async def apply_operation(
     Returns (succeeded, operation id, failure reason). A repeated key returns the first result.
     """
     async with pool.acquire() as conn, conn.transaction():
+        # Like a real provider, operations on one charge are serialized: the charge row is
+        # locked before the key is looked up, so of identical concurrent calls one runs and
+        # the others, reading after it committed, return its result.
+        if await conn.fetchval(_LOCK_CHARGE, charge_id) is None:
+            return False, new_id("sop"), "resource_missing"  # no such charge: nothing recorded
         existing = await conn.fetchrow(
             "SELECT id, succeeded, failure_reason FROM simulator.operations"
             " WHERE idempotency_key = $1",
@@ -127,6 +136,7 @@ async def apply_operation(
         return updated is not None, op_id, failure
 
 
+_LOCK_CHARGE = "SELECT id FROM simulator.charges WHERE id = $1 FOR UPDATE"
 _OPERATION_SQL = {
     "capture": "UPDATE simulator.charges SET status = 'captured', amount_captured = $2"
     " WHERE id = $1 AND status = 'authorized' AND $2 <= amount RETURNING id",

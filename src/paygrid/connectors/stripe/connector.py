@@ -19,6 +19,7 @@ from paygrid.connectors.base import (
     CardDetails,
     Decline,
     InvalidCard,
+    NoSuchCharge,
     OperationResult,
     OutcomeUnknown,
     ProviderEvent,
@@ -115,7 +116,8 @@ class StripeConnector:
         """The attempt's current outcome. Without a reference (the create timed out) the
         PaymentIntent is found by the attempt id in its metadata. Raises ``OutcomeUnknown``
         when Stripe cannot be asked, and when no PaymentIntent is found *yet*: search lags
-        writes by up to a minute, so "not found" is not proof the create never happened.
+        writes by up to a minute, so a search miss is not proof the create never happened.
+        A miss in the complete (consistent) list raises ``NoSuchCharge``.
 
         An intent that was created but never confirmed is canceled here, so the decline
         reported is final: no late confirm can charge it afterwards."""
@@ -151,13 +153,18 @@ class StripeConnector:
             candidates = []
         match = mapping.best_match(candidates, attempt_id)
         if match is None:  # search may lag; the list is consistent
-            match = await self._scan_list(attempt_id)
+            match, complete = await self._scan_list(attempt_id)
+            if match is None and complete:
+                raise NoSuchCharge(f"Stripe has no PaymentIntent for {attempt_id}")
         return None if match is None else str(match["id"])
 
-    async def _scan_list(self, attempt_id: str) -> mapping.Json | None:
+    async def _scan_list(self, attempt_id: str) -> tuple[mapping.Json | None, bool]:
+        """The best match in the account's PaymentIntents, and whether every one was seen
+        (a miss is then a definite "not found")."""
         intents = self._client.v1.payment_intents
         seen: list[mapping.Json] = []
         after: str | None = None
+        complete = False
         for _ in range(MAX_LIST_PAGES):
             page = await _call(
                 intents.list_async(
@@ -166,9 +173,10 @@ class StripeConnector:
             )
             seen.extend(intent.to_dict() for intent in page.data)
             if not page.has_more or not page.data:
+                complete = True
                 break
             after = page.data[-1].id
-        return mapping.best_match(seen, attempt_id)
+        return mapping.best_match(seen, attempt_id), complete
 
     async def capture(
         self, provider_reference: str, amount: int, idempotency_key: str

@@ -12,6 +12,7 @@ import stripe
 from stripe.params import PaymentIntentCreateParams
 
 from paygrid.connectors.base import (
+    AmountRefusal,
     AttemptResult,
     AuthorizeRequest,
     ConnectorError,
@@ -33,6 +34,19 @@ DeclineCode = Literal[
     "authentication_required",
     "processing_error",
 ]
+
+# Stripe's documented charge limits (docs.stripe.com/currencies): at most eight digits in
+# minor units, the minimum charge of the currencies it lists (others depend on the account's
+# settlement currency, so Stripe itself decides), and three-decimal amounts that end in 0.
+STRIPE_MAX_AMOUNT: Final = 99_999_999
+STRIPE_MIN_AMOUNTS: Final[dict[str, int]] = {
+    "USD": 50,
+    "EUR": 50,
+    "GBP": 30,
+    "INR": 50,
+    "JPY": 50,
+}
+THREE_DECIMAL_CURRENCIES: Final = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
 
 ATTEMPT_METADATA_KEY: Final = "paygrid_attempt_id"
 PAYMENT_METADATA_KEY: Final = "paygrid_payment_id"
@@ -74,6 +88,27 @@ _STATUS_RANK: Final[dict[str, int]] = {
     "requires_confirmation": 0,
 }
 UNCONFIRMED: Final = frozenset({"requires_confirmation", "requires_payment_method"})
+
+
+def amount_refusal(amount: int, currency: str) -> AmountRefusal | None:
+    """Why Stripe would refuse to charge ``amount`` (minor units) of ``currency``, or None."""
+    code = currency.upper()
+    minimum = STRIPE_MIN_AMOUNTS.get(code)
+    if amount > STRIPE_MAX_AMOUNT:
+        return AmountRefusal(
+            "amount_too_large",
+            f"Stripe charges at most {STRIPE_MAX_AMOUNT} (minor units of {code}).",
+        )
+    if minimum is not None and amount < minimum:
+        return AmountRefusal(
+            "amount_too_small", f"Stripe charges at least {minimum} (minor units of {code})."
+        )
+    if code in THREE_DECIMAL_CURRENCIES and amount % 10:
+        return AmountRefusal(
+            "amount_invalid",
+            f"Stripe needs {code} amounts in minor units to end in 0 (got {amount}).",
+        )
+    return None
 
 
 def payment_intent_params(

@@ -29,9 +29,21 @@
   if (embedded) {
     window.addEventListener("message", function (event) {
       if (event.source !== window.parent || !event.data) return;
+      if (event.data.type === "paygrid.checkout.focus") {
+        // checkout.js's focus trap: Tab went past the close button, so start again here.
+        var first = document.querySelector("main input:not([type=hidden]), main button, main a[href]");
+        if (first) first.focus();
+        return;
+      }
       if (event.data.type !== "paygrid.checkout.init") return;
       parentOrigin = event.origin;
       flush();
+    });
+    // Escape closes the modal from inside it too, as from checkout.js's own close button;
+    // never while a payment is being sent.
+    document.addEventListener("keydown", function (event) {
+      var sending = document.querySelector("button[aria-busy=true]");
+      if (event.key === "Escape" && !sending) report("paygrid.checkout.canceled", null);
     });
     var finished = body.getAttribute("data-event");
     if (finished) report(finished, body.getAttribute("data-payment-id"));
@@ -44,6 +56,10 @@
     }
   }
 
+  // -- a page that opens with an error (a decline after 3-D Secure, a refused form) --------
+  var pageError = document.getElementById("form-error");
+  if (pageError && pageError.textContent.trim()) pageError.focus();
+
   // -- the card form ---------------------------------------------------------------------
   var form = document.getElementById("card-form");
   if (!form) return;
@@ -54,6 +70,7 @@
   var brandBadge = document.getElementById("card-brand");
   var button = document.getElementById("pay-button");
   var formError = document.getElementById("form-error");
+  var paymentMethod = document.getElementById("payment-method");
   var buttonLabel = button.textContent;
 
   var BRAND_NAMES = { visa: "Visa", mastercard: "Mastercard", amex: "American Express", verve: "Verve" };
@@ -214,16 +231,41 @@
           var error = (result.payload && result.payload.error) || {};
           throw new Error(error.message || "Your card could not be used. Try another card.");
         }
-        document.getElementById("payment-method").value = result.payload.id;
-        // The card fields have no name: only the pm_... and the form token are posted.
-        form.submit();
+        paymentMethod.value = result.payload.id;
+        return pay();
       })
       .catch(function (error) {
         busy(false);
+        paymentMethod.value = "";
+        // What the customer typed stays, except the CVC, which is never kept.
+        cvc.value = "";
         formError.textContent = error instanceof TypeError
           ? "We could not reach the payment service. Check your connection and try again."
           : error.message;
-        number.focus();
+        formError.focus();
       });
   });
+
+  // The form posts in the background, so a decline is shown in place of a fresh page. The
+  // card fields have no name: only the pm_... and the form token are posted.
+  function pay() {
+    return fetch(form.action, {
+      method: "POST",
+      headers: { Accept: "application/json" },
+      body: new URLSearchParams(new FormData(form)),
+      credentials: "same-origin",
+    })
+      .then(function (response) {
+        return response.json().catch(function () {
+          throw new Error("Something went wrong. Reload the page and try again.");
+        });
+      })
+      .then(function (answer) {
+        if (answer.navigate) {
+          window.location.assign(answer.navigate);
+          return;
+        }
+        throw new Error(answer.error || "Your card could not be used. Try another card.");
+      });
+  }
 })();

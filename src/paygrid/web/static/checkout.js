@@ -49,15 +49,24 @@
       title: "Checkout",
       allow: "payment",
     });
+    // Tab past either end of the dialog comes back into it (a focus trap): the guards take
+    // the focus and hand it on. Shift+Tab from the close button enters the frame at its end.
+    var guardStart = element("span", {}, { tabindex: "0", "data-focus-guard": "" });
+    var guardEnd = element("span", {}, { tabindex: "0", "data-focus-guard": "" });
+    guardStart.addEventListener("focus", function () { closeButton.focus(); });
+    guardEnd.addEventListener("focus", function () { focusFrame(); });
     frameBox.appendChild(iframe);
     frameBox.appendChild(closeButton);
+    overlay.appendChild(guardStart);
     overlay.appendChild(frameBox);
+    overlay.appendChild(guardEnd);
 
+    var opener = document.activeElement;
     current = {
       options: options,
       overlay: overlay,
       iframe: iframe,
-      returnFocus: document.activeElement,
+      returnFocus: opener && opener !== document.body ? opener : null,
       onMessage: function (event) { receive(event); },
       onKey: function (event) { if (event.key === "Escape") cancel(); },
     };
@@ -73,35 +82,54 @@
     closeButton.focus();
   }
 
+  function focusFrame() {
+    if (!current) return;
+    current.iframe.focus();
+    // The page moves the focus to its first control (Escape inside it closes the modal).
+    current.iframe.contentWindow.postMessage({ type: "paygrid.checkout.focus" }, ORIGIN);
+  }
+
   function receive(event) {
     if (!current || event.origin !== ORIGIN || event.source !== current.iframe.contentWindow) return;
     var data = event.data || {};
     if (data.sessionId !== current.options.sessionId) return;
     var options = current.options;
     if (data.type === "paygrid.checkout.succeeded") {
-      close();
-      if (options.onSuccess) options.onSuccess({ sessionId: data.sessionId, paymentId: data.paymentId });
+      finish(options.onSuccess, { sessionId: data.sessionId, paymentId: data.paymentId });
     } else if (data.type === "paygrid.checkout.canceled") {
-      close();
-      if (options.onCancel) options.onCancel({ sessionId: data.sessionId });
+      finish(options.onCancel, { sessionId: data.sessionId });
     }
   }
 
   function cancel() {
     if (!current) return;
-    var options = current.options;
-    close();
-    if (options.onCancel) options.onCancel({ sessionId: options.sessionId });
+    finish(current.options.onCancel, { sessionId: current.options.sessionId });
+  }
+
+  // Close, tell the merchant's page, then give the focus back to what opened the modal (after
+  // the callback, which may re-enable that button).
+  function finish(callback, result) {
+    var returnFocus = teardown();
+    if (callback) callback(result);
+    restoreFocus(returnFocus);
   }
 
   function close() {
-    if (!current) return;
+    restoreFocus(teardown());
+  }
+
+  function teardown() {
+    if (!current) return null;
     var closing = current;
     current = null;
     global.removeEventListener("message", closing.onMessage);
     document.removeEventListener("keydown", closing.onKey);
     if (closing.overlay.parentNode) closing.overlay.parentNode.removeChild(closing.overlay);
-    if (closing.returnFocus && closing.returnFocus.focus) closing.returnFocus.focus();
+    return closing.returnFocus;
+  }
+
+  function restoreFocus(target) {
+    if (target && target.isConnected && target.focus) target.focus();
   }
 
   global.Paygrid = { open: open, close: close, origin: ORIGIN };

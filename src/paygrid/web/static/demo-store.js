@@ -4,8 +4,13 @@
   var buy = document.getElementById("buy");
   var message = document.getElementById("store-message");
 
+  // The button stays enabled (and focused) while the session is made: checkout.js gives the
+  // focus back to it when the modal closes. A second click meanwhile does nothing.
+  var starting = false;
+
   buy.addEventListener("click", function () {
-    buy.disabled = true;
+    if (starting) return;
+    starting = true;
     message.textContent = "";
     fetch("/demo/store/checkout", { method: "POST" })
       .then(function (response) {
@@ -13,22 +18,20 @@
         return response.json();
       })
       .then(function (session) {
+        starting = false;
         Paygrid.open({
           sessionId: session.id,
           onSuccess: function (result) {
             message.textContent = "Thank you! Your payment " + result.paymentId + " went through.";
-            buy.disabled = false;
           },
           onCancel: function () {
             message.textContent = "Checkout canceled; nothing was charged.";
-            buy.disabled = false;
-            buy.focus();
           },
         });
       })
       .catch(function (error) {
         message.textContent = error.message;
-        buy.disabled = false;
+        starting = false;
       });
   });
 })();
