@@ -32,6 +32,7 @@ from paygrid.api.v1 import (
     webhook_endpoints,
 )
 from paygrid.broker.connection import EventBroker
+from paygrid.clock import SYSTEM_CLOCK, Clock
 from paygrid.config import FAILURE_MODES, Settings
 from paygrid.connectors.registry import ConnectorRegistry
 from paygrid.connectors.simulator import SimulatorConnector
@@ -40,7 +41,7 @@ from paygrid.db import engine
 from paygrid.observability import tracing
 from paygrid.observability.metrics import Metrics
 from paygrid.observability.middleware import Telemetry
-from paygrid.openapi_docs import API_DESCRIPTION, TAGS, optional_empty_bodies
+from paygrid.openapi_docs import API_DESCRIPTION, TAGS, optional_empty_bodies, storable_text
 from paygrid.services.context import Deps
 from paygrid.services.merchants import Authenticator
 from paygrid.web import checkout, demo_store, docs, pages
@@ -54,6 +55,7 @@ def build_deps(
     settings: Settings,
     bookkeeping_pool: asyncpg.Pool | None = None,
     app_metrics: Metrics | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> Deps:
     bookkeeping = bookkeeping_pool or pool
     app_metrics = app_metrics or Metrics()
@@ -63,6 +65,7 @@ def build_deps(
         latency_ms=settings.simulator_latency_ms,
         request_latency_ms=settings.simulator_request_latency_ms,
         failure_mode=settings.simulator_failure_mode,
+        clock=clock,
     )
     amqp_url = settings.amqp_url
     keys = settings.key_ring()
@@ -74,6 +77,7 @@ def build_deps(
             latency_ms=settings.simulator_latency_ms,
             request_latency_ms=settings.simulator_request_latency_ms,
             failure_mode=failure_mode if failure_mode in FAILURE_MODES else "none",  # type: ignore[arg-type]
+            clock=clock,
         )
 
     registry = ConnectorRegistry(
@@ -83,6 +87,7 @@ def build_deps(
         timeout_seconds=settings.connector_timeout_seconds,
         breaker_threshold=settings.circuit_breaker_threshold,
         breaker_cooldown=settings.circuit_breaker_cooldown_seconds,
+        clock=clock.monotonic,
         observer=app_metrics,
     )
     return Deps(
@@ -93,6 +98,7 @@ def build_deps(
         keys=keys,
         broker=None if amqp_url is None else EventBroker(amqp_url.get_secret_value()),
         metrics=app_metrics,
+        clock=clock,
     )
 
 
@@ -156,7 +162,7 @@ def create_app(
         app.state.authenticator = Authenticator(deps.pool)
     errors.install(app, public_url=settings.base_url())
     generate_openapi = app.openapi
-    app.openapi = lambda: app.openapi_schema or add_links(optional_empty_bodies(generate_openapi()))  # type: ignore[method-assign]
+    app.openapi = lambda: app.openapi_schema or add_links(storable_text(optional_empty_bodies(generate_openapi())))  # type: ignore[method-assign]
     for router in (
         payments.router,
         checkout_sessions.router,

@@ -387,20 +387,28 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (key_...).")]
     console.print(f"revoked {row['id']}")
 
 
+PasswordOption = Annotated[
+    str | None,
+    typer.Option(help="Prompted for (not echoed) when left out; avoid it in shell history."),
+]
+
+
+def _password(given: str | None, prompt: str) -> str:
+    """The password given as an option, or asked for twice without echo."""
+    if given is not None:
+        return given
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=True))
+
+
 @users_app.command("create")
 def users_create(
     merchant: Annotated[str, typer.Option(help="Merchant id (mer_...).")],
     email: Annotated[str, typer.Option(help="The address the user signs in with.")],
     role: Annotated[str, typer.Option(help="admin, operator, support or viewer.")],
-    password: Annotated[
-        str | None,
-        typer.Option(help="Prompted for (not echoed) when left out; avoid it in shell history."),
-    ] = None,
+    password: PasswordOption = None,
 ) -> None:
     """Create a dashboard user who signs in at /dashboard with this email and password."""
-    if password is None:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    secret = password
+    secret = _password(password, "Password")
     user = _with_pool(
         lambda pool: dashboard_users.create_user(
             pool, merchant_id=merchant, email=email, role=role, password=secret
@@ -438,15 +446,10 @@ def users_list(
 @users_app.command("set-password")
 def users_set_password(
     email: Annotated[str, typer.Argument(help="The user's email.")],
-    password: Annotated[
-        str | None,
-        typer.Option(help="Prompted for (not echoed) when left out; avoid it in shell history."),
-    ] = None,
+    password: PasswordOption = None,
 ) -> None:
     """Set a dashboard user's password; the user's open dashboard sessions end."""
-    if password is None:
-        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
-    secret = password
+    secret = _password(password, "New password")
     user = _with_pool(lambda pool: dashboard_users.reset_password(pool, email, secret))
     console.print(f"password set for {user.email} ({user.id})", highlight=False, soft_wrap=True)
 

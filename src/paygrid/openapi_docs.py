@@ -81,3 +81,56 @@ def optional_empty_bodies(spec: dict[str, Any]) -> dict[str, Any]:
             if model is not None and not model.get("required"):
                 body["required"] = False
     return spec
+
+
+# What the server refuses in text (``schemas.common.unstorable`` for parameters and bodies,
+# the middleware's check for the path), as JSON Schema patterns: the document says so, so a
+# client (or a fuzzer) generating from it sends nothing the server answers with a 400.
+_STORABLE_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+_PATH_TEXT = r"^[^\x00-\x1f\x7f]*$"
+
+
+def storable_text(spec: dict[str, Any]) -> dict[str, Any]:
+    """Give every free-text string of a request (path and query parameters, request bodies
+    and the object keys in them) the pattern of the text the server stores."""
+    components = spec.get("components", {}).get("schemas", {})
+    seen: set[str] = set()
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                pattern = _PATH_TEXT if parameter.get("in") == "path" else _STORABLE_TEXT
+                _restrict_text(parameter.get("schema", {}), pattern, components, seen)
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is not None:
+                _restrict_text(body.get("schema", {}), _STORABLE_TEXT, components, seen)
+    return spec
+
+
+def _restrict_text(
+    schema: dict[str, Any], pattern: str, components: dict[str, Any], seen: set[str]
+) -> None:
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        name = ref.rpartition("/")[2]
+        if name not in seen and name in components:
+            seen.add(name)
+            _restrict_text(components[name], pattern, components, seen)
+        return
+    # A string already held to an enum, a pattern or a format holds no control characters;
+    # that also covers the string branch of an optional field (``anyOf: [string, null]``).
+    constrained = bool({"enum", "const", "pattern", "format"} & set(schema))
+    if schema.get("type") == "string" and not constrained:
+        schema["pattern"] = pattern
+    if isinstance(schema.get("additionalProperties"), dict):
+        schema.setdefault("propertyNames", {}).setdefault("pattern", pattern)
+    children: list[Any] = list(schema.get("properties", {}).values())
+    if not constrained:
+        children.extend(schema.get(key, []) for key in ("anyOf", "oneOf", "allOf"))
+    for key in ("items", "additionalProperties", "propertyNames", "not", "if", "then", "else"):
+        children.append(schema.get(key))
+    for child in children:
+        if isinstance(child, list):
+            for item in child:
+                _restrict_text(item, pattern, components, seen)
+        elif isinstance(child, dict):
+            _restrict_text(child, pattern, components, seen)

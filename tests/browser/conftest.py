@@ -25,7 +25,7 @@ import pytest
 
 from paygrid.db import engine
 from tests.conftest import ROOT, auth, scratch_database
-from tests.integration.test_worker_process import _free_port, _process
+from tests.integration.test_worker_process import serving
 from tests.integration.webhook_receiver import Receiver, receiver
 from tests.integration.worker_harness import eventually
 
@@ -106,36 +106,19 @@ async def demo_server(
     browser_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[DemoServer]:
     data_dir = tmp_path_factory.mktemp("demo")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     env = {
-        "PAYGRID_DATA_DIR": str(data_dir),
-        "PAYGRID_PORT": str(port),
-        "PAYGRID_PUBLIC_URL": url,
         "PAYGRID_WORKER_IN_PROCESS": "true",
         # A handful of requests at a time: small pools leave the shared server's connections
         # to the rest of the suite.
         "PAYGRID_DB_POOL_SIZE": "8",
         "PAYGRID_WORKER_CONCURRENCY": "4",
-        # The tests make a few dozen requests from one IP; never let a limit decide a test.
-        "PAYGRID_RATE_LIMIT_PER_KEY": "1000000/second",
-        "PAYGRID_RATE_LIMIT_PER_IP": "1000000/second",
-        "PAYGRID_RATE_LIMIT_PAYMENTS_PER_CUSTOMER": "1000000/second",
         # The webhook receiver listens on loopback, which endpoints may use only when allowed.
         "PAYGRID_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
     }
-    log = data_dir / "serve.log"
-    with _process(["serve", "--demo"], browser_database, log, **env) as process:
-        async with httpx.AsyncClient(base_url=url) as http:
-
-            async def ready() -> bool:
-                assert process.poll() is None, f"serve exited:\n{log.read_text()}"
-                try:
-                    return (await http.get("/readyz", timeout=1)).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await eventually(ready, deadline=START_SECONDS)
+    demo_serve = serving(
+        ["serve", "--demo"], browser_database, data_dir, deadline=START_SECONDS, **env
+    )
+    async with demo_serve as (url, process):
         demo = json.loads((data_dir / "demo.json").read_text())
         dashboard = json.loads((data_dir / "demo_dashboard.json").read_text())
         yield DemoServer(

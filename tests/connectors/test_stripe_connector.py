@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from paygrid.clock import SYSTEM_CLOCK
 from paygrid.connectors.base import (
     AccountConfig,
     AuthorizeRequest,
@@ -381,7 +382,7 @@ async def test_localstripe_webhooks_verify_and_map(
         deadline = time.monotonic() + 10
         while True:
             body, headers = await asyncio.wait_for(received.get(), deadline - time.monotonic())
-            parsed = stripe_connector.parse_webhook(body, headers, time.time())
+            parsed = stripe_connector.parse_webhook(body, headers, SYSTEM_CLOCK.now().timestamp())
             if parsed.attempt_id == request.idempotency_key:
                 break
         await localstripe.post(
@@ -395,7 +396,7 @@ async def test_localstripe_webhooks_verify_and_map(
     assert parsed.attempt_result.outcome is AttemptOutcome.CAPTURED
     tampered = body.replace(b"succeeded", b"canceled", 1)
     with pytest.raises(InvalidSignature, match="matches"):
-        stripe_connector.parse_webhook(tampered, headers, time.time())
+        stripe_connector.parse_webhook(tampered, headers, SYSTEM_CLOCK.now().timestamp())
 
 
 # --- failure classification over real sockets -----------------------------------------------

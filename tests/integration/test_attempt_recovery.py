@@ -5,7 +5,7 @@ closed ``not_sent`` after the grace period."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -158,7 +158,7 @@ async def test_an_attempt_the_provider_never_received_is_not_sent_after_the_grac
     old = await _processing_without_charge(api, pool, 11)
 
     await status_sync.run(deps)
-    await status_sync.run(deps, now=datetime.now(UTC) + timedelta(seconds=1))
+    await status_sync.run(deps, now=deps.clock.now() + timedelta(seconds=1))
 
     # Within the grace period the request may still be on its way: nothing changes.
     assert (await api.get(f"/v1/payments/{recent}")).json()["status"] == "processing"

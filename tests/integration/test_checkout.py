@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from paygrid.app import create_app
+from paygrid.clock import SYSTEM_CLOCK
 from paygrid.config import Settings
 from paygrid.services.context import Deps
 from paygrid.services.merchants import NewMerchant, issue_key
@@ -98,7 +98,7 @@ async def follow_local(client: httpx.AsyncClient, response: httpx.Response) -> h
 
 
 async def test_create_retrieve_list_and_expire(api: Api) -> None:
-    before = int(time.time())
+    before = int(SYSTEM_CLOCK.now().timestamp())
     session = await new_session(api, metadata={"order": "1043"}, customer_email="ada@example.com")
     assert session["id"].startswith("cs_")
     assert session["object"] == "checkout_session"
@@ -111,7 +111,9 @@ async def test_create_retrieve_list_and_expire(api: Api) -> None:
     assert (session["amount"], session["currency"]) == (2000, "USD")
     assert session["payment_method_types"] == ["card"]
     assert session["livemode"] is False
-    assert before + 86_400 - 5 <= session["expires_at"] <= int(time.time()) + 86_400
+    assert (
+        before + 86_400 - 5 <= session["expires_at"] <= int(SYSTEM_CLOCK.now().timestamp()) + 86_400
+    )
     assert (await api.get(f"/v1/checkout_sessions/{session['id']}")).json() == session
     listed = (await api.get("/v1/checkout_sessions", status="open")).json()
     assert [s["id"] for s in listed["data"]] == [session["id"]]
@@ -149,7 +151,7 @@ async def test_invalid_sessions_are_refused(
 
 
 async def test_expiry_window_is_30_minutes_to_24_hours(api: Api) -> None:
-    now = int(time.time())
+    now = int(SYSTEM_CLOCK.now().timestamp())
     for expires_at, ok in (
         (now + 25 * 60, False),
         (now + 35 * 60, True),

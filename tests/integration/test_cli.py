@@ -10,19 +10,20 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
 
+from paygrid.clock import SYSTEM_CLOCK
 from paygrid.db import dashboard as dashboard_db
 from paygrid.db import engine
 from paygrid.services import dashboard_users
 from paygrid.services.context import Deps
 from paygrid.services.merchants import NewMerchant
-from tests.conftest import auth
+from tests.conftest import auth, scratch_database
 from tests.integration.test_worker_process import _free_port
 
 
@@ -220,7 +221,7 @@ async def test_users_set_password_replaces_it_and_ends_sessions(
         b"h-token-hash-" + merchant.id.encode(),
         user.id,
         "csrf",
-        datetime.now(UTC) + timedelta(hours=1),
+        SYSTEM_CLOCK.now() + timedelta(hours=1),
     )
     too_short = _paygrid(database_url, "users", "set-password", email, "--password", "short")
     assert too_short.returncode == 1 and "at least 10" in too_short.stderr
@@ -299,8 +300,15 @@ def _healthy(url: str, seconds: float = 60.0) -> bool:
 
 @pytest.mark.slow
 def test_serve_prints_its_addresses_in_80_columns_without_warnings(
-    database_url: str, tmp_path: Path
+    server_url: str, tmp_path: Path
 ) -> None:
+    # A database of its own: its in-process worker must not pick up other tests' jobs
+    # (sealed under another data directory's encryption key) and warn about them.
+    with scratch_database(server_url, "paygrid_serve") as database_url:
+        _serve_prints_its_addresses(database_url, tmp_path)
+
+
+def _serve_prints_its_addresses(database_url: str, tmp_path: Path) -> None:
     port = _free_port()
     env = _without_database_env(
         PAYGRID_DATABASE_URL=database_url,

@@ -6,7 +6,7 @@ attempt and, after the grace period, closes it ``not_sent``: the payment returns
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import asyncpg
 import httpx
@@ -72,7 +72,7 @@ async def test_sigkill_before_the_provider_call_then_status_sync_marks_not_sent(
     assert await pool.fetchval("SELECT status FROM payments WHERE id = $1", payment_id) == (
         "processing"
     )
-    later = datetime.now(UTC) + timedelta(seconds=deps.settings.not_sent_grace_seconds + 60)
+    later = deps.clock.now() + timedelta(seconds=deps.settings.not_sent_grace_seconds + 60)
     await status_sync.run(deps, now=later)
     await status_sync.run(deps, now=later + timedelta(seconds=1))
 

@@ -8,13 +8,15 @@ import re
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
-from paygrid.app import create_app
+from paygrid.app import build_deps, create_app
+from paygrid.clock import FakeClock
 from paygrid.config import Settings
 from paygrid.services.context import Deps
 from paygrid.services.dashboard_users import DashboardUser, create_user
@@ -508,3 +510,32 @@ async def test_a_successful_login_does_not_use_up_the_limit(
         assert (await sign_in(http, email, PASSWORD)).status_code == 303
     assert (await sign_in(http, email, "typo")).status_code == 401  # the address's fifth
     assert (await sign_in(http, email, PASSWORD)).status_code == 429
+
+
+async def test_an_email_may_sign_in_again_once_its_window_has_passed_on_the_clock(
+    pool: asyncpg.Pool, merchant: NewMerchant, settings: Settings
+) -> None:
+    """The per-email sign-in window is measured on the injected clock: moving a FakeClock
+    past it (nothing sleeps) lets the email in again."""
+    email = f"window-{uuid.uuid4().hex[:8]}@example.com"
+    await create_user(pool, merchant_id=merchant.id, email=email, role="viewer", password=PASSWORD)
+    clock = FakeClock()
+    deps = build_deps(pool, settings, clock=clock)
+
+    async def browser() -> httpx.AsyncClient:
+        # A fresh app each time, so only the email's counter (in the database) carries over.
+        transport = httpx.ASGITransport(app=create_app(settings, deps=deps))
+        return httpx.AsyncClient(transport=transport, base_url=TEST_BASE_URL)
+
+    async with await browser() as http:
+        for _ in range(5):
+            assert (await sign_in(http, email, "typo")).status_code == 401
+    async with await browser() as http:
+        assert (await sign_in(http, email, PASSWORD)).status_code == 429
+    clock.advance(timedelta(minutes=14))
+    async with await browser() as http:
+        assert (await sign_in(http, email, PASSWORD)).status_code == 429  # still in the window
+    clock.advance(timedelta(minutes=16))
+    async with await browser() as http:
+        assert (await sign_in(http, email, PASSWORD)).status_code == 303
+    await deps.connectors.aclose()

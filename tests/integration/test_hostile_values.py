@@ -6,7 +6,6 @@ description; each has a valid base body here, and one leaf at a time is replaced
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +14,7 @@ import httpx
 import pytest
 
 from paygrid.app import create_app
+from paygrid.clock import SYSTEM_CLOCK
 from paygrid.config import Settings
 from paygrid.domain import scopes
 from paygrid.services.merchants import NewMerchant, issue_key
@@ -170,7 +170,7 @@ async def ids(admin: Api) -> dict[str, Any]:
             {"priority": 1, "conditions": {}, "destinations": [{"connector_account": account}]},
         ),
         "event_id": events[0]["id"],
-        "in_an_hour": int(time.time()) + 3600,
+        "in_an_hour": int(SYSTEM_CLOCK.now().timestamp()) + 3600,
     }
 
 

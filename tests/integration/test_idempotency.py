@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import asyncpg
 import httpx
 
+from paygrid.clock import FakeClock
 from paygrid.db import idempotency as keys_db
 from paygrid.services.context import Deps
 from paygrid.services.merchants import NewMerchant
@@ -173,11 +175,9 @@ async def test_expired_keys_are_purged_and_reusable(
     )
     assert "idempotent-replayed" not in again.headers  # an expired key counts as new
     assert again.json()["id"] != first.json()["id"]
-    await pool.execute(
-        "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE merchant_id = $1",
-        merchant.id,
-    )
-    assert await keys_db.purge_expired(pool, 24) >= 1
+    clock = FakeClock()  # the purge runs a day and an hour later
+    clock.advance(timedelta(hours=25))
+    assert await keys_db.purge_expired(pool, 24, clock.now()) >= 1
     assert (
         await pool.fetchval(
             "SELECT count(*) FROM idempotency_keys WHERE merchant_id = $1", merchant.id

@@ -8,7 +8,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import asyncpg
 import httpx
@@ -20,6 +20,7 @@ from opentelemetry.trace import SpanKind, format_trace_id
 from prometheus_client.parser import text_string_to_metric_families
 
 from paygrid.app import build_deps, create_app
+from paygrid.clock import SYSTEM_CLOCK
 from paygrid.config import Settings
 from paygrid.db import jobs as jobs_db
 from paygrid.observability import tracing
@@ -135,7 +136,7 @@ async def test_queue_depth_and_oldest_job_age_come_from_the_jobs_table(
     api: Api, pool: asyncpg.Pool
 ) -> None:
     queue = f"metrics_{uuid.uuid4().hex[:8]}"  # no worker polls it
-    hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    hour_ago = SYSTEM_CLOCK.now() - timedelta(hours=1)
     job_ids = [
         await jobs_db.enqueue(pool, "metrics.probe", queue=queue, run_at=hour_ago),
         await jobs_db.enqueue(pool, "metrics.probe", queue=queue),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
+from paygrid.clock import SYSTEM_CLOCK
 from tests.conftest import Api
 
 
@@ -46,7 +46,7 @@ async def test_filters(api: Api) -> None:
     assert await ids(reference="order-eur-1") == {euro["id"]}
     assert await ids(customer=customer["id"]) == {with_customer["id"]}
     assert await ids(status="succeeded") == {succeeded["id"]}
-    now = int(time.time())
+    now = int(SYSTEM_CLOCK.now().timestamp())
     assert len(await ids(**{"created[gte]": now - 60, "created[lte]": now + 60})) == 3
     assert await ids(**{"created[gte]": now + 3600}) == set()
 

@@ -5,6 +5,7 @@ attaching or creating a method on a customer needs ``customers:write``."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -306,3 +307,97 @@ async def test_only_keys_with_customers_write_put_methods_on_a_customer(
     assert with_customer.status_code == 403
     assert with_customer.json()["error"]["code"] == "secret_key_required"
     assert ok(await publishable.post("/v1/payment_methods", card(SUCCESS_CARD)))["customer"] is None
+
+
+# -- races (the payment's own write checks the rule again, under the method's row lock) -------
+
+
+async def test_two_concurrent_first_uses_of_an_unattached_method_one_wins(
+    api: Api, pool: asyncpg.Pool
+) -> None:
+    for run in range(20):
+        pm = await saved_card(api, None)
+        answers = await asyncio.gather(
+            api.post("/v1/payments", payment(None, pm)),
+            api.post("/v1/payments", payment(None, pm)),
+        )
+        statuses = sorted(response.status_code for response in answers)
+        assert statuses == [200, 400], (run, [r.text for r in answers])
+        won = next(r for r in answers if r.status_code == 200).json()
+        assert won["status"] == "succeeded"
+        lost = next(r for r in answers if r.status_code == 400)
+        refused(lost, "payment_method_not_owned", "payment_method")
+        used_by = await pool.fetch(
+            "SELECT DISTINCT payment_id FROM payment_attempts WHERE payment_method_id = $1"
+            " UNION SELECT id FROM payments WHERE payment_method_id = $1",
+            pm,
+        )
+        assert [r["payment_id"] for r in used_by] == [won["id"]]
+
+
+async def test_two_concurrent_confirms_with_one_unattached_method_one_wins(
+    api: Api, pool: asyncpg.Pool
+) -> None:
+    for run in range(10):
+        pm = await saved_card(api, None)
+        waiting = [
+            ok(await api.post("/v1/payments", {"amount": 700, "currency": "usd"}))["id"]
+            for _ in range(2)
+        ]
+        answers = await asyncio.gather(
+            *(api.post(f"/v1/payments/{p}/confirm", {"payment_method": pm}) for p in waiting)
+        )
+        assert sorted(r.status_code for r in answers) == [200, 400], (run, answers)
+        refused(
+            next(r for r in answers if r.status_code == 400),
+            "payment_method_not_owned",
+            "payment_method",
+        )
+        charged = await pool.fetchval(
+            "SELECT count(DISTINCT payment_id) FROM payment_attempts WHERE payment_method_id = $1",
+            pm,
+        )
+        assert charged == 1
+
+
+async def test_a_payment_racing_its_customers_deletion_commits_first_or_is_refused(
+    api: Api, pool: asyncpg.Pool
+) -> None:
+    for run in range(20):
+        alice = await customer(api, "Alice")
+        pm = await saved_card(api, alice)
+
+        async def delete_later(delay: float, customer_id: str = alice) -> httpx.Response:
+            await asyncio.sleep(delay)
+            return await api.delete(f"/v1/customers/{customer_id}")
+
+        paid, deleted = await asyncio.gather(
+            api.post("/v1/payments", payment(alice, pm)), delete_later(run * 0.0005)
+        )
+        ok(deleted)
+        assert ok(await api.get(f"/v1/payment_methods/{pm}"))["customer"] is None
+        if paid.status_code == 200:
+            assert paid.json()["status"] == "succeeded"
+            # The payment was written before the method was detached (audit entries are
+            # numbered as they are written, and the detach waited for the payment's lock).
+            order = await pool.fetch(
+                "SELECT action FROM audit_log WHERE (object_id = $1 AND action ="
+                " 'payment.created') OR (object_id = $2 AND action = 'payment_method.updated'"
+                " AND after->>'customer_id' IS NULL) ORDER BY id",
+                paid.json()["id"],
+                pm,
+            )
+            assert [r["action"] for r in order] == [
+                "payment.created",
+                "payment_method.updated",
+            ], run
+        else:
+            assert paid.status_code == 400, paid.text
+            assert paid.json()["error"]["code"] in (
+                "payment_method_not_owned",
+                "resource_missing",
+            ), paid.text
+            charged = await pool.fetchval(
+                "SELECT count(*) FROM payment_attempts WHERE payment_method_id = $1", pm
+            )
+            assert charged == 0

@@ -3,7 +3,7 @@ says why, and routing moves on to the next account (nothing was processed)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 
@@ -128,7 +128,7 @@ async def test_a_hosted_page_paid_after_the_expiry_is_refunded_too(
     account = await _paystack(api, paystack_fake.base_url, paystack_merchant.secret_key)
     payment = (await api.post("/v1/payments", HOSTED)).json()
     window = timedelta(hours=deps.settings.requires_action_expiry_hours, minutes=1)
-    await status_sync.run(deps, now=datetime.now(UTC) + window)
+    await status_sync.run(deps, now=deps.clock.now() + window)
     expired = (await api.get(f"/v1/payments/{payment['id']}")).json()
     assert expired["status"] == "canceled"
     assert expired["attempts"][0]["error_code"] == "action_expired"

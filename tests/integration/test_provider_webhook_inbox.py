@@ -7,11 +7,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import asyncpg
 import httpx
 
+from paygrid.clock import SYSTEM_CLOCK
 from paygrid.services import provider_webhooks
 from paygrid.services.context import Deps
 from tests.conftest import Api
@@ -78,7 +79,7 @@ async def test_an_unmatched_event_is_kept_and_retried_by_a_job(
     )
     assert job is not None
     assert job["payload"]["attempt"] == 2
-    assert timedelta(seconds=3) < job["run_at"] - datetime.now(UTC) <= timedelta(seconds=5)
+    assert timedelta(seconds=3) < job["run_at"] - SYSTEM_CLOCK.now() <= timedelta(seconds=5)
 
     # The job re-reads the stored body, verifies it with the stored signature, and (still
     # nothing to match) schedules the next try further out.

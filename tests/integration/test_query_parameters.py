@@ -6,7 +6,6 @@ than ignored. The routes come from the app's route table, so a new route is cove
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import asyncpg
@@ -16,6 +15,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from paygrid.api.query import declared_query_parameters
 from paygrid.app import create_app
+from paygrid.clock import SYSTEM_CLOCK
 from paygrid.config import Settings
 from paygrid.domain import scopes
 from paygrid.services.merchants import NewMerchant, issue_key
@@ -138,7 +138,7 @@ def _ids(response: httpx.Response) -> list[str]:
 @pytest.mark.usefixtures("populated")
 async def test_created_filters_filter_every_list(api: Api) -> None:
     filled = 0
-    now = int(time.time())
+    now = int(SYSTEM_CLOCK.now().timestamp())
     for route in LIST_ROUTES:
         path = _concrete(route.path)
         if "xyz_missing" in path:

@@ -15,7 +15,7 @@ import random
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -25,6 +25,7 @@ from asyncpg.connection import LoggedQuery
 from ulid import ULID
 
 from paygrid.app import build_deps, create_app
+from paygrid.clock import SYSTEM_CLOCK
 from paygrid.config import Settings
 from paygrid.db import engine
 from paygrid.domain import scopes
@@ -36,7 +37,7 @@ from tests.integration.test_dashboard import PASSWORD, sign_in
 GROWING = frozenset({"payments", "payment_attempts", "events", "refunds", "audit_log"})
 PAYMENTS_PER_MERCHANT = 10_000
 CUSTOMERS_PER_MERCHANT = 300
-NOW = datetime.now(UTC)
+NOW = SYSTEM_CLOCK.now()
 STATUSES = (
     ["succeeded"] * 80
     + ["requires_payment_method"] * 8

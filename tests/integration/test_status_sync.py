@@ -1,19 +1,39 @@
 """Status sync (the janitor) on real PostgreSQL with simulator connector accounts: unknown
 outcomes are asked again on the schedule, never sent elsewhere meanwhile; redirects the
-customer never finished are closed; stale pending attempts are picked up."""
+customer never finished are closed; stale pending attempts are picked up. Time is a
+FakeClock moved by the tests: nothing here sleeps."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import pytest
 
+from paygrid.app import build_deps
+from paygrid.clock import FakeClock
+from paygrid.config import Settings
 from paygrid.services import status_sync
 from paygrid.services.context import Deps
 from tests.conftest import SUCCESS_CARD, Api, card
 from tests.integration.payment_builders import THREE_DS_CARD
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def deps(
+    pool: asyncpg.Pool, bookkeeping_pool: asyncpg.Pool, settings: Settings, clock: FakeClock
+) -> AsyncIterator[Deps]:
+    """The suite's dependencies, on a clock the tests move (the API and the sync share it)."""
+    built = build_deps(pool, settings, bookkeeping_pool=bookkeeping_pool, clock=clock)
+    yield built
+    await built.connectors.aclose()
 
 
 async def _account(api: Api, **metadata: str) -> str:
@@ -64,7 +84,7 @@ async def _heal(pool: asyncpg.Pool, account_id: str) -> None:
 
 
 async def test_timeout_leaves_processing_then_sync_resolves_on_schedule(
-    api: Api, deps: Deps, pool: asyncpg.Pool
+    api: Api, deps: Deps, pool: asyncpg.Pool, clock: FakeClock
 ) -> None:
     slow = await _account(api, failure_mode="timeout")
     spare = await _account(api)
@@ -80,15 +100,16 @@ async def test_timeout_leaves_processing_then_sync_resolves_on_schedule(
     ]
     attempt = await _attempt(pool, payment["id"])
     assert attempt["next_sync_at"] is not None
-    due_in = attempt["next_sync_at"] - datetime.now(UTC)
-    assert timedelta(seconds=50) < due_in <= timedelta(seconds=60)
+    assert attempt["next_sync_at"] == clock.now() + timedelta(seconds=60)
 
     await _heal(pool, slow)
-    early = await status_sync.run(deps, now=datetime.now(UTC) + timedelta(seconds=10))
+    clock.advance(10)
+    early = await status_sync.run(deps)
     assert early.resolved == 0
     assert (await api.get(f"/v1/payments/{payment['id']}")).json()["status"] == "processing"
 
-    report = await status_sync.run(deps, now=datetime.now(UTC) + timedelta(seconds=61))
+    clock.advance(110)  # two minutes after the timeout, the provider is asked again
+    report = await status_sync.run(deps)
     assert report.resolved >= 1
     synced = (await api.get(f"/v1/payments/{payment['id']}")).json()
     assert synced["status"] == "succeeded"
@@ -106,7 +127,7 @@ async def test_timeout_leaves_processing_then_sync_resolves_on_schedule(
 
 
 async def test_unknown_outcome_backs_off_while_the_provider_cannot_say(
-    api: Api, deps: Deps, pool: asyncpg.Pool
+    api: Api, deps: Deps, pool: asyncpg.Pool, clock: FakeClock
 ) -> None:
     down = await _account(api, failure_mode="timeout")
     await _route(api, down)
@@ -118,32 +139,34 @@ async def test_unknown_outcome_backs_off_while_the_provider_cannot_say(
         " updated_at = now() WHERE id = $1",
         down,
     )
-    start = datetime.now(UTC)
     expected = [300, 1800, 7200, 86400, 86400]
-    clock = start + timedelta(seconds=61)
+    clock.advance(61)
     for delay in expected:
-        report = await status_sync.run(deps, now=clock)
+        report = await status_sync.run(deps)
         assert report.still_unknown >= 1
         attempt = await _attempt(pool, payment["id"])
-        assert attempt["next_sync_at"] == clock + timedelta(seconds=delay)
-        clock = attempt["next_sync_at"] + timedelta(seconds=1)
+        assert attempt["next_sync_at"] == clock.now() + timedelta(seconds=delay)
+        clock.advance(delay + 1)
     current = (await api.get(f"/v1/payments/{payment['id']}")).json()
     assert current["status"] == "processing"
     assert len(current["attempts"]) == 1
 
 
 async def test_a_redirect_never_finished_is_closed_after_the_window(
-    api: Api, deps: Deps, pool: asyncpg.Pool
+    api: Api, deps: Deps, pool: asyncpg.Pool, clock: FakeClock
 ) -> None:
     payment = await _pay(api, THREE_DS_CARD, return_url="https://shop.example/done")
     assert payment["status"] == "requires_action"
     attempt = await _attempt(pool, payment["id"])
     window = timedelta(hours=deps.settings.requires_action_expiry_hours)
-    assert attempt["next_sync_at"] - datetime.now(UTC) > window - timedelta(minutes=1)
+    assert window == timedelta(hours=24)
+    assert attempt["next_sync_at"] == clock.now() + window
 
-    untouched = await status_sync.run(deps, now=datetime.now(UTC) + timedelta(hours=1))
+    clock.advance(timedelta(hours=1))
+    untouched = await status_sync.run(deps)
     assert untouched.expired == 0
-    report = await status_sync.run(deps, now=datetime.now(UTC) + window + timedelta(minutes=1))
+    clock.advance(window)  # a day (and an hour) of fake time later
+    report = await status_sync.run(deps)
     assert report.expired >= 1
     closed = (await api.get(f"/v1/payments/{payment['id']}")).json()
     assert closed["status"] == "canceled"
@@ -158,7 +181,7 @@ async def test_a_redirect_never_finished_is_closed_after_the_window(
 
 
 async def test_an_attempt_whose_process_died_is_synced(
-    api: Api, deps: Deps, pool: asyncpg.Pool
+    api: Api, deps: Deps, pool: asyncpg.Pool, clock: FakeClock
 ) -> None:
     payment = await _pay(api)
     assert payment["status"] == "succeeded"
@@ -175,7 +198,8 @@ async def test_an_attempt_whose_process_died_is_synced(
     )
     await status_sync.run(deps)
     assert (await _attempt(pool, payment["id"]))["status"] == "unknown"
-    await status_sync.run(deps, now=datetime.now(UTC) + timedelta(seconds=1))
+    clock.advance(1)
+    await status_sync.run(deps)
     healed = (await api.get(f"/v1/payments/{payment['id']}")).json()
     assert healed["status"] == "succeeded"
     assert healed["amount_received"] == 2500

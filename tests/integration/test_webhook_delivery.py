@@ -7,7 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -16,6 +16,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from paygrid.app import build_deps, create_app
+from paygrid.clock import SYSTEM_CLOCK
 from paygrid.config import Settings
 from paygrid.services.context import Deps
 from paygrid.services.merchants import NewMerchant, issue_key
@@ -248,7 +249,7 @@ async def test_429_retry_after_is_honoured(rig: Rig) -> None:
     await eventually(scheduled)
     delivery = (await _deliveries(rig, endpoint["id"]))[0]
     assert delivery["status"] == "pending"
-    assert delivery["next_attempt"] >= int((datetime.now(UTC) + timedelta(minutes=59)).timestamp())  # type: ignore[operator]
+    assert delivery["next_attempt"] >= int((SYSTEM_CLOCK.now() + timedelta(minutes=59)).timestamp())  # type: ignore[operator]
 
 
 async def test_test_ping(rig: Rig) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import asyncpg
 import httpx
 import pytest
 
 from paygrid.app import build_deps, create_app
+from paygrid.clock import SYSTEM_CLOCK
 from paygrid.config import Settings
 from paygrid.services.merchants import NewMerchant
 from tests.conftest import TEST_BASE_URL, Api, auth
@@ -189,7 +190,7 @@ async def test_rotation_keeps_the_old_secret_for_a_day(api: Api, pool: asyncpg.P
     expires = await pool.fetchval(
         "SELECT previous_secret_expires_at FROM webhook_endpoints WHERE id = $1", created["id"]
     )
-    assert timedelta(hours=23) < expires - datetime.now(UTC) <= timedelta(hours=24)
+    assert timedelta(hours=23) < expires - SYSTEM_CLOCK.now() <= timedelta(hours=24)
 
 
 async def test_isolation_and_key_kind(

@@ -10,8 +10,8 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -175,6 +175,53 @@ def _process(
             process.wait(timeout=10)
 
 
+async def wait_until_ready(
+    url: str, process: subprocess.Popen[bytes], log: Path, *, deadline: float
+) -> None:
+    """Wait until the ``paygrid serve`` ``process`` answers ``/readyz`` at ``url`` with 200;
+    fail with its log if it exits first."""
+    async with httpx.AsyncClient(base_url=url) as http:
+
+        async def ready() -> bool:
+            if process.poll() is not None:
+                pytest.fail(f"serve exited:\n{await asyncio.to_thread(log.read_text)}")
+            try:
+                return (await http.get("/readyz", timeout=1)).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await eventually(ready, deadline=deadline)
+
+
+# A test makes many requests from one IP and key: never let a rate limit decide it.
+NO_RATE_LIMITS = {
+    "PAYGRID_RATE_LIMIT_PER_KEY": "1000000/second",
+    "PAYGRID_RATE_LIMIT_PER_IP": "1000000/second",
+    "PAYGRID_RATE_LIMIT_PAYMENTS_PER_CUSTOMER": "1000000/second",
+}
+
+
+@asynccontextmanager
+async def serving(
+    args: list[str], database_url: str, data_dir: Path, *, deadline: float, **env: str
+) -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``paygrid serve`` (``args``) on a free port with its own data directory and no rate
+    limits, once ready; yields its URL and process. Its log is ``data_dir/serve.log``."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    environment = {
+        "PAYGRID_DATA_DIR": str(data_dir),
+        "PAYGRID_PORT": str(port),
+        "PAYGRID_PUBLIC_URL": url,
+        **NO_RATE_LIMITS,
+        **env,
+    }
+    log = data_dir / "serve.log"
+    with _process(args, database_url, log, **environment) as process:
+        await wait_until_ready(url, process, log, deadline=deadline)
+        yield url, process
+
+
 async def _worker_of(pool: asyncpg.Pool, pid: int, since: datetime) -> asyncpg.Record | None:
     """The worker row a process started after ``since`` (pids get reused)."""
     return await pool.fetchrow(
@@ -234,15 +281,9 @@ async def test_paygrid_serve_runs_a_worker_in_process_unless_told_not_to(
     log = tmp_path / "serve.log"
     since = await pool.fetchval("SELECT now()")
     with _process(["serve"], database_url, log, **env) as process:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-
-            async def ready() -> bool:
-                try:
-                    return (await http.get("/readyz", timeout=1)).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await eventually(ready, deadline=30)
+        url = f"http://127.0.0.1:{port}"
+        await wait_until_ready(url, process, log, deadline=30)
+        async with httpx.AsyncClient(base_url=url) as http:
             listed = {w["id"] for w in (await http.get("/readyz")).json()["workers"]}
             serving = await _worker_of(pool, process.pid, since)
         assert (serving is not None and serving["id"] in listed) is in_process, log.read_text()

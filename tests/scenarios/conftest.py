@@ -14,7 +14,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -81,7 +81,7 @@ class Scenario:
 
     async def sync(self, ahead: timedelta = timedelta(minutes=2)) -> status_sync.SyncReport:
         """One status-sync pass as if ``ahead`` had passed (the first retry is due at 60 s)."""
-        return await status_sync.run(self.deps, now=datetime.now(UTC) + ahead)
+        return await status_sync.run(self.deps, now=self.deps.clock.now() + ahead)
 
     async def deliver(self, account_id: str, webhook: Webhook) -> httpx.Response:
         return await self.client.post(

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from paygrid.connectors.registry import BUILTIN_PROVIDERS
 from paygrid.domain.routing import (
     Account,
     Conditions,
@@ -18,11 +19,24 @@ from paygrid.domain.routing import (
     weighted_pick,
 )
 
+
+def account(account_id: str, provider: str, currencies: frozenset[str]) -> Account:
+    """An account placed in the default order as its provider's package declares."""
+    facts = BUILTIN_PROVIDERS.facts(provider)
+    return Account(
+        account_id,
+        provider,
+        currencies,
+        preferred_currencies=facts.preferred_currencies,
+        rank=facts.default_rank,
+    )
+
+
 ALL = frozenset({"USD", "EUR", "NGN", "GHS", "KES", "ZAR", "GBP"})
-STRIPE = Account("ca_1stripe", "stripe", ALL)
-PAYSTACK = Account("ca_2paystack", "paystack", frozenset({"NGN", "GHS", "KES", "ZAR", "USD"}))
-SIM_A = Account("ca_3sim_a", "simulator", ALL)
-SIM_B = Account("ca_4sim_b", "simulator", ALL)
+STRIPE = account("ca_1stripe", "stripe", ALL)
+PAYSTACK = account("ca_2paystack", "paystack", frozenset({"NGN", "GHS", "KES", "ZAR", "USD"}))
+SIM_A = account("ca_3sim_a", "simulator", ALL)
+SIM_B = account("ca_4sim_b", "simulator", ALL)
 ACCOUNTS = (STRIPE, PAYSTACK, SIM_A, SIM_B)
 CTX = RoutingContext(
     payment_id="pay_1",
@@ -91,7 +105,7 @@ def test_first_matching_rule_wins_in_the_order_given() -> None:
 
 def test_unusable_destinations_are_skipped_and_an_empty_rule_falls_through() -> None:
     disabled_b = replace(SIM_B, enabled=False)
-    usd_only = Account("ca_5usd", "simulator", frozenset({"USD"}))
+    usd_only = account("ca_5usd", "simulator", frozenset({"USD"}))
     accounts = (STRIPE, PAYSTACK, SIM_A, disabled_b, usd_only)
     rules = [
         rule("rr_dead", SIM_B.id, "ca_unknown"),  # disabled and unknown: falls through
@@ -131,7 +145,7 @@ def test_stripe_first_otherwise(currency: str) -> None:
 
 
 def test_default_order_is_by_provider_then_age_whatever_order_accounts_come_in() -> None:
-    second_stripe = Account("ca_0stripe", "stripe", ALL)
+    second_stripe = account("ca_0stripe", "stripe", ALL)
     shuffled = (SIM_B, PAYSTACK, SIM_A, STRIPE, second_stripe)
     assert default_order(shuffled, "USD") == [
         second_stripe.id,
@@ -192,7 +206,7 @@ def test_priority_split_keeps_the_listed_order() -> None:
 
 
 def test_a_disabled_destinations_share_is_spread_by_weight() -> None:
-    third = Account("ca_6sim_c", "simulator", ALL)
+    third = account("ca_6sim_c", "simulator", ALL)
     split = Rule(
         "rr_split", Conditions(), ((SIM_A.id, 1), (SIM_B.id, 1), (third.id, 2)), weighted=True
     )

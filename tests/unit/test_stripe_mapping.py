@@ -4,7 +4,8 @@ webhook signatures (checked against the SDK's own signer)."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, get_args
 
 import httpx
 import pytest
@@ -110,6 +111,34 @@ def test_every_payment_intent_status_maps(status: str, outcome: AttemptOutcome) 
 def test_an_unmapped_status_fails_loudly() -> None:
     with pytest.raises(ValueError, match="unmapped"):
         mapping.attempt_result(intent("teleported"))
+
+
+def test_the_status_enum_is_every_status_the_sdk_declares() -> None:
+    declared, _ = get_args(stripe.PaymentIntent.__annotations__["status"])
+    assert set(mapping.IntentStatus) == set(get_args(declared))
+
+
+@pytest.mark.parametrize(
+    "parse", [mapping.attempt_result, mapping.capture_result, mapping.void_result]
+)
+def test_every_intent_mapping_fails_loudly_on_an_unmapped_status(
+    parse: Callable[[dict[str, Any]], object],
+) -> None:
+    with pytest.raises(mapping.UnmappedStatus, match="PaymentIntent status 'teleported'"):
+        parse(intent("teleported"))
+
+
+def test_an_unmapped_refund_status_fails_loudly() -> None:
+    with pytest.raises(mapping.UnmappedStatus, match="refund status 'teleported'"):
+        mapping.refund_result({"id": "re_1", "status": "teleported"})
+
+
+@pytest.mark.parametrize("status", list(mapping.IntentStatus))
+def test_void_succeeds_only_on_a_canceled_intent(status: mapping.IntentStatus) -> None:
+    result = mapping.void_result(intent(status.value))
+    assert result.succeeded is (status is mapping.IntentStatus.CANCELED)
+    if not result.succeeded:
+        assert result.failure_reason == f"payment_intent_{status.value}"
 
 
 def test_requires_action_carries_the_redirect_url() -> None:

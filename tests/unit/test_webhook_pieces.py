@@ -12,6 +12,7 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from paygrid.clock import SYSTEM_CLOCK
 from paygrid.crypto import DecryptionFailed, KeyRing
 from paygrid.webhooks import signing
 from paygrid.webhooks.dispatcher import plan_deliveries, subscribed
@@ -28,7 +29,7 @@ def _verify(secret: str, body: bytes, headers: dict[str, str]) -> object:
 def test_signatures_verify_with_the_reference_library() -> None:
     secret = signing.new_secret()
     body = b'{"id":"evt_1","type":"payment.succeeded"}'
-    headers = signing.headers([secret], "evt_1", int(datetime.now(UTC).timestamp()), body)
+    headers = signing.headers([secret], "evt_1", int(SYSTEM_CLOCK.now().timestamp()), body)
     assert _verify(secret, body, headers) == {"id": "evt_1", "type": "payment.succeeded"}
     with pytest.raises(WebhookVerificationError):
         _verify(secret, body + b" ", headers)
@@ -39,7 +40,7 @@ def test_signatures_verify_with_the_reference_library() -> None:
 def test_rotation_signs_with_both_secrets() -> None:
     old, new = signing.new_secret(), signing.new_secret()
     body = b'{"id":"evt_2"}'
-    headers = signing.headers([new, old], "evt_2", int(datetime.now(UTC).timestamp()), body)
+    headers = signing.headers([new, old], "evt_2", int(SYSTEM_CLOCK.now().timestamp()), body)
     assert len(headers["webhook-signature"].split(" ")) == 2
     assert _verify(old, body, headers) == {"id": "evt_2"}
     assert _verify(new, body, headers) == {"id": "evt_2"}

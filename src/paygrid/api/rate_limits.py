@@ -133,7 +133,9 @@ class RateLimits:
                 if await self.limiter.hit(item, *counter):
                     continue
                 stats = await self.limiter.get_window_stats(item, *counter)
-                retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+                # The limits library stamps its windows with time.time() itself; Retry-After
+                # must be measured on the same clock.
+                retry_after = max(1, math.ceil(stats.reset_time - time.time()))  # noqa: TID251
                 return RateLimited(
                     f"Too many requests for {subject} (at most {item}). "
                     f"Retry after {retry_after} s.",

@@ -3,7 +3,7 @@ request/result dataclasses and the ``ConnectorError`` tree."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Flag, auto
 from typing import Protocol, runtime_checkable
@@ -206,6 +206,40 @@ class CustomerVault(Protocol):
     async def attach_payment_method(self, token: str, customer_reference: str) -> None:
         """Attach a tokenized payment method to the provider's customer."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderFacts:
+    """What paygrid knows of a provider without building a connector: the one interface each
+    provider package exports (as ``FACTS``) and the registry collects. Services and routing
+    read these from the registry, never from a provider module by name."""
+
+    name: str  # stored on accounts, attempts and payment methods: stripe, paystack, ...
+    display_name: str  # in messages: Stripe, Paystack, ...
+    capabilities: Capability
+    currencies: frozenset[str]  # what an account of this provider may process
+    # A connector for one account; ``None`` for the built-in simulator (the registry's own).
+    build: Callable[[AccountConfig], Connector] | None
+    credentials_required: bool = True  # a secret key (and the prefixes below) is required
+    test_key_prefixes: tuple[str, ...] = ()
+    live_key_prefixes: tuple[str, ...] = ()
+    webhook_key_prefix: str | None = None  # a separate webhook secret is taken: its prefix
+    webhook_key_refusal: str | None = None  # why a webhook secret is refused, when it is
+    signature_headers: frozenset[str] = frozenset()  # lowercase; kept with inbound events
+    requires_email: bool = False  # the customer's email is needed to charge
+    # The default order: accounts of providers that prefer the payment's currency first, then
+    # by rank (lower first), then by account id.
+    preferred_currencies: frozenset[str] = frozenset()
+    default_rank: int = 100
+    test_mode_only: str | None = None  # why live accounts are refused, when they are
+    # Why the provider is known to refuse an amount (minor units, currency), before a call.
+    amount_refusal: Callable[[int, str], AmountRefusal | None] | None = None
+
+    def key_prefixes(self, livemode: bool) -> tuple[str, ...]:
+        return self.live_key_prefixes if livemode else self.test_key_prefixes
+
+    def refusal_of(self, amount: int, currency: str) -> AmountRefusal | None:
+        return None if self.amount_refusal is None else self.amount_refusal(amount, currency)
 
 
 class ConnectorError(Exception):

@@ -10,21 +10,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Protocol
+from typing import Final, Protocol
 
 import asyncpg
 
+from paygrid.connectors import paystack, simulator, stripe
 from paygrid.connectors.base import (
     AccountConfig,
-    AmountRefusal,
     Capability,
     Connector,
     ConnectorError,
     NoSuchCharge,
     OutcomeUnknown,
+    ProviderFacts,
     ProviderUnreachable,
 )
 from paygrid.connectors.simulator import SimulatorConnector
@@ -35,35 +36,38 @@ from paygrid.domain.circuit import CircuitBreaker, CircuitState
 from paygrid.domain.errors import InvalidRequest
 from paygrid.observability import tracing
 
-BUILTIN_SIMULATOR = "simulator"  # the breaker key and name of the built-in account
-
-PROVIDER_CAPABILITIES: dict[str, Capability] = {}
+BUILTIN_SIMULATOR = simulator.FACTS.name  # the breaker key and name of the built-in account
 
 
-def capabilities_of(provider: str) -> Capability:
-    """What a provider's connector declares, without building one."""
-    if not PROVIDER_CAPABILITIES:
-        from paygrid.connectors.paystack import PaystackConnector
-        from paygrid.connectors.stripe import StripeConnector
+class ProviderCatalog:
+    """The providers paygrid knows, each described by its own package's ``FACTS``."""
 
-        PROVIDER_CAPABILITIES.update(
-            {
-                "stripe": StripeConnector.capabilities,
-                "paystack": PaystackConnector.capabilities,
-                "simulator": SimulatorConnector.capabilities,
-            }
-        )
-    return PROVIDER_CAPABILITIES[provider]
+    def __init__(self, providers: Sequence[ProviderFacts]) -> None:
+        self._by_name = {facts.name: facts for facts in providers}
+        if len(self._by_name) != len(providers):
+            raise ValueError("two providers share a name")
+        if BUILTIN_SIMULATOR not in self._by_name:
+            raise ValueError("the built-in simulator must be among the providers")
+
+    def __iter__(self) -> Iterator[ProviderFacts]:
+        return iter(self._by_name.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def names(self) -> list[str]:
+        return list(self._by_name)
+
+    def facts(self, name: str) -> ProviderFacts:
+        """The facts of a provider an account names; ``LookupError`` when none is known."""
+        found = self._by_name.get(name)
+        if found is None:
+            raise LookupError(f"unknown provider {name!r}")
+        return found
 
 
-def amount_refusal_of(provider: str, amount: int, currency: str) -> AmountRefusal | None:
-    """Why ``provider`` is known to refuse this amount (its connector's pure rule), or None,
-    without building a connector. Only Stripe documents limits beyond paygrid's own."""
-    if provider == "stripe":
-        from paygrid.connectors.stripe import mapping as stripe_mapping
-
-        return stripe_mapping.amount_refusal(amount, currency)
-    return None
+# The registry's list: one entry per provider package.
+BUILTIN_PROVIDERS: Final = ProviderCatalog((stripe.FACTS, paystack.FACTS, simulator.FACTS))
 
 
 def capability_names(capabilities: Capability) -> list[str]:
@@ -107,8 +111,10 @@ class ConnectorRegistry:
         breaker_cooldown: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         observer: CallObserver | None = None,
+        providers: ProviderCatalog = BUILTIN_PROVIDERS,
     ) -> None:
         self.simulator = simulator
+        self.providers = providers
         self._keys = keys
         # Simulator accounts get their own instance, so an account's metadata can set
         # its failure mode (for failover drills) without touching the built-in one.
@@ -121,12 +127,6 @@ class ConnectorRegistry:
         self._breakers: dict[str, CircuitBreaker] = {}
         self._retired: list[Connector] = []
         self._observer = observer
-
-    def for_mode(self, livemode: bool) -> Connector:
-        """The built-in connector, for tenants without connector accounts (test mode)."""
-        if not livemode:
-            return self.simulator
-        raise no_connector(livemode)
 
     def tokenizer(self, livemode: bool) -> SimulatorConnector:
         """Raw card data is accepted only in test mode (``/v1/payment_methods`` tokenizes
@@ -172,21 +172,12 @@ class ConnectorRegistry:
 
     def _build(self, row: asyncpg.Record) -> Connector:
         config = self.config_of(row)
-        match config.provider:
-            case "stripe":
-                from paygrid.connectors import stripe
-
-                return stripe.build(config)
-            case "paystack":
-                from paygrid.connectors import paystack
-
-                return paystack.build(config)
-            case "simulator":
-                if self._simulator_factory is None:
-                    return self.simulator
-                return self._simulator_factory(row["metadata"].get("failure_mode", "none"))
-            case other:
-                raise ValueError(f"unknown provider {other!r}")
+        facts = self.providers.facts(config.provider)
+        if facts.build is not None:
+            return facts.build(config)
+        if self._simulator_factory is None:
+            return self.simulator
+        return self._simulator_factory(row["metadata"].get("failure_mode", "none"))
 
     def breaker(self, account_id: str | None) -> CircuitBreaker:
         key = account_id or BUILTIN_SIMULATOR

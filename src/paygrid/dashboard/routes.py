@@ -128,7 +128,7 @@ async def switch_mode(request: Request, viewer: Posted) -> Response:
 async def overview(request: Request, viewer: SignedIn) -> Response:
     viewer.require("payments:read")
     deps, tenant = deps_of(request), viewer.tenant
-    pool, today = deps.pool, datetime.now(UTC).date()
+    pool, today = deps.pool, deps.clock.now().date()
     since_day = today - timedelta(days=OVERVIEW_DAYS - 1)
     since = datetime.combine(since_day, datetime.min.time(), UTC)
     days = [since_day + timedelta(days=n) for n in range(OVERVIEW_DAYS)]

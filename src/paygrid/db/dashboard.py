@@ -33,10 +33,6 @@ async def user_by_email(conn: Executor, email: str) -> Row | None:
     )
 
 
-async def user_by_id(conn: Executor, user_id: str) -> Row | None:
-    return await conn.fetchrow("SELECT * FROM dashboard_users WHERE id = $1", user_id)
-
-
 async def list_users(conn: Executor, merchant_id: str | None = None) -> list[Row]:
     """Every dashboard user (of one merchant, when given), oldest first; never the hashes."""
     return await conn.fetch(
@@ -66,21 +62,22 @@ async def record_login(conn: Executor, user_id: str) -> None:
 
 
 async def count_login_attempt(
-    conn: Executor, email_hash: bytes, window_seconds: float
+    conn: Executor, email_hash: bytes, window_seconds: float, now: datetime
 ) -> tuple[int, float]:
     """Count one sign-in attempt for an email, atomically: a window that has ended starts
     again at 1. Returns the attempts in the window, this one included, and the seconds
     until the window ends."""
     row = await conn.fetchrow(
         "INSERT INTO dashboard_login_counters AS c (email_hash, attempts, window_ends_at)"
-        " VALUES ($1, 1, now() + make_interval(secs => $2))"
+        " VALUES ($1, 1, $3::timestamptz + make_interval(secs => $2))"
         " ON CONFLICT (email_hash) DO UPDATE SET"
-        " attempts = CASE WHEN c.window_ends_at <= now() THEN 1 ELSE c.attempts + 1 END,"
-        " window_ends_at = CASE WHEN c.window_ends_at <= now()"
-        "  THEN now() + make_interval(secs => $2) ELSE c.window_ends_at END"
-        " RETURNING attempts, extract(epoch FROM window_ends_at - now())::float AS seconds_left",
+        " attempts = CASE WHEN c.window_ends_at <= $3 THEN 1 ELSE c.attempts + 1 END,"
+        " window_ends_at = CASE WHEN c.window_ends_at <= $3"
+        "  THEN $3 + make_interval(secs => $2) ELSE c.window_ends_at END"
+        " RETURNING attempts, extract(epoch FROM window_ends_at - $3)::float AS seconds_left",
         email_hash,
         window_seconds,
+        now,
     )
     assert row is not None
     return row["attempts"], row["seconds_left"]
@@ -90,11 +87,12 @@ async def clear_login_attempts(conn: Executor, email_hash: bytes) -> None:
     await conn.execute("DELETE FROM dashboard_login_counters WHERE email_hash = $1", email_hash)
 
 
-async def purge_login_counters(conn: Executor) -> int:
-    """Delete the counters whose window has ended."""
+async def purge_login_counters(conn: Executor, now: datetime) -> int:
+    """Delete the counters whose window had ended by ``now``."""
     deleted: int = await conn.fetchval(
-        "WITH gone AS (DELETE FROM dashboard_login_counters WHERE window_ends_at < now()"
-        " RETURNING 1) SELECT count(*) FROM gone"
+        "WITH gone AS (DELETE FROM dashboard_login_counters WHERE window_ends_at < $1"
+        " RETURNING 1) SELECT count(*) FROM gone",
+        now,
     )
     return deleted
 
@@ -237,12 +235,6 @@ async def deliveries_for_events(conn: Executor, event_ids: list[str]) -> list[Ro
             " WHERE d.event_id = ANY($1::text[]) ORDER BY d.id",
             event_ids,
         )
-    )
-
-
-async def refunds_of_payment(conn: Executor, payment_id: str) -> list[Row]:
-    return list(
-        await conn.fetch("SELECT * FROM refunds WHERE payment_id = $1 ORDER BY id", payment_id)
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -157,11 +158,12 @@ async def release(pool: asyncpg.Pool, *, merchant_id: str, livemode: bool, key: 
     )
 
 
-async def purge_expired(pool: asyncpg.Pool, ttl_hours: int) -> int:
-    """Delete expired keys, and the key on the objects their requests made, in one statement."""
+async def purge_expired(pool: asyncpg.Pool, ttl_hours: int, now: datetime) -> int:
+    """Delete the keys expired at ``now``, and the key on the objects their requests made,
+    in one statement."""
     purged = await pool.fetchval(
         "WITH expired AS ("
-        "  DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)"
+        "  DELETE FROM idempotency_keys WHERE created_at < $2::timestamptz - make_interval(hours => $1)"
         "  RETURNING merchant_id, livemode, key),"
         " forgotten_payments AS ("
         "  UPDATE payments p SET idempotency_key = NULL FROM expired e"
@@ -173,6 +175,7 @@ async def purge_expired(pool: asyncpg.Pool, ttl_hours: int) -> int:
         "  AND r.idempotency_key = e.key RETURNING 1)"
         " SELECT count(*) FROM expired",
         ttl_hours,
+        now,
     )
     return int(purged)
 

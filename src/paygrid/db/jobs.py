@@ -246,13 +246,14 @@ async def release(conn: Executor, worker_id: str, job_ids: Sequence[str]) -> lis
     return [row["id"] for row in rows]
 
 
-async def purge_succeeded(conn: Executor, older_than: timedelta) -> int:
+async def purge_succeeded(conn: Executor, older_than: timedelta, now: datetime) -> int:
     """Delete succeeded jobs finished more than ``older_than`` ago. Dead jobs are kept for
     an operator to inspect."""
     deleted = await conn.fetchval(
-        "WITH gone AS (DELETE FROM jobs WHERE status = 'succeeded' AND updated_at < now() - $1::interval"
-        " RETURNING 1) SELECT count(*) FROM gone",
+        "WITH gone AS (DELETE FROM jobs WHERE status = 'succeeded'"
+        " AND updated_at < $2::timestamptz - $1::interval RETURNING 1) SELECT count(*) FROM gone",
         older_than,
+        now,
     )
     return int(deleted)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -69,16 +70,15 @@ async def get_for_payment(
     idempotency_key: str | None,
 ) -> Row | None:
     """The method a payment is to use, with ``used_by_other_payment``: it is unattached and
-    another payment already holds it or made an attempt with it. "Another" is any payment
-    but ``payment_id`` (a confirm) or the one created with ``idempotency_key`` (a create
-    resumed after a crash). The same one query as before, so the payment path pays no extra
-    round trip."""
+    bound to another payment (the one it first paid for). "Another" is any payment but
+    ``payment_id`` (a confirm) or the one created with ``idempotency_key`` (a create resumed
+    after a crash). One query; the statement that writes the payment checks again
+    (``lock_for_use``)."""
     return await conn.fetchrow(
-        "SELECT pm.*, pm.customer_id IS NULL AND EXISTS (SELECT 1 FROM payments p"
-        "  WHERE p.id IN (SELECT x.id FROM payments x WHERE x.payment_method_id = pm.id"
-        "   UNION SELECT a.payment_id FROM payment_attempts a WHERE a.payment_method_id = pm.id)"
-        "  AND p.id IS DISTINCT FROM $4"
-        "  AND ($5::text IS NULL OR p.idempotency_key IS DISTINCT FROM $5))"
+        "SELECT pm.*, pm.customer_id IS NULL AND pm.bound_payment_id IS NOT NULL"
+        "  AND pm.bound_payment_id IS DISTINCT FROM $4"
+        "  AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.id = pm.bound_payment_id"
+        "   AND p.idempotency_key = $5)"
         " AS used_by_other_payment"
         " FROM payment_methods pm WHERE pm.id = $1 AND pm.merchant_id = $2 AND pm.livemode = $3",
         pm_id,
@@ -86,6 +86,63 @@ async def get_for_payment(
         livemode,
         payment_id,
         idempotency_key,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Use:
+    """A payment about to pay with a saved method, as the ownership rule allowed it when the
+    method was read: ``attached`` to the payment's customer, or unattached and free for
+    this payment."""
+
+    method_id: str
+    payment_id: str
+    customer_id: str | None
+    attached: bool
+
+
+def lock_for_use(statement: Statement, use: Use, *, lock_customer: bool) -> str:
+    """Add a clause that locks the method and has one row only if ``use`` is still allowed:
+    the rule is checked again on the locked row, so a concurrent first use, detach or
+    customer deletion that committed meanwhile is seen. Returns the clause's name; write
+    the payment or attempt only from it, then call ``bind_use``.
+
+    ``lock_customer`` (a new payment): the payment's customer, not deleted, is locked first.
+    The new row would take that lock at the end of the statement anyway; taking it before
+    the method's keeps the order of deleting a customer (customer, then its methods)."""
+    gate = ""
+    if lock_customer and use.customer_id is not None:
+        customer = statement.bind(use.customer_id)
+        statement.clauses.append(
+            f"uc AS (SELECT 1 FROM customers WHERE id = {customer} AND deleted_at IS NULL"
+            " FOR KEY SHARE)"
+        )
+        gate = " AND EXISTS (SELECT 1 FROM uc)"
+    where = f"id = {statement.bind(use.method_id)}{gate}"
+    if use.attached:
+        where += f" AND customer_id = {statement.bind(use.customer_id)}"
+        lock = "FOR SHARE"
+    else:
+        payment = statement.bind(use.payment_id)
+        where += (
+            " AND customer_id IS NULL AND detached_at IS NULL"
+            f" AND (bound_payment_id IS NULL OR bound_payment_id = {payment})"
+        )
+        lock = "FOR NO KEY UPDATE"
+    statement.clauses.append(f"ul AS (SELECT 1 FROM payment_methods WHERE {where} {lock})")
+    return "ul"
+
+
+def bind_use(statement: Statement, use: Use, *, after: str) -> None:
+    """Bind an unattached method to its payment once ``after`` (the payment or attempt
+    written from ``lock_for_use``'s clause) produced a row."""
+    if use.attached:
+        return
+    method = statement.bind(use.method_id)
+    payment = statement.bind(use.payment_id)
+    statement.clauses.append(
+        f"ub AS (UPDATE payment_methods SET bound_payment_id = {payment}"
+        f" WHERE id = {method} AND EXISTS (SELECT 1 FROM {after}) RETURNING 1)"
     )
 
 
@@ -129,8 +186,9 @@ async def list_payment_methods(
     return await fetch_page(conn, "payment_methods", filters, page)
 
 
-async def insert_row(conn: Executor, row: dict[str, Any]) -> None:
-    """Insert a payment method built in Python (``services.payment_methods.new_method_row``)."""
+async def insert_row(conn: Executor, row: dict[str, Any], *, payment_id: str) -> None:
+    """Insert a payment method built in Python (``services.payment_methods.new_method_row``)
+    for the payment ``payment_id``, bound to it."""
     statement = Statement()
-    statement.insert("m", "payment_methods", row)
+    statement.insert("m", "payment_methods", {**row, "bound_payment_id": payment_id})
     await conn.execute(statement.sql("SELECT 1"), *statement.args)

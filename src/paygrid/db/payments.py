@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from paygrid.db import payment_methods as pm_db
 from paygrid.db.executor import Connection, Executor
 from paygrid.db.pagination import Filters, PageRequest, fetch_page
 from paygrid.db.statements import Statement
@@ -43,27 +44,43 @@ async def create_with_attempt(
     attempt: dict[str, Any] | None,
     event: dict[str, Any],
     skipped_attempts: Iterable[dict[str, Any]] = (),
-) -> bool:
-    """Insert a payment with its new payment method, first attempt and ``payment.created``
-    event in one statement. False when its idempotency key already created a payment (then
-    nothing is written)."""
+    method_use: pm_db.Use | None = None,
+) -> tuple[bool, bool]:
+    """Insert a payment with its new payment method (bound to it), first attempt and
+    ``payment.created`` event in one statement. With ``method_use`` (a saved method), only
+    if the method may still pay for it (``pm_db.lock_for_use``). Returns (created, method
+    usable); not created with a usable method: its idempotency key already created a
+    payment. Nothing is written unless created."""
     statement = Statement()
+    gate = None
+    if method_use is not None:
+        gate = pm_db.lock_for_use(statement, method_use, lock_customer=True)
     statement.insert(
         "p",
         "payments",
         payment,
+        after=gate,
         on_conflict="ON CONFLICT (merchant_id, livemode, idempotency_key) DO NOTHING",
     )
     if method is not None:
-        statement.insert("m", "payment_methods", method, after="p")
+        bound = {**method, "bound_payment_id": payment["id"]}
+        statement.insert("m", "payment_methods", bound, after="p")
     for index, skipped in enumerate(skipped_attempts):
         # Accounts that could not be reached while routing come first, as closed attempts.
         statement.insert(f"s{index}", "payment_attempts", skipped, after="p")
     if attempt is not None:
         statement.insert("a", "payment_attempts", attempt, after="p")
     statement.insert("e", "events", event, after="p")
-    created = await conn.fetchval(statement.sql("SELECT count(*) FROM p"), *statement.args)
-    return bool(created)
+    usable = "1"
+    if method_use is not None:
+        pm_db.bind_use(statement, method_use, after="p")
+        usable = f"(SELECT count(*) FROM {gate})"
+    row = await conn.fetchrow(
+        statement.sql(f"SELECT (SELECT count(*) FROM p) AS created, {usable} AS usable"),
+        *statement.args,
+    )
+    assert row is not None
+    return bool(row["created"]), bool(row["usable"])
 
 
 async def record_attempt_outcome(
@@ -240,6 +257,34 @@ async def insert_attempt(
     )
     assert row is not None
     return row
+
+
+async def insert_attempt_with_method(
+    conn: Connection,
+    use: pm_db.Use,
+    *,
+    attempt_id: str,
+    connector: str,
+    amount: int,
+    connector_account_id: str | None,
+) -> Row | None:
+    """Insert a pending authorize attempt of ``use.payment_id`` paying with a saved method,
+    only if the method may still pay for it (``pm_db.lock_for_use``); ``None`` if not."""
+    statement = Statement()
+    gate = pm_db.lock_for_use(statement, use, lock_customer=False)
+    columns = {
+        "id": attempt_id,
+        "payment_id": use.payment_id,
+        "operation": "authorize",
+        "connector": connector,
+        "status": "pending",
+        "amount": amount,
+        "payment_method_id": use.method_id,
+        "connector_account_id": connector_account_id,
+    }
+    statement.insert("a", "payment_attempts", columns, after=gate, returning="*")
+    pm_db.bind_use(statement, use, after="a")
+    return await conn.fetchrow(statement.sql("SELECT * FROM a"), *statement.args)
 
 
 async def set_payment_method(conn: Executor, payment_id: str, pm_id: str) -> None:

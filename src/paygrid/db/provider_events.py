@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 
 from paygrid.db.executor import Executor
@@ -36,17 +38,6 @@ async def insert_event(
 
 async def get_event(conn: Executor, event_id: str) -> Row | None:
     return await conn.fetchrow("SELECT * FROM provider_webhook_events WHERE id = $1", event_id)
-
-
-async def get_by_provider_id(
-    conn: Executor, connector_account_id: str, provider_event_id: str
-) -> Row | None:
-    return await conn.fetchrow(
-        "SELECT * FROM provider_webhook_events"
-        " WHERE connector_account_id = $1 AND provider_event_id = $2",
-        connector_account_id,
-        provider_event_id,
-    )
 
 
 async def mark(conn: Executor, event_id: str, status: str, error: str | None = None) -> None:
@@ -87,7 +78,7 @@ async def find_attempt(
 PURGE_BATCH = 5000
 
 
-async def purge_processed(pool: asyncpg.Pool, older_than_days: int) -> int:
+async def purge_processed(pool: asyncpg.Pool, older_than_days: int, now: datetime) -> int:
     """Delete applied or ignored events processed more than ``older_than_days`` ago, with
     their raw bodies, in batches. Pending and unmatched events stay for an operator."""
     total = 0
@@ -95,10 +86,11 @@ async def purge_processed(pool: asyncpg.Pool, older_than_days: int) -> int:
         deleted = await pool.fetchval(
             "WITH gone AS (DELETE FROM provider_webhook_events WHERE id IN ("
             " SELECT id FROM provider_webhook_events WHERE status IN ('applied', 'ignored')"
-            " AND processed_at < now() - make_interval(days => $1) LIMIT $2)"
+            " AND processed_at < $3::timestamptz - make_interval(days => $1) LIMIT $2)"
             " RETURNING 1) SELECT count(*) FROM gone",
             older_than_days,
             PURGE_BATCH,
+            now,
         )
         total += int(deleted)
         if deleted < PURGE_BATCH:

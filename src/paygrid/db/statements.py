@@ -28,13 +28,14 @@ class Statement:
         *,
         after: str | None = None,
         on_conflict: str = "",
+        returning: str = "1",
     ) -> None:
         """``name AS (INSERT ...)``; with ``after``, only when that clause produced a row."""
         columns = ", ".join(values)
         params = ", ".join(self.bind(v, _CASTS.get(k)) for k, v in values.items())
         source = f"SELECT {params} FROM {after}" if after else f"VALUES ({params})"
         self.clauses.append(
-            f"{name} AS (INSERT INTO {table} ({columns}) {source} {on_conflict} RETURNING 1)"
+            f"{name} AS (INSERT INTO {table} ({columns}) {source} {on_conflict} RETURNING {returning})"
         )
 
     def update(self, name: str, table: str, changes: dict[str, Any], where: str) -> None:

@@ -59,18 +59,21 @@ async def set_refund_next_sync(conn: Executor, refund_id: str, when: datetime) -
     )
 
 
-async def stale_pending_attempts(conn: Executor, before: datetime, limit: int) -> list[Row]:
+async def stale_pending_attempts(
+    conn: Executor, before: datetime, now: datetime, limit: int
+) -> list[Row]:
     """Authorize attempts still ``pending`` long after they started: the process that made
     the call died before recording anything. They are synced like unknown outcomes."""
     return list(
         await conn.fetch(
-            "UPDATE payment_attempts SET status = 'unknown', next_sync_at = now()"
+            "UPDATE payment_attempts SET status = 'unknown', next_sync_at = $3::timestamptz"
             " WHERE id IN (SELECT id FROM payment_attempts WHERE status = 'pending'"
             "  AND operation = 'authorize' AND created_at < $1 AND next_sync_at IS NULL"
             "  LIMIT $2 FOR UPDATE SKIP LOCKED)"
             " RETURNING *",
             before,
             limit,
+            now,
         )
     )
 

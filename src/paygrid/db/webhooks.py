@@ -379,7 +379,7 @@ async def wake_deliveries(
 PURGE_BATCH = 5000
 
 
-async def purge_attempts(pool: asyncpg.Pool, older_than_days: int) -> int:
+async def purge_attempts(pool: asyncpg.Pool, older_than_days: int, now: datetime) -> int:
     """Delete attempts older than ``older_than_days`` of deliveries that are finished (the
     endpoint's response bodies go with them), in batches so no statement runs long. A
     delivery keeps its status and ``attempt_count``."""
@@ -389,10 +389,11 @@ async def purge_attempts(pool: asyncpg.Pool, older_than_days: int) -> int:
             "WITH gone AS (DELETE FROM webhook_attempts WHERE id IN ("
             " SELECT a.id FROM webhook_attempts a JOIN webhook_deliveries d"
             " ON d.id = a.delivery_id WHERE d.status <> 'pending'"
-            " AND a.attempted_at < now() - make_interval(days => $1) LIMIT $2)"
+            " AND a.attempted_at < $3::timestamptz - make_interval(days => $1) LIMIT $2)"
             " RETURNING 1) SELECT count(*) FROM gone",
             older_than_days,
             PURGE_BATCH,
+            now,
         )
         total += int(deleted)
         if deleted < PURGE_BATCH:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -49,11 +49,12 @@ async def live_workers(conn: Executor, within: timedelta) -> list[asyncpg.Record
     )
 
 
-async def purge_gone(conn: Executor, older_than: timedelta) -> int:
+async def purge_gone(conn: Executor, older_than: timedelta, now: datetime) -> int:
     """Forget workers whose last heartbeat is older than ``older_than``."""
     deleted = await conn.fetchval(
-        "WITH gone AS (DELETE FROM workers WHERE heartbeat_at < now() - $1::interval RETURNING 1)"
-        " SELECT count(*) FROM gone",
+        "WITH gone AS (DELETE FROM workers WHERE heartbeat_at < $2::timestamptz - $1::interval"
+        " RETURNING 1) SELECT count(*) FROM gone",
         older_than,
+        now,
     )
     return int(deleted)

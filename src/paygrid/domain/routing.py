@@ -4,8 +4,10 @@ accounts come in, an ordered list of account ids comes out.
 Rules are evaluated in priority order; the first rule whose conditions all hold gives the
 destinations. Destinations that are disabled, unknown, or do not take the payment's currency
 are skipped, and a rule left with none falls through to the next rule. Without a matching
-rule the defaults apply: Paystack first for NGN, GHS, KES and ZAR when the merchant has a
-Paystack account for the currency, otherwise Stripe, then the others.
+rule the defaults apply: first the accounts whose provider prefers the payment's currency,
+then by the provider's rank, then by account id. Each provider's package declares its rank and
+preferred currencies (Paystack first for NGN, GHS, KES and ZAR; otherwise Stripe, then the
+others); they reach this module on the accounts.
 """
 
 from __future__ import annotations
@@ -15,10 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-AFRICAN_CURRENCIES: Final = frozenset({"NGN", "GHS", "KES", "ZAR"})
-# The default order of providers for a currency: position in this tuple, lower first.
-_DEFAULT_ORDER: Final = ("stripe", "paystack", "simulator")
-_AFRICAN_ORDER: Final = ("paystack", "stripe", "simulator")
+UNRANKED: Final = 100  # after every provider that declares a rank
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +36,10 @@ class Account:
     provider: str
     currencies: frozenset[str]
     enabled: bool = True
+    # Its provider's place in the default order: the currencies it comes first for, and
+    # its rank otherwise (lower first).
+    preferred_currencies: frozenset[str] = frozenset()
+    rank: int = UNRANKED
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +96,7 @@ def route(
 
 
 def default_order(accounts: Sequence[Account], currency: str) -> list[str]:
-    order = _AFRICAN_ORDER if currency in AFRICAN_CURRENCIES else _DEFAULT_ORDER
-    ranked = sorted(
-        accounts,
-        key=lambda a: (order.index(a.provider) if a.provider in order else len(order), a.id),
-    )
+    ranked = sorted(accounts, key=lambda a: (currency not in a.preferred_currencies, a.rank, a.id))
     return [a.id for a in ranked]
 
 

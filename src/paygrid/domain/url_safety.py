@@ -15,7 +15,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from paygrid.domain.errors import InvalidRequest
 
@@ -228,6 +228,17 @@ def host_key(host: str) -> str:
     return host.strip().lower() if normal is None else str(normal)
 
 
+def split_url(url: str) -> SplitResult | None:
+    """``url``'s parts, or ``None`` when it does not parse: a malformed IPv6 literal
+    (``urlsplit`` raises) or port (``port`` raises)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        return None
+    return parts
+
+
 # -- where a customer may be sent back to ---------------------------------------------------
 
 
@@ -241,14 +252,10 @@ def check_redirect_url(url: str, *, livemode: bool, param: str) -> None:
         f"{param} must be an absolute {' or '.join(allowed)} URL with a host and no credentials.",
         param=param,
     )
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        raise refused from None
+    parts = split_url(url)
     if (
-        host is None
+        parts is None
+        or parts.hostname is None
         or parts.scheme not in allowed
         or any(c in url for c in "\\\t\r\n ")
         or not url.isprintable()

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from paygrid.domain import scopes as scopes_domain
-from paygrid.schemas.common import FreeText, RequestModel, RowLike, unix
+from paygrid.schemas.common import FreeText, RequestModel, RowLike, not_both, unix
 
 Role = Literal["admin", "operator", "support", "viewer"]
+# What scopes_domain.check_requested accepts: a non-empty list of known scopes.
+_SCOPES_SCHEMA: dict[str, Any] = {
+    "minItems": 1,
+    "items": {"enum": sorted(scopes_domain.ALL_SCOPES)},
+}
 
 
 class ApiKeyCreate(RequestModel):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"name": "support desk", "role": "support"}]}
+        json_schema_extra={
+            **not_both("role", "scopes"),
+            "examples": [{"name": "support desk", "role": "support"}],
+        }
     )
 
     name: FreeText | None = Field(default=None, max_length=200)
@@ -30,6 +38,7 @@ class ApiKeyCreate(RequestModel):
         description="Instead of a role: `resource:read|write` for payments, refunds, "
         "customers, webhooks, connector_accounts and admin.",
         examples=[["payments:read", "refunds:write"]],
+        json_schema_extra=_SCOPES_SCHEMA,
     )
 
 

@@ -7,12 +7,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from paygrid.schemas.common import (
+    CURRENCY_SCHEMA,
+    HTTP_URL_SCHEMA,
     Email,
     FreeText,
     Metadata,
     PositiveAmount,
     RequestModel,
     RowLike,
+    not_both,
     unix,
 )
 from paygrid.schemas.connector_accounts import PaymentMethodType
@@ -23,6 +26,7 @@ CheckoutStatus = Literal["open", "complete", "expired"]
 class CheckoutSessionCreate(RequestModel):
     model_config = ConfigDict(
         json_schema_extra={
+            **not_both("customer", "customer_email"),
             "examples": [
                 {
                     "amount": 2000,
@@ -33,13 +37,17 @@ class CheckoutSessionCreate(RequestModel):
                     "cancel_url": "https://shop.example.com/cart",
                     "metadata": {"order_number": "1043"},
                 }
-            ]
+            ],
         }
     )
 
     amount: PositiveAmount
     currency: str = Field(
-        min_length=1, max_length=16, description="ISO 4217 code.", examples=["USD"]
+        min_length=1,
+        max_length=16,
+        description="ISO 4217 code of a supported currency, in either case.",
+        examples=["USD"],
+        json_schema_extra=CURRENCY_SCHEMA,
     )
     customer: str | None = Field(
         default=None,
@@ -57,12 +65,14 @@ class CheckoutSessionCreate(RequestModel):
         max_length=2048,
         description="Where the customer goes once paid; `?session_id=cs_...` is appended.",
         examples=["https://shop.example.com/thanks"],
+        json_schema_extra=HTTP_URL_SCHEMA,
     )
     cancel_url: str = Field(
         min_length=1,
         max_length=2048,
         description="Where the page's cancel link leads.",
         examples=["https://shop.example.com/cart"],
+        json_schema_extra=HTTP_URL_SCHEMA,
     )
     description: FreeText | None = Field(
         default=None, max_length=1000, description="Shown on the page, and on the payment."

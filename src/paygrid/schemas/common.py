@@ -19,8 +19,11 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from paygrid.domain.card_numbers import contains_card_number
+from paygrid.money import CURRENCIES
 
 MAX_METADATA_KEYS = 50
+MAX_METADATA_KEY_LENGTH = 40
+MAX_METADATA_VALUE_LENGTH = 500
 
 # Pydantic error types that ``paygrid.api.errors`` turns into their own codes; their context
 # carries the parameter.
@@ -53,9 +56,9 @@ def _check_metadata(value: dict[str, str]) -> dict[str, str]:
     if len(value) > MAX_METADATA_KEYS:
         raise ValueError(f"metadata can have at most {MAX_METADATA_KEYS} keys")
     for key, item in value.items():
-        if not 1 <= len(key) <= 40:
+        if not 1 <= len(key) <= MAX_METADATA_KEY_LENGTH:
             raise ValueError("metadata keys must be 1 to 40 characters")
-        if len(item) > 500:
+        if len(item) > MAX_METADATA_VALUE_LENGTH:
             raise ValueError(f"metadata value for '{key}' is longer than 500 characters")
         if contains_card_number(key):
             raise _card_number_error("a metadata key", "metadata")
@@ -71,8 +74,41 @@ Metadata = Annotated[
         description="Up to 50 keys (at most 40 characters each) with string values of at "
         "most 500 characters.",
         examples=[{"order_number": "1043"}],
+        # What _check_metadata enforces, stated in the OpenAPI document (card numbers in
+        # keys or values cannot be: they are refused with card_number_in_text).
+        json_schema_extra={
+            "maxProperties": MAX_METADATA_KEYS,
+            "propertyNames": {"minLength": 1, "maxLength": MAX_METADATA_KEY_LENGTH},
+            "additionalProperties": {"type": "string", "maxLength": MAX_METADATA_VALUE_LENGTH},
+        },
     ),
 ]
+
+# The OpenAPI description of a currency parameter: the registry's codes, upper or lower case
+# (money.get_currency compares without case; the API always answers in upper case).
+CURRENCY_SCHEMA: dict[str, Any] = {
+    "enum": [*sorted(CURRENCIES), *sorted(code.lower() for code in CURRENCIES)]
+}
+
+# The OpenAPI description of a URL the server requires to be absolute http(s): a scheme, a host,
+# an optional port, then printable ASCII without backslashes (the server refuses other schemes,
+# credentials, whitespace, backslashes and unprintable characters; https-only in live mode and
+# a webhook's public host are its business rules). No `format: uri`: the server takes URLs that
+# RFC 3986 does not (`https://shop.example/{id}`), and the document must not refuse them.
+HTTP_URL_SCHEMA: dict[str, Any] = {
+    "pattern": r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,4})?([/?#][!-\[\]-~]*)?$",
+}
+
+
+def not_both(first: str, second: str) -> dict[str, Any]:
+    """A JSON Schema clause for fields that cannot both be given (a null counts as absent)."""
+    return {
+        "not": {
+            "required": [first, second],
+            "properties": {first: {"not": {"type": "null"}}, second: {"not": {"type": "null"}}},
+        }
+    }
+
 
 # The latest Unix time a ``created`` filter may name: 9999-12-31T23:59:59Z is the last second
 # a datetime holds, and an inclusive upper bound looks one second past the one it names.

@@ -7,10 +7,29 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from paygrid.money import MAX_AMOUNT
-from paygrid.schemas.common import FreeText, Metadata, RequestModel, RowLike, unix
+from paygrid.schemas.common import (
+    CURRENCY_SCHEMA,
+    HTTP_URL_SCHEMA,
+    FreeText,
+    Metadata,
+    RequestModel,
+    RowLike,
+    unix,
+)
 
-Provider = Literal["stripe", "paystack", "simulator"]
+# Which providers exist is the connector registry's to say (each provider package declares
+# its own facts); the service refuses an unknown name as ``parameter_invalid``. The OpenAPI
+# document lists the built-in ones (a test keeps this list equal to the registry's).
+Provider = str
+BUILTIN_PROVIDER_NAMES = ("stripe", "paystack", "simulator")
+PROVIDER_FIELD: dict[str, Any] = {
+    "description": "The payment provider.",
+    "json_schema_extra": {"enum": list(BUILTIN_PROVIDER_NAMES)},
+}
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$")]
+# A currency an account processes: checked against the registry (currency_not_supported), so
+# the OpenAPI document lists the registry's codes.
+AccountCurrency = Annotated[CurrencyCode, Field(json_schema_extra=CURRENCY_SCHEMA)]
 
 
 class Credentials(RequestModel):
@@ -40,16 +59,35 @@ class ConnectorAccountCreate(RequestModel):
                     "credentials": {"secret_key": "sk_test_xxxxxxxxxxxxxxxx"},
                     "currencies": ["NGN", "GHS"],
                 }
-            ]
+            ],
+            # What services.connector_accounts checks per provider: stripe and paystack
+            # need credentials; paystack signs webhooks with the secret key itself.
+            "allOf": [
+                {
+                    "if": {"properties": {"provider": {"enum": ["stripe", "paystack"]}}},
+                    "then": {
+                        "required": ["credentials"],
+                        "properties": {"credentials": {"type": "object"}},
+                    },
+                },
+                {
+                    "if": {"properties": {"provider": {"const": "paystack"}}},
+                    "then": {
+                        "properties": {
+                            "credentials": {"properties": {"webhook_secret": {"type": "null"}}}
+                        }
+                    },
+                },
+            ],
         }
     )
 
-    provider: Provider
+    provider: Provider = Field(examples=["stripe"], **PROVIDER_FIELD)
     name: FreeText | None = Field(default=None, max_length=200)
     credentials: Credentials | None = Field(
         default=None, description="Required for stripe and paystack."
     )
-    currencies: list[CurrencyCode] | None = Field(
+    currencies: list[AccountCurrency] | None = Field(
         default=None,
         min_length=1,
         max_length=50,
@@ -61,6 +99,7 @@ class ConnectorAccountCreate(RequestModel):
         max_length=2048,
         description="Test mode only: send this account's API calls to another base URL "
         "(a local fake of the provider).",
+        json_schema_extra=HTTP_URL_SCHEMA,
     )
     metadata: Metadata = Field(default_factory=dict)
 
@@ -72,8 +111,8 @@ class ConnectorAccountUpdate(RequestModel):
     credentials: Credentials | None = Field(
         default=None, description="Replaces both credentials (to rotate a provider key)."
     )
-    currencies: list[CurrencyCode] | None = Field(default=None, min_length=1, max_length=50)
-    api_base: str | None = Field(default=None, max_length=2048)
+    currencies: list[AccountCurrency] | None = Field(default=None, min_length=1, max_length=50)
+    api_base: str | None = Field(default=None, max_length=2048, json_schema_extra=HTTP_URL_SCHEMA)
     metadata: Metadata | None = None
 
 
@@ -85,7 +124,7 @@ class CredentialsView(BaseModel):
 class ConnectorAccount(BaseModel):
     id: str = Field(examples=["ca_01JD2Y3ZQ8W5Z3K4M6N7P8Q9R0"])
     object: Literal["connector_account"] = "connector_account"
-    provider: Provider
+    provider: Provider = Field(**PROVIDER_FIELD)
     name: str | None
     currencies: list[str]
     api_base: str | None

@@ -44,6 +44,23 @@ class PaymentMethodData(RequestModel):
     """Either raw card data (`type: card`, test mode only) or a token your page got from
     the provider's own fields (`type: provider_token`, any mode; Stripe)."""
 
+    # What _one_kind enforces: `type` names the one member that is given.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "properties": {
+                        "type": {"const": kind},
+                        kind: {"type": "object"},
+                        other: {"type": "null"},
+                    },
+                    "required": ["type", kind],
+                }
+                for kind, other in (("card", "provider_token"), ("provider_token", "card"))
+            ]
+        }
+    )
+
     type: Literal["card", "provider_token"]
     card: CardInput | None = None
     provider_token: ProviderToken | None = None
@@ -76,7 +93,11 @@ class PaymentMethodCreate(RequestModel):
 
     type: Literal["card"]
     card: CardInput
-    customer: str | None = Field(default=None, description="Attach to this customer.")
+    customer: str | None = Field(
+        default=None,
+        description="Attach to this customer.",
+        examples=["cus_01JD2Y3ZQ8W5Z3K4M6N7P8Q9R0"],
+    )
     metadata: Metadata = Field(default_factory=dict)
 
 

@@ -9,12 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from paygrid.domain.payments import PaymentStatus
 from paygrid.schemas.common import (
+    CURRENCY_SCHEMA,
+    HTTP_URL_SCHEMA,
     Email,
     FreeText,
     Metadata,
     PositiveAmount,
     RequestModel,
     RowLike,
+    not_both,
     unix,
 )
 from paygrid.schemas.connector_accounts import PaymentMethodType
@@ -26,6 +29,7 @@ CaptureMethod = Literal["automatic", "manual"]
 class PaymentCreate(RequestModel):
     model_config = ConfigDict(
         json_schema_extra={
+            **not_both("payment_method", "payment_method_data"),
             "examples": [
                 {
                     "amount": 2000,
@@ -43,13 +47,17 @@ class PaymentCreate(RequestModel):
                     "reference": "order-1043",
                     "metadata": {"order_number": "1043"},
                 }
-            ]
+            ],
         }
     )
 
     amount: PositiveAmount
     currency: str = Field(
-        min_length=1, max_length=16, description="ISO 4217 code.", examples=["USD"]
+        min_length=1,
+        max_length=16,
+        description="ISO 4217 code of a supported currency, in either case.",
+        examples=["USD"],
+        json_schema_extra=CURRENCY_SCHEMA,
     )
     capture_method: CaptureMethod = Field(
         default="automatic",
@@ -63,7 +71,7 @@ class PaymentCreate(RequestModel):
     payment_method_data: PaymentMethodData | None = Field(
         default=None, description="Test mode only: raw card data for the simulator's tokenizer."
     )
-    customer: str | None = Field(default=None, examples=["cus_01JD..."])
+    customer: str | None = Field(default=None, examples=["cus_01JD2Y3ZQ8W5Z3K4M6N7P8Q9R0"])
     payment_method_types: list[PaymentMethodType] | None = Field(
         default=None,
         min_length=1,
@@ -82,8 +90,10 @@ class PaymentCreate(RequestModel):
     return_url: str | None = Field(
         default=None,
         max_length=2048,
-        description="Where the customer returns after a redirect (3-D Secure).",
+        description="Where the customer returns after a redirect (3-D Secure): an absolute "
+        "https URL (http too in test mode).",
         examples=["https://shop.example.com/checkout/done"],
+        json_schema_extra=HTTP_URL_SCHEMA,
     )
     order_id: str | None = Field(default=None, max_length=255)
     reference: str | None = Field(
@@ -98,15 +108,16 @@ class PaymentCreate(RequestModel):
 class PaymentConfirm(RequestModel):
     model_config = ConfigDict(
         json_schema_extra={
+            **not_both("payment_method", "payment_method_data"),
             "examples": [
                 {"payment_method": "pm_card_visa", "return_url": "https://shop.example.com/done"}
-            ]
+            ],
         }
     )
 
     payment_method: str | None = None
     payment_method_data: PaymentMethodData | None = None
-    return_url: str | None = Field(default=None, max_length=2048)
+    return_url: str | None = Field(default=None, max_length=2048, json_schema_extra=HTTP_URL_SCHEMA)
 
 
 class PaymentCapture(RequestModel):

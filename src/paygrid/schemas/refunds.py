@@ -23,7 +23,9 @@ class RefundCreate(RequestModel):
         }
     )
 
-    payment: str = Field(description="The id of the payment to refund.", examples=["pay_01JD..."])
+    payment: str = Field(
+        description="The id of the payment to refund.", examples=["pay_01JD2Y3ZQ8W5Z3K4M6N7P8Q9R0"]
+    )
     amount: PositiveAmount | None = Field(
         default=None, description="Minor units; defaults to everything not yet refunded."
     )

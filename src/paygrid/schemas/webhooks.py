@@ -8,7 +8,15 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from paygrid.domain.events import EventType
-from paygrid.schemas.common import LATEST_UNIX_TIME, FreeText, Metadata, RequestModel, RowLike, unix
+from paygrid.schemas.common import (
+    HTTP_URL_SCHEMA,
+    LATEST_UNIX_TIME,
+    FreeText,
+    Metadata,
+    RequestModel,
+    RowLike,
+    unix,
+)
 
 SUBSCRIBABLE = frozenset({*(t.value for t in EventType), "*"})
 
@@ -29,6 +37,7 @@ EnabledEvents = Annotated[
         max_length=100,
         description='Event types to send, or `["*"]` for every type.',
         examples=[["payment.succeeded", "refund.succeeded"]],
+        json_schema_extra={"minItems": 1, "items": {"enum": sorted(SUBSCRIBABLE)}},
     ),
 ]
 
@@ -44,6 +53,7 @@ class WebhookEndpointCreate(RequestModel):
         max_length=2048,
         description="A public address (loopback and private ones only for hosts in "
         "PAYGRID_WEBHOOK_ALLOWED_HOSTS); https in live mode.",
+        json_schema_extra=HTTP_URL_SCHEMA,
     )
     enabled_events: EnabledEvents
     description: FreeText | None = Field(default=None, max_length=500)
@@ -51,7 +61,7 @@ class WebhookEndpointCreate(RequestModel):
 
 
 class WebhookEndpointUpdate(RequestModel):
-    url: str | None = Field(default=None, max_length=2048)
+    url: str | None = Field(default=None, max_length=2048, json_schema_extra=HTTP_URL_SCHEMA)
     enabled_events: EnabledEvents | None = None
     description: FreeText | None = Field(default=None, max_length=500)
     metadata: Metadata | None = None

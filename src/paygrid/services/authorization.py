@@ -10,7 +10,7 @@ import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import asyncpg
@@ -44,7 +44,12 @@ from paygrid.domain.payments import AttemptOutcome, PaymentAction, PaymentStatus
 from paygrid.ids import new_id
 from paygrid.schemas.common import RowLike
 from paygrid.schemas.payments import Payment
-from paygrid.services import payment_methods, provider_operations, routing
+from paygrid.services import (
+    payment_method_ownership,
+    payment_methods,
+    provider_operations,
+    routing,
+)
 from paygrid.services.context import Deps, Tenant
 from paygrid.services.snapshots import emit_payment, payment_view
 
@@ -152,7 +157,7 @@ async def _fail_over(deps: Deps, payment: RowLike, fallback: Fallback) -> Paymen
             fallback.source,
             manual_capture=payment["capture_method"] == "manual",
             customer_id=None,
-            now=datetime.now(UTC),
+            now=deps.clock.now(),
             email=payment["receipt_email"],
         )
     except (ProviderUnavailable, CapabilityNotSupported):
@@ -168,6 +173,10 @@ async def _fail_over(deps: Deps, payment: RowLike, fallback: Fallback) -> Paymen
     )
 
 
+class _MethodTaken(Exception):
+    """The saved method stopped being usable for the payment before its attempt was written."""
+
+
 async def begin_attempt(
     deps: Deps,
     payment: RowLike,
@@ -178,7 +187,7 @@ async def begin_attempt(
 ) -> tuple[asyncpg.Record, asyncpg.Record]:
     """Move the payment to ``processing`` at the chosen account and record the pending
     attempt (and any accounts skipped on the way), in one transaction."""
-    now = datetime.now(UTC)
+    now = deps.clock.now()
     changes: dict[str, object] = {
         "connector": choice.target.provider,
         "connector_account_id": choice.target.account_id,
@@ -186,9 +195,15 @@ async def begin_attempt(
     if return_url is not None:
         changes["return_url"] = return_url
 
+    use = None
+    if choice.method is not None and choice.new_method is None:
+        use = payment_method_ownership.use_of(
+            choice.method, payment_id=payment["id"], customer_id=payment["customer_id"]
+        )
+
     async def begin(conn: Connection) -> tuple[asyncpg.Record, asyncpg.Record]:
         if choice.new_method is not None:
-            await pm_db.insert_row(conn, choice.new_method)
+            await pm_db.insert_row(conn, choice.new_method, payment_id=payment["id"])
         if choice.method is not None:
             changes["payment_method_id"] = choice.method["id"]
         updated = await payments_db.transition(
@@ -202,19 +217,35 @@ async def begin_attempt(
             await payments_db.insert_attempt_row(
                 conn, routing.skipped_attempt_row(payment["id"], target, payment["amount"], now)
             )
-        return updated, await payments_db.insert_attempt(
+        if use is None:
+            return updated, await payments_db.insert_attempt(
+                conn,
+                attempt_id=new_id("att"),
+                payment_id=payment["id"],
+                operation="authorize",
+                connector=choice.target.provider,
+                connector_account_id=choice.target.account_id,
+                amount=updated["amount"],
+                payment_method_id=updated["payment_method_id"],
+            )
+        attempt = await payments_db.insert_attempt_with_method(
             conn,
+            use,
             attempt_id=new_id("att"),
-            payment_id=payment["id"],
-            operation="authorize",
             connector=choice.target.provider,
             connector_account_id=choice.target.account_id,
             amount=updated["amount"],
-            payment_method_id=updated["payment_method_id"],
         )
+        if attempt is None:
+            raise _MethodTaken  # rolls the transition back
+        return updated, attempt
 
     try:
         return await transactions.run(deps.pool, begin)
+    except _MethodTaken:
+        assert use is not None
+        tenant = Tenant(payment["merchant_id"], payment["livemode"])
+        await payment_method_ownership.refuse_lost_race(deps.pool, tenant, use)
     except asyncpg.UniqueViolationError as error:
         if error.constraint_name != "payment_attempts_one_in_flight":
             raise
@@ -282,7 +313,7 @@ async def _record(
     """Write the attempt's outcome, the payment's transition and the event together; the
     snapshot is computed from the rows in hand. Returns the new view (``None`` when the
     guards refused) and whether this call recorded an answer its payment had moved past."""
-    now = datetime.now(UTC)
+    now = deps.clock.now()
     decline = result.decline
     attempt_changes: dict[str, Any] = {
         "status": attempt_status,
@@ -490,13 +521,13 @@ async def _save_method(
         tenant,
         token,
         attempt["connector"],
-        datetime.now(UTC),
+        deps.clock.now(),
         attempt["connector_account_id"],
         payment["customer_id"],
     )
     row["channel"] = channel
     async with deps.pool.acquire() as conn, conn.transaction():
-        await pm_db.insert_row(conn, row)
+        await pm_db.insert_row(conn, row, payment_id=payment["id"])
         await payments_db.set_payment_method(conn, payment["id"], row["id"])
     return await _current_view(deps, payment["id"])
 
@@ -598,7 +629,9 @@ async def _restart_lost_redirect(
     )
     if released is None:
         return
-    target = await routing.target_of(deps.pool, attempt["connector_account_id"])
+    target = await routing.target_of(
+        deps.pool, attempt["connector_account_id"], deps.connectors.providers
+    )
     choice = routing.Choice(target, None)
     sources = frozenset({PaymentStatus.REQUIRES_CONFIRMATION})
     updated, fresh = await begin_attempt(deps, payment, choice, sources=sources)

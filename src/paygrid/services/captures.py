@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final
 
 import asyncpg
@@ -164,7 +164,7 @@ async def drive_void(
             recorded = await provider_operations.record(conn, attempt, outcome)
             if recorded and not outcome.result.succeeded:
                 return None, _REFUSED  # committed with the failed attempt
-        return await apply_cancel(conn, current, reason, datetime.now(UTC)), current["status"]
+        return await apply_cancel(conn, current, reason, deps.clock.now()), current["status"]
 
     # Errors are raised after the commit, so a recorded provider answer is never rolled back.
     view, status = await transactions.run(deps.pool, finish)

@@ -44,7 +44,7 @@ async def create_session(
     deps: Deps, tenant: Tenant, params: CheckoutSessionCreate, now: datetime | None = None
 ) -> CheckoutSession:
     """Validate and store a session; its hosted page is ``url``."""
-    now = now or datetime.now(UTC)
+    now = now or deps.clock.now()
     currency = get_currency(params.currency)
     validate_amount(params.amount, currency)
     for param in ("success_url", "cancel_url"):
@@ -142,7 +142,7 @@ async def expire_session(deps: Deps, tenant: Tenant, session_id: str) -> Checkou
 async def expire_if_due(deps: Deps, row: asyncpg.Record) -> asyncpg.Record:
     """An open session past ``expires_at`` is expired now (sessions expire lazily, when
     next read)."""
-    now = datetime.now(UTC)
+    now = deps.clock.now()
     if row["status"] != "open" or row["expires_at"] > now:
         return row
     async with deps.pool.acquire() as conn, conn.transaction():

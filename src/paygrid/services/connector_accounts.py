@@ -9,13 +9,14 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from paygrid.connectors.registry import capabilities_of, capability_names
+from paygrid.connectors.base import ProviderFacts
+from paygrid.connectors.registry import ProviderCatalog, capability_names
 from paygrid.crypto import KeyRing
 from paygrid.db import connector_accounts as accounts_db
 from paygrid.db.pagination import PageRequest
 from paygrid.domain.errors import InvalidRequest, ResourceMissing, UnsupportedCurrency
 from paygrid.ids import new_id
-from paygrid.money import CURRENCIES, get_currency
+from paygrid.money import get_currency
 from paygrid.schemas.connector_accounts import (
     ConnectorAccount,
     ConnectorAccountCreate,
@@ -24,31 +25,15 @@ from paygrid.schemas.connector_accounts import (
 )
 from paygrid.services.context import Deps, Tenant
 
-# What each provider processes (Paystack's published list; Stripe and the simulator take
-# every currency in paygrid's registry).
-PROVIDER_CURRENCIES: dict[str, frozenset[str]] = {
-    "paystack": frozenset({"NGN", "GHS", "ZAR", "KES", "USD"}),
-    "stripe": frozenset(CURRENCIES),
-    "simulator": frozenset(CURRENCIES),
-}
-_KEY_PREFIXES = {
-    ("stripe", False): ("sk_test_", "rk_test_"),
-    ("stripe", True): ("sk_live_", "rk_live_"),
-    ("paystack", False): ("sk_test_",),
-    ("paystack", True): ("sk_live_",),
-}
-
 
 async def create_account(
     deps: Deps, tenant: Tenant, params: ConnectorAccountCreate
 ) -> ConnectorAccount:
-    if params.provider == "simulator" and tenant.livemode:
-        raise InvalidRequest(
-            "The simulator moves no real money, so it is available in test mode only.",
-            param="provider",
-        )
-    credentials = _check_credentials(params.provider, tenant.livemode, params.credentials)
-    currencies = _check_currencies(params.provider, params.currencies)
+    facts = known_provider(deps.connectors.providers, params.provider)
+    if facts.test_mode_only is not None and tenant.livemode:
+        raise InvalidRequest(facts.test_mode_only, param="provider")
+    credentials = _check_credentials(facts, tenant.livemode, params.credentials)
+    currencies = _check_currencies(facts, params.currencies)
     api_base = _check_api_base(tenant.livemode, params.api_base)
     account_id = new_id("ca")
     row = await accounts_db.insert_account(
@@ -75,6 +60,8 @@ async def get_account(deps: Deps, tenant: Tenant, account_id: str) -> ConnectorA
 async def list_accounts(
     deps: Deps, tenant: Tenant, page: PageRequest, *, provider: str | None, status: str | None
 ) -> tuple[list[ConnectorAccount], bool]:
+    if provider is not None:
+        known_provider(deps.connectors.providers, provider)
     rows, has_more = await accounts_db.list_accounts(
         deps.pool, tenant.merchant_id, tenant.livemode, page, provider=provider, status=status
     )
@@ -85,18 +72,19 @@ async def update_account(
     deps: Deps, tenant: Tenant, account_id: str, params: ConnectorAccountUpdate
 ) -> ConnectorAccount:
     row = await get_row(deps.pool, tenant, account_id)
+    facts = deps.connectors.providers.facts(row["provider"])
     sent = params.model_dump(exclude_unset=True)
     changes: dict[str, Any] = {}
     if "name" in sent:
         changes["name"] = params.name
     if params.currencies is not None:
-        changes["currencies"] = _check_currencies(row["provider"], params.currencies)
+        changes["currencies"] = _check_currencies(facts, params.currencies)
     if "api_base" in sent:
         changes["api_base"] = _check_api_base(tenant.livemode, params.api_base)
     if params.metadata is not None:
         changes["metadata"] = params.metadata
     if params.credentials is not None:
-        credentials = _check_credentials(row["provider"], tenant.livemode, params.credentials)
+        credentials = _check_credentials(facts, tenant.livemode, params.credentials)
         changes.update(_sealed(deps.keys, account_id, credentials))
     if not changes:
         return view(deps, row)
@@ -135,7 +123,9 @@ async def rotate_encryption(pool: asyncpg.Pool, keys: KeyRing) -> tuple[int, int
 def view(deps: Deps, row: asyncpg.Record) -> ConnectorAccount:
     return ConnectorAccount.from_row(
         row,
-        capabilities=capability_names(capabilities_of(row["provider"])),
+        capabilities=capability_names(
+            deps.connectors.providers.facts(row["provider"]).capabilities
+        ),
         webhook_url=f"{deps.settings.base_url()}/v1/provider_webhooks/{row['id']}",
     )
 
@@ -147,11 +137,25 @@ async def get_row(pool: asyncpg.Pool, tenant: Tenant, account_id: str) -> asyncp
     return row
 
 
+def known_provider(providers: ProviderCatalog, name: str) -> ProviderFacts:
+    """The facts of the provider a request names; refused like any invalid parameter."""
+    if name not in providers:
+        quoted = [f"'{known}'" for known in providers.names()]
+        choices = f"{', '.join(quoted[:-1])} or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
+        raise InvalidRequest(
+            f"Invalid provider: Input should be {choices}.",
+            param="provider",
+            code="parameter_invalid",
+        )
+    return providers.facts(name)
+
+
 def _check_credentials(
-    provider: str, livemode: bool, credentials: Credentials | None
+    facts: ProviderFacts, livemode: bool, credentials: Credentials | None
 ) -> dict[str, str | None]:
-    if provider == "simulator":
+    if not facts.credentials_required:
         return {"secret_key": credentials.secret_key if credentials else None}
+    provider = facts.name
     mode = "live" if livemode else "test"
     if credentials is None:
         raise InvalidRequest(
@@ -159,7 +163,7 @@ def _check_credentials(
             param="credentials",
             code="parameter_missing",
         )
-    prefixes = _KEY_PREFIXES[(provider, livemode)]
+    prefixes = facts.key_prefixes(livemode)
     if not credentials.secret_key.startswith(prefixes):
         raise InvalidRequest(
             f"A {mode}-mode {provider} account takes a {mode} secret key starting with "
@@ -168,17 +172,15 @@ def _check_credentials(
             code="credentials_invalid",
         )
     hook = credentials.webhook_secret
-    if hook is not None and provider == "stripe" and not hook.startswith("whsec_"):
+    prefix = facts.webhook_key_prefix
+    if hook is not None and prefix is not None and not hook.startswith(prefix):
         raise InvalidRequest(
-            "A Stripe webhook secret starts with whsec_.",
+            f"A {facts.display_name} webhook secret starts with {prefix}.",
             param="credentials.webhook_secret",
             code="credentials_invalid",
         )
-    if hook is not None and provider == "paystack":
-        raise InvalidRequest(
-            "Paystack signs webhooks with the secret key; leave webhook_secret out.",
-            param="credentials.webhook_secret",
-        )
+    if hook is not None and facts.webhook_key_refusal is not None:
+        raise InvalidRequest(facts.webhook_key_refusal, param="credentials.webhook_secret")
     return {"secret_key": credentials.secret_key, "webhook_secret": hook}
 
 
@@ -192,8 +194,8 @@ def _sealed(keys: KeyRing, account_id: str, credentials: dict[str, str | None]) 
     }
 
 
-def _check_currencies(provider: str, requested: list[str] | None) -> list[str]:
-    supported = PROVIDER_CURRENCIES[provider]
+def _check_currencies(facts: ProviderFacts, requested: list[str] | None) -> list[str]:
+    supported = facts.currencies
     if requested is None:
         return sorted(supported)
     codes = []
@@ -204,7 +206,7 @@ def _check_currencies(provider: str, requested: list[str] | None) -> list[str]:
             raise UnsupportedCurrency(error.message, param="currencies") from None
         if currency.code not in supported:
             raise InvalidRequest(
-                f"{provider} does not process {currency.code}; it takes "
+                f"{facts.name} does not process {currency.code}; it takes "
                 f"{', '.join(sorted(supported))}.",
                 param="currencies",
                 code="currency_not_supported",

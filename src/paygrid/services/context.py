@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from paygrid.broker.connection import EventBroker
+from paygrid.clock import SYSTEM_CLOCK, Clock
 from paygrid.config import Settings
 from paygrid.connectors.registry import ConnectorRegistry
 from paygrid.crypto import KeyRing
@@ -41,3 +42,5 @@ class Deps:
     metrics: Metrics = field(default_factory=Metrics)
     # DNS for the webhook SSRF guard (tests swap in one whose answers change).
     resolver: HostResolver = SYSTEM_RESOLVER
+    # Where every time-based decision reads the time (tests swap in a FakeClock).
+    clock: Clock = SYSTEM_CLOCK

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 from argon2 import PasswordHasher
@@ -93,11 +94,13 @@ def _email_key(email: str) -> bytes:
     return hashlib.sha256(email.strip().lower().encode()).digest()
 
 
-async def count_login_attempt(pool: asyncpg.Pool, email: str, window_seconds: float) -> LoginCount:
-    """Count a sign-in attempt for ``email`` before its password is checked, in one atomic
-    statement shared by every paygrid process."""
+async def count_login_attempt(
+    pool: asyncpg.Pool, email: str, window_seconds: float, now: datetime
+) -> LoginCount:
+    """Count a sign-in attempt for ``email``, made at ``now``, before its password is
+    checked, in one atomic statement shared by every paygrid process."""
     attempts, seconds_left = await dashboard_db.count_login_attempt(
-        pool, _email_key(email), window_seconds
+        pool, _email_key(email), window_seconds, now
     )
     return LoginCount(attempts, seconds_left)
 

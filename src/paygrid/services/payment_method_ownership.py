@@ -11,9 +11,17 @@ confirm, the hosted checkout through confirm, and any future caller such as bill
   session's payment with it.
 - A method detached from its customer (explicitly, or because the customer was deleted or
   erased) pays for nothing until it is attached again.
+
+The rule is checked when the method is read, and again in the statement that writes the
+payment or its attempt, on the method's locked row (``pm_db.lock_for_use``): that statement
+binds an unattached method to its payment, so of two concurrent first uses one wins, and a
+payment racing a detach or its customer's deletion either commits first (the method is then
+detached) or is refused. The second check costs no round trip.
 """
 
 from __future__ import annotations
+
+from typing import NoReturn
 
 import asyncpg
 
@@ -51,6 +59,31 @@ async def usable_method(
     if row is not None:
         check_use(row, customer_id=customer_id)
     return row
+
+
+def use_of(method: RowLike, *, payment_id: str, customer_id: str | None) -> pm_db.Use:
+    """What the payment's write re-checks: the use ``check_use`` just allowed."""
+    return pm_db.Use(method["id"], payment_id, customer_id, method["customer_id"] is not None)
+
+
+async def refuse_lost_race(
+    conn: Executor, tenant: Tenant, use: pm_db.Use, *, idempotency_key: str | None = None
+) -> NoReturn:
+    """The payment's write found the method no longer usable (a concurrent first use, detach
+    or customer deletion committed meanwhile): refuse with what the rule now says."""
+    await usable_method(
+        conn,
+        tenant,
+        use.method_id,
+        customer_id=use.customer_id,
+        payment_id=use.payment_id,
+        idempotency_key=idempotency_key,
+    )
+    raise PaymentMethodNotOwned(
+        f"The payment method '{use.method_id}' changed while this payment was being made; "
+        "it can no longer pay for it.",
+        param="payment_method",
+    )
 
 
 def check_use(method: RowLike, *, customer_id: str | None) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from paygrid.db import events as events_db
+from paygrid.db import payment_methods as pm_db
 from paygrid.db import payments as payments_db
 from paygrid.db.pagination import PageRequest, group_by
 from paygrid.domain import payments as domain
@@ -69,7 +70,7 @@ async def create_payment(
             code="parameter_missing",
         )
     payment_id = new_id("pay")
-    now = datetime.now(UTC)
+    now = deps.clock.now()
     values: dict[str, object] = {
         "id": payment_id,
         "merchant_id": tenant.merchant_id,
@@ -90,7 +91,10 @@ async def create_payment(
     choice = None
     if params.confirm or source is not None:
         targets = await routing.targets_for(
-            deps.pool, tenant, _routing_context(values, source, method_types)
+            deps.pool,
+            tenant,
+            _routing_context(values, source, method_types),
+            deps.connectors.providers,
         )
         choice = await routing.choose(
             deps,
@@ -207,14 +211,22 @@ async def _insert(
         snapshot=view.model_dump(mode="json"),
         created_at=now,
     )
+    use = None
+    if choice is not None and method is not None and choice.new_method is None:
+        customer_id = payment["customer_id"]
+        assert customer_id is None or isinstance(customer_id, str)
+        use = payment_method_ownership.use_of(
+            method, payment_id=str(payment["id"]), customer_id=customer_id
+        )
     try:
-        created = await payments_db.create_with_attempt(
+        created, usable = await payments_db.create_with_attempt(
             deps.pool,
             payment=payment,
             method=choice.new_method if choice else None,
             attempt=attempt,
             event=event,
             skipped_attempts=skipped,
+            method_use=use,
         )
     except asyncpg.UniqueViolationError as error:
         if "reference" not in (error.constraint_name or ""):
@@ -223,10 +235,29 @@ async def _insert(
             f"A payment with reference '{values['reference']}' already exists.",
             param="reference",
         ) from error
+    if not usable:
+        assert use is not None
+        await _refuse_lost_race(deps, tenant, use, values)
     if not created:
         raise _AlreadyCreated
     earlier: list[RowLike] = [_attempt_defaults(row) for row in skipped]
     return {**_NEW_PAYMENT_DEFAULTS, **payment}, attempt, method, view, earlier
+
+
+async def _refuse_lost_race(
+    deps: Deps, tenant: Tenant, use: pm_db.Use, values: dict[str, object]
+) -> None:
+    """The insert found the saved method no longer usable: the same idempotency key created
+    the payment meanwhile (resume it), the customer was deleted, or the method was taken."""
+    key = values["idempotency_key"]
+    assert key is None or isinstance(key, str)
+    if key is not None and await payments_db.get_by_idempotency_key(
+        deps.pool, tenant.merchant_id, tenant.livemode, key
+    ):
+        raise _AlreadyCreated
+    if use.customer_id is not None:
+        await payment_methods.require_customer(deps.pool, tenant, use.customer_id)
+    await payment_method_ownership.refuse_lost_race(deps.pool, tenant, use, idempotency_key=key)
 
 
 _ATTEMPT_DEFAULTS: dict[str, Any] = {
@@ -319,6 +350,7 @@ async def confirm_payment(
         deps.pool,
         tenant,
         _routing_context(dict(payment.items()), source, list(payment["payment_method_types"])),
+        deps.connectors.providers,
     )
     choice = await routing.choose(
         deps,
@@ -327,7 +359,7 @@ async def confirm_payment(
         source,
         manual_capture=payment["capture_method"] == "manual",
         customer_id=None,
-        now=datetime.now(UTC),
+        now=deps.clock.now(),
         email=payment["receipt_email"],
     )
     remaining = targets[targets.index(choice.target) + 1 :]

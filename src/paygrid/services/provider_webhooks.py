@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Final
 
 import structlog
@@ -49,9 +48,6 @@ CLOSED_UNPAID: Final = frozenset({"action_expired", "redirect_lost"})
 VERIFY_BUDGET_SECONDS: Final = 0.5
 
 
-SIGNATURE_HEADERS: Final = frozenset({"stripe-signature", "x-paystack-signature"})
-
-
 class SignatureInvalid(InvalidRequest):
     default_code = "signature_invalid"
 
@@ -65,7 +61,7 @@ async def receive(
         raise ResourceMissing(f"No such connector account: '{account_id}'", param="id")
     connector = deps.connectors.from_row(account)
     try:
-        event = connector.parse_webhook(raw_body, headers, time.time())
+        event = connector.parse_webhook(raw_body, headers, deps.clock.now().timestamp())
     except InvalidSignature as error:
         log.warning(
             "provider_webhook.bad_signature",
@@ -84,13 +80,19 @@ async def receive(
         provider_event_id=event.event_id,
         event_type=event.type,
         body=raw_body,
-        headers={k: v for k, v in headers.items() if k in SIGNATURE_HEADERS},
+        headers=_signature_headers(deps, account["provider"], headers),
     )
     if row is None:
         log.info("provider_webhook.duplicate", provider_event_id=event.event_id)
         return {"received": True, "duplicate": True}
     status = await _apply_or_schedule(deps, row["id"], account_id, event, attempt=1)
     return {"received": True, "status": status}
+
+
+def _signature_headers(deps: Deps, provider: str, headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers kept with the event, to verify it again when a retry parses it."""
+    names = deps.connectors.providers.facts(provider).signature_headers
+    return {k: v for k, v in headers.items() if k.lower() in names}
 
 
 async def apply_job(payload: dict[str, Any], deps: Deps) -> None:
@@ -129,7 +131,7 @@ async def _apply_or_schedule(
             deps.pool,
             APPLY,
             {"event": inbox_id, "attempt": attempt + 1},
-            run_at=datetime.now(UTC) + timedelta(seconds=delay),
+            run_at=deps.clock.now() + timedelta(seconds=delay),
             # One job per retry number: the running job (this one) is still live meanwhile.
             unique_key=f"{APPLY}:{inbox_id}:{attempt + 1}",
         )

@@ -3,7 +3,7 @@ provider is called, so concurrent refunds can never exceed what was captured."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import asyncpg
 
@@ -196,7 +196,7 @@ async def _accepted(
             conn,
             refund["id"],
             provider_reference=outcome.result.provider_reference,
-            next_sync_at=datetime.now(UTC) + delay,
+            next_sync_at=deps.clock.now() + delay,
         )
 
     updated = await transactions.run(deps.pool, accept)
@@ -221,7 +221,9 @@ async def _resume(deps: Deps, payment: asyncpg.Record, refund: asyncpg.Record) -
     if refund["status"] != "pending" or attempt is None or refund["provider_reference"]:
         return Refund.from_row(refund)
     if attempt["status"] == "unknown":
-        target = await routing.target_of(deps.pool, payment["connector_account_id"])
+        target = await routing.target_of(
+            deps.pool, payment["connector_account_id"], deps.connectors.providers
+        )
         if Capability.IDEMPOTENT_REFUNDS not in target.capabilities:
             # The first call may have reached the provider and it cannot deduplicate: sending
             # it again could refund twice. It stays pending until the provider's webhook
@@ -240,7 +242,9 @@ async def recover_attempt(deps: Deps, payment: asyncpg.Record, attempt: asyncpg.
     )
     if refund is None or refund["status"] != "pending" or refund["provider_reference"]:
         return False
-    target = await routing.target_of(deps.pool, payment["connector_account_id"])
+    target = await routing.target_of(
+        deps.pool, payment["connector_account_id"], deps.connectors.providers
+    )
     if Capability.IDEMPOTENT_REFUNDS not in target.capabilities:
         return False
     await _execute(deps, payment, refund, attempt, repeat=True)

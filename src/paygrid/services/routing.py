@@ -13,10 +13,16 @@ from paygrid.connectors.base import (
     CardTokenizer,
     InvalidCard,
     InvalidCredentials,
+    ProviderFacts,
     ProviderUnreachable,
     TokenDescriber,
 )
-from paygrid.connectors.registry import amount_refusal_of, capabilities_of, no_connector
+from paygrid.connectors.registry import (
+    BUILTIN_PROVIDERS,
+    BUILTIN_SIMULATOR,
+    ProviderCatalog,
+    no_connector,
+)
 from paygrid.db import connector_accounts as accounts_db
 from paygrid.db import routing_rules as rules_db
 from paygrid.db.executor import Executor
@@ -48,35 +54,37 @@ class Target:
     """One place to send an attempt: a connector account, or the built-in simulator."""
 
     account_id: str | None
-    provider: str
-    capabilities: Capability
+    facts: ProviderFacts
+
+    @property
+    def provider(self) -> str:
+        return self.facts.name
+
+    @property
+    def capabilities(self) -> Capability:
+        return self.facts.capabilities
 
 
-BUILTIN = Target(None, "simulator", capabilities_of("simulator"))
+BUILTIN = Target(None, BUILTIN_PROVIDERS.facts(BUILTIN_SIMULATOR))
 
 
-async def targets_for(conn: Executor, tenant: Tenant, ctx: domain.RoutingContext) -> list[Target]:
+async def targets_for(
+    conn: Executor,
+    tenant: Tenant,
+    ctx: domain.RoutingContext,
+    providers: ProviderCatalog = BUILTIN_PROVIDERS,
+) -> list[Target]:
     """The accounts to try for a payment, in order. A test-mode merchant without any
-    connector account for the currency gets the built-in simulator."""
+    connector account for the currency gets the built-in simulator. ``providers`` is the
+    registry's (``deps.connectors.providers``)."""
     accounts, rules = await rules_db.routing_inputs(conn, tenant.merchant_id, tenant.livemode)
-    by_id = {row["id"]: row for row in accounts}
+    facts = {row["id"]: providers.facts(row["provider"]) for row in accounts}
     ids, _ = domain.route(
         [rule_of(row) for row in rules],
-        [
-            domain.Account(row["id"], row["provider"], frozenset(row["currencies"]))
-            for row in accounts
-        ],
+        [_account_of(row, facts[row["id"]]) for row in accounts],
         ctx,
     )
-    targets = [
-        Target(
-            account_id,
-            by_id[account_id]["provider"],
-            capabilities_of(by_id[account_id]["provider"]),
-        )
-        for account_id in ids
-    ]
-    targets = _within_provider_limits(targets, ctx)
+    targets = _within_provider_limits([Target(i, facts[i]) for i in ids], ctx)
     if not targets and not tenant.livemode:
         targets = [BUILTIN]
     if not targets:
@@ -88,7 +96,7 @@ def _within_provider_limits(targets: list[Target], ctx: domain.RoutingContext) -
     """The targets whose provider takes this amount. An account whose provider is known to
     refuse it is passed over; when that leaves none, the first refusal is the answer, before
     any provider is called."""
-    refusals = [amount_refusal_of(t.provider, ctx.amount, ctx.currency) for t in targets]
+    refusals = [t.facts.refusal_of(ctx.amount, ctx.currency) for t in targets]
     usable = [t for t, refusal in zip(targets, refusals, strict=True) if refusal is None]
     first = next((r for r in refusals if r is not None), None)
     if first is not None and not usable:
@@ -96,12 +104,24 @@ def _within_provider_limits(targets: list[Target], ctx: domain.RoutingContext) -
     return usable
 
 
-async def target_of(conn: Executor, account_id: str | None) -> Target:
+def _account_of(row: asyncpg.Record, facts: ProviderFacts) -> domain.Account:
+    return domain.Account(
+        row["id"],
+        facts.name,
+        frozenset(row["currencies"]),
+        preferred_currencies=facts.preferred_currencies,
+        rank=facts.default_rank,
+    )
+
+
+async def target_of(
+    conn: Executor, account_id: str | None, providers: ProviderCatalog = BUILTIN_PROVIDERS
+) -> Target:
     if account_id is None:
         return BUILTIN
     row = await accounts_db.get_account_unscoped(conn, account_id)
     assert row is not None
-    return Target(account_id, row["provider"], capabilities_of(row["provider"]))
+    return Target(account_id, providers.facts(row["provider"]))
 
 
 def rule_of(row: asyncpg.Record) -> domain.Rule:
@@ -248,9 +268,6 @@ class Choice:
     skipped: list[Target] = field(default_factory=list)
 
 
-EMAIL_REQUIRED = frozenset({"paystack"})
-
-
 def unusable_reason(
     source: payment_methods.MethodSource,
     target: Target,
@@ -262,7 +279,7 @@ def unusable_reason(
     caps = target.capabilities
     if manual_capture and Capability.MANUAL_CAPTURE not in caps:
         return f"{target.provider} does not support manual capture"
-    if target.provider in EMAIL_REQUIRED and not email:
+    if target.facts.requires_email and not email:
         return f"{target.provider} needs the customer's email (receipt_email or a customer's)"
     match source:
         case None:
@@ -272,7 +289,7 @@ def unusable_reason(
             if Capability.CARD_TOKENIZATION not in caps:
                 return f"{target.provider} does not accept raw card data"
         case payment_methods.MagicMethod():
-            if target.provider != "simulator":
+            if target.provider != BUILTIN_SIMULATOR:
                 return "test magic payment methods work with the simulator only"
         case payment_methods.ProviderTokenMethod(account_id=account_id):
             if account_id != target.account_id:

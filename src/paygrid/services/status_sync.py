@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import structlog
@@ -52,10 +52,9 @@ class SyncReport:
 
 async def run(deps: Deps, now: datetime | None = None) -> SyncReport:
     """One pass over everything due; the job ``payments.status_sync`` runs it periodically."""
-    now = now or datetime.now(UTC)
+    now = now or deps.clock.now()
     report = SyncReport()
     stale = now - timedelta(seconds=deps.settings.not_sent_grace_seconds)
-    await sync_db.stale_pending_attempts(deps.pool, stale, BATCH)
     for attempt in await sync_db.claim_due_attempts(deps.pool, now, BATCH):
         payment = await payments_db.get_payment_unscoped(deps.pool, attempt["payment_id"])
         assert payment is not None
@@ -71,6 +70,8 @@ async def run(deps: Deps, now: datetime | None = None) -> SyncReport:
             report.still_unknown += 1
         else:
             report.resolved += 1
+    # Stale pending attempts become unknown, due at once: the next pass asks about them.
+    await sync_db.stale_pending_attempts(deps.pool, stale, now, BATCH)
     for refund in await sync_db.claim_due_refunds(deps.pool, now, BATCH):
         if await _sync_refund(deps, refund):
             report.refunds_settled += 1

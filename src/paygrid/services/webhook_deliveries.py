@@ -4,7 +4,7 @@ range of events to one endpoint, and everything dead-lettered. Each creates new 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from paygrid.db import events as events_db
 from paygrid.db import webhooks as webhooks_db
@@ -29,7 +29,7 @@ async def send_test(deps: Deps, tenant: Tenant, endpoint_id: str) -> dict[str, s
         event_type=PING,
         object_id=endpoint_id,
         snapshot=WebhookEndpoint.from_row(endpoint).model_dump(mode="json"),
-        created_at=datetime.now(UTC),
+        created_at=deps.clock.now(),
     )
     delivery_id = new_id("whd")
     async with deps.pool.acquire() as conn, conn.transaction():

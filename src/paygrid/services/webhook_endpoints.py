@@ -3,7 +3,7 @@ secret, pause and resume, and list deliveries."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import asyncpg
 
@@ -73,7 +73,7 @@ async def update_endpoint(
 async def delete_endpoint(deps: Deps, tenant: Tenant, endpoint_id: str) -> DeletedObject:
     async with deps.pool.acquire() as conn, conn.transaction():
         await _get(conn, tenant, endpoint_id, lock=True)
-        await webhooks_db.update_endpoint(conn, endpoint_id, {"deleted_at": datetime.now(UTC)})
+        await webhooks_db.update_endpoint(conn, endpoint_id, {"deleted_at": deps.clock.now()})
     return DeletedObject(id=endpoint_id, object="webhook_endpoint")
 
 
@@ -91,7 +91,7 @@ async def rotate_secret(deps: Deps, tenant: Tenant, endpoint_id: str) -> Webhook
             {
                 "secret_ciphertext": deps.keys.encrypt(secret, context=endpoint_id),
                 "previous_secret_ciphertext": deps.keys.encrypt(old, context=endpoint_id),
-                "previous_secret_expires_at": datetime.now(UTC) + overlap,
+                "previous_secret_expires_at": deps.clock.now() + overlap,
             },
         )
     return WebhookEndpoint.from_row(row, secret=secret)

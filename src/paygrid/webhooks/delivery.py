@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import weakref
 from asyncio import AbstractEventLoop, get_running_loop
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import aiohttp
@@ -68,14 +68,14 @@ async def deliver(payload: dict[str, Any], context: JobContext) -> None:
         return
     if row["paused"]:
         await jobs_db.enqueue(
-            deps.pool, DELIVER, payload, queue=QUEUE, run_at=datetime.now(UTC) + PAUSED_RECHECK
+            deps.pool, DELIVER, payload, queue=QUEUE, run_at=deps.clock.now() + PAUSED_RECHECK
         )
         return
     # Otherwise the delivery is pending at another attempt number: this job is stale.
 
 
 async def _attempt(deps: Deps, row: Any, attempt: int) -> None:
-    now = datetime.now(UTC)
+    now = deps.clock.now()
     body = (
         Event(
             id=row["event_id"],
@@ -178,7 +178,7 @@ async def _record(
     delivered = decision.outcome is Outcome.SUCCEEDED
     deps.metrics.webhook_attempt(
         decision.outcome.name.lower(),  # succeeded, retry, failed
-        (datetime.now(UTC) - row["event_created_at"]).total_seconds() if delivered else None,
+        (deps.clock.now() - row["event_created_at"]).total_seconds() if delivered else None,
     )
     log.info(
         "webhook.attempt",

@@ -59,13 +59,11 @@ def check_shape(url: str, *, livemode: bool) -> str:
     """The URL's host, after the checks that need no DNS: an absolute http(s) URL (https in
     live mode), no credentials, a host that is a valid name or IP literal."""
     not_a_url = UnsafeDestination("The URL must be an absolute http(s) URL.", param="url")
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        raise not_a_url from None
-    if parts.scheme not in ("http", "https") or not host or not url.isprintable():
+    parts = url_safety.split_url(url)
+    if parts is None or parts.scheme not in ("http", "https") or not url.isprintable():
+        raise not_a_url
+    host = parts.hostname
+    if not host:
         raise not_a_url
     if parts.username is not None or parts.password is not None:
         raise UnsafeDestination("The URL must not contain credentials.", param="url")

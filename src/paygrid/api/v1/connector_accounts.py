@@ -12,6 +12,7 @@ from paygrid.api.dependencies import deps_of
 from paygrid.api.responses import COMMON_ERRORS, Page, json_response, list_response
 from paygrid.schemas.common import DeletedObject, ListObject
 from paygrid.schemas.connector_accounts import (
+    PROVIDER_FIELD,
     ConnectorAccount,
     ConnectorAccountCreate,
     ConnectorAccountUpdate,
@@ -45,7 +46,7 @@ async def list_accounts(
     request: Request,
     tenant: SecretTenant,
     page: Page,
-    provider: Annotated[Provider | None, Query()] = None,
+    provider: Annotated[Provider | None, Query(**PROVIDER_FIELD)] = None,
     status: Annotated[Literal["enabled", "disabled"] | None, Query()] = None,
 ) -> Response:
     data, has_more = await connector_accounts.list_accounts(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from datetime import date
+from collections.abc import Mapping
 from typing import Final
 
 import asyncpg
 
+from paygrid.clock import SYSTEM_CLOCK, Clock
 from paygrid.config import SimulatorFailureMode
 from paygrid.connectors.base import (
     AttemptResult,
@@ -93,7 +93,7 @@ class SimulatorConnector:
         latency_ms: int = 0,
         request_latency_ms: int = 0,
         failure_mode: SimulatorFailureMode = "none",
-        today: Callable[[], date] = date.today,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._pool = pool
         self._base_url = base_url
@@ -103,11 +103,11 @@ class SimulatorConnector:
         self.latency_ms = latency_ms
         self.request_latency_ms = request_latency_ms
         self.failure_mode: SimulatorFailureMode = failure_mode
-        self._today = today
+        self._clock = clock  # card expiry is checked against the clock's (UTC) date
 
     async def tokenize_card(self, card: CardDetails) -> TokenizedCard:
         """Validate card data (Luhn, expiry, brand, CVC) and return a token for it."""
-        brand, behavior = validate_card(card, self._today())
+        brand, behavior = validate_card(card, self._clock.now().date())
         return await self._store_token(brand, last4(card), card.exp_month, card.exp_year, behavior)
 
     async def tokenize_magic(self, magic_id: str) -> TokenizedCard | None:
@@ -116,7 +116,9 @@ class SimulatorConnector:
         if entry is None:
             return None
         brand, digits, behavior = entry
-        return await self._store_token(brand, digits, 12, self._today().year + 3, behavior)
+        return await self._store_token(
+            brand, digits, 12, self._clock.now().date().year + 3, behavior
+        )
 
     async def _store_token(
         self, brand: str, digits: str, exp_month: int, exp_year: int, behavior: Behavior

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
-from paygrid.connectors.base import AccountConfig
+from paygrid.connectors.base import AccountConfig, ProviderFacts
+from paygrid.connectors.stripe import mapping, webhooks
 from paygrid.connectors.stripe.connector import StripeConnector
+from paygrid.money import CURRENCIES
 
 
 def build(config: AccountConfig) -> StripeConnector:
@@ -15,4 +17,18 @@ def build(config: AccountConfig) -> StripeConnector:
     return StripeConnector(config, localstripe=config.api_base is not None)
 
 
-__all__ = ["StripeConnector", "build"]
+FACTS = ProviderFacts(
+    name=StripeConnector.name,
+    display_name="Stripe",
+    capabilities=StripeConnector.capabilities,
+    currencies=frozenset(CURRENCIES),  # every currency in paygrid's registry
+    build=build,
+    test_key_prefixes=("sk_test_", "rk_test_"),  # secret or restricted keys
+    live_key_prefixes=("sk_live_", "rk_live_"),
+    webhook_key_prefix="whsec_",
+    signature_headers=frozenset({webhooks.SIGNATURE_HEADER}),
+    default_rank=0,  # first, unless another provider prefers the currency
+    amount_refusal=mapping.amount_refusal,
+)
+
+__all__ = ["FACTS", "StripeConnector", "build"]

@@ -108,7 +108,9 @@ class StripeConnector:
             intent = await self._settled_intent(reference, attempt_id)
         except ProviderUnreachable as unreachable:
             raise OutcomeUnknown(str(unreachable)) from unreachable
-        if intent.get("status") == "canceled" and not intent.get("last_payment_error"):
+        if intent.get("status") == mapping.IntentStatus.CANCELED and not intent.get(
+            "last_payment_error"
+        ):
             return AttemptResult(AttemptOutcome.DECLINED, reference, decline=_rejected(error))
         return mapping.attempt_result(intent)
 

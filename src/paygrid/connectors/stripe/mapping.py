@@ -5,7 +5,8 @@ connector passes ``StripeObject.to_dict()``; webhooks pass the parsed body)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal, cast
+from enum import StrEnum
+from typing import Any, Final, Literal, TypeVar, assert_never, cast
 
 import httpx
 import stripe
@@ -26,6 +27,35 @@ from paygrid.connectors.base import (
 from paygrid.domain.payments import AttemptOutcome
 
 Json = Mapping[str, Any]
+_Status = TypeVar("_Status", bound=StrEnum)
+
+
+class IntentStatus(StrEnum):
+    """A PaymentIntent's ``status`` (docs.stripe.com/payments/paymentintents/lifecycle)."""
+
+    REQUIRES_PAYMENT_METHOD = "requires_payment_method"
+    REQUIRES_CONFIRMATION = "requires_confirmation"
+    REQUIRES_ACTION = "requires_action"
+    PROCESSING = "processing"
+    REQUIRES_CAPTURE = "requires_capture"
+    CANCELED = "canceled"
+    SUCCEEDED = "succeeded"
+
+
+class RefundStatus(StrEnum):
+    """A Refund's ``status``: pending and requires_action settle later."""
+
+    PENDING = "pending"
+    REQUIRES_ACTION = "requires_action"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class UnmappedStatus(ValueError):
+    """Stripe sent a status this connector does not know: a bug to fix, never a guess."""
+
+
 DeclineCode = Literal[
     "card_declined",
     "insufficient_funds",
@@ -79,15 +109,28 @@ _DEFAULT_MESSAGES: Final[dict[DeclineCode, str]] = {
 # When several PaymentIntents carry one attempt id, the one furthest along wins: money that
 # moved must never be reported as anything less.
 _STATUS_RANK: Final[dict[str, int]] = {
-    "succeeded": 6,
-    "requires_capture": 5,
-    "processing": 4,
-    "requires_action": 3,
-    "canceled": 2,
-    "requires_payment_method": 1,
-    "requires_confirmation": 0,
+    IntentStatus.SUCCEEDED: 6,
+    IntentStatus.REQUIRES_CAPTURE: 5,
+    IntentStatus.PROCESSING: 4,
+    IntentStatus.REQUIRES_ACTION: 3,
+    IntentStatus.CANCELED: 2,
+    IntentStatus.REQUIRES_PAYMENT_METHOD: 1,
+    IntentStatus.REQUIRES_CONFIRMATION: 0,
 }
-UNCONFIRMED: Final = frozenset({"requires_confirmation", "requires_payment_method"})
+UNCONFIRMED: Final = frozenset(
+    {IntentStatus.REQUIRES_CONFIRMATION, IntentStatus.REQUIRES_PAYMENT_METHOD}
+)
+
+
+def status_of(enum: type[_Status], obj: Json) -> _Status:
+    """The object's ``status`` as ``enum``; ``UnmappedStatus`` (a ``ValueError``) when
+    Stripe sent one this connector does not know."""
+    raw = obj.get("status")
+    try:
+        return enum(str(raw))
+    except ValueError:
+        kind = "PaymentIntent" if enum is IntentStatus else "refund"
+        raise UnmappedStatus(f"unmapped Stripe {kind} status {raw!r}") from None
 
 
 def amount_refusal(amount: int, currency: str) -> AmountRefusal | None:
@@ -158,23 +201,23 @@ def decline_from_error_object(error: Json | None) -> Decline:
 def attempt_result(intent: Json) -> AttemptResult:
     """Map a PaymentIntent (``latest_charge`` expanded) to our attempt outcome."""
     reference = str(intent["id"])
-    status = str(intent["status"])
+    status = status_of(IntentStatus, intent)
     match status:
-        case "succeeded":
+        case IntentStatus.SUCCEEDED:
             return AttemptResult(AttemptOutcome.CAPTURED, reference)
-        case "requires_capture":
+        case IntentStatus.REQUIRES_CAPTURE:
             return AttemptResult(AttemptOutcome.AUTHORIZED, reference)
-        case "requires_action":
+        case IntentStatus.REQUIRES_ACTION:
             url = redirect_url(intent.get("next_action"))
             return AttemptResult(AttemptOutcome.REQUIRES_ACTION, reference, redirect_url=url)
-        case "processing":
+        case IntentStatus.PROCESSING:
             return AttemptResult(AttemptOutcome.UNKNOWN, reference)
-        case "requires_payment_method" | "requires_confirmation":
+        case IntentStatus.REQUIRES_PAYMENT_METHOD | IntentStatus.REQUIRES_CONFIRMATION:
             # Never confirmed, or a failed confirm/authentication put it back here.
             error = intent.get("last_payment_error")
             found = decline_from_error_object(error) if error else _NOT_CONFIRMED
             return AttemptResult(AttemptOutcome.DECLINED, reference, decline=found)
-        case "canceled":
+        case IntentStatus.CANCELED:
             if _charge_succeeded(intent.get("latest_charge")):
                 # Authorized, then released by a void: the attempt itself was authorized.
                 return AttemptResult(AttemptOutcome.AUTHORIZED, reference)
@@ -182,7 +225,7 @@ def attempt_result(intent: Json) -> AttemptResult:
             found = decline_from_error_object(error) if error else _CANCELED
             return AttemptResult(AttemptOutcome.DECLINED, reference, decline=found)
         case _:
-            raise ValueError(f"unmapped Stripe PaymentIntent status {status!r}")
+            assert_never(status)
 
 
 _NOT_CONFIRMED: Final = Decline("processing_error", "The payment was never confirmed at Stripe.")
@@ -229,45 +272,57 @@ def search_query(attempt_id: str) -> str:
 
 def capture_result(intent: Json) -> OperationResult:
     reference = str(intent["id"])
-    status = str(intent["status"])
+    status = status_of(IntentStatus, intent)
     match status:
-        case "succeeded":
+        case IntentStatus.SUCCEEDED:
             return OperationResult(True, reference)
-        case "processing":
+        case IntentStatus.PROCESSING:
             return OperationResult(False, reference, pending=True)
         case (
-            "requires_capture"
-            | "requires_action"
-            | "requires_payment_method"
-            | "requires_confirmation"
-            | "canceled"
+            IntentStatus.REQUIRES_CAPTURE
+            | IntentStatus.REQUIRES_ACTION
+            | IntentStatus.REQUIRES_PAYMENT_METHOD
+            | IntentStatus.REQUIRES_CONFIRMATION
+            | IntentStatus.CANCELED
         ):
-            return OperationResult(False, reference, f"payment_intent_{status}")
+            return OperationResult(False, reference, f"payment_intent_{status.value}")
         case _:
-            raise ValueError(f"unmapped Stripe PaymentIntent status {status!r}")
+            assert_never(status)
 
 
 def void_result(intent: Json) -> OperationResult:
     reference = str(intent["id"])
-    if intent.get("status") == "canceled":
-        return OperationResult(True, reference)
-    return OperationResult(False, reference, f"payment_intent_{intent.get('status')}")
+    status = status_of(IntentStatus, intent)
+    match status:
+        case IntentStatus.CANCELED:
+            return OperationResult(True, reference)
+        case (
+            IntentStatus.SUCCEEDED
+            | IntentStatus.PROCESSING
+            | IntentStatus.REQUIRES_CAPTURE
+            | IntentStatus.REQUIRES_ACTION
+            | IntentStatus.REQUIRES_PAYMENT_METHOD
+            | IntentStatus.REQUIRES_CONFIRMATION
+        ):
+            return OperationResult(False, reference, f"payment_intent_{status.value}")
+        case _:
+            assert_never(status)
 
 
 def refund_result(refund: Json) -> OperationResult:
     """Stripe refund statuses: pending/requires_action settle later, the rest are final."""
     reference = str(refund["id"])
-    status = str(refund["status"])
+    status = status_of(RefundStatus, refund)
     match status:
-        case "succeeded":
+        case RefundStatus.SUCCEEDED:
             return OperationResult(True, reference)
-        case "pending" | "requires_action":
+        case RefundStatus.PENDING | RefundStatus.REQUIRES_ACTION:
             return OperationResult(False, reference, pending=True)
-        case "failed" | "canceled":
-            reason = refund.get("failure_reason") or f"refund_{status}"
+        case RefundStatus.FAILED | RefundStatus.CANCELED:
+            reason = refund.get("failure_reason") or f"refund_{status.value}"
             return OperationResult(False, reference, str(reason))
         case _:
-            raise ValueError(f"unmapped Stripe refund status {status!r}")
+            assert_never(status)
 
 
 def rejected_operation(error: stripe.StripeError) -> OperationResult:

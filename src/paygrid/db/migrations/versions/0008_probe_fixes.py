@@ -34,13 +34,8 @@ ALTER TABLE idempotency_keys DROP CONSTRAINT idempotency_keys_key_check,
 
 -- (saved payment methods)
 -- A method detached from its customer (explicitly, or by deleting or erasing the customer)
--- pays for nothing until it is attached again. The two indexes find the payments an
--- unattached method was already used for (it may pay for one payment only).
+-- pays for nothing until it is attached again.
 ALTER TABLE payment_methods ADD COLUMN detached_at timestamptz;
-CREATE INDEX payments_by_payment_method ON payments (payment_method_id)
-    WHERE payment_method_id IS NOT NULL;
-CREATE INDEX payment_attempts_by_payment_method ON payment_attempts (payment_method_id)
-    WHERE payment_method_id IS NOT NULL;
 CREATE INDEX payment_methods_by_customer ON payment_methods (customer_id)
     WHERE customer_id IS NOT NULL;
 UPDATE payment_methods pm SET customer_id = NULL, detached_at = c.deleted_at
@@ -106,8 +101,6 @@ DROP INDEX IF EXISTS payments_by_currency;
 DROP INDEX IF EXISTS payments_by_status;
 -- (saved payment methods)
 DROP INDEX IF EXISTS payment_methods_by_customer;
-DROP INDEX IF EXISTS payment_attempts_by_payment_method;
-DROP INDEX IF EXISTS payments_by_payment_method;
 ALTER TABLE payment_methods DROP COLUMN IF EXISTS detached_at;
 -- (dashboard logins and operations)
 DROP TABLE IF EXISTS dashboard_login_counters;

@@ -1,0 +1,93 @@
+"""Where time comes from. Every business decision that depends on time (expiry, retry and
+sync schedules, leases, janitor and rate-limit windows, audit timestamps) reads it from a
+``Clock`` chosen at start-up, so tests, and later test clocks for subscriptions, can move it.
+
+This is the only module allowed to read the wall clock (ruff's banned-api rule, TID251,
+forbids ``datetime.now``, ``datetime.utcnow``, ``time.time`` and ``date.today`` elsewhere).
+Latency measurements use ``time.perf_counter`` and are not the clock's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Final, Protocol
+
+
+class Clock(Protocol):
+    """The current time, and a way to wait for it to pass."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware, in UTC."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary origin that never go backwards, for durations (circuit
+        breakers, back-off windows)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of this clock's time."""
+        ...
+
+
+class SystemClock:
+    """The machine's clock."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+SYSTEM_CLOCK: Final = SystemClock()
+
+
+class FakeClock:
+    """A clock that moves only when told to, for tests.
+
+    It starts at ``start`` (by default the real time at creation, so rows the database
+    stamps with its own ``now()`` sit close to it) and stays there until ``advance`` or
+    ``set`` moves it. ``sleep`` never waits in real time: it moves the clock forward by the
+    time asked (and yields to the event loop once), so a worker loop that sleeps between
+    passes runs its next pass at once, at the later time.
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        start = start or datetime.now(UTC)
+        if start.tzinfo is None:
+            raise ValueError("FakeClock needs an aware datetime")
+        self._now = start.astimezone(UTC)
+        self._monotonic = 0.0
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._monotonic
+
+    def advance(self, delta: timedelta | float) -> datetime:
+        """Move the clock forward by ``delta`` (a timedelta or seconds); returns the new now."""
+        seconds = delta.total_seconds() if isinstance(delta, timedelta) else float(delta)
+        if seconds < 0:
+            raise ValueError("a clock does not go backwards; use set() to jump")
+        self._now += timedelta(seconds=seconds)
+        self._monotonic += seconds
+        return self._now
+
+    def set(self, when: datetime) -> None:
+        """Jump to ``when`` (forwards or backwards; monotonic time moves only forwards)."""
+        if when.tzinfo is None:
+            raise ValueError("FakeClock needs an aware datetime")
+        when = when.astimezone(UTC)
+        self._monotonic += max(0.0, (when - self._now).total_seconds())
+        self._now = when
+
+    async def sleep(self, seconds: float) -> None:
+        self.advance(max(0.0, seconds))
+        await asyncio.sleep(0)
