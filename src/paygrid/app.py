@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 from fastapi import Depends, FastAPI
@@ -162,7 +163,14 @@ def create_app(
         app.state.authenticator = Authenticator(deps.pool)
     errors.install(app, public_url=settings.base_url())
     generate_openapi = app.openapi
-    app.openapi = lambda: app.openapi_schema or add_links(storable_text(optional_empty_bodies(generate_openapi())))  # type: ignore[method-assign]
+
+    def described() -> dict[str, Any]:
+        """The generated document, post-processed once (FastAPI caches it on the app)."""
+        return app.openapi_schema or add_links(
+            storable_text(optional_empty_bodies(generate_openapi()))
+        )
+
+    app.openapi = described  # type: ignore[method-assign]
     for router in (
         payments.router,
         checkout_sessions.router,
