@@ -70,19 +70,23 @@ async def nothing_written(pool: asyncpg.Pool, merchant: NewMerchant) -> AsyncIte
 
 
 @pytest.fixture
-async def ids(admin: Api) -> dict[str, str]:
+async def ids(admin: Api) -> AsyncIterator[dict[str, str]]:
+    """Objects to update. The webhook endpoint is deleted afterwards: its host serves
+    nothing, and a later test's dispatcher would plan deliveries there."""
     customer = (await admin.post("/v1/customers", {"name": "Ada"})).json()["id"]
     paid = (await admin.post("/v1/payments", confirmed_payment())).json()["id"]
     account = await admin.post("/v1/connector_accounts", {"provider": "simulator"})
     endpoint = await admin.post(
         "/v1/webhook_endpoints", {"url": "https://hooks.example.com/x", "enabled_events": ["*"]}
     )
-    return {
+    yield {
         "customer": customer,
         "paid": paid,
         "account": account.json()["id"],
         "endpoint": endpoint.json()["id"],
     }
+    deleted = await admin.delete(f"/v1/webhook_endpoints/{endpoint.json()['id']}")
+    assert deleted.status_code in (200, 404), deleted.text  # a test may have deleted it
 
 
 def _session(**fields: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ description; each has a valid base body here, and one leaf at a time is replaced
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
@@ -140,8 +140,10 @@ async def admin(client: httpx.AsyncClient, merchant: NewMerchant, pool: asyncpg.
 
 
 @pytest.fixture
-async def ids(admin: Api) -> dict[str, Any]:
-    """Real objects, so that each operation runs past its lookups."""
+async def ids(admin: Api) -> AsyncIterator[dict[str, Any]]:
+    """Real objects, so that each operation runs past its lookups. The webhook endpoint is
+    deleted afterwards: its host serves nothing, and a later test's dispatcher would
+    otherwise plan a delivery there for every event made here."""
 
     async def made(path: str, body: dict[str, Any]) -> str:
         response = await admin.post(path, body)
@@ -155,7 +157,7 @@ async def ids(admin: Api) -> dict[str, Any]:
     )
     authorized = await made("/v1/payments", confirmed_payment(capture_method="manual"))
     events = (await admin.get("/v1/events", limit=1)).json()["data"]
-    return {
+    yield {
         "customer": customer,
         "customer_id": customer,
         "account": account,
@@ -172,6 +174,8 @@ async def ids(admin: Api) -> dict[str, Any]:
         "event_id": events[0]["id"],
         "in_an_hour": int(SYSTEM_CLOCK.now().timestamp()) + 3600,
     }
+    deleted = await admin.delete(f"/v1/webhook_endpoints/{endpoint}")
+    assert deleted.status_code in (200, 404), deleted.text  # a test may have deleted it
 
 
 def _fill(value: Any, ids: dict[str, Any]) -> Any:
