@@ -23,6 +23,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src tests bench
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python bench/payments.py
@@ -31,4 +32,4 @@ bench: $(STAMP)
 # The demo's database and keys live in the per-user data directory (`paygrid serve` prints
 # it), not here: clean leaves them alone.
 clean:
-	rm -rf $(VENV) .paygrid .pytest_cache .mypy_cache
+	rm -rf $(VENV) .paygrid .pytest_cache .mypy_cache .import_linter_cache

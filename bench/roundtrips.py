@@ -63,6 +63,25 @@ def round_trips(log_text: str) -> list[tuple[str, str]]:
     return trips
 
 
+def commits(trips: list[tuple[str, str]]) -> int:
+    """Statements that commit: each one outside an explicit transaction, and each COMMIT
+    (the connections are not told apart: the counted payment's statements run one after
+    another)."""
+    count, in_transaction = 0, False
+    for kind, sql in trips:
+        verb = sql.split(None, 1)[0].upper().rstrip(";") if sql else ""
+        if kind == "parse":
+            continue
+        if verb in ("BEGIN", "START"):
+            in_transaction = True
+        elif verb in ("COMMIT", "END", "ROLLBACK"):
+            in_transaction = False
+            count += verb != "ROLLBACK"
+        elif not in_transaction:
+            count += 1
+    return count
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--warmup", type=int, default=8, help="payments before the counted one")
@@ -90,11 +109,13 @@ def main() -> int:
                     offset = log_path.stat().st_size
                     pay(client, server.base_url, secret_key, "roundtrips")
                     time.sleep(0.5)
+                    # Read before stopping: the shutdown's own statements (UNLISTEN) are
+                    # not the payment's.
+                    with log_path.open("rb") as log:
+                        log.seek(offset)
+                        excerpt = log.read().decode(errors="replace")
             finally:
                 server.stop()
-            with log_path.open("rb") as log:
-                log.seek(offset)
-                excerpt = log.read().decode(errors="replace")
         finally:
             asyncio.run(configure(url, LOGGING_OFF))
     trips = round_trips(excerpt)
@@ -106,6 +127,7 @@ def main() -> int:
         f"\n{len(trips)} round trips: {kinds['execute']} extended-protocol executes,"
         f" {kinds['statement']} simple statements (BEGIN/COMMIT), {parses} parses"
     )
+    print(f"{commits(trips)} commits")
     return 0
 
 

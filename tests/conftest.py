@@ -16,12 +16,13 @@ import asyncpg
 import httpx
 import pytest
 
-from paygrid.app import build_deps, create_app
+from paygrid.app import create_app
+from paygrid.bootstrap import build_deps
 from paygrid.config import Settings
 from paygrid.db import engine
 from paygrid.db import events as events_db
 from paygrid.db.embedded import EmbeddedPostgres, socket_url
-from paygrid.services.context import Deps
+from paygrid.dependencies import Deps
 from paygrid.services.merchants import NewMerchant, create_merchant
 from paygrid.webhooks.delivery import close_sessions
 

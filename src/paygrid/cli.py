@@ -23,6 +23,8 @@ from rich.table import Table
 
 from paygrid import logs
 from paygrid.api.security import warn_if_plaintext
+from paygrid.bootstrap import QUEUES, Background, build_deps
+from paygrid.clock import SYSTEM_CLOCK
 from paygrid.config import Settings, get_settings
 from paygrid.crypto import DecryptionFailed
 from paygrid.db import audit as audit_db
@@ -30,6 +32,7 @@ from paygrid.db import customers as customers_db
 from paygrid.db import engine
 from paygrid.db import merchants as merchants_db
 from paygrid.db.embedded import EmbeddedPostgres, Supervisor
+from paygrid.db.merchants import ApiKeyRow
 from paygrid.db.runtime import resolve_database
 from paygrid.demo import DEMO_USER_EMAIL, DemoMerchant, ensure_demo_merchant, ensure_demo_user
 from paygrid.domain.errors import PaygridError, ResourceMissing
@@ -43,7 +46,6 @@ from paygrid.services import (
 )
 from paygrid.services import customers as customer_service
 from paygrid.services import merchants as merchant_service
-from paygrid.worker.process import QUEUES, Background
 
 app = typer.Typer(help="paygrid: a self-hosted payment gateway.", no_args_is_help=True)
 merchants_app = typer.Typer(help="Manage merchants.", no_args_is_help=True)
@@ -308,7 +310,7 @@ def merchants_list(
     rows = _with_pool(merchants_db.list_merchants)
     _print_rows(
         ("id", "name", "created"),
-        [(row["id"], row["name"], _when(row["created_at"])) for row in rows],
+        [(row.id, row.name, _when(row.created_at)) for row in rows],
         as_json,
         "No merchants yet: create one with `paygrid merchants create --name NAME`.",
     )
@@ -337,7 +339,7 @@ def keys_create(
     """Create an API key; it is shown only this once. Without --role or --scope a secret
     key may do everything but administration."""
 
-    async def work(pool: asyncpg.Pool) -> tuple[asyncpg.Record, str]:
+    async def work(pool: asyncpg.Pool) -> tuple[ApiKeyRow, str]:
         if await merchants_db.get_merchant(pool, merchant) is None:
             raise ResourceMissing(f"No such merchant: '{merchant}'")
         return await merchant_service.create_key(
@@ -345,7 +347,7 @@ def keys_create(
         )
 
     row, secret = _with_pool(work)
-    console.print(f"{row['id']}: {secret}", highlight=False)
+    console.print(f"{row.id}: {secret}", highlight=False)
 
 
 @keys_app.command("list")
@@ -355,7 +357,7 @@ def keys_list(
 ) -> None:
     """List a merchant's keys (never the secrets)."""
 
-    async def work(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    async def work(pool: asyncpg.Pool) -> list[ApiKeyRow]:
         if await merchants_db.get_merchant(pool, merchant) is None:
             raise ResourceMissing(f"No such merchant: '{merchant}'")
         return await merchants_db.list_keys(pool, merchant)
@@ -365,13 +367,13 @@ def keys_list(
         ("id", "kind", "mode", "ends_with", "name", "last_used", "revoked"),
         [
             (
-                row["id"],
-                row["kind"],
-                "live" if row["livemode"] else "test",
-                row["last4"],
-                row["name"] or "",
-                _when(row["last_used_at"]),
-                _when(row["revoked_at"]),
+                row.id,
+                row.kind,
+                "live" if row.livemode else "test",
+                row.last4,
+                row.name or "",
+                _when(row.last_used_at),
+                _when(row.revoked_at),
             )
             for row in rows
         ],
@@ -384,7 +386,7 @@ def keys_list(
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (key_...).")]) -> None:
     """Revoke a key: requests with it get 401 from now on."""
     row = _with_pool(lambda pool: merchant_service.revoke_key(pool, key_id))
-    console.print(f"revoked {row['id']}")
+    console.print(f"revoked {row.id}")
 
 
 PasswordOption = Annotated[
@@ -428,15 +430,15 @@ def users_list(
         ("id", "merchant", "email", "role", "created", "last_login", "disabled"),
         [
             (
-                row["id"],
-                row["merchant_id"],
-                row["email"],
-                row["role"],
-                _when(row["created_at"]),
-                _when(row["last_login_at"]),
-                _when(row["disabled_at"]),
+                user.id,
+                user.merchant_id,
+                user.email,
+                user.role,
+                _when(user.created_at),
+                _when(user.last_login_at),
+                _when(user.disabled_at),
             )
-            for row in rows
+            for user in rows
         ],
         as_json,
         "No dashboard users: create one with `paygrid users create`.",
@@ -511,7 +513,9 @@ def customers_erase(
         owner = merchant or await customers_db.merchant_of(pool, customer_id)
         if owner is None:
             raise ResourceMissing(f"No such customer: '{customer_id}'")
-        return await customer_service.erase_customer(pool, owner, customer_id, who)
+        return await customer_service.erase_customer(
+            pool, owner, customer_id, who, now=SYSTEM_CLOCK.now()
+        )
 
     erasure = _with_pool(work)
     console.print(
@@ -548,8 +552,6 @@ def worker(
 
 
 async def _work(url: str, settings: Settings, queues: tuple[str, ...]) -> None:
-    from paygrid.app import build_deps  # loads FastAPI and the routers: only when needed
-
     logs.configure(settings.log_level)
     # One connection per in-flight job, one for LISTEN and one for claims and heartbeats;
     # two more for the event dispatcher (its LISTEN and its batches).
@@ -587,7 +589,7 @@ def queues(
     """Operator view of the whole platform: every queue's jobs by state, the oldest due
     job's age, and the live workers with their hosts and pids. (A merchant's admin key sees
     only its own jobs, at GET /v1/admin/queues.)"""
-    overview = _with_pool(queue_admin.platform_queue_stats)
+    overview = _with_pool(lambda pool: queue_admin.platform_queue_stats(pool, SYSTEM_CLOCK.now()))
     if as_json:
         typer.echo(json.dumps(overview, indent=2))
         return

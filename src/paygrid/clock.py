@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 
 class Clock(Protocol):
@@ -53,9 +54,10 @@ class FakeClock:
 
     It starts at ``start`` (by default the real time at creation, so rows the database
     stamps with its own ``now()`` sit close to it) and stays there until ``advance`` or
-    ``set`` moves it. ``sleep`` never waits in real time: it moves the clock forward by the
-    time asked (and yields to the event loop once), so a worker loop that sleeps between
-    passes runs its next pass at once, at the later time.
+    ``set`` moves it. ``sleep`` never waits in real time: it returns as soon as the test has
+    moved the clock past its end, so a worker's heartbeat, poll and retry waits happen
+    exactly when the test says. (A sleep that moved the clock itself would let a worker's
+    idle loop race time ahead while a job awaits real I/O, and expire its lease.)
     """
 
     def __init__(self, start: datetime | None = None) -> None:
@@ -64,6 +66,7 @@ class FakeClock:
             raise ValueError("FakeClock needs an aware datetime")
         self._now = start.astimezone(UTC)
         self._monotonic = 0.0
+        self._sleepers: list[tuple[datetime, asyncio.Future[None]]] = []
 
     def now(self) -> datetime:
         return self._now
@@ -78,6 +81,7 @@ class FakeClock:
             raise ValueError("a clock does not go backwards; use set() to jump")
         self._now += timedelta(seconds=seconds)
         self._monotonic += seconds
+        self._wake_sleepers()
         return self._now
 
     def set(self, when: datetime) -> None:
@@ -87,7 +91,28 @@ class FakeClock:
         when = when.astimezone(UTC)
         self._monotonic += max(0.0, (when - self._now).total_seconds())
         self._now = when
+        self._wake_sleepers()
 
-    async def sleep(self, seconds: float) -> None:
-        self.advance(max(0.0, seconds))
-        await asyncio.sleep(0)
+    def sleep(self, seconds: float) -> Coroutine[Any, Any, None]:
+        """Return once the clock has been moved ``seconds`` past its time at this call (at
+        once, after one turn of the event loop, when it already has been). The end is fixed
+        when ``sleep`` is called, not when the coroutine first runs, so a test that moves the
+        clock in between still wakes it."""
+        end = self._now + timedelta(seconds=max(0.0, seconds))
+        if end <= self._now:
+            return asyncio.sleep(0)
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append((end, woken))
+        return self._until(woken)
+
+    async def _until(self, woken: asyncio.Future[None]) -> None:
+        try:
+            await woken
+        finally:
+            woken.cancel()  # a cancelled sleep: _wake_sleepers forgets it
+
+    def _wake_sleepers(self) -> None:
+        for end, woken in self._sleepers:
+            if end <= self._now and not woken.done():
+                woken.set_result(None)
+        self._sleepers = [(end, woken) for end, woken in self._sleepers if not woken.done()]

@@ -89,6 +89,6 @@ async def ensure_demo_user(pool: asyncpg.Pool, data_dir: Path, merchant_id: str)
         await dashboard_users.create_user(
             pool, merchant_id=merchant_id, email=DEMO_USER_EMAIL, role="admin", password=password
         )
-    elif not dashboard_users.password_matches(row["password_hash"], password):
-        await dashboard_users.set_password(pool, row["id"], password)
+    elif not dashboard_users.password_matches(row.password_hash, password):
+        await dashboard_users.set_password(pool, row.id, password)
     return str(password)

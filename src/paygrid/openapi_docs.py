@@ -69,7 +69,8 @@ TAGS: Final[list[dict[str, Any]]] = [
 
 def optional_empty_bodies(spec: dict[str, Any]) -> dict[str, Any]:
     """Mark a request body optional when none of its fields is required: an empty POST is
-    read as ``{}`` (BodyGuard), so leaving such a body out is a valid request."""
+    read as ``{}`` (the body guard, ``api.middleware.read_body``), so leaving such a body
+    out is a valid request."""
     components = spec.get("components", {}).get("schemas", {})
     for operations in spec.get("paths", {}).values():
         for operation in operations.values():

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from paygrid.services.context import Deps
+from paygrid.dependencies import Deps
 from tests.conftest import SUCCESS_CARD, Api, card
 
 THREE_DS_CARD = "4000002500003155"

@@ -10,9 +10,9 @@ from typing import Any
 
 import asyncpg
 
+from paygrid.dependencies import Deps
 from paygrid.ids import new_id
 from paygrid.services import status_sync
-from paygrid.services.context import Deps
 from tests.conftest import Api
 from tests.integration.payment_builders import payment_in
 

@@ -17,9 +17,9 @@ import pytest
 
 from paygrid.db import engine
 from paygrid.db import jobs as jobs_db
+from paygrid.dependencies import Deps
 from paygrid.domain import scopes
 from paygrid.services import audit
-from paygrid.services.context import Deps
 from paygrid.services.merchants import NewMerchant, create_merchant, issue_key
 from paygrid.worker.registry import JobContext, JobRegistry
 from tests.conftest import Api, confirmed_payment, scratch_database
@@ -106,6 +106,23 @@ async def test_entries_are_append_only(admin: Api, api: Api, pool: asyncpg.Pool)
         await pool.execute("DELETE FROM audit_log WHERE id = $1", entry["id"])
 
 
+async def test_entries_show_whether_they_are_sealed_and_by_which_hash(
+    admin: Api, api: Api, merchant: NewMerchant, pool: asyncpg.Pool
+) -> None:
+    customer = (await api.post("/v1/customers", {"name": "Sealed"})).json()
+    [fresh] = await _entries(admin, object=customer["id"])
+    assert (fresh["sealed"], fresh["hash"]) == (False, None)
+    await audit.seal(pool)
+    [sealed] = await _entries(admin, object=customer["id"])
+    seal_hash = await pool.fetchval(
+        "SELECT hash FROM audit_seals WHERE merchant_id = $1 AND last_id >= $2"
+        " ORDER BY last_id LIMIT 1",
+        merchant.id,
+        sealed["id"],
+    )
+    assert (sealed["sealed"], sealed["hash"]) == (True, bytes(seal_hash).hex())
+
+
 # -- the hash chain, on a database of its own (tampering must not touch the shared one) ----
 
 
@@ -160,8 +177,10 @@ async def test_the_chain_verifies_and_names_the_first_broken_link(
     assert pending.unsealed == 1 and pending.broken is None
     await audit.seal(chain_pool)
 
-    chain = await chain_pool.fetch(
-        "SELECT id, seq FROM audit_log WHERE merchant_id = $1 ORDER BY seq", shop.id
+    chain = await chain_pool.fetch(  # sealed in batches, in id order: seq = chain position
+        "SELECT id, row_number() OVER (ORDER BY id) AS seq FROM audit_log"
+        " WHERE merchant_id = $1 ORDER BY id",
+        shop.id,
     )
     victim = chain[4]
     async with chain_pool.acquire() as conn, conn.transaction():

@@ -17,7 +17,8 @@ import asyncpg
 import httpx
 import pytest
 
-from paygrid.app import build_deps, create_app
+from paygrid.app import create_app
+from paygrid.bootstrap import build_deps
 from paygrid.config import Settings
 from paygrid.services.merchants import NewMerchant, create_merchant, revoke_key
 from tests.conftest import ERROR_FIELDS, SUCCESS_CARD, TEST_BASE_URL, Api, auth, card, row_counts
@@ -122,7 +123,7 @@ async def test_revoked_key_is_rejected_immediately(
     created = await api.post("/v1/customers", {"name": "Before revocation"})
     assert created.status_code == 200, created.text
     revoked = await revoke_key(pool, key_id(merchant, "secret", livemode=False))
-    assert revoked["revoked_at"] is not None
+    assert revoked.revoked_at is not None
     before = await row_counts(pool, merchant.id)
     for response in (
         await api.get("/v1/customers"),
@@ -157,7 +158,7 @@ async def test_revoking_twice_keeps_the_first_revocation_time(
 ) -> None:
     first = await revoke_key(pool, key_id(merchant, "secret", livemode=True))
     second = await revoke_key(pool, key_id(merchant, "secret", livemode=True))
-    assert first["revoked_at"] == second["revoked_at"]
+    assert first.revoked_at == second.revoked_at
 
 
 async def test_last_used_at_is_recorded_per_key(

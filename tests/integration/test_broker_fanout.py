@@ -21,17 +21,16 @@ import httpx
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
-from paygrid.app import build_deps, create_app
+from paygrid.app import create_app
+from paygrid.bootstrap import Background, build_deps, standard_registry
 from paygrid.broker.connection import EXCHANGE
 from paygrid.broker.publisher import PUBLISH, QUEUE
 from paygrid.config import Settings
 from paygrid.db import events as events_db
-from paygrid.services.context import Deps
+from paygrid.dependencies import Deps
 from paygrid.services.merchants import NewMerchant
 from paygrid.webhooks.delivery import QUEUE as WEBHOOKS_QUEUE
 from paygrid.webhooks.dispatcher import EventDispatcher, dispatch_pending
-from paygrid.worker.kinds import standard_registry
-from paygrid.worker.process import Background
 from paygrid.worker.runner import Worker, WorkerConfig
 from tests.conftest import TEST_BASE_URL, Api, write_rolled_back_event
 from tests.integration.worker_harness import FAST, eventually, settled

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,9 +16,10 @@ import httpx
 import pytest
 
 from paygrid.app import create_app
-from paygrid.clock import SYSTEM_CLOCK
+from paygrid.clock import SYSTEM_CLOCK, FakeClock
 from paygrid.config import Settings
-from paygrid.services.context import Deps
+from paygrid.dependencies import Deps
+from paygrid.services.checkout_sessions import DEFAULT_LIFETIME
 from paygrid.services.merchants import NewMerchant, issue_key
 from tests.conftest import SUCCESS_CARD, TEST_BASE_URL, Api, auth, card
 from tests.fakes.paystack import FakeMerchant, PaystackFake
@@ -406,15 +408,20 @@ async def test_expired_sessions_refuse_payment(api: Api, client: httpx.AsyncClie
 
 
 async def test_sessions_expire_when_their_time_is_up(
-    api: Api, client: httpx.AsyncClient, pool: asyncpg.Pool
+    merchant: NewMerchant, deps: Deps, settings: Settings
 ) -> None:
-    session = await new_session(api)
-    await pool.execute(
-        "UPDATE checkout_sessions SET expires_at = now() - interval '1 second' WHERE id = $1",
-        session["id"],
-    )
-    assert (await client.get(f"/checkout/{session['id']}")).status_code == 410
-    assert (await api.get(f"/v1/checkout_sessions/{session['id']}")).json()["status"] == "expired"
+    """Expiry is measured on the injected clock: moving it past ``expires_at`` is enough."""
+    clock = FakeClock()
+    app = create_app(settings, deps=replace(deps, clock=clock))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=TEST_BASE_URL) as client:
+        api = Api(client, merchant.key("secret", livemode=False))
+        session = await new_session(api)
+        clock.advance(DEFAULT_LIFETIME)
+        assert (await client.get(f"/checkout/{session['id']}")).status_code == 410
+        assert (await api.get(f"/v1/checkout_sessions/{session['id']}")).json()[
+            "status"
+        ] == "expired"
 
 
 async def test_a_complete_session_cannot_expire(api: Api, client: httpx.AsyncClient) -> None:

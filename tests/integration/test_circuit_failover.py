@@ -19,8 +19,8 @@ from paygrid.config import FAILURE_MODES, SimulatorFailureMode
 from paygrid.connectors.base import AttemptResult, AuthorizeRequest, ProviderUnreachable
 from paygrid.connectors.registry import ConnectorRegistry
 from paygrid.connectors.simulator import SimulatorConnector
+from paygrid.dependencies import Deps
 from paygrid.domain.circuit import CircuitState
-from paygrid.services.context import Deps
 from paygrid.services.merchants import NewMerchant
 from tests.conftest import TEST_BASE_URL, Api, confirmed_payment
 

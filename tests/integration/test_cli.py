@@ -20,8 +20,8 @@ import pytest
 from paygrid.clock import SYSTEM_CLOCK
 from paygrid.db import dashboard as dashboard_db
 from paygrid.db import engine
+from paygrid.dependencies import Deps
 from paygrid.services import dashboard_users
-from paygrid.services.context import Deps
 from paygrid.services.merchants import NewMerchant
 from tests.conftest import auth, scratch_database
 from tests.integration.test_worker_process import _free_port

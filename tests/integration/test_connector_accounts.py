@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
-from paygrid.services.context import Deps
+from paygrid.dependencies import Deps
 from paygrid.services.merchants import NewMerchant
 from tests.conftest import ERROR_FIELDS, TEST_BASE_URL, Api, row_counts
 

@@ -12,8 +12,8 @@ import asyncpg
 import httpx
 import pytest
 
+from paygrid.dependencies import Deps
 from paygrid.services import status_sync
-from paygrid.services.context import Deps
 from paygrid.services.merchants import NewMerchant
 from tests.conftest import SUCCESS_CARD, auth, card
 from tests.integration.test_crash_recovery import _server

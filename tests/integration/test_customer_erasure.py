@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from paygrid.clock import SYSTEM_CLOCK
 from paygrid.domain.errors import ResourceMissing
 from paygrid.services.customers import erase_customer
 from paygrid.services.merchants import NewMerchant
@@ -108,7 +109,9 @@ async def test_erasure_removes_personal_data_everywhere_and_keeps_payments(
     assert EMAIL in before["events"] and EMAIL in before["idempotency_keys"]
     assert NAME in before["audit_log"]
 
-    erasure = await erase_customer(pool, merchant.id, person["customer"], "cli:dpo")
+    erasure = await erase_customer(
+        pool, merchant.id, person["customer"], "cli:dpo", now=SYSTEM_CLOCK.now()
+    )
 
     after = await _text_of(pool, merchant.id)
     for table, text in after.items():
@@ -146,7 +149,9 @@ async def test_erasing_another_merchants_customer_is_refused(
 ) -> None:
     created = await api.post("/v1/customers", {"email": EMAIL})
     with pytest.raises(ResourceMissing):
-        await erase_customer(pool, other_merchant.id, created.json()["id"], "cli:dpo")
+        await erase_customer(
+            pool, other_merchant.id, created.json()["id"], "cli:dpo", now=SYSTEM_CLOCK.now()
+        )
     assert (await api.get(f"/v1/customers/{created.json()['id']}")).json()["email"] == EMAIL
 
 

@@ -15,10 +15,11 @@ import asyncpg
 import httpx
 import pytest
 
-from paygrid.app import build_deps, create_app
+from paygrid.app import create_app
+from paygrid.bootstrap import build_deps
 from paygrid.clock import FakeClock
 from paygrid.config import Settings
-from paygrid.services.context import Deps
+from paygrid.dependencies import Deps
 from paygrid.services.dashboard_users import DashboardUser, create_user
 from paygrid.services.merchants import NewMerchant
 from tests.conftest import TEST_BASE_URL, Api, auth, confirmed_payment

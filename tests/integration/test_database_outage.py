@@ -27,13 +27,15 @@ import psutil
 import pytest
 
 from paygrid import logs
-from paygrid.app import build_deps, create_app
+from paygrid.app import create_app
+from paygrid.bootstrap import build_deps
 from paygrid.config import Settings
 from paygrid.db import engine
 from paygrid.db import events as events_db
 from paygrid.db import jobs as jobs_db
 from paygrid.db.embedded import EmbeddedPostgres
-from paygrid.services.context import Deps
+from paygrid.db.listener import Notifications
+from paygrid.dependencies import Deps
 from paygrid.services.merchants import create_merchant
 from paygrid.webhooks.dispatcher import EventDispatcher
 from paygrid.worker.registry import JobContext, JobRegistry
@@ -187,8 +189,10 @@ async def test_worker_and_dispatcher_are_woken_by_notify_again_soon_after_a_rest
     config = WorkerConfig(
         queues=(queue,), poll_seconds=POLL_SECONDS, lease_seconds=6.0, shutdown_seconds=1.0
     )
-    worker = Worker(deps, registry, config)
-    dispatcher = EventDispatcher(deps, poll_seconds=POLL_SECONDS)
+    # As in `paygrid serve` and `paygrid worker`: both wake on the process's one LISTEN.
+    notifications = Notifications(pool, owner="test")
+    worker = Worker(deps, registry, config, notifications=notifications)
+    dispatcher = EventDispatcher(deps, poll_seconds=POLL_SECONDS, notifications=notifications)
     stopping = asyncio.Event()
 
     async def job_woken() -> bool:
@@ -225,6 +229,7 @@ async def test_worker_and_dispatcher_are_woken_by_notify_again_soon_after_a_rest
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             return False  # the test's own pool is reconnecting too
 
+    await notifications.start()
     await worker.start()
     dispatching = asyncio.create_task(dispatcher.run(stopping))
     try:
@@ -242,12 +247,14 @@ async def test_worker_and_dispatcher_are_woken_by_notify_again_soon_after_a_rest
         stopping.set()
         await asyncio.wait_for(dispatching, 10)
         await worker.stop()
+        await notifications.stop()
         await deps.connectors.aclose()
         await pool.close()
     logged = capsys.readouterr().err
-    # One line when the outage begins and one when it ends, per LISTEN connection.
-    assert _logged(logged, "database.listen_lost") == 2, logged[-3000:]
-    assert _logged(logged, "database.listen_restored") == 2
+    # One line when the outage begins and one when it ends, per LISTEN connection: the
+    # worker and the dispatcher share one.
+    assert _logged(logged, "database.listen_lost") == 1, logged[-3000:]
+    assert _logged(logged, "database.listen_restored") == 1
     assert _logged(logged, "worker.claim_failed") <= 1
     assert _logged(logged, "worker.heartbeat_failed") <= 1
 

@@ -16,7 +16,7 @@ import pytest
 from paygrid.app import create_app
 from paygrid.config import Settings
 from paygrid.demo import DemoMerchant, _save
-from paygrid.services.context import Deps
+from paygrid.dependencies import Deps
 from paygrid.services.merchants import NewMerchant
 from tests.conftest import TEST_BASE_URL, auth
 

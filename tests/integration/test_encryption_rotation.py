@@ -20,11 +20,13 @@ import asyncpg
 import httpx
 import pytest
 
-from paygrid.app import build_deps, create_app
+from paygrid.app import create_app
+from paygrid.bootstrap import build_deps
 from paygrid.config import Settings
 from paygrid.crypto import KEY_BYTES, DecryptionFailed, KeyRing
 from paygrid.db import engine
-from paygrid.services.context import Deps
+from paygrid.db.connector_accounts import ConnectorAccountRow
+from paygrid.dependencies import Deps
 from paygrid.services.merchants import create_merchant
 from tests.conftest import (
     LOCAL_WEBHOOK_HOSTS,
@@ -231,7 +233,7 @@ async def test_api_works_with_the_new_key_alone_after_rotation(
                 "SELECT * FROM connector_accounts WHERE id = $1", made["stripe"]
             )
             assert row is not None
-            config = deps.connectors.config_of(row)
+            config = deps.connectors.config_of(ConnectorAccountRow.from_record(row))
             assert (config.secret_key, config.webhook_secret) == (STRIPE_SECRET, STRIPE_HOOK)
 
             # The simulator account's credentials are decrypted to build its connector.

@@ -13,7 +13,7 @@ import pytest
 
 from paygrid.app import create_app
 from paygrid.config import Settings
-from paygrid.services.context import Deps
+from paygrid.dependencies import Deps
 from paygrid.services.merchants import NewMerchant
 from tests.conftest import Api, auth, row_counts
 from tests.integration import raw_asgi

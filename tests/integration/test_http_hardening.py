@@ -13,9 +13,9 @@ from fastapi import FastAPI
 
 from paygrid.app import create_app
 from paygrid.config import Settings
+from paygrid.dependencies import Deps
 from paygrid.domain.errors import AuthenticationFailed
 from paygrid.services import merchants as merchant_service
-from paygrid.services.context import Deps
 from paygrid.services.merchants import Authenticator, NewMerchant
 from tests.conftest import ERROR_FIELDS, TEST_BASE_URL, Api, auth, row_counts
 

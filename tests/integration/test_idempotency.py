@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
 import httpx
+import pytest
 
+from paygrid.bootstrap import build_deps
 from paygrid.clock import FakeClock
+from paygrid.config import Settings
 from paygrid.db import idempotency as keys_db
-from paygrid.services.context import Deps
+from paygrid.dependencies import Deps
 from paygrid.services.merchants import NewMerchant
 from tests.conftest import SUCCESS_CARD, Api, auth, card
 
@@ -20,6 +24,22 @@ PURCHASE = {
     "confirm": True,
     "payment_method_data": card(SUCCESS_CARD),
 }
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def deps(
+    pool: asyncpg.Pool, bookkeeping_pool: asyncpg.Pool, settings: Settings, clock: FakeClock
+) -> AsyncIterator[Deps]:
+    """The suite's dependencies on a clock the tests move: key lifetimes and locks are
+    measured on it, so no test rewrites a key's timestamps."""
+    built = build_deps(pool, settings, bookkeeping_pool=bookkeeping_pool, clock=clock)
+    yield built
+    await built.connectors.aclose()
 
 
 async def _charges_for(pool: asyncpg.Pool, merchant_id: str) -> int:
@@ -160,23 +180,18 @@ async def test_overlong_key_is_rejected(api: Api) -> None:
 
 
 async def test_expired_keys_are_purged_and_reusable(
-    api: Api, merchant: NewMerchant, pool: asyncpg.Pool
+    api: Api, merchant: NewMerchant, pool: asyncpg.Pool, clock: FakeClock
 ) -> None:
     first = await api.post(
         "/v1/payments", {"amount": 1000, "currency": "USD"}, **{"Idempotency-Key": "old"}
     )
-    await pool.execute(
-        "UPDATE idempotency_keys SET created_at = now() - interval '25 hours'"
-        " WHERE merchant_id = $1 AND key = 'old'",
-        merchant.id,
-    )
+    clock.advance(timedelta(hours=25))
     again = await api.post(
         "/v1/payments", {"amount": 1000, "currency": "USD"}, **{"Idempotency-Key": "old"}
     )
     assert "idempotent-replayed" not in again.headers  # an expired key counts as new
     assert again.json()["id"] != first.json()["id"]
-    clock = FakeClock()  # the purge runs a day and an hour later
-    clock.advance(timedelta(hours=25))
+    clock.advance(timedelta(hours=25))  # the purge runs a day and an hour later
     assert await keys_db.purge_expired(pool, 24, clock.now()) >= 1
     assert (
         await pool.fetchval(
@@ -187,7 +202,7 @@ async def test_expired_keys_are_purged_and_reusable(
 
 
 async def test_dead_request_is_resumed_without_a_second_charge(
-    api: Api, deps: Deps, merchant: NewMerchant, pool: asyncpg.Pool
+    api: Api, deps: Deps, merchant: NewMerchant, pool: asyncpg.Pool, clock: FakeClock
 ) -> None:
     """Simulate a process that died after charging but before recording the outcome: the
     key stays locked, the payment stays processing with a pending attempt, the provider
@@ -202,16 +217,13 @@ async def test_dead_request_is_resumed_without_a_second_charge(
     )
     await pool.execute(
         "UPDATE idempotency_keys SET response_status = NULL, response_body = NULL,"
-        " locked_at = now() WHERE merchant_id = $1 AND key = 'crash'",
+        " locked_at = $2 WHERE merchant_id = $1 AND key = 'crash'",
         merchant.id,
+        clock.now(),
     )
     locked = await api.post("/v1/payments", PURCHASE, **{"Idempotency-Key": "crash"})
     assert locked.status_code == 409
-    await pool.execute(
-        "UPDATE idempotency_keys SET locked_at = now() - interval '2 minutes'"
-        " WHERE merchant_id = $1 AND key = 'crash'",
-        merchant.id,
-    )
+    clock.advance(timedelta(minutes=2))  # the lock expires on the clock
     resumed = await api.post("/v1/payments", PURCHASE, **{"Idempotency-Key": "crash"})
     assert resumed.status_code == 200, resumed.text
     assert resumed.json()["id"] == payment_id

@@ -18,7 +18,8 @@ import asyncpg
 import httpx
 import pytest
 
-from paygrid.app import build_deps, create_app
+from paygrid.app import create_app
+from paygrid.bootstrap import build_deps
 from paygrid.config import Settings
 from paygrid.services.merchants import NewMerchant, create_merchant
 from tests.conftest import SUCCESS_CARD, TEST_BASE_URL, Api, card, row_counts

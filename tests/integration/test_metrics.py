@@ -19,7 +19,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, format_trace_id
 from prometheus_client.parser import text_string_to_metric_families
 
-from paygrid.app import build_deps, create_app
+from paygrid.app import create_app
+from paygrid.bootstrap import build_deps, standard_registry
 from paygrid.clock import SYSTEM_CLOCK
 from paygrid.config import Settings
 from paygrid.db import jobs as jobs_db
@@ -27,7 +28,6 @@ from paygrid.observability import tracing
 from paygrid.observability.metrics import Metrics
 from paygrid.services.merchants import NewMerchant
 from paygrid.webhooks.dispatcher import EventDispatcher
-from paygrid.worker.kinds import standard_registry
 from tests.conftest import LOCAL_WEBHOOK_HOSTS, ROOT, SUCCESS_CARD, TEST_BASE_URL, Api, card
 from tests.integration.webhook_receiver import receiver
 from tests.integration.worker_harness import eventually, running

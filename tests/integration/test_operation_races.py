@@ -13,8 +13,8 @@ from paygrid.connectors.base import OperationResult
 from paygrid.connectors.simulator import SimulatorConnector
 from paygrid.db import transactions
 from paygrid.db.executor import Connection
+from paygrid.dependencies import Deps
 from paygrid.domain.errors import LockTimeout
-from paygrid.services.context import Deps
 from tests.conftest import Api
 from tests.integration.payment_builders import payment_in
 

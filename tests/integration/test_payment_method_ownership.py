@@ -6,6 +6,7 @@ attaching or creating a method on a customer needs ``customers:write``."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -256,8 +257,13 @@ async def test_erasing_a_customer_detaches_its_methods(
 ) -> None:
     alice = await customer(api, "Alice")
     pm = await saved_card(api, alice)
-    await customers_service.erase_customer(pool, merchant.id, alice, "operator:test")
+    # Detached at the time the caller gives (its clock), not the database's.
+    erased_at = datetime(2031, 5, 4, 3, 2, 1, tzinfo=UTC)
+    await customers_service.erase_customer(pool, merchant.id, alice, "operator:test", now=erased_at)
     assert ok(await api.get(f"/v1/payment_methods/{pm}"))["customer"] is None
+    assert await pool.fetchval("SELECT detached_at FROM payment_methods WHERE id = $1", pm) == (
+        erased_at
+    )
     assert await event_types(pool, pm) == ["payment_method.detached"]
     refused(
         await api.post("/v1/payments", payment(None, pm)),

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from paygrid.services.context import Deps
+from paygrid.dependencies import Deps
 from tests.conftest import SUCCESS_CARD, Api, card, confirmed_payment
 from tests.integration.payment_builders import payment_in
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import httpx
 
+from paygrid.dependencies import Deps
 from paygrid.services import status_sync
-from paygrid.services.context import Deps
 from tests.conftest import Api
 from tests.fakes.paystack import FakeMerchant, PaystackFake
 

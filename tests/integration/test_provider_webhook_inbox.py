@@ -13,8 +13,8 @@ import asyncpg
 import httpx
 
 from paygrid.clock import SYSTEM_CLOCK
+from paygrid.dependencies import Deps
 from paygrid.services import provider_webhooks
-from paygrid.services.context import Deps
 from tests.conftest import Api
 
 SECRET = "sk_test_inbox0000000000000000000000"

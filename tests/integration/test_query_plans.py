@@ -24,7 +24,8 @@ import pytest
 from asyncpg.connection import LoggedQuery
 from ulid import ULID
 
-from paygrid.app import build_deps, create_app
+from paygrid.app import create_app
+from paygrid.bootstrap import build_deps
 from paygrid.clock import SYSTEM_CLOCK
 from paygrid.config import Settings
 from paygrid.db import engine

@@ -19,6 +19,7 @@ import asyncpg
 import pytest
 
 from paygrid.broker import publisher
+from paygrid.clock import SYSTEM_CLOCK
 from paygrid.db import events as events_db
 from paygrid.db import jobs as jobs_db
 from paygrid.db import webhooks as webhooks_db
@@ -45,20 +46,24 @@ async def _deliveries(pool: asyncpg.Pool, merchant_id: str, count: int) -> None:
     """``count`` pending webhook deliveries (with their jobs) for the merchant, test mode."""
     endpoint = await webhooks_db.insert_endpoint(
         pool,
-        {
-            "id": new_id("we"),
-            "merchant_id": merchant_id,
-            "livemode": False,
-            "url": "https://example.com/hooks",
-            "enabled_events": ["*"],
-            "secret_ciphertext": b"not used",
-        },
+        webhooks_db.NewEndpoint(
+            id=new_id("we"),
+            merchant_id=merchant_id,
+            livemode=False,
+            url="https://example.com/hooks",
+            description=None,
+            enabled_events=["*"],
+            metadata={},
+            secret_ciphertext=b"not used",
+        ),
     )
     planned = [
-        (new_id("whd"), merchant_id, False, endpoint["id"], await _event(pool, merchant_id))
+        (new_id("whd"), merchant_id, False, endpoint.id, await _event(pool, merchant_id))
         for _ in range(count)
     ]
-    await webhooks_db.insert_deliveries(pool, planned, job_kind=DELIVER, queue=WEBHOOKS_QUEUE)
+    await webhooks_db.insert_deliveries(
+        pool, planned, job_kind=DELIVER, queue=WEBHOOKS_QUEUE, now=SYSTEM_CLOCK.now()
+    )
 
 
 async def _publish_job(pool: asyncpg.Pool, merchant_id: str, livemode: bool = False) -> None:

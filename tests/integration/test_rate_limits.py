@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from paygrid.api.rate_limits import close_storage
 from paygrid.app import create_app
 from paygrid.config import Settings
-from paygrid.services.context import Deps
+from paygrid.dependencies import Deps
 from paygrid.services.merchants import NewMerchant
 from tests.conftest import (
     ERROR_FIELDS,

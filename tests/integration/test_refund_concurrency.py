@@ -6,7 +6,7 @@ import asyncio
 
 import asyncpg
 
-from paygrid.services.context import Deps
+from paygrid.dependencies import Deps
 from tests.conftest import Api, confirmed_payment
 
 

@@ -20,8 +20,8 @@ from fastapi.routing import iter_route_contexts
 from paygrid.api.idempotency import UNSAVED_STATUSES
 from paygrid.app import create_app
 from paygrid.config import Settings
+from paygrid.dependencies import Deps
 from paygrid.domain import scopes
-from paygrid.services.context import Deps
 from paygrid.services.merchants import NewMerchant, issue_key
 from tests.conftest import SUCCESS_CARD, Api, card, confirmed_payment
 from tests.integration import raw_asgi

@@ -9,10 +9,10 @@ from datetime import timedelta
 import asyncpg
 
 from paygrid.db import events as events_db
+from paygrid.dependencies import Deps
 from paygrid.ids import new_id
-from paygrid.services.context import Deps
+from paygrid.services import maintenance
 from paygrid.services.merchants import NewMerchant
-from paygrid.worker import maintenance
 from paygrid.worker.registry import JobContext
 
 OLD, RECENT = timedelta(days=40), timedelta(days=2)  # the defaults keep 30 days

@@ -12,11 +12,11 @@ from typing import Any
 import asyncpg
 import pytest
 
-from paygrid.app import build_deps
+from paygrid.bootstrap import build_deps
 from paygrid.clock import FakeClock
 from paygrid.config import Settings
+from paygrid.dependencies import Deps
 from paygrid.services import status_sync
-from paygrid.services.context import Deps
 from tests.conftest import SUCCESS_CARD, Api, card
 from tests.integration.payment_builders import THREE_DS_CARD
 
@@ -192,10 +192,10 @@ async def test_an_attempt_whose_process_died_is_synced(
         payment["id"],
     )
     await pool.execute(
-        "UPDATE payment_attempts SET status = 'pending', completed_at = NULL,"
-        " created_at = now() - interval '1 hour' WHERE payment_id = $1",
+        "UPDATE payment_attempts SET status = 'pending', completed_at = NULL WHERE payment_id = $1",
         payment["id"],
     )
+    clock.advance(timedelta(hours=1))  # long past the stale threshold, on the clock
     await status_sync.run(deps)
     assert (await _attempt(pool, payment["id"]))["status"] == "unknown"
     clock.advance(1)

@@ -17,7 +17,7 @@ import pytest
 
 from paygrid.app import create_app
 from paygrid.connectors.registry import BUILTIN_PROVIDERS, ConnectorRegistry, ProviderCatalog
-from paygrid.services.context import Deps
+from paygrid.dependencies import Deps
 from paygrid.services.merchants import NewMerchant
 from tests.conftest import ERROR_FIELDS, SUCCESS_CARD, TEST_BASE_URL, Api, card, row_counts
 from tests.fakes import thirdpay

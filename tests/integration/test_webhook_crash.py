@@ -16,12 +16,12 @@ import pytest
 from standardwebhooks import Webhook
 
 from paygrid.app import create_app
+from paygrid.bootstrap import standard_registry
 from paygrid.config import Settings
 from paygrid.db import events as events_db
-from paygrid.services.context import Deps
+from paygrid.dependencies import Deps
 from paygrid.services.merchants import NewMerchant
 from paygrid.webhooks.dispatcher import EventDispatcher
-from paygrid.worker.kinds import standard_registry
 from tests.conftest import LOCAL_WEBHOOK_HOSTS, TEST_BASE_URL, Api
 from tests.integration.webhook_receiver import Receiver, receiver
 from tests.integration.worker_harness import eventually, running

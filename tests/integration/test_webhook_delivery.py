@@ -15,14 +15,14 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from paygrid.app import build_deps, create_app
+from paygrid.app import create_app
+from paygrid.bootstrap import build_deps, standard_registry
 from paygrid.clock import SYSTEM_CLOCK
 from paygrid.config import Settings
-from paygrid.services.context import Deps
+from paygrid.dependencies import Deps
 from paygrid.services.merchants import NewMerchant, issue_key
 from paygrid.webhooks.destinations import SYSTEM_RESOLVER
 from paygrid.webhooks.dispatcher import EventDispatcher
-from paygrid.worker.kinds import standard_registry
 from tests.conftest import LOCAL_WEBHOOK_HOSTS, TEST_BASE_URL, Api, write_rolled_back_event
 from tests.integration.webhook_receiver import Receiver, receiver
 from tests.integration.worker_harness import eventually, running

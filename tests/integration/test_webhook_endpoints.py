@@ -11,7 +11,8 @@ import asyncpg
 import httpx
 import pytest
 
-from paygrid.app import build_deps, create_app
+from paygrid.app import create_app
+from paygrid.bootstrap import build_deps
 from paygrid.clock import SYSTEM_CLOCK
 from paygrid.config import Settings
 from paygrid.services.merchants import NewMerchant

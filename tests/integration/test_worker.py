@@ -2,23 +2,28 @@
 dead jobs, competing workers, lease takeover, graceful stop, NOTIFY and periodic jobs.
 
 Each test works on a queue of its own, so workers from different tests never see each
-other's jobs."""
+other's jobs. Tests about retry times and leases run their workers on a FakeClock and move
+it, instead of sleeping until a lease or a retry falls due."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections import Counter
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
 
+from paygrid.clock import FakeClock
 from paygrid.db import jobs as jobs_db
-from paygrid.services.context import Deps
+from paygrid.dependencies import Deps
 from paygrid.worker.registry import JobContext, JobRegistry
 from paygrid.worker.retry import RetryPolicy
+from paygrid.worker.runner import Worker
 from tests.integration.worker_harness import (
     eventually,
     job_row,
@@ -31,6 +36,17 @@ from tests.integration.worker_harness import (
 @pytest.fixture
 def queue() -> str:
     return f"test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def timed(deps: Deps, clock: FakeClock) -> Deps:
+    """Deps whose workers read, and wait on, the test's FakeClock."""
+    return replace(deps, clock=clock)
 
 
 class Recorder:
@@ -88,7 +104,7 @@ async def test_handler_runs_exactly_once(pool: asyncpg.Pool, deps: Deps, queue: 
 
 
 async def test_failed_attempts_are_retried_on_schedule_until_one_succeeds(
-    pool: asyncpg.Pool, deps: Deps, queue: str
+    pool: asyncpg.Pool, timed: Deps, clock: FakeClock, queue: str
 ) -> None:
     attempts: list[int] = []
 
@@ -99,15 +115,18 @@ async def test_failed_attempts_are_retried_on_schedule_until_one_succeeds(
 
     registry = JobRegistry()
     registry.register("test.flaky", flaky, retry=RetryPolicy((3600.0, 0.0)))
-    job = await jobs_db.enqueue(pool, "test.flaky", queue=queue)
+    job = await jobs_db.enqueue(pool, "test.flaky", queue=queue, run_at=clock.now())
     assert job is not None
-    async with running(deps, registry, queue):
+    async with running(timed, registry, queue) as worker:
         failed = await settled(pool, job, ("failed",))
         assert failed["attempts"] == 1
         assert failed["last_error"] == "RuntimeError: provider down (attempt 1)"
-        assert failed["run_at"] - failed["updated_at"] == timedelta(hours=1)
+        assert failed["run_at"] == clock.now() + timedelta(hours=1)
         assert failed["locked_by"] is None
-        await pool.execute("UPDATE jobs SET run_at = now() WHERE id = $1", job)  # skip the hour
+        clock.advance(timedelta(minutes=59))
+        await _idle_again(worker)
+        assert attempts == [1]  # not due yet
+        clock.advance(timedelta(minutes=1))
         done = await settled(pool, job)
     assert attempts == [1, 2, 3]
     assert (done["status"], done["attempts"]) == ("succeeded", 3)
@@ -194,13 +213,24 @@ async def test_two_workers_run_each_of_200_jobs_exactly_once_and_never_concurren
     assert await pool.fetchval("SELECT max(attempts) FROM jobs WHERE queue = $1", queue) == 1
 
 
+async def _idle_again(worker: Worker) -> None:
+    """Until the worker has read the queue again at the clock's new time and gone idle."""
+    worker.waiting.clear()
+    await asyncio.wait_for(worker.waiting.wait(), 10)
+
+
+async def _leased_until(pool: asyncpg.Pool, job: str, until: datetime) -> bool:
+    row = await job_row(pool, job)
+    return bool(row["lease_expires_at"] == until)
+
+
 async def _count(pool: asyncpg.Pool, where: str, *args: Any, equals: int) -> bool:
     count = await pool.fetchval(f"SELECT count(*) FROM jobs WHERE {where}", *args)  # noqa: S608 - constant fragments
     return bool(count == equals)
 
 
 async def test_expired_lease_is_reclaimed_and_the_old_workers_writes_are_refused(
-    pool: asyncpg.Pool, deps: Deps, queue: str
+    pool: asyncpg.Pool, timed: Deps, clock: FakeClock, queue: str
 ) -> None:
     started, finish = asyncio.Event(), asyncio.Event()
     record = Recorder()
@@ -210,23 +240,28 @@ async def test_expired_lease_is_reclaimed_and_the_old_workers_writes_are_refused
         started.set()
         await finish.wait()
 
-    job = await jobs_db.enqueue(pool, "test.slow", queue=queue)
+    job = await jobs_db.enqueue(pool, "test.slow", queue=queue, run_at=clock.now())
     assert job is not None
-    # A worker claims the job with a short lease and dies without a word.
-    [claimed] = await jobs_db.claim(pool, "wkr_dead", [queue], 1, lease_seconds=0.2)
+    # A worker claims the job with a 30 s lease and dies without a word.
+    [claimed] = await jobs_db.claim(pool, "wkr_dead", [queue], 1, 30, clock.now())
     assert claimed.id == job
-    async with running(deps, registry_of(slow=slow), queue) as worker:
+    async with running(timed, registry_of(slow=slow), queue) as worker:
+        clock.advance(29)
+        await _idle_again(worker)
+        assert not started.is_set()  # the lease still holds
+        clock.advance(2)
         await asyncio.wait_for(started.wait(), 10)
         taken = await job_row(pool, job)
         assert (taken["locked_by"], taken["attempts"]) == (worker.id, 2)
         # The old worker comes back to life: none of its writes may touch the job now.
-        assert not await jobs_db.complete(pool, job, "wkr_dead")
-        assert not await jobs_db.bury(pool, job, "wkr_dead", "late")
+        now = clock.now()
+        assert not await jobs_db.complete(pool, job, "wkr_dead", now)
+        assert not await jobs_db.bury(pool, job, "wkr_dead", "late", now)
         assert not await jobs_db.reschedule(
-            pool, job, "wkr_dead", delay_seconds=0, error="late", next_period=False
+            pool, job, "wkr_dead", delay_seconds=0, error="late", next_period=False, now=now
         )
-        assert await jobs_db.release(pool, "wkr_dead", [job]) == []
-        assert await jobs_db.renew_leases(pool, "wkr_dead", [job], 30) == set()
+        assert await jobs_db.release(pool, "wkr_dead", [job], now) == []
+        assert await jobs_db.renew_leases(pool, "wkr_dead", [job], 30, now) == set()
         untouched = await job_row(pool, job)
         assert (untouched["status"], untouched["locked_by"]) == ("running", worker.id)
         assert untouched["last_error"] is None
@@ -237,15 +272,16 @@ async def test_expired_lease_is_reclaimed_and_the_old_workers_writes_are_refused
 
 
 async def test_job_whose_worker_died_on_its_last_attempt_is_dead_without_rerunning(
-    pool: asyncpg.Pool, deps: Deps, queue: str
+    pool: asyncpg.Pool, timed: Deps, clock: FakeClock, queue: str
 ) -> None:
     record = Recorder()
     registry = JobRegistry()
     registry.register("test.once", record, retry=RetryPolicy(()))
-    job = await jobs_db.enqueue(pool, "test.once", queue=queue)
+    job = await jobs_db.enqueue(pool, "test.once", queue=queue, run_at=clock.now())
     assert job is not None
-    await jobs_db.claim(pool, "wkr_dead", [queue], 1, lease_seconds=0.1)
-    async with running(deps, registry, queue):
+    await jobs_db.claim(pool, "wkr_dead", [queue], 1, 30, clock.now())
+    async with running(timed, registry, queue):
+        clock.advance(31)
         dead = await settled(pool, job)
     assert record.runs == []
     assert (dead["status"], dead["attempts"]) == ("dead", 2)
@@ -253,28 +289,36 @@ async def test_job_whose_worker_died_on_its_last_attempt_is_dead_without_rerunni
 
 
 async def test_lease_is_renewed_while_a_long_job_runs(
-    pool: asyncpg.Pool, deps: Deps, queue: str
+    pool: asyncpg.Pool, timed: Deps, clock: FakeClock, queue: str
 ) -> None:
     record = Recorder()
+    started, finish = asyncio.Event(), asyncio.Event()
 
     async def long(payload: dict[str, Any], context: JobContext) -> None:
         await record(payload, context)
-        await asyncio.sleep(1.5)  # three leases long
+        started.set()
+        await finish.wait()
 
     registry = registry_of(long=long)
+    lease = 30.0  # renewed every 10 s of the clock's time (three times per lease)
     async with (
-        running(deps, registry, queue, lease_seconds=0.5),
-        running(deps, registry, queue, lease_seconds=0.5),
+        running(timed, registry, queue, lease_seconds=lease),
+        running(timed, registry, queue, lease_seconds=lease),
     ):
-        job = await jobs_db.enqueue(pool, "test.long", queue=queue)
+        job = await jobs_db.enqueue(pool, "test.long", queue=queue, run_at=clock.now())
         assert job is not None
+        await asyncio.wait_for(started.wait(), 10)
+        for _ in range(9):  # three leases long
+            renewed_until = clock.advance(lease / 3) + timedelta(seconds=lease)
+            await eventually(functools.partial(_leased_until, pool, job, renewed_until))
+        finish.set()
         done = await settled(pool, job)
     assert len(record.runs) == 1
     assert (done["status"], done["attempts"]) == ("succeeded", 1)
 
 
 async def test_worker_stops_running_a_job_whose_lease_was_taken_over(
-    pool: asyncpg.Pool, deps: Deps, queue: str
+    pool: asyncpg.Pool, timed: Deps, clock: FakeClock, queue: str
 ) -> None:
     started, cancelled = asyncio.Event(), asyncio.Event()
 
@@ -286,11 +330,12 @@ async def test_worker_stops_running_a_job_whose_lease_was_taken_over(
             cancelled.set()
             raise
 
-    async with running(deps, registry_of(stuck=stuck), queue, lease_seconds=0.6):
-        job = await jobs_db.enqueue(pool, "test.stuck", queue=queue)
+    async with running(timed, registry_of(stuck=stuck), queue, lease_seconds=30):
+        job = await jobs_db.enqueue(pool, "test.stuck", queue=queue, run_at=clock.now())
         assert job is not None
         await asyncio.wait_for(started.wait(), 10)
         await pool.execute("UPDATE jobs SET locked_by = 'wkr_other' WHERE id = $1", job)
+        clock.advance(10)  # the next heartbeat finds the lease gone
         await asyncio.wait_for(cancelled.wait(), 10)
     row = await job_row(pool, job)
     assert (row["status"], row["locked_by"]) == ("running", "wkr_other")

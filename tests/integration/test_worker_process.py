@@ -12,19 +12,22 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import httpx
+import psutil
 import pytest
 
 from paygrid.app import create_app
+from paygrid.clock import FakeClock
 from paygrid.config import Settings
 from paygrid.db import jobs as jobs_db
-from paygrid.services.context import Deps
+from paygrid.dependencies import Deps
+from paygrid.services import maintenance
 from paygrid.services.merchants import NewMerchant
-from paygrid.worker import maintenance
 from paygrid.worker.registry import JobContext, JobRegistry
 from tests.integration.worker_harness import eventually, running, settled
 
@@ -57,7 +60,9 @@ async def test_heartbeat_is_recorded_and_readyz_lists_live_workers(
         " VALUES ($1, 'gone', 1, '{default}', 1, now() - interval '1 hour')",
         silent,
     )
-    async with running(deps, JobRegistry(), queue, lease_seconds=0.3) as worker:
+    clock = FakeClock()  # the worker beats when the test moves its clock, not on a timer
+    timed = replace(deps, clock=clock)
+    async with running(timed, JobRegistry(), queue) as worker:
         row = await pool.fetchrow("SELECT * FROM workers WHERE id = $1", worker.id)
         assert row is not None
         assert (row["hostname"], row["pid"], row["queues"]) == (
@@ -71,8 +76,9 @@ async def test_heartbeat_is_recorded_and_readyz_lists_live_workers(
             latest = await pool.fetchval(
                 "SELECT heartbeat_at FROM workers WHERE id = $1", worker.id
             )
-            return bool(latest > row["heartbeat_at"])
+            return bool(latest == row["heartbeat_at"] + timedelta(seconds=5))
 
+        clock.advance(5)  # past the next heartbeat: it is stamped with the moved clock
         await eventually(beat_again)
         ready = await client.get("/readyz")
         assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text
@@ -232,6 +238,29 @@ async def _worker_of(pool: asyncpg.Pool, pid: int, since: datetime) -> asyncpg.R
     )
 
 
+async def _listening(pool: asyncpg.Pool, pid: int) -> int:
+    """How many of process ``pid``'s database connections LISTEN (their last statement), a
+    moment after the first one did: its subscribers start listening within milliseconds."""
+    ports = [
+        connection.laddr.port
+        for process in (psutil.Process(pid), *psutil.Process(pid).children(recursive=True))
+        for connection in process.net_connections(kind="tcp")
+        if connection.raddr
+    ]
+    query = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE client_port = ANY($1::int[]) AND query LIKE 'LISTEN%'"
+    )
+
+    async def subscribed() -> bool:
+        return bool(await pool.fetchval(query, ports))
+
+    await eventually(subscribed, deadline=10)
+    await asyncio.sleep(0.5)
+    listening: int = await pool.fetchval(query, ports)
+    return listening
+
+
 async def _terminate(process: subprocess.Popen[bytes]) -> int:
     process.send_signal(signal.SIGTERM)
     return await asyncio.to_thread(process.wait, 30)
@@ -259,6 +288,9 @@ async def test_paygrid_worker_runs_jobs_and_exits_cleanly_on_sigterm(
         worker = await _worker_of(pool, process.pid, since)
         assert worker is not None and worker["stopped_at"] is None
         assert done["updated_at"] >= worker["started_at"]
+        # The job worker and the event dispatcher share one LISTEN connection: PostgreSQL
+        # wakes every listening connection on every notifying commit.
+        assert await _listening(pool, process.pid) == 1
         assert await _terminate(process) == 0, log.read_text()
     stopped = await _worker_of(pool, process.pid, since)
     assert stopped is not None and isinstance(stopped["stopped_at"], datetime)
@@ -287,6 +319,8 @@ async def test_paygrid_serve_runs_a_worker_in_process_unless_told_not_to(
             listed = {w["id"] for w in (await http.get("/readyz")).json()["workers"]}
             serving = await _worker_of(pool, process.pid, since)
         assert (serving is not None and serving["id"] in listed) is in_process, log.read_text()
+        # One LISTEN connection for the lookup caches, the worker and the event dispatcher.
+        assert await _listening(pool, process.pid) == 1
         # serve shuts uvicorn down gracefully, then exits with the shell's code for SIGTERM.
         assert await _terminate(process) == 128 + signal.SIGTERM, log.read_text()
     worker = await _worker_of(pool, process.pid, since)

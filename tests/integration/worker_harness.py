@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from paygrid.services.context import Deps
+from paygrid.dependencies import Deps
 from paygrid.worker.registry import JobRegistry
 from paygrid.worker.runner import Worker, WorkerConfig
 

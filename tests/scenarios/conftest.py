@@ -22,10 +22,11 @@ import asyncpg
 import httpx
 import pytest
 
-from paygrid.app import build_deps, create_app
+from paygrid.app import create_app
+from paygrid.bootstrap import build_deps
 from paygrid.config import Settings
+from paygrid.dependencies import Deps
 from paygrid.services import status_sync
-from paygrid.services.context import Deps
 from paygrid.services.merchants import NewMerchant
 from tests.conftest import TEST_BASE_URL, Api, card
 from tests.fakes.paystack import FakeMerchant, PaystackFake, closed_port_url

@@ -127,10 +127,14 @@ def test_every_cli_command_is_documented() -> None:
     assert not missing, f"commands missing from docs/cli.md: {missing}"
 
 
+def _first_cell_names(table: str) -> set[str]:
+    first_cells = re.findall(r"^\| ([^|]+) \|", table, re.M)
+    return {name for cell in first_cells for name in re.findall(r"`([\w./]+)`", cell)}
+
+
 def test_architecture_layout_matches_the_tree() -> None:
     layout = _section((DOCS / "architecture.md").read_text(), "Layout")
-    first_cells = re.findall(r"^\| ([^|]+) \|", layout, re.M)
-    named = {name for cell in first_cells for name in re.findall(r"`([\w./]+)`", cell)}
+    named = _first_cell_names(layout.split("\n### ", 1)[0])  # the table of src/paygrid/
     packages = {
         f"{path.parent.name}/" for path in SRC.glob("*/__init__.py") if path.parent.name != "docs"
     }
@@ -138,6 +142,22 @@ def test_architecture_layout_matches_the_tree() -> None:
     assert packages | modules, "found no packages"
     assert named - (packages | modules) == set(), "the layout names paths that do not exist"
     assert (packages | modules) - named == set(), "paths missing from the layout table"
+
+
+def test_architecture_layout_tables_of_packages_match_the_tree() -> None:
+    """services/, services/payments/ and db/ have a table each (``### services/`` ...),
+    one row per module and subfolder."""
+    layout = _section((DOCS / "architecture.md").read_text(), "Layout")
+    tables = dict(re.findall(r"^### ([\w/]+/)\n(.*?)(?=^### |\Z)", layout, re.M | re.S))
+    assert set(tables) == {"services/", "services/payments/", "db/"}
+    for folder, table in tables.items():
+        directory = SRC / folder
+        present = {p.name for p in directory.glob("*.py") if not p.name.startswith("__")} | {
+            f"{p.name}/" for p in directory.iterdir() if p.is_dir() and p.name != "__pycache__"
+        }
+        named = _first_cell_names(table)
+        assert named - present == set(), f"{folder}: the table names paths that do not exist"
+        assert present - named == set(), f"{folder}: paths missing from the table"
 
 
 def _anchors(path: Path) -> set[str]:

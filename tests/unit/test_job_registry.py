@@ -7,12 +7,10 @@ from typing import Any
 
 import pytest
 
+from paygrid.bootstrap import QUEUES, standard_registry
 from paygrid.broker import publisher
 from paygrid.db.jobs import DEFAULT_QUEUE
-from paygrid.services import audit, status_sync
-from paygrid.worker import maintenance
-from paygrid.worker.kinds import standard_registry
-from paygrid.worker.process import QUEUES
+from paygrid.services import audit, maintenance, status_sync
 from paygrid.worker.registry import JobContext, JobRegistry, Schedule
 from paygrid.worker.retry import DEFAULT_RETRY, RetryPolicy
 

@@ -14,6 +14,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from paygrid.clock import SYSTEM_CLOCK
 from paygrid.crypto import DecryptionFailed, KeyRing
+from paygrid.db.webhooks import EndpointTarget, UndispatchedEvent
 from paygrid.webhooks import signing
 from paygrid.webhooks.dispatcher import plan_deliveries, subscribed
 from paygrid.webhooks.retries import Outcome, decide, parse_retry_after
@@ -109,51 +110,13 @@ def test_key_ring_round_trip_context_and_rotation() -> None:
 def test_plan_deliveries_matches_tenant_type_and_age() -> None:
     before, after = NOW - timedelta(minutes=1), NOW + timedelta(minutes=1)
     endpoints = [
-        {
-            "id": "we_all",
-            "merchant_id": "m1",
-            "livemode": False,
-            "enabled_events": ["*"],
-            "created_at": before,
-        },
-        {
-            "id": "we_refunds",
-            "merchant_id": "m1",
-            "livemode": False,
-            "enabled_events": ["refund.succeeded"],
-            "created_at": before,
-        },
-        {
-            "id": "we_live",
-            "merchant_id": "m1",
-            "livemode": True,
-            "enabled_events": ["*"],
-            "created_at": before,
-        },
-        {
-            "id": "we_new",
-            "merchant_id": "m1",
-            "livemode": False,
-            "enabled_events": ["*"],
-            "created_at": after,
-        },
-        {
-            "id": "we_other",
-            "merchant_id": "m2",
-            "livemode": False,
-            "enabled_events": ["*"],
-            "created_at": before,
-        },
+        EndpointTarget("we_all", "m1", False, ("*",), before),
+        EndpointTarget("we_refunds", "m1", False, ("refund.succeeded",), before),
+        EndpointTarget("we_live", "m1", True, ("*",), before),
+        EndpointTarget("we_new", "m1", False, ("*",), after),
+        EndpointTarget("we_other", "m2", False, ("*",), before),
     ]
-    events = [
-        {
-            "id": "evt_1",
-            "merchant_id": "m1",
-            "livemode": False,
-            "type": "payment.succeeded",
-            "created_at": NOW,
-        }
-    ]
+    events = [UndispatchedEvent("evt_1", "m1", False, "payment.succeeded", NOW)]
     planned = plan_deliveries(events, endpoints)
     assert [(p[3], p[4]) for p in planned] == [("we_all", "evt_1")]
     assert subscribed(["refund.succeeded"], "refund.succeeded")

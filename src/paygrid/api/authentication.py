@@ -1,9 +1,9 @@
 """API key authentication and permission checks for ``/v1``.
 
-Both happen here, before rate limits, idempotency and routing, so that an idempotent replay
-is refused exactly like a first request: the key kind and the scope a request needs follow
-from its method and path alone (no lookup), and the route dependencies below check the same
-rule again.
+Both happen in the HTTP edge (``api/edge.py``), before rate limits, idempotency and
+routing, so that an idempotent replay is refused exactly like a first request: the key kind
+and the scope a request needs follow from its method and path alone (no lookup), and the
+route dependencies below check the same rule again.
 """
 
 from __future__ import annotations
@@ -13,59 +13,46 @@ import binascii
 
 import structlog
 from fastapi import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from paygrid.api.errors import methods_served
-from paygrid.api.middleware import header, send_error, state
+from paygrid.api.middleware import header, state
 from paygrid.api.security import PUBLISHABLE_ROUTES
-from paygrid.db import audit as audit_db
-from paygrid.domain.errors import AuthenticationFailed, PaygridError, PermissionDenied
+from paygrid.domain.errors import AuthenticationFailed, PermissionDenied
 from paygrid.domain.scopes import required_scope
+from paygrid.services import audit_actor
 from paygrid.services.context import Tenant
 from paygrid.services.merchants import Authenticator, Principal
 
 PROVIDER_WEBHOOKS_PREFIX = "/v1/provider_webhooks/"
 
 
-class ApiKeyAuth:
+def needs_key(path: str) -> bool:
+    """Every ``/v1`` path but providers' webhooks, which the provider signs."""
+    return path.startswith("/v1/") and not path.startswith(PROVIDER_WEBHOOKS_PREFIX)
+
+
+async def authenticate(scope: Scope) -> Principal:
     """Resolve the API key (``Authorization: Bearer <key>``, or HTTP Basic with the key as
-    user name) on every ``/v1`` request before routing, and refuse what the key may not do,
+    user name) and refuse what it may not do (raises the ``PaygridError`` to answer with),
     so idempotency and handlers always know the merchant and mode and never serve a key
-    beyond its permissions."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or not scope["path"].startswith("/v1/")
-            or scope["path"].startswith(PROVIDER_WEBHOOKS_PREFIX)  # signed by the provider
-        ):
-            await self.app(scope, receive, send)
-            return
-        try:
-            authenticator: Authenticator = scope["app"].state.authenticator
-            principal = await authenticator.authenticate(
-                api_key_of(header(scope, b"authorization"))
-            )
-        except PaygridError as error:
-            await send_error(scope, send, error)
-            return
-        try:
-            authorize(principal, scope["method"], scope["path"])
-        except PermissionDenied as error:
-            # Where no route serves this method, the router's 404 or 405 (with its
-            # ``Allow``) answers instead, whatever the key: nothing is read or written.
-            if scope["method"] in methods_served(scope["app"], scope["path"]):
-                await send_error(scope, send, error)
-                return
-        state(scope)["principal"] = principal
-        audit_db.set_actor(f"api_key:{principal.key_id}")
-        structlog.contextvars.bind_contextvars(
-            merchant_id=principal.merchant_id, livemode=principal.livemode, key_id=principal.key_id
-        )
-        await self.app(scope, receive, send)
+    beyond its permissions. The principal goes into the request state, the audit context
+    and the log context."""
+    authenticator: Authenticator = scope["app"].state.authenticator
+    principal = await authenticator.authenticate(api_key_of(header(scope, b"authorization")))
+    try:
+        authorize(principal, scope["method"], scope["path"])
+    except PermissionDenied:
+        # Where no route serves this method, the router's 404 or 405 (with its ``Allow``)
+        # answers instead, whatever the key: nothing is read or written.
+        if scope["method"] in methods_served(scope["app"], scope["path"]):
+            raise
+    state(scope)["principal"] = principal
+    audit_actor.act_as_api_key(principal.key_id)
+    structlog.contextvars.bind_contextvars(
+        merchant_id=principal.merchant_id, livemode=principal.livemode, key_id=principal.key_id
+    )
+    return principal
 
 
 def api_key_of(value: str | None) -> str:
@@ -125,7 +112,7 @@ def principal_of(request: Request) -> Principal:
 
 
 async def secret_key(request: Request) -> Tenant:
-    """Dependency: the route needs a secret key with the path's scope. ``ApiKeyAuth``
+    """Dependency: the route needs a secret key with the path's scope. ``authenticate``
     already checked this; checking again keeps a route safe if it is ever mounted without
     the middleware. (``async`` so FastAPI does not run it in a thread pool.)"""
     principal = principal_of(request)
@@ -135,7 +122,7 @@ async def secret_key(request: Request) -> Tenant:
             "request.",
             code="secret_key_required",
         )
-    authorize(principal, request.method, request.url.path)
+    authorize(principal, request.method, request.scope["path"])  # as the edge did
     return Tenant(principal.merchant_id, principal.livemode)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from paygrid.services.context import Deps
+from paygrid.dependencies import Deps
+from paygrid.services.idempotency_keys import IdempotencyClaim
 
 
 def deps_of(request: Request) -> Deps:
@@ -15,3 +16,10 @@ def deps_of(request: Request) -> Deps:
 def idempotency_key_of(request: Request) -> str | None:
     key: str | None = getattr(request.state, "idempotency_key", None)
     return key
+
+
+def idempotency_claim_of(request: Request) -> IdempotencyClaim | None:
+    """The idempotency key the middleware left for the use case to claim (and answer) in
+    its own statements, for the requests in ``CLAIMED_BY_USE_CASE``."""
+    claim: IdempotencyClaim | None = getattr(request.state, "idempotency_claim", None)
+    return claim

@@ -15,7 +15,6 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
-from paygrid.db import engine
 from paygrid.domain.errors import (
     InvalidRequest,
     PaygridError,
@@ -24,6 +23,7 @@ from paygrid.domain.errors import (
     ServiceUnavailable,
 )
 from paygrid.schemas.common import CARD_NUMBER_IN_TEXT, TEXT_UNSTORABLE
+from paygrid.services.health import DATABASE_OUTAGES, database_unreachable
 
 log = structlog.get_logger("paygrid.api")
 
@@ -68,7 +68,7 @@ def unexpected_error(error: Exception) -> PaygridError:
     """What an exception nothing else answered becomes: ``503 service_unavailable`` with
     Retry-After while the database cannot be reached (the client should retry), else the
     generic 500."""
-    if engine.unreachable(error):
+    if database_unreachable(error):
         return ServiceUnavailable(retry_after=RETRY_AFTER_SECONDS)
     return PaygridError("An internal error occurred. It has been logged; quote the request id.")
 
@@ -134,7 +134,7 @@ def unreadable_body(cause: BaseException | None) -> InvalidRequest | None:
 
 def methods_served(app: Starlette, path: str) -> set[str]:
     """Every method some route serves at ``path``, and ``HEAD`` wherever ``GET`` is served
-    (``RequestContext`` answers it)."""
+    (the HTTP edge, ``api/edge.py``, routes it as ``GET``)."""
     methods: set[str] = set()
     for route in iter_route_contexts(app.router.routes):
         pattern = getattr(route, "path_regex", None)
@@ -166,7 +166,7 @@ def install(app: FastAPI, public_url: str = "") -> None:
         log.warning("request.database_unavailable", error=type(exc).__name__)
         return error_response(error, request_id_of(request), public_url_of(request.scope))
 
-    for unreachable in engine.UNREACHABLE:
+    for unreachable in DATABASE_OUTAGES:
         app.add_exception_handler(unreachable, _unreachable)
 
     @app.exception_handler(asyncpg.CharacterNotInRepertoireError)

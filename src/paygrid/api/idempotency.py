@@ -6,28 +6,29 @@ locked while its request runs: a concurrent duplicate gets 409, a different requ
 same key gets 422. If the process dies mid-request, the lock expires and the next retry
 re-runs the handler, which resumes the work it finds recorded under the key.
 
-Authentication and permissions are checked before this middleware (``ApiKeyAuth``), so a
-replay is refused exactly like a first request. A stored response is replayed only to the
-API key that made it, or to another key of the merchant that holds every scope that key
-held (the successor of a rolled key, an admin key): a key with fewer rights never receives
-more through a replay. The response is stored before it is sent, so a retry sent the moment
-the answer arrives finds it. A response that carries a secret is stored sealed with the
-credential key ring, never in plaintext.
+Authentication and permissions are checked before this middleware (by the HTTP edge,
+``api/edge.py``), so a replay is refused exactly like a first request. A stored response is
+replayed only to the API key that made it, or to another key of the merchant that holds
+every scope that key held (the successor of a rolled key, an admin key): a key with fewer
+rights never receives more through a replay. The response is stored before it is sent, so a
+retry sent the moment the answer arrives finds it. A response that carries a secret is
+stored sealed with the credential key ring, never in plaintext. For the requests in
+``CLAIMED_BY_USE_CASE`` (creating a payment) the use case claims the key in its first
+statement and stores the response in its last; a key it finds taken is resolved here.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import TypedDict
 
 import asyncpg
 import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from paygrid.api.middleware import header, send_error, state
+from paygrid.api.middleware import header, replaying, send_error, state
 from paygrid.crypto import DecryptionFailed, KeyRing
-from paygrid.db import idempotency as keys_db
+from paygrid.dependencies import Deps
 from paygrid.domain.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyOtherApiKey,
@@ -36,8 +37,15 @@ from paygrid.domain.errors import (
     InvalidRequest,
     PaygridError,
 )
-from paygrid.services.context import Deps
-from paygrid.services.idempotency_keys import seal_context
+from paygrid.services import idempotency_keys
+from paygrid.services.idempotency_keys import (
+    CLAIMED_BY_USE_CASE,
+    ClaimRequest,
+    IdempotencyClaim,
+    IdempotencyClaimTaken,
+    StoredKey,
+    seal_context,
+)
 from paygrid.services.merchants import Principal
 
 log = structlog.get_logger("paygrid.idempotency")
@@ -46,12 +54,6 @@ MAX_KEY_LENGTH = 255
 # secrets): a body with one of them set is stored sealed.
 SECRET_FIELDS = ("secret", "client_secret")
 _SECRET_MARKERS = tuple(f'"{field}":"'.encode() for field in SECRET_FIELDS)
-
-
-class ScopedKey(TypedDict):
-    merchant_id: str
-    livemode: bool
-    key: str
 
 
 # Results not saved, so a retry runs again: requests rejected before any work started.
@@ -83,15 +85,32 @@ def carries_secret(body: bytes) -> bool:
     return isinstance(payload, dict) and any(payload.get(f) for f in SECRET_FIELDS)
 
 
-def _seal_context(scoped: ScopedKey) -> str:
-    return seal_context(scoped["merchant_id"], scoped["livemode"], scoped["key"])
+def _seal_context(request: ClaimRequest) -> str:
+    return seal_context(request.merchant_id, request.livemode, request.key)
 
 
-def may_replay(stored: keys_db.StoredKey, principal: Principal) -> bool:
+def may_replay(stored: StoredKey, principal: Principal) -> bool:
     """A stored response goes to the key that made it, or to a key holding all its scopes."""
     if stored.api_key_id is None or stored.api_key_id == principal.key_id:
         return True
     return stored.api_key_scopes is not None and stored.api_key_scopes <= principal.scopes
+
+
+def _claim_request(scope: Scope, key: str, principal: Principal) -> ClaimRequest:
+    return ClaimRequest(
+        merchant_id=principal.merchant_id,
+        livemode=principal.livemode,
+        # Publishable keys are public: their idempotency keys live in their own namespace,
+        # so a browser can never replay (or probe) a secret-key request's stored response.
+        key=key if principal.kind == "secret" else f"publishable:{key}",
+        method=scope["method"],
+        path=scope["path"],
+        request_hash=request_fingerprint(
+            scope["method"], scope["path"], state(scope).get("body", b"")
+        ),
+        api_key_id=principal.key_id,
+        api_key_scopes=principal.scopes,
+    )
 
 
 class Idempotency:
@@ -127,35 +146,41 @@ class Idempotency:
             return
         deps = self._deps(scope)
         principal: Principal = state(scope)["principal"]
-        scoped: ScopedKey = {
-            "merchant_id": principal.merchant_id,
-            "livemode": principal.livemode,
-            # Publishable keys are public: their idempotency keys live in their own namespace,
-            # so a browser can never replay (or probe) a secret-key request's stored response.
-            "key": key if principal.kind == "secret" else f"publishable:{key}",
-        }
-        fingerprint = request_fingerprint(
-            scope["method"], scope["path"], state(scope).get("body", b"")
-        )
-        claimed = await keys_db.claim(
-            deps.bookkeeping_pool,
-            **scoped,
-            method=scope["method"],
-            path=scope["path"],
-            request_hash=fingerprint,
-            ttl_hours=deps.settings.idempotency_ttl_hours,
-            api_key_id=principal.key_id,
-            api_key_scopes=principal.scopes,
-        )
-        if not claimed and not await _resolve_existing(
-            deps, scope, send, scoped, fingerprint, principal
-        ):
-            return
+        claim = IdempotencyClaim(_claim_request(scope, key, principal))
         state(scope)["idempotency_key"] = key
-        await self._run_and_store(deps, scope, receive, send, scoped)
+        if (scope["method"], scope["path"]) in CLAIMED_BY_USE_CASE:
+            state(scope)["idempotency_claim"] = claim
+            try:
+                await self._run_and_store(
+                    deps, scope, replaying(state(scope).get("body", b""), receive), send, claim
+                )
+                return
+            except IdempotencyClaimTaken:
+                # The key exists: resolve it like any other request's. (The run that found
+                # it read the buffered body; a re-run is handed it afresh.)
+                receive = replaying(state(scope).get("body", b""), receive)
+        if not await self._claim(deps, scope, send, claim, principal):
+            return
+        await self._run_and_store(deps, scope, receive, send, claim)
+
+    async def _claim(
+        self, deps: Deps, scope: Scope, send: Send, claim: IdempotencyClaim, principal: Principal
+    ) -> bool:
+        """Claim the key here; answer a repeated one. True means the request should run."""
+        ttl = deps.settings.idempotency_ttl_hours
+        now = deps.clock.now()
+        if await idempotency_keys.claim(
+            deps.bookkeeping_pool, claim.request, ttl_hours=ttl, now=now
+        ):
+            claim.held = True
+            return True
+        if await _resolve_existing(deps, scope, send, claim.request, principal):
+            claim.held = True
+            return True
+        return False
 
     async def _run_and_store(
-        self, deps: Deps, scope: Scope, receive: Receive, send: Send, scoped: ScopedKey
+        self, deps: Deps, scope: Scope, receive: Receive, send: Send, claim: IdempotencyClaim
     ) -> None:
         """Run the request, store its result, then send it: a retry sent the instant the
         answer arrives must find the result stored, not the key still locked."""
@@ -173,39 +198,52 @@ class Idempotency:
         try:
             await self.app(scope, receive, hold)
         except BaseException:
-            await keys_db.release(pool, **scoped)
+            if claim.ours:
+                await idempotency_keys.release(pool, claim.request)
             raise
         status = 500 if start is None else int(start["status"])
-        if status >= 500 or status in UNSAVED_STATUSES:
-            await keys_db.release(pool, **scoped)
-        else:
-            await _complete(pool, deps.keys, scoped, status, bytes(body))
+        if claim.completed_body is not None:
+            pass  # the use case stored this response in its last write
+        elif status >= 500 or status in UNSAVED_STATUSES:
+            if claim.ours:
+                await idempotency_keys.release(pool, claim.request)
+        elif claim.ours or await idempotency_keys.claim(
+            pool,
+            claim.request,
+            ttl_hours=deps.settings.idempotency_ttl_hours,
+            now=deps.clock.now(),
+        ):
+            # (Not ours: the use case answered before claiming, e.g. a 404; keep the answer
+            # unless another request took the key meanwhile.)
+            await _complete(pool, deps.keys, claim.request, status, bytes(body))
         if start is not None:
             await send(start)
             await send({"type": "http.response.body", "body": bytes(body)})
 
 
 async def _complete(
-    pool: asyncpg.Pool, keys: KeyRing, scoped: ScopedKey, status: int, body: bytes
+    pool: asyncpg.Pool, keys: KeyRing, request: ClaimRequest, status: int, body: bytes
 ) -> None:
     if carries_secret(body):
-        sealed = keys.encrypt(body.decode(), context=_seal_context(scoped))
-        await keys_db.complete(pool, **scoped, status=status, body=None, sealed_body=sealed)
+        sealed = keys.encrypt(body.decode(), context=_seal_context(request))
+        await idempotency_keys.complete(pool, request, status=status, body=None, sealed=sealed)
     else:
-        await keys_db.complete(pool, **scoped, status=status, body=body)
+        await idempotency_keys.complete(pool, request, status=status, body=body, sealed=None)
 
 
 async def _resolve_existing(
     deps: Deps,
     scope: Scope,
     send: Send,
-    scoped: ScopedKey,
-    fingerprint: bytes,
+    request: ClaimRequest,
     principal: Principal,
 ) -> bool:
     """Answer a repeated key. True means this request should run (a dead lock was taken)."""
     lock_seconds = deps.settings.idempotency_lock_seconds
-    stored = await keys_db.load(deps.bookkeeping_pool, **scoped, lock_seconds=lock_seconds)
+    now = deps.clock.now()
+    stored = await idempotency_keys.load(
+        deps.bookkeeping_pool, request, lock_seconds=lock_seconds, now=now
+    )
     if stored is None:  # purged between the two statements: treat as in use, retry is safe
         await send_error(scope, send, IdempotencyKeyInUse())
         return False
@@ -220,7 +258,7 @@ async def _resolve_existing(
             ),
         )
         return False
-    if stored.request_hash != fingerprint:
+    if stored.request_hash != request.request_hash:
         await send_error(
             scope,
             send,
@@ -233,15 +271,15 @@ async def _resolve_existing(
         return False
     if stored.response_status is not None:
         try:
-            body = _stored_body(deps.keys, stored, scoped)
+            body = _stored_body(deps.keys, stored, request)
         except PaygridError as error:
             await send_error(scope, send, error)
             return False
         deps.metrics.replayed()
         await _replay(send, stored.response_status, body, state(scope).get("request_id"))
         return False
-    if stored.lock_expired and await keys_db.take_over(
-        deps.bookkeeping_pool, **scoped, lock_seconds=lock_seconds
+    if stored.lock_expired and await idempotency_keys.take_over(
+        deps.bookkeeping_pool, request, lock_seconds=lock_seconds, now=now
     ):
         return True
     await send_error(
@@ -254,14 +292,14 @@ async def _resolve_existing(
     return False
 
 
-def _stored_body(keys: KeyRing, stored: keys_db.StoredKey, scoped: ScopedKey) -> bytes:
+def _stored_body(keys: KeyRing, stored: StoredKey, request: ClaimRequest) -> bytes:
     if stored.response_body_sealed is None:
         return stored.response_body or b""
     try:
-        return keys.decrypt(stored.response_body_sealed, context=_seal_context(scoped)).encode()
+        return keys.decrypt(stored.response_body_sealed, context=_seal_context(request)).encode()
     except DecryptionFailed:
         # The key that sealed it left the ring within the key's lifetime (see docs/api.md).
-        log.error("idempotency.undecryptable_response", merchant_id=scoped["merchant_id"])
+        log.error("idempotency.undecryptable_response", merchant_id=request.merchant_id)
         raise IdempotencyResponseUnreadable(
             "The stored response to this idempotency key can no longer be read (it was "
             "encrypted under a key that was removed). Use a new idempotency key.",

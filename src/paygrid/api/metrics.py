@@ -17,5 +17,5 @@ async def metrics(request: Request) -> Response:
     """Request, connector, webhook, queue, payment and circuit breaker metrics in the
     Prometheus text format."""
     deps = deps_of(request)
-    body = await deps.metrics.render(deps.pool, deps.connectors.breaker_states())
+    body = await deps.metrics.render(deps.pool, deps.connectors.breaker_states(), deps.clock.now())
     return Response(body, media_type=CONTENT_TYPE)

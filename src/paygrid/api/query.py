@@ -69,7 +69,7 @@ async def _no_body_fields(request: Request) -> None:
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return  # the body's shape is BodyGuard's business; only named fields are ours
+        return  # the body's shape is the body guard's business; only named fields are ours
     if isinstance(parsed, dict) and parsed:
         name = str(next(iter(parsed)))
         raise InvalidRequest(

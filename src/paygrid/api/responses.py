@@ -11,7 +11,7 @@ from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from paygrid.db.pagination import PageRequest
+from paygrid.domain.pagination import PageRequest
 from paygrid.schemas.common import LATEST_UNIX_TIME, ErrorResponse
 
 

@@ -1,9 +1,8 @@
-"""HTTP hardening in one pure ASGI middleware: security headers on every response, and CORS
-for the few routes a browser calls with a publishable key (nothing else answers cross-origin).
-
-It sits outermost, so the last-resort 500 and every error response get the headers too. A
-header a route sets itself is kept, except ``Cache-Control`` on ``/v1``, which is always
-``no-store``.
+"""HTTP hardening: security headers on every response, and CORS for the few routes a browser
+calls with a publishable key (nothing else answers cross-origin). The HTTP edge
+(``api/edge.py``) applies ``SecurityPolicy`` outermost, so the last-resort 500 and every
+error response get the headers too. A header a route sets itself is kept, except
+``Cache-Control`` on ``/v1``, which is always ``no-store``.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 
 import structlog
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Scope, Send
 
 from paygrid.api.middleware import header, send_error
 from paygrid.config import Settings
@@ -76,33 +75,49 @@ class CorsNotAllowed(PermissionDenied):
     default_code = "cors_not_allowed"
 
 
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
+Headers = list[tuple[bytes, bytes]]
+
+
+class SecurityPolicy:
+    """What every response gets (``headers_for``, then ``finish``), and the answer to a CORS
+    preflight (``preflight``), which comes before the request id, authentication and
+    everything else."""
+
+    def __init__(self, settings: Settings) -> None:
         self.origins = settings.allowed_cors_origins()
         self.behind_tls_proxy = settings.behind_tls_proxy
         self.frame_ancestors = frame_ancestors(self.origins)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        origin = header(scope, b"origin")
-        cors = self._cors_headers(origin, path, scope["method"])
-        extra = self._security_headers(scope, path)
+    @staticmethod
+    def is_preflight(scope: Scope) -> bool:
+        return scope["method"] == "OPTIONS" and bool(
+            header(scope, b"access-control-request-method")
+        )
 
-        async def send_with_headers(message: Message) -> None:
+    def headers_for(self, scope: Scope) -> tuple[Headers, Headers]:
+        """The security headers and the CORS headers for this request's response (read
+        before ``HEAD`` is routed as ``GET``)."""
+        path: str = scope["path"]
+        cors = self._cors_headers(header(scope, b"origin"), path, scope["method"])
+        return self._security_headers(scope, path), cors
+
+    def finish(self, headers: Headers, extra: Headers, cors: Headers, path: str) -> Headers:
+        """A response's headers with what ``headers_for`` gave added."""
+        return _merge(headers, extra, cors, path, self.frame_ancestors)
+
+    async def preflight(self, scope: Scope, send: Send) -> None:
+        """Answer a CORS preflight, its response hardened like any other."""
+        path: str = scope["path"]
+        extra, cors = self.headers_for(scope)
+
+        async def send_hardened(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = _merge(
-                    list(message.get("headers", [])), extra, cors, path, self.frame_ancestors
+                message["headers"] = self.finish(
+                    list(message.get("headers", [])), extra, cors, path
                 )
             await send(message)
 
-        if scope["method"] == "OPTIONS" and header(scope, b"access-control-request-method"):
-            await self._preflight(scope, send_with_headers, origin, path)
-            return
-        await self.app(scope, receive, send_with_headers)
+        await self._preflight(scope, send_hardened, header(scope, b"origin"), path)
 
     def _origin_allowed(self, origin: str | None) -> bool:
         return origin is not None and ("*" in self.origins or origin.rstrip("/") in self.origins)

@@ -34,6 +34,7 @@ import aio_pika
 import structlog
 
 from paygrid.db import events as events_db
+from paygrid.db.events import EventRow
 from paygrid.schemas.events import Event
 from paygrid.worker.registry import JobContext
 from paygrid.worker.retry import RetryPolicy
@@ -53,7 +54,7 @@ def publish_payload(event_id: str) -> dict[str, Any]:
     return {"event_id": event_id}
 
 
-def message_for(row: Any) -> aio_pika.Message:
+def message_for(row: EventRow) -> aio_pika.Message:
     """The AMQP message for an ``events`` row: the API's JSON rendering of the event."""
     event = Event.from_row(row)
     return aio_pika.Message(
@@ -62,9 +63,9 @@ def message_for(row: Any) -> aio_pika.Message:
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         message_id=event.id,
         type=event.type,
-        timestamp=row["created_at"],
+        timestamp=row.created_at,
         app_id=APP_ID,
-        headers={"merchant_id": row["merchant_id"], "livemode": row["livemode"]},
+        headers={"merchant_id": row.merchant_id, "livemode": row.livemode},
     )
 
 
@@ -80,4 +81,4 @@ async def publish(payload: dict[str, Any], context: JobContext) -> None:
     if row is None:  # events are never deleted; nothing to publish if one ever is
         log.warning("broker.event_missing", event_id=event_id)
         return
-    await deps.broker.publish(message_for(row), routing_key=row["type"])
+    await deps.broker.publish(message_for(row), routing_key=row.type)

@@ -15,8 +15,6 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Final, Protocol
 
-import asyncpg
-
 from paygrid.connectors import paystack, simulator, stripe
 from paygrid.connectors.base import (
     AccountConfig,
@@ -31,6 +29,7 @@ from paygrid.connectors.base import (
 from paygrid.connectors.simulator import SimulatorConnector
 from paygrid.crypto import KeyRing
 from paygrid.db import connector_accounts as accounts_db
+from paygrid.db.connector_accounts import ConnectorAccountRow
 from paygrid.db.executor import Executor
 from paygrid.domain.circuit import CircuitBreaker, CircuitState
 from paygrid.domain.errors import InvalidRequest
@@ -148,36 +147,36 @@ class ConnectorRegistry:
             raise LookupError(f"connector account {account_id!r} does not exist")
         return self.from_row(row)
 
-    def from_row(self, row: asyncpg.Record) -> Connector:
-        cached = self._cache.get(row["id"])
-        if cached is not None and cached[0] == row["updated_at"]:
+    def from_row(self, row: ConnectorAccountRow) -> Connector:
+        cached = self._cache.get(row.id)
+        if cached is not None and cached[0] == row.updated_at:
             return cached[1]
         connector = self._build(row)
         if cached is not None:
             self._retired.append(cached[1])  # closed at shutdown; a call may still use it
-        self._cache[row["id"]] = (row["updated_at"], connector)
+        self._cache[row.id] = (row.updated_at, connector)
         return connector
 
-    def config_of(self, row: asyncpg.Record) -> AccountConfig:
-        secrets = json.loads(self._keys.decrypt(row["credentials"], context=row["id"]))
+    def config_of(self, row: ConnectorAccountRow) -> AccountConfig:
+        secrets = json.loads(self._keys.decrypt(row.credentials, context=row.id))
         return AccountConfig(
-            id=row["id"],
-            provider=row["provider"],
-            livemode=row["livemode"],
+            id=row.id,
+            provider=row.provider,
+            livemode=row.livemode,
             secret_key=secrets.get("secret_key") or "",
             webhook_secret=secrets.get("webhook_secret"),
-            api_base=row["api_base"],
+            api_base=row.api_base,
             timeout_seconds=self._timeout,
         )
 
-    def _build(self, row: asyncpg.Record) -> Connector:
+    def _build(self, row: ConnectorAccountRow) -> Connector:
         config = self.config_of(row)
         facts = self.providers.facts(config.provider)
         if facts.build is not None:
             return facts.build(config)
         if self._simulator_factory is None:
             return self.simulator
-        return self._simulator_factory(row["metadata"].get("failure_mode", "none"))
+        return self._simulator_factory(row.metadata.get("failure_mode", "none"))
 
     def breaker(self, account_id: str | None) -> CircuitBreaker:
         key = account_id or BUILTIN_SIMULATOR

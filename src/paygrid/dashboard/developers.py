@@ -13,13 +13,12 @@ from paygrid.dashboard import forms as form_input
 from paygrid.dashboard.records import pretty
 from paygrid.dashboard.rendering import DashboardRoute, redirect, render
 from paygrid.dashboard.sessions import Viewer, current_viewer, form_viewer
-from paygrid.db import merchants as merchants_db
-from paygrid.db.pagination import PageRequest
 from paygrid.domain.card_numbers import refuse_card_number
 from paygrid.domain.errors import InvalidRequest
+from paygrid.domain.pagination import PageRequest
 from paygrid.domain.scopes import ROLES
 from paygrid.schemas.api_keys import ApiKey
-from paygrid.services import audit, connector_accounts, merchants
+from paygrid.services import api_keys, audit, connector_accounts, merchants
 
 router = APIRouter(route_class=DashboardRoute)
 SignedIn = Annotated[Viewer, Depends(current_viewer)]
@@ -36,15 +35,12 @@ async def developers(request: Request, viewer: SignedIn) -> Response:
 async def _keys_page(
     request: Request, viewer: Viewer, *, new_key: ApiKey | None = None, notice: str | None = None
 ) -> Response:
-    tenant = viewer.tenant
-    rows, _ = await merchants_db.list_keys_page(
-        deps_of(request).pool, tenant.merchant_id, tenant.livemode, PageRequest(limit=100)
-    )
+    keys, _ = await api_keys.list_keys(deps_of(request), viewer.tenant, PageRequest(limit=100))
     return render(
         request,
         "api_keys.html",
         {
-            "keys": [ApiKey.from_row(r) for r in rows],
+            "keys": keys,
             "roles": list(ROLES),
             "new_key": new_key,
             "notice": NOTICES.get(notice or ""),

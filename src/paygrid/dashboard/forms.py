@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from fastapi import Request
 
-from paygrid.db.pagination import PageRequest
 from paygrid.domain.errors import InvalidRequest
+from paygrid.domain.pagination import PageRequest
 from paygrid.money import CURRENCIES, Currency, parse_minor
 
 PAGE_SIZE = 25

@@ -14,18 +14,24 @@ from paygrid.dashboard import forms as form_input
 from paygrid.dashboard.rendering import DashboardRoute, redirect, render
 from paygrid.dashboard.sessions import Viewer, current_viewer, form_viewer
 from paygrid.dashboard.states import SHOWN_STATES, shown_state
-from paygrid.db import dashboard as dashboard_db
-from paygrid.db.pagination import PageRequest
+from paygrid.dependencies import Deps
 from paygrid.domain.errors import InvalidRequest, ResourceMissing
+from paygrid.domain.pagination import PageRequest
 from paygrid.domain.payments import PaymentStatus
 from paygrid.money import CURRENCIES, get_currency
 from paygrid.schemas.common import DeletedObject
 from paygrid.schemas.customers import Customer
 from paygrid.schemas.payments import Payment
 from paygrid.schemas.refunds import RefundCreate
-from paygrid.services import captures, customers, payment_methods, refunds
+from paygrid.services import (
+    customers,
+    dashboard_payments,
+    payment_methods,
+    refunds,
+    timelines,
+)
 from paygrid.services import payments as payment_service
-from paygrid.services.context import Deps, Tenant
+from paygrid.services.context import Tenant
 
 router = APIRouter(route_class=DashboardRoute)
 SignedIn = Annotated[Viewer, Depends(current_viewer)]
@@ -66,19 +72,16 @@ async def payment_list(
     wanted_status = status if status in SHOWN_STATES else None
     wanted_currency = currency.upper() if currency and currency.upper() in CURRENCIES else None
     where = form_input.cursor(after, before)
-    rows, has_more = await dashboard_db.search_payments(
-        deps.pool,
-        tenant.merchant_id,
-        tenant.livemode,
-        where.page(),
+    search = dashboard_payments.PaymentSearch(
         query=query,
-        amounts=form_input.amounts_matching(query) if query else [],
+        amounts=tuple(form_input.amounts_matching(query)) if query else (),
         status=wanted_status,
         currency=wanted_currency,
         connector=form_input.text(connector, 32),
         created_gte=form_input.day(created_from),
         created_lte=form_input.day(created_to, end=True),
     )
+    rows, has_more = await dashboard_payments.search_payments(deps, tenant, where.page(), search)
     filters = {
         "q": query or "",
         "status": wanted_status or "",
@@ -92,13 +95,11 @@ async def payment_list(
         "payments.html",
         {
             "payments": rows,
-            "pager": form_input.pager([r["id"] for r in rows], has_more, where),
+            "pager": form_input.pager([r.id for r in rows], has_more, where),
             "filters": filters,
             "statuses": SHOWN_STATES,
             "currencies": sorted(CURRENCIES),
-            "connectors": await dashboard_db.payment_connectors(
-                deps.pool, tenant.merchant_id, tenant.livemode
-            ),
+            "connectors": await dashboard_payments.payment_connectors(deps, tenant),
         },
     )
 
@@ -162,7 +163,7 @@ async def _timeline(
     request: Request, viewer: Viewer, payment: Payment, refund_ids: list[str]
 ) -> list[dict[str, Any]]:
     """Attempts, events and webhook deliveries of a payment (and its refunds), oldest first."""
-    pool, tenant = deps_of(request).pool, viewer.tenant
+    deps, tenant = deps_of(request), viewer.tenant
     items: list[dict[str, Any]] = [
         {
             "at": a.created,
@@ -174,30 +175,28 @@ async def _timeline(
         }
         for a in payment.attempts
     ]
-    events = await dashboard_db.events_for_objects(
-        pool, tenant.merchant_id, tenant.livemode, [payment.id, *refund_ids]
-    )
+    events = await timelines.events_about(deps, tenant, [payment.id, *refund_ids])
     items += [
         {
-            "at": e["created_at"],
+            "at": e.created_at,
             "kind": "Event",
-            "what": e["type"],
+            "what": e.type,
             "status": "",
             "detail": "",
-            "id": e["id"],
+            "id": e.id,
         }
         for e in events
     ]
     if viewer.can("webhooks:read"):
-        deliveries = await dashboard_db.deliveries_for_events(pool, [e["id"] for e in events])
+        deliveries = await timelines.deliveries_of(deps, events)
         items += [
             {
-                "at": d["created_at"],
+                "at": d.created_at,
                 "kind": "Webhook delivery",
-                "what": d["url"],
-                "status": d["status"],
-                "detail": f"{d['attempt_count']} attempt(s)",
-                "id": d["id"],
+                "what": d.url,
+                "status": d.status,
+                "detail": f"{d.attempt_count} attempt(s)",
+                "id": d.id,
             }
             for d in deliveries
         ]
@@ -215,7 +214,7 @@ async def capture(request: Request, payment_id: str, viewer: Posted) -> Response
     deps = deps_of(request)
     payment = await payment_service.get_payment(deps, viewer.tenant, payment_id)
     amount = form_input.amount(form.get("amount"), get_currency(payment.currency))
-    await captures.capture_payment(deps, viewer.tenant, payment.id, amount)
+    await payment_service.capture_payment(deps, viewer.tenant, payment.id, amount)
     return redirect(f"/dashboard/payments/{payment.id}", notice="captured")
 
 
@@ -227,7 +226,9 @@ async def void(request: Request, payment_id: str, viewer: Posted) -> Response:
     reason = form.get("reason") or None
     if reason not in (None, *REFUND_REASONS, "abandoned"):
         raise InvalidRequest("Choose one of the listed reasons.", param="reason")
-    payment = await captures.cancel_payment(deps_of(request), viewer.tenant, payment_id, reason)
+    payment = await payment_service.cancel_payment(
+        deps_of(request), viewer.tenant, payment_id, reason
+    )
     return redirect(f"/dashboard/payments/{payment.id}", notice="voided")
 
 

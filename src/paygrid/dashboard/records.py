@@ -12,11 +12,10 @@ from paygrid.api.dependencies import deps_of
 from paygrid.dashboard import forms as form_input
 from paygrid.dashboard.rendering import DashboardRoute, render
 from paygrid.dashboard.sessions import Viewer, current_viewer
-from paygrid.db import dashboard as dashboard_db
-from paygrid.db.pagination import PageRequest
+from paygrid.domain.pagination import PageRequest
 from paygrid.schemas.common import DeletedObject
 from paygrid.schemas.payments import Payment
-from paygrid.services import customers, events, refunds, webhook_endpoints
+from paygrid.services import customers, events, refunds, timelines, webhook_endpoints
 from paygrid.services import payments as payment_service
 
 router = APIRouter(route_class=DashboardRoute)
@@ -57,9 +56,7 @@ async def refund_detail(request: Request, refund_id: str, viewer: SignedIn) -> R
     viewer.require("refunds:read")
     deps, tenant = deps_of(request), viewer.tenant
     refund = await refunds.get_refund(deps, tenant, refund_id)
-    history = await dashboard_db.events_for_objects(
-        deps.pool, tenant.merchant_id, tenant.livemode, [refund.id]
-    )
+    history = await timelines.events_about(deps, tenant, [refund.id])
     return render(request, "refund.html", {"refund": refund, "events": history})
 
 

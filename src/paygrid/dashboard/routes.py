@@ -28,10 +28,10 @@ from paygrid.dashboard.sessions import (
     start_session,
 )
 from paygrid.dashboard.states import label
-from paygrid.db import dashboard as dashboard_db
 from paygrid.money import CURRENCIES, format_minor
-from paygrid.services import dashboard_users
+from paygrid.services import dashboard_overview, dashboard_sessions, dashboard_users
 from paygrid.services import overview as overview_service
+from paygrid.services.dashboard_overview import DailySuccess, DailyVolume
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False, route_class=DashboardRoute)
 SignedIn = Annotated[Viewer, Depends(current_viewer)]
@@ -118,8 +118,8 @@ async def logout(request: Request, viewer: Posted) -> Response:
 @router.post("/mode")
 async def switch_mode(request: Request, viewer: Posted) -> Response:
     form = await form_input.fields(request)
-    await dashboard_db.set_session_mode(
-        deps_of(request).pool, viewer.token_hash, form.get("mode") == "live"
+    await dashboard_sessions.switch_mode(
+        deps_of(request), viewer.token_hash, livemode=form.get("mode") == "live"
     )
     return redirect("/dashboard")
 
@@ -128,16 +128,16 @@ async def switch_mode(request: Request, viewer: Posted) -> Response:
 async def overview(request: Request, viewer: SignedIn) -> Response:
     viewer.require("payments:read")
     deps, tenant = deps_of(request), viewer.tenant
-    pool, today = deps.pool, deps.clock.now().date()
+    today = deps.clock.now().date()
     since_day = today - timedelta(days=OVERVIEW_DAYS - 1)
     since = datetime.combine(since_day, datetime.min.time(), UTC)
     days = [since_day + timedelta(days=n) for n in range(OVERVIEW_DAYS)]
-    volume = await dashboard_db.daily_volume(pool, tenant.merchant_id, tenant.livemode, since)
-    success = await dashboard_db.daily_success(pool, tenant.merchant_id, tenant.livemode, since)
-    statuses = await dashboard_db.status_counts(pool, tenant.merchant_id, tenant.livemode)
+    volume = await dashboard_overview.daily_volume(deps, tenant, since)
+    success = await dashboard_overview.daily_success(deps, tenant, since)
+    statuses = await dashboard_overview.status_counts(deps, tenant)
     failed = []
     if viewer.can("webhooks:read"):
-        failed = await dashboard_db.failed_deliveries(pool, tenant.merchant_id, tenant.livemode, 20)
+        failed = await dashboard_overview.failed_deliveries(deps, tenant, 20)
     return render(
         request,
         "overview.html",
@@ -151,9 +151,8 @@ async def overview(request: Request, viewer: SignedIn) -> Response:
             "status_chart": charts.bar_chart(
                 "status-chart",
                 "Payments by status",
-                ", ".join(f"{label(r['status'])}: {r['payments']}" for r in statuses)
-                or "No payments.",
-                [(_short(label(r["status"])), r["payments"]) for r in statuses],
+                ", ".join(f"{label(r.status)}: {r.payments}" for r in statuses) or "No payments.",
+                [(_short(label(r.status)), r.payments) for r in statuses],
             ),
             "failed": failed,
             "days": OVERVIEW_DAYS,
@@ -166,12 +165,12 @@ def _short(text: str) -> str:
     return text.replace("Requires ", "Req. ").replace("Partially ", "Part. ")
 
 
-def _volume_charts(days: list[date], rows: list[dashboard_db.Row]) -> list[tuple[str, Markup]]:
+def _volume_charts(days: list[date], rows: list[DailyVolume]) -> list[tuple[str, Markup]]:
     """One chart per currency: amounts are not comparable across currencies."""
     built: list[tuple[str, Markup]] = []
-    for code in sorted({r["currency"] for r in rows}):
+    for code in sorted({r.currency for r in rows}):
         currency = CURRENCIES.get(code)
-        per_day = {r["day"]: r["volume"] for r in rows if r["currency"] == code}
+        per_day = {r.day: r.volume for r in rows if r.currency == code}
         values = [float(per_day.get(d, 0)) for d in days]
         scale = 10**currency.exponent if currency else 1
         described = ", ".join(
@@ -199,18 +198,17 @@ def _major_units(scale: int) -> Callable[[float], str]:
     return lambda value: f"{value / scale:,.0f}"
 
 
-def _success_chart(days: list[date], rows: list[dashboard_db.Row]) -> Markup:
+def _success_chart(days: list[date], rows: list[DailySuccess]) -> Markup:
     series = []
-    for connector in sorted({r["connector"] for r in rows}):
+    for connector in sorted({r.connector for r in rows}):
         per_day = {
-            r["day"]: 100.0 * r["succeeded"] / r["attempts"]
+            r.day: 100.0 * r.succeeded / r.attempts
             for r in rows
-            if r["connector"] == connector and r["attempts"]
+            if r.connector == connector and r.attempts
         }
         series.append(charts.Series(connector, [per_day.get(d, 0.0) for d in days]))
     described = "; ".join(
-        f"{r['day'].isoformat()} {r['connector']}: {r['succeeded']} of {r['attempts']}"
-        for r in rows
+        f"{r.day.isoformat()} {r.connector}: {r.succeeded} of {r.attempts}" for r in rows
     )
     return charts.line_chart(
         "success-chart",

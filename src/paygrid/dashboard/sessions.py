@@ -3,13 +3,10 @@ per-session CSRF tokens, and the failed-login limits."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import math
-import secrets
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 
 import limits
 import structlog
@@ -20,11 +17,10 @@ from limits.errors import StorageError
 
 from paygrid.api.dependencies import deps_of
 from paygrid.api.rate_limits import client_ip
-from paygrid.db import audit as audit_db
-from paygrid.db import dashboard as dashboard_db
 from paygrid.domain.errors import PermissionDenied
 from paygrid.domain.scopes import ROLES
-from paygrid.services import dashboard_users
+from paygrid.services import dashboard_sessions, dashboard_users
+from paygrid.services.audit_actor import act_as_dashboard_user
 from paygrid.services.context import Tenant
 from paygrid.services.dashboard_users import DashboardUser
 
@@ -80,10 +76,6 @@ class Viewer:
             )
 
 
-def token_hash(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
-
-
 def secure_cookies(request: Request) -> bool:
     settings = deps_of(request).settings
     return (
@@ -107,22 +99,13 @@ def set_cookie(request: Request, response: Response, name: str, value: str, max_
 
 async def start_session(request: Request, response: Response, user: DashboardUser) -> None:
     """Sign ``user`` in: store the token's hash and set the cookie (test mode first)."""
-    deps = deps_of(request)
-    token = secrets.token_urlsafe(32)
-    lifetime = timedelta(hours=deps.settings.dashboard_session_hours)
-    await dashboard_db.insert_session(
-        deps.pool,
-        token_hash(token),
-        user.id,
-        secrets.token_urlsafe(32),
-        deps.clock.now() + lifetime,
-    )
-    set_cookie(request, response, COOKIE, token, int(lifetime.total_seconds()))
+    started = await dashboard_sessions.start_session(deps_of(request), user.id)
+    set_cookie(request, response, COOKIE, started.token, int(started.lifetime.total_seconds()))
     response.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH)
 
 
 async def end_session(request: Request, response: Response, viewer: Viewer) -> None:
-    await dashboard_db.revoke_session(deps_of(request).pool, viewer.token_hash)
+    await dashboard_sessions.end_session(deps_of(request), viewer.token_hash)
     response.delete_cookie(COOKIE, path=COOKIE_PATH)
 
 
@@ -132,23 +115,21 @@ async def current_viewer(request: Request) -> Viewer:
     token = request.cookies.get(COOKIE)
     if not token:
         raise LoginRequired
-    digest = token_hash(token)
-    row = await dashboard_db.active_session(
-        deps_of(request).pool, digest, deps_of(request).clock.now()
-    )
-    if row is None:
+    digest = dashboard_sessions.token_hash(token)
+    session = await dashboard_sessions.active_session(deps_of(request), digest)
+    if session is None:
         raise LoginRequired
     viewer = Viewer(
-        row["user_id"],
-        row["merchant_id"],
-        row["email"],
-        row["role"],
-        row["livemode"],
-        row["csrf_token"],
+        session.user_id,
+        session.merchant_id,
+        session.email,
+        session.role,
+        session.livemode,
+        session.csrf_token,
         digest,
     )
     request.state.dashboard_viewer = viewer
-    audit_db.set_actor(f"dashboard:{viewer.user_id}")
+    act_as_dashboard_user(viewer.user_id)
     structlog.contextvars.bind_contextvars(
         merchant_id=viewer.merchant_id, livemode=viewer.livemode, dashboard_user=viewer.user_id
     )

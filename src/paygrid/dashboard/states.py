@@ -3,7 +3,7 @@
 The API keeps a refunded payment `succeeded` (as Stripe keeps a refunded PaymentIntent
 `succeeded`); how much is refunded is `amount_refunded`. The dashboard shows that as two more
 states, `refunded` and `partially_refunded`, so a list and its status filter answer "what
-came back?" at a glance. The same rule is in SQL (``db.dashboard.SHOWN_STATE``) for the
+came back?" at a glance. The same rule is in SQL (``db.payment_search.SHOWN_STATE``) for the
 filter and the counts.
 """
 

@@ -12,7 +12,7 @@ from paygrid.api.dependencies import deps_of
 from paygrid.dashboard import forms as form_input
 from paygrid.dashboard.rendering import DashboardRoute, redirect, render
 from paygrid.dashboard.sessions import Viewer, current_viewer, form_viewer
-from paygrid.db.pagination import PageRequest
+from paygrid.domain.pagination import PageRequest
 from paygrid.services import webhook_deliveries, webhook_endpoints
 
 router = APIRouter(route_class=DashboardRoute)

@@ -5,59 +5,106 @@ Every status write is guarded in SQL: a session is completed (or expired) only f
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
 from paygrid.db.executor import Connection, Executor
 from paygrid.db.pagination import Filters, PageRequest, fetch_page
-
-Row = asyncpg.Record
-
-_COLUMNS = (
-    "id",
-    "merchant_id",
-    "livemode",
-    "amount",
-    "currency",
-    "customer_id",
-    "customer_email",
-    "description",
-    "success_url",
-    "cancel_url",
-    "payment_method_types",
-    "metadata",
-    "form_token",
-    "expires_at",
-)
+from paygrid.domain.checkout import CheckoutSessionStatus
+from paygrid.domain.payment_methods import PaymentMethodType
 
 
-async def insert_session(conn: Executor, values: dict[str, Any]) -> Row:
-    assert set(values) == set(_COLUMNS), set(values) ^ set(_COLUMNS)
-    params = ", ".join(f"${i}" for i in range(1, len(_COLUMNS) + 1))
-    row = await conn.fetchrow(
-        f"INSERT INTO checkout_sessions ({', '.join(_COLUMNS)}) VALUES ({params}) RETURNING *",
-        *(values[c] for c in _COLUMNS),
+@dataclass(frozen=True, slots=True)
+class NewCheckoutSession:
+    """What a new session is created with; the table fills in the rest (status ``open``,
+    ``created_at``)."""
+
+    id: str
+    merchant_id: str
+    livemode: bool
+    amount: int
+    currency: str
+    customer_id: str | None
+    customer_email: str | None
+    description: str | None
+    success_url: str
+    cancel_url: str
+    payment_method_types: list[PaymentMethodType]
+    metadata: dict[str, str]
+    form_token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutSessionRow:
+    """One ``checkout_sessions`` row."""
+
+    id: str
+    merchant_id: str
+    livemode: bool
+    status: CheckoutSessionStatus
+    amount: int
+    currency: str
+    customer_id: str | None
+    customer_email: str | None
+    description: str | None
+    success_url: str
+    cancel_url: str
+    payment_method_types: list[PaymentMethodType]
+    metadata: dict[str, str]
+    payment_id: str | None
+    form_token: str
+    expires_at: datetime
+    completed_at: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def from_record(cls, record: asyncpg.Record) -> CheckoutSessionRow:
+        values = {f.name: record[f.name] for f in fields(cls)}
+        return cls(
+            **{
+                **values,
+                "status": CheckoutSessionStatus(record["status"]),
+                "payment_method_types": [
+                    PaymentMethodType(t) for t in record["payment_method_types"]
+                ],
+            }
+        )
+
+
+def _row(record: asyncpg.Record | None) -> CheckoutSessionRow | None:
+    return None if record is None else CheckoutSessionRow.from_record(record)
+
+
+async def insert_session(conn: Executor, new: NewCheckoutSession) -> CheckoutSessionRow:
+    columns = [f.name for f in fields(new)]
+    params = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    record = await conn.fetchrow(
+        f"INSERT INTO checkout_sessions ({', '.join(columns)}) VALUES ({params}) RETURNING *",
+        *(getattr(new, c) for c in columns),
     )
-    assert row is not None
-    return row
+    assert record is not None
+    return CheckoutSessionRow.from_record(record)
 
 
 async def get_session(
     conn: Executor, merchant_id: str, livemode: bool, session_id: str
-) -> Row | None:
-    return await conn.fetchrow(
-        "SELECT * FROM checkout_sessions WHERE id = $1 AND merchant_id = $2 AND livemode = $3",
-        session_id,
-        merchant_id,
-        livemode,
+) -> CheckoutSessionRow | None:
+    return _row(
+        await conn.fetchrow(
+            "SELECT * FROM checkout_sessions WHERE id = $1 AND merchant_id = $2 AND livemode = $3",
+            session_id,
+            merchant_id,
+            livemode,
+        )
     )
 
 
-async def get_session_unscoped(conn: Executor, session_id: str) -> Row | None:
+async def get_session_unscoped(conn: Executor, session_id: str) -> CheckoutSessionRow | None:
     """By id alone: for the hosted page, which the customer's browser reaches without a key."""
-    return await conn.fetchrow("SELECT * FROM checkout_sessions WHERE id = $1", session_id)
+    return _row(await conn.fetchrow("SELECT * FROM checkout_sessions WHERE id = $1", session_id))
 
 
 async def list_sessions(
@@ -66,49 +113,62 @@ async def list_sessions(
     livemode: bool,
     page: PageRequest,
     *,
-    status: str | None,
+    status: CheckoutSessionStatus | None,
     payment: str | None,
-) -> tuple[list[Row], bool]:
+) -> tuple[list[CheckoutSessionRow], bool]:
     filters = Filters()
     filters.add("merchant_id = $?", merchant_id)
     filters.add("livemode = $?", livemode)
     filters.add_if("status = $?", status)
     filters.add_if("payment_id = $?", payment)
-    return await fetch_page(conn, "checkout_sessions", filters, page)
+    records, has_more = await fetch_page(conn, "checkout_sessions", filters, page)
+    return [CheckoutSessionRow.from_record(r) for r in records], has_more
 
 
-async def link_payment(conn: Executor, session_id: str, payment_id: str) -> Row | None:
+async def link_payment(
+    conn: Executor, session_id: str, payment_id: str
+) -> CheckoutSessionRow | None:
     """Record the session's payment, unless it is no longer open or has another one."""
-    return await conn.fetchrow(
-        "UPDATE checkout_sessions SET payment_id = $2"
-        " WHERE id = $1 AND status = 'open' AND (payment_id IS NULL OR payment_id = $2)"
-        " RETURNING *",
-        session_id,
-        payment_id,
+    return _row(
+        await conn.fetchrow(
+            "UPDATE checkout_sessions SET payment_id = $2"
+            " WHERE id = $1 AND status = 'open' AND (payment_id IS NULL OR payment_id = $2)"
+            " RETURNING *",
+            session_id,
+            payment_id,
+        )
     )
 
 
-async def complete(conn: Connection, session_id: str, payment_id: str) -> Row | None:
-    """open -> complete, for the session's own payment; ``None`` if it was not open. (A
-    session past its expiry time still completes: the customer has paid.)"""
-    return await conn.fetchrow(
-        "UPDATE checkout_sessions SET status = 'complete', completed_at = now()"
-        " WHERE id = $1 AND status = 'open' AND payment_id = $2 RETURNING *",
-        session_id,
-        payment_id,
+async def complete(
+    conn: Connection, session_id: str, payment_id: str, now: datetime
+) -> CheckoutSessionRow | None:
+    """open -> complete at ``now`` (the caller's clock), for the session's own payment;
+    ``None`` if it was not open. (A session past its expiry time still completes: the
+    customer has paid.)"""
+    return _row(
+        await conn.fetchrow(
+            "UPDATE checkout_sessions SET status = 'complete', completed_at = $3"
+            " WHERE id = $1 AND status = 'open' AND payment_id = $2 RETURNING *",
+            session_id,
+            payment_id,
+            now,
+        )
     )
 
 
 async def expire(
     conn: Connection, session_id: str, *, due_by: datetime | None = None
-) -> Row | None:
+) -> CheckoutSessionRow | None:
     """open -> expired (only if due by ``due_by``, when given); ``None`` if it was not open."""
-    return await conn.fetchrow(
-        "UPDATE checkout_sessions SET status = 'expired'"
-        " WHERE id = $1 AND status = 'open' AND ($2::timestamptz IS NULL OR expires_at <= $2)"
-        " RETURNING *",
-        session_id,
-        due_by,
+    return _row(
+        await conn.fetchrow(
+            "UPDATE checkout_sessions SET status = 'expired'"
+            " WHERE id = $1 AND status = 'open'"
+            " AND ($2::timestamptz IS NULL OR expires_at <= $2) RETURNING *",
+            session_id,
+            due_by,
+        )
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -9,7 +11,38 @@ import asyncpg
 from paygrid.db.executor import Connection, Executor
 from paygrid.db.pagination import Filters, PageRequest, fetch_page
 
-Row = asyncpg.Record
+
+@dataclass(frozen=True, slots=True)
+class CustomerRow:
+    """One ``customers`` row; ``deleted_at`` is set once it is (softly) deleted."""
+
+    id: str
+    merchant_id: str
+    livemode: bool
+    email: str | None
+    name: str | None
+    phone: str | None
+    metadata: dict[str, str]
+    created_at: datetime
+    deleted_at: datetime | None
+
+    @classmethod
+    def from_record(cls, record: asyncpg.Record) -> CustomerRow:
+        return cls(
+            id=record["id"],
+            merchant_id=record["merchant_id"],
+            livemode=record["livemode"],
+            email=record["email"],
+            name=record["name"],
+            phone=record["phone"],
+            metadata=record["metadata"],
+            created_at=record["created_at"],
+            deleted_at=record["deleted_at"],
+        )
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
 
 
 _SELECT = "SELECT * FROM customers WHERE id = $1 AND merchant_id = $2 AND livemode = $3"
@@ -26,8 +59,8 @@ async def insert_customer(
     name: str | None,
     phone: str | None,
     metadata: dict[str, str],
-) -> Row:
-    row = await conn.fetchrow(
+) -> CustomerRow:
+    record = await conn.fetchrow(
         "INSERT INTO customers (id, merchant_id, livemode, email, name, phone, metadata)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
         customer_id,
@@ -38,51 +71,56 @@ async def insert_customer(
         phone,
         metadata,
     )
-    assert row is not None
-    return row
+    assert record is not None
+    return CustomerRow.from_record(record)
 
 
 async def get_customer(
     conn: Executor, merchant_id: str, livemode: bool, customer_id: str, *, lock: bool = False
-) -> Row | None:
-    return await conn.fetchrow(
+) -> CustomerRow | None:
+    record = await conn.fetchrow(
         _SELECT_FOR_UPDATE if lock else _SELECT,
         customer_id,
         merchant_id,
         livemode,
     )
+    return None if record is None else CustomerRow.from_record(record)
 
 
-async def update_customer(conn: Connection, customer_id: str, changes: dict[str, Any]) -> Row:
+async def update_customer(
+    conn: Connection, customer_id: str, changes: dict[str, Any]
+) -> CustomerRow:
     allowed = {"email", "name", "phone", "metadata"}
     assert set(changes) <= allowed
     assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=2))
-    row = await conn.fetchrow(
+    record = await conn.fetchrow(
         f"UPDATE customers SET {assignments} WHERE id = $1 RETURNING *",
         customer_id,
         *changes.values(),
     )
-    assert row is not None
-    return row
+    assert record is not None
+    return CustomerRow.from_record(record)
 
 
-async def mark_deleted(conn: Connection, customer_id: str) -> Row:
-    row = await conn.fetchrow(
-        "UPDATE customers SET deleted_at = now() WHERE id = $1 RETURNING *", customer_id
+async def mark_deleted(conn: Connection, customer_id: str, now: datetime) -> CustomerRow:
+    """Soft delete at ``now`` (the caller's clock)."""
+    record = await conn.fetchrow(
+        "UPDATE customers SET deleted_at = $2 WHERE id = $1 RETURNING *", customer_id, now
     )
-    assert row is not None
-    return row
+    assert record is not None
+    return CustomerRow.from_record(record)
 
 
 async def list_customers(
     conn: Executor, merchant_id: str, livemode: bool, page: PageRequest, email: str | None
-) -> tuple[list[Row], bool]:
+) -> tuple[list[CustomerRow], bool]:
     filters = Filters()
     filters.add("merchant_id = $?", merchant_id)
     filters.add("livemode = $?", livemode)
     filters.clauses.append("deleted_at IS NULL")
     filters.add_if("email = $?", email)
-    return await fetch_page(conn, "customers", filters, page)
+    records, has_more = await fetch_page(conn, "customers", filters, page)
+    return [CustomerRow.from_record(r) for r in records], has_more
 
 
 async def connector_reference(

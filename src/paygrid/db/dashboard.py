@@ -1,48 +1,90 @@
-"""Dashboard queries: its users and login sessions, and the read helpers its pages need that
-the API has no query for (payment search, overview aggregates, a payment's timeline)."""
+"""Dashboard queries: its users and login sessions, and the overview's aggregates. (Its
+payment search is in ``payment_search``, a payment's timeline in ``timelines``.)"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import date, datetime
 
 import asyncpg
 
 from paygrid.db.executor import Executor
-from paygrid.db.pagination import Filters, PageRequest, fetch_page
+from paygrid.db.payment_search import SHOWN_STATE
 
 Row = asyncpg.Record
 
 # -- users and sessions ----------------------------------------------------------------------
 
 
-async def insert_user(conn: Executor, values: dict[str, Any]) -> Row:
-    columns = ", ".join(values)
-    params = ", ".join(f"${i}" for i in range(1, len(values) + 1))
-    row = await conn.fetchrow(
-        f"INSERT INTO dashboard_users ({columns}) VALUES ({params}) RETURNING *",
-        *values.values(),
+@dataclass(frozen=True, slots=True)
+class UserSummary:
+    """A dashboard user without the password hash (what the operator's list shows)."""
+
+    id: str
+    merchant_id: str
+    email: str
+    role: str
+    created_at: datetime
+    last_login_at: datetime | None
+    disabled_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardUserRow(UserSummary):
+    """One ``dashboard_users`` row."""
+
+    password_hash: str
+
+    @classmethod
+    def from_record(cls, record: Row) -> DashboardUserRow:
+        return cls(
+            id=record["id"],
+            merchant_id=record["merchant_id"],
+            email=record["email"],
+            role=record["role"],
+            created_at=record["created_at"],
+            last_login_at=record["last_login_at"],
+            disabled_at=record["disabled_at"],
+            password_hash=record["password_hash"],
+        )
+
+
+async def insert_user(
+    conn: Executor, *, user_id: str, merchant_id: str, email: str, password_hash: str, role: str
+) -> DashboardUserRow:
+    record = await conn.fetchrow(
+        "INSERT INTO dashboard_users (id, merchant_id, email, password_hash, role)"
+        " VALUES ($1, $2, $3, $4, $5) RETURNING *",
+        user_id,
+        merchant_id,
+        email,
+        password_hash,
+        role,
     )
-    assert row is not None
-    return row
+    assert record is not None
+    return DashboardUserRow.from_record(record)
 
 
-async def user_by_email(conn: Executor, email: str) -> Row | None:
-    return await conn.fetchrow(
+async def user_by_email(conn: Executor, email: str) -> DashboardUserRow | None:
+    record = await conn.fetchrow(
         "SELECT * FROM dashboard_users WHERE lower(email) = lower($1)", email
     )
+    return None if record is None else DashboardUserRow.from_record(record)
 
 
-async def list_users(conn: Executor, merchant_id: str | None = None) -> list[Row]:
+async def list_users(conn: Executor, merchant_id: str | None = None) -> list[UserSummary]:
     """Every dashboard user (of one merchant, when given), oldest first; never the hashes."""
-    return await conn.fetch(
+    records = await conn.fetch(
         "SELECT id, merchant_id, email, role, created_at, last_login_at, disabled_at"
         " FROM dashboard_users WHERE $1::text IS NULL OR merchant_id = $1"
         " ORDER BY created_at, id",
         merchant_id,
     )
+    return [UserSummary(**dict(r.items())) for r in records]
 
 
+# Revoking ends a session at once (``revoked_at IS NULL`` decides), and the last sign-in
+# time is only shown: both are recorded in the database's time, unlike session expiry.
 async def revoke_user_sessions(conn: Executor, user_id: str) -> None:
     await conn.execute(
         "UPDATE dashboard_sessions SET revoked_at = now() WHERE user_id = $1"
@@ -110,9 +152,21 @@ async def insert_session(
     )
 
 
-async def active_session(conn: Executor, token_hash: bytes, now: datetime) -> Row | None:
+@dataclass(frozen=True, slots=True)
+class ActiveSession:
+    """A login session that is neither revoked nor expired, and its (enabled) user."""
+
+    user_id: str
+    merchant_id: str
+    email: str
+    role: str
+    livemode: bool
+    csrf_token: str
+
+
+async def active_session(conn: Executor, token_hash: bytes, now: datetime) -> ActiveSession | None:
     """The session and its user, unless revoked, expired or the user is disabled."""
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         "SELECT s.token_hash, s.csrf_token, s.livemode, s.expires_at, u.id AS user_id,"
         " u.merchant_id, u.email, u.role"
         " FROM dashboard_sessions s JOIN dashboard_users u ON u.id = s.user_id"
@@ -120,6 +174,16 @@ async def active_session(conn: Executor, token_hash: bytes, now: datetime) -> Ro
         " AND u.disabled_at IS NULL",
         token_hash,
         now,
+    )
+    if row is None:
+        return None
+    return ActiveSession(
+        row["user_id"],
+        row["merchant_id"],
+        row["email"],
+        row["role"],
+        row["livemode"],
+        row["csrf_token"],
     )
 
 
@@ -137,115 +201,47 @@ async def set_session_mode(conn: Executor, token_hash: bytes, livemode: bool) ->
     )
 
 
-# -- payments search -------------------------------------------------------------------------
-
-# A payment's state as the dashboard shows it: ``dashboard.states.shown_state`` in SQL.
-SHOWN_STATE = (
-    "(CASE WHEN status = 'succeeded' AND amount_refunded > 0 THEN"
-    " CASE WHEN amount_refunded >= amount_received THEN 'refunded'"
-    " ELSE 'partially_refunded' END ELSE status END)"
-)
-REFUND_STATES = frozenset({"refunded", "partially_refunded"})
-
-
-def _add_search(filters: Filters, query: str, amounts: list[tuple[str, int]]) -> None:
-    """One OR group: the id, the reference, the receipt or customer email, or an amount
-    (``amounts``: the query read as a major-unit amount, per currency)."""
-    start = len(filters.args)
-    filters.args.extend([query, [c for c, _ in amounts], [a for _, a in amounts], filters.args[0]])
-    q, currencies, minors, merchant = (f"${start + i}" for i in range(1, 5))
-    filters.clauses.append(
-        f"(id = {q} OR reference = {q} OR lower(receipt_email) = lower({q})"
-        f" OR customer_id IN (SELECT id FROM customers WHERE merchant_id = {merchant}"
-        f"  AND lower(email) = lower({q}))"
-        f" OR (currency, amount) IN (SELECT * FROM unnest({currencies}::text[],"
-        f"  {minors}::bigint[])))"
-    )
-
-
-async def search_payments(
-    conn: Executor,
-    merchant_id: str,
-    livemode: bool,
-    page: PageRequest,
-    *,
-    query: str | None,
-    amounts: list[tuple[str, int]],
-    status: str | None,
-    currency: str | None,
-    connector: str | None,
-    created_gte: datetime | None,
-    created_lte: datetime | None,
-) -> tuple[list[Row], bool]:
-    filters = Filters()
-    filters.add("merchant_id = $?", merchant_id)
-    filters.add("livemode = $?", livemode)
-    if query:
-        _add_search(filters, query, amounts)
-    if status is not None:
-        # The plain status first (its index narrows the rows), then the refund state.
-        filters.add("status = $?", "succeeded" if status in REFUND_STATES else status)
-        filters.add(f"{SHOWN_STATE} = $?", status)
-    filters.add_if("currency = $?", currency)
-    filters.add_if("connector = $?", connector)
-    filters.add_if("created_at >= $?", created_gte)
-    filters.add_if("created_at <= $?", created_lte)
-    return await fetch_page(conn, "payments", filters, page)
-
-
-async def payment_connectors(conn: Executor, merchant_id: str, livemode: bool) -> list[str]:
-    # A loose index scan: one index probe per distinct connector (there are a handful),
-    # where DISTINCT would read every payment of the merchant.
-    first, after = (
-        "SELECT connector FROM payments WHERE merchant_id = $1 AND livemode = $2"
-        f" AND connector > {bound} ORDER BY connector LIMIT 1"
-        for bound in ("''", "c.connector")
-    )
-    rows = await conn.fetch(
-        f"WITH RECURSIVE c AS (({first}) UNION ALL SELECT ({after}) FROM c"
-        " WHERE c.connector IS NOT NULL) SELECT connector FROM c WHERE connector IS NOT NULL",
-        merchant_id,
-        livemode,
-    )
-    return [r["connector"] for r in rows]
-
-
-# -- a payment's timeline --------------------------------------------------------------------
-
-
-async def events_for_objects(
-    conn: Executor, merchant_id: str, livemode: bool, object_ids: list[str]
-) -> list[Row]:
-    return list(
-        await conn.fetch(
-            "SELECT * FROM events WHERE merchant_id = $1 AND livemode = $2"
-            " AND object_id = ANY($3::text[]) ORDER BY id",
-            merchant_id,
-            livemode,
-            object_ids,
-        )
-    )
-
-
-async def deliveries_for_events(conn: Executor, event_ids: list[str]) -> list[Row]:
-    return list(
-        await conn.fetch(
-            "SELECT d.*, e.url FROM webhook_deliveries d"
-            " JOIN webhook_endpoints e ON e.id = d.endpoint_id"
-            " WHERE d.event_id = ANY($1::text[]) ORDER BY d.id",
-            event_ids,
-        )
-    )
-
-
 # -- overview --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DailyVolume:
+    day: date
+    currency: str
+    volume: int  # received, in the currency's minor units
+    payments: int
+
+
+@dataclass(frozen=True, slots=True)
+class DailySuccess:
+    day: date
+    connector: str
+    attempts: int  # finished authorization attempts
+    succeeded: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCount:
+    status: str  # as the dashboard shows it (SHOWN_STATE)
+    payments: int
+
+
+@dataclass(frozen=True, slots=True)
+class FailedDelivery:
+    id: str
+    endpoint_id: str
+    event_id: str
+    attempt_count: int
+    updated_at: datetime
+    url: str
+    event_type: str
 
 
 async def daily_volume(
     conn: Executor, merchant_id: str, livemode: bool, since: datetime
-) -> list[Row]:
+) -> list[DailyVolume]:
     """Money received per UTC day and currency (succeeded payments, by creation day)."""
-    return list(
+    rows = list(
         await conn.fetch(
             "SELECT (created_at AT TIME ZONE 'UTC')::date AS day, currency,"
             " sum(amount_received)::bigint AS volume, count(*) AS payments FROM payments"
@@ -256,13 +252,14 @@ async def daily_volume(
             since,
         )
     )
+    return [DailyVolume(r["day"], r["currency"], r["volume"], r["payments"]) for r in rows]
 
 
 async def daily_success(
     conn: Executor, merchant_id: str, livemode: bool, since: datetime
-) -> list[Row]:
+) -> list[DailySuccess]:
     """Finished authorization attempts per UTC day and connector, and how many succeeded."""
-    return list(
+    rows = list(
         await conn.fetch(
             "SELECT (a.created_at AT TIME ZONE 'UTC')::date AS day, a.connector,"
             " count(*) AS attempts,"
@@ -277,26 +274,57 @@ async def daily_success(
             since,
         )
     )
+    return [DailySuccess(r["day"], r["connector"], r["attempts"], r["succeeded"]) for r in rows]
 
 
-async def status_counts(conn: Executor, merchant_id: str, livemode: bool) -> list[Row]:
-    return list(
-        await conn.fetch(
-            f"SELECT {SHOWN_STATE} AS status, count(*) AS payments FROM payments"
-            " WHERE merchant_id = $1 AND livemode = $2 GROUP BY 1 ORDER BY 1",
-            merchant_id,
-            livemode,
-        )
+async def status_counts(conn: Executor, merchant_id: str, livemode: bool) -> list[StatusCount]:
+    rows = await conn.fetch(
+        f"SELECT {SHOWN_STATE} AS status, count(*) AS payments FROM payments"
+        " WHERE merchant_id = $1 AND livemode = $2 GROUP BY 1 ORDER BY 1",
+        merchant_id,
+        livemode,
     )
+    return [StatusCount(r["status"], r["payments"]) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class CurrencyDay:
+    """One currency's day: amounts in its minor units."""
+
+    currency: str
+    volume: int  # received, on payments created that day
+    payments: int  # payments created that day that received money
+    attempts: int  # finished authorization attempts
+    succeeded: int  # of which authorized or captured
+    refunded: int  # refunds made that day, pending or succeeded
+    refunds: int
+
+    @property
+    def success_rate(self) -> float | None:
+        """Succeeded authorizations per finished one; None without any."""
+        return self.succeeded / self.attempts if self.attempts else None
+
+    @classmethod
+    def from_record(cls, r: Row) -> CurrencyDay:
+        return cls(
+            currency=r["currency"].strip(),
+            volume=r["volume"],
+            payments=r["payments"],
+            attempts=r["attempts"],
+            succeeded=r["succeeded"],
+            refunded=r["refunded"],
+            refunds=r["refunds"],
+        )
 
 
 async def day_by_currency(
     conn: Executor, merchant_id: str, livemode: bool, start: datetime, end: datetime
-) -> list[Row]:
+) -> list[CurrencyDay]:
     """Per currency, between ``start`` and ``end``: money received (payments created then),
     finished authorization attempts and how many succeeded, and refunds made (but failed)."""
-    return list(
-        await conn.fetch(
+    return [
+        CurrencyDay.from_record(r)
+        for r in await conn.fetch(
             "WITH received AS (SELECT currency, sum(amount_received)::bigint AS volume,"
             "  count(*) FILTER (WHERE amount_received > 0) AS payments FROM payments"
             "  WHERE merchant_id = $1 AND livemode = $2 AND created_at >= $3"
@@ -321,14 +349,14 @@ async def day_by_currency(
             start,
             end,
         )
-    )
+    ]
 
 
 async def failed_deliveries(
     conn: Executor, merchant_id: str, livemode: bool, limit: int
-) -> list[Row]:
+) -> list[FailedDelivery]:
     """Dead-lettered deliveries no later delivery of the same event and endpoint superseded."""
-    return list(
+    rows = list(
         await conn.fetch(
             "SELECT d.id, d.endpoint_id, d.event_id, d.attempt_count, d.updated_at, e.url,"
             " v.type AS event_type"
@@ -344,3 +372,15 @@ async def failed_deliveries(
             limit,
         )
     )
+    return [
+        FailedDelivery(
+            r["id"],
+            r["endpoint_id"],
+            r["event_id"],
+            r["attempt_count"],
+            r["updated_at"],
+            r["url"],
+            r["event_type"],
+        )
+        for r in rows
+    ]

@@ -38,11 +38,22 @@ def unreachable(error: BaseException) -> bool:
     return isinstance(error, UNREACHABLE)
 
 
+class JsonText(str):
+    """A jsonb value serialised already (e.g. the bytes of a response that is also an
+    event's payload): sent as it is, not serialised a second time."""
+
+    __slots__ = ()
+
+
+def _encode_jsonb(value: object) -> str:
+    return value if isinstance(value, JsonText) else orjson.dumps(value).decode()
+
+
 async def _init_connection(conn: Connection) -> None:
     audit.forget_connection(conn)
     await conn.set_type_codec(
         "jsonb",
-        encoder=lambda v: orjson.dumps(v).decode(),
+        encoder=_encode_jsonb,
         decoder=orjson.loads,
         schema="pg_catalog",
     )

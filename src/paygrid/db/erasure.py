@@ -6,22 +6,53 @@ Every function runs in the caller's transaction; the customer row is locked firs
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-
+from paygrid.db.customers import CustomerRow
 from paygrid.db.executor import Connection
 
-Row = asyncpg.Record
+
+@dataclass(frozen=True, slots=True)
+class ErasedPayment:
+    """A payment's personal fields as they were before the erasure blanked them."""
+
+    id: str
+    receipt_email: str | None
+    description: str | None
+    metadata: dict[str, object]
 
 
-async def lock_customer(conn: Connection, merchant_id: str, customer_id: str) -> Row | None:
+@dataclass(frozen=True, slots=True)
+class ErasedMethod:
+    """A payment method's metadata as it was before the erasure cleared it."""
+
+    id: str
+    metadata: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class EventData:
+    id: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SavedResponse:
+    """The saved response body of an idempotent request."""
+
+    key: str
+    response_body: bytes
+
+
+async def lock_customer(conn: Connection, merchant_id: str, customer_id: str) -> CustomerRow | None:
     """The customer, in either mode, locked for the erasure."""
-    return await conn.fetchrow(
+    record = await conn.fetchrow(
         "SELECT * FROM customers WHERE id = $1 AND merchant_id = $2 FOR UPDATE",
         customer_id,
         merchant_id,
     )
+    return None if record is None else CustomerRow.from_record(record)
 
 
 async def redact_customer(conn: Connection, customer_id: str) -> None:
@@ -34,40 +65,40 @@ async def redact_customer(conn: Connection, customer_id: str) -> None:
 
 async def redact_payments(
     conn: Connection, merchant_id: str, livemode: bool, customer_id: str, email: str | None
-) -> list[Row]:
+) -> list[ErasedPayment]:
     """Blank the personal fields of the customer's payments, and of payments that named the
     customer's email as receipt email; metadata keeps its keys. Returns each payment's id and
     former receipt email, description and metadata."""
-    return list(
-        await conn.fetch(
-            "UPDATE payments p SET receipt_email = NULL, description = NULL, updated_at = now(),"
-            " metadata = (SELECT coalesce(jsonb_object_agg(key, '[erased]'), '{}')"
-            "  FROM jsonb_object_keys(p.metadata) AS key)"
-            " FROM (SELECT id, receipt_email, description, metadata FROM payments"
-            "  WHERE merchant_id = $1"
-            "  AND livemode = $2 AND (customer_id = $3"
-            "  OR ($4::text IS NOT NULL AND lower(receipt_email) = lower($4)))"
-            "  ORDER BY id FOR UPDATE) old"
-            " WHERE p.id = old.id"
-            " RETURNING p.id, old.receipt_email, old.description, old.metadata",
-            merchant_id,
-            livemode,
-            customer_id,
-            email,
-        )
+    records = await conn.fetch(
+        "UPDATE payments p SET receipt_email = NULL, description = NULL, updated_at = now(),"
+        " metadata = (SELECT coalesce(jsonb_object_agg(key, '[erased]'), '{}')"
+        "  FROM jsonb_object_keys(p.metadata) AS key)"
+        " FROM (SELECT id, receipt_email, description, metadata FROM payments"
+        "  WHERE merchant_id = $1"
+        "  AND livemode = $2 AND (customer_id = $3"
+        "  OR ($4::text IS NOT NULL AND lower(receipt_email) = lower($4)))"
+        "  ORDER BY id FOR UPDATE) old"
+        " WHERE p.id = old.id"
+        " RETURNING p.id, old.receipt_email, old.description, old.metadata",
+        merchant_id,
+        livemode,
+        customer_id,
+        email,
     )
+    return [
+        ErasedPayment(r["id"], r["receipt_email"], r["description"], r["metadata"]) for r in records
+    ]
 
 
-async def redact_payment_methods(conn: Connection, customer_id: str) -> list[Row]:
+async def redact_payment_methods(conn: Connection, customer_id: str) -> list[ErasedMethod]:
     """Clear the metadata of the customer's payment methods; returns ids and former metadata."""
-    return list(
-        await conn.fetch(
-            "UPDATE payment_methods pm SET metadata = '{}' FROM (SELECT id, metadata"
-            " FROM payment_methods WHERE customer_id = $1 ORDER BY id FOR UPDATE) old"
-            " WHERE pm.id = old.id RETURNING pm.id, old.metadata",
-            customer_id,
-        )
+    records = await conn.fetch(
+        "UPDATE payment_methods pm SET metadata = '{}' FROM (SELECT id, metadata"
+        " FROM payment_methods WHERE customer_id = $1 ORDER BY id FOR UPDATE) old"
+        " WHERE pm.id = old.id RETURNING pm.id, old.metadata",
+        customer_id,
     )
+    return [ErasedMethod(r["id"], r["metadata"]) for r in records]
 
 
 async def act_as(conn: Connection, actor: str) -> None:
@@ -94,21 +125,20 @@ async def events_to_redact(
     livemode: bool,
     object_ids: list[str],
     needles: list[str],
-) -> list[Row]:
+) -> list[EventData]:
     """Events about the person's objects, or whose snapshot mentions one of the needles."""
     wanted = _json_needles(needles)
     mentions = _mentions(4, wanted).format(col="data::text")
-    return list(
-        await conn.fetch(
-            "SELECT id, data FROM events WHERE merchant_id = $1 AND livemode = $2"
-            f" AND (object_id = ANY($3::text[]){' OR ' + mentions if mentions else ''})"
-            " ORDER BY id FOR UPDATE",
-            merchant_id,
-            livemode,
-            object_ids,
-            *wanted,
-        )
+    records = await conn.fetch(
+        "SELECT id, data FROM events WHERE merchant_id = $1 AND livemode = $2"
+        f" AND (object_id = ANY($3::text[]){' OR ' + mentions if mentions else ''})"
+        " ORDER BY id FOR UPDATE",
+        merchant_id,
+        livemode,
+        object_ids,
+        *wanted,
     )
+    return [EventData(r["id"], r["data"]) for r in records]
 
 
 async def update_event_data(conn: Connection, changes: list[tuple[str, dict[str, Any]]]) -> None:
@@ -117,21 +147,20 @@ async def update_event_data(conn: Connection, changes: list[tuple[str, dict[str,
 
 async def idempotent_responses_to_redact(
     conn: Connection, merchant_id: str, livemode: bool, needles: list[str]
-) -> list[Row]:
+) -> list[SavedResponse]:
     """Saved responses of idempotent requests that mention one of the needles."""
     wanted = _json_needles(needles)
     if not wanted:
         return []
     mentions = _mentions(3, wanted).format(col="convert_from(response_body, 'UTF8')")
-    return list(
-        await conn.fetch(
-            "SELECT key, response_body FROM idempotency_keys WHERE merchant_id = $1"
-            f" AND livemode = $2 AND response_body IS NOT NULL AND ({mentions}) FOR UPDATE",
-            merchant_id,
-            livemode,
-            *wanted,
-        )
+    records = await conn.fetch(
+        "SELECT key, response_body FROM idempotency_keys WHERE merchant_id = $1"
+        f" AND livemode = $2 AND response_body IS NOT NULL AND ({mentions}) FOR UPDATE",
+        merchant_id,
+        livemode,
+        *wanted,
     )
+    return [SavedResponse(r["key"], r["response_body"]) for r in records]
 
 
 async def update_idempotent_responses(

@@ -2,14 +2,66 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from paygrid.db.engine import JsonText
 from paygrid.db.executor import Connection, Executor
 from paygrid.db.pagination import Filters, PageRequest, fetch_page
 from paygrid.ids import new_id
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """An ``events`` row: what changed, with ``data["object"]`` the object's snapshot."""
+
+    id: str
+    merchant_id: str
+    livemode: bool
+    type: str
+    object_id: str
+    data: dict[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def from_record(cls, record: asyncpg.Record) -> EventRow:
+        return cls(
+            id=record["id"],
+            merchant_id=record["merchant_id"],
+            livemode=record["livemode"],
+            type=record["type"],
+            object_id=record["object_id"],
+            data=record["data"],
+            created_at=record["created_at"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event built in Python before it is written (its id and time chosen here)."""
+
+    id: str
+    merchant_id: str
+    livemode: bool
+    type: str
+    object_id: str
+    data: dict[str, Any]
+    created_at: datetime
+
+    def values(self) -> dict[str, Any]:
+        """The column values, for writing the event inside a larger statement."""
+        return {
+            "id": self.id,
+            "merchant_id": self.merchant_id,
+            "livemode": self.livemode,
+            "type": self.type,
+            "object_id": self.object_id,
+            "data": self.data,
+            "created_at": self.created_at,
+        }
 
 
 async def insert_event(
@@ -35,7 +87,7 @@ async def insert_event(
     return event_id
 
 
-def event_row(
+def new_event(
     *,
     merchant_id: str,
     livemode: bool,
@@ -43,34 +95,60 @@ def event_row(
     object_id: str,
     snapshot: dict[str, Any],
     created_at: datetime,
+) -> NewEvent:
+    """A new event about ``object_id``, with the object's snapshot."""
+    return NewEvent(
+        id=new_id("evt"),
+        merchant_id=merchant_id,
+        livemode=livemode,
+        type=event_type,
+        object_id=object_id,
+        data={"object": snapshot},
+        created_at=created_at,
+    )
+
+
+def event_row(
+    *,
+    merchant_id: str,
+    livemode: bool,
+    event_type: str,
+    object_id: str,
+    snapshot: dict[str, Any] | JsonText,
+    created_at: datetime,
 ) -> dict[str, Any]:
-    """The column values of a new event, for writing it inside a larger statement."""
-    return {
-        "id": new_id("evt"),
-        "merchant_id": merchant_id,
-        "livemode": livemode,
-        "type": event_type,
-        "object_id": object_id,
-        "data": {"object": snapshot},
-        "created_at": created_at,
-    }
+    """The column values of a new event, for writing it inside a larger statement. A
+    snapshot serialised already (the response it also is) is embedded as it is."""
+    values = new_event(
+        merchant_id=merchant_id,
+        livemode=livemode,
+        event_type=event_type,
+        object_id=object_id,
+        snapshot={} if isinstance(snapshot, JsonText) else snapshot,
+        created_at=created_at,
+    ).values()
+    if isinstance(snapshot, JsonText):
+        values["data"] = JsonText('{"object":' + snapshot + "}")
+    return values
 
 
 async def get_event(
     conn: Executor, merchant_id: str, livemode: bool, event_id: str
-) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+) -> EventRow | None:
+    row = await conn.fetchrow(
         "SELECT * FROM events WHERE id = $1 AND merchant_id = $2 AND livemode = $3",
         event_id,
         merchant_id,
         livemode,
     )
+    return None if row is None else EventRow.from_record(row)
 
 
-async def get_event_by_id(conn: Executor, event_id: str) -> asyncpg.Record | None:
+async def get_event_by_id(conn: Executor, event_id: str) -> EventRow | None:
     """An event whatever its merchant: for background jobs that act on events the outbox
     handed them, never for a request, which must stay within its tenant (``get_event``)."""
-    return await conn.fetchrow("SELECT * FROM events WHERE id = $1", event_id)
+    row = await conn.fetchrow("SELECT * FROM events WHERE id = $1", event_id)
+    return None if row is None else EventRow.from_record(row)
 
 
 async def list_events(
@@ -82,11 +160,12 @@ async def list_events(
     event_type: str | None = None,
     created_gte: datetime | None = None,
     created_lte: datetime | None = None,
-) -> tuple[list[asyncpg.Record], bool]:
+) -> tuple[list[EventRow], bool]:
     filters = Filters()
     filters.add("merchant_id = $?", merchant_id)
     filters.add("livemode = $?", livemode)
     filters.add_if("type = $?", event_type)
     filters.add_if("created_at >= $?", created_gte)
     filters.add_if("created_at <= $?", created_lte)
-    return await fetch_page(conn, "events", filters, page)
+    rows, has_more = await fetch_page(conn, "events", filters, page)
+    return [EventRow.from_record(row) for row in rows], has_more

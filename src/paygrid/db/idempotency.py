@@ -7,6 +7,8 @@ from datetime import datetime
 
 import asyncpg
 
+from paygrid.db.statements import Statement
+
 
 @dataclass(frozen=True, slots=True)
 class StoredKey:
@@ -27,13 +29,13 @@ class StoredKey:
 _CLAIM = (
     "WITH claimed AS ("
     " INSERT INTO idempotency_keys AS k (merchant_id, livemode, key, request_method,"
-    " request_path, request_hash, locked_at, api_key_id, api_key_scopes)"
-    " VALUES ($1, $2, $3, $4, $5, $6, now(), $8, $9)"
+    " request_path, request_hash, locked_at, api_key_id, api_key_scopes, created_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $10, $8, $9, $10)"
     " ON CONFLICT (merchant_id, livemode, key) DO UPDATE SET request_method = $4,"
-    "  request_path = $5, request_hash = $6, locked_at = now(), created_at = now(),"
+    "  request_path = $5, request_hash = $6, locked_at = $10, created_at = $10,"
     "  response_status = NULL, response_body = NULL, response_body_sealed = NULL,"
     "  api_key_id = $8, api_key_scopes = $9"
-    "  WHERE k.created_at < now() - make_interval(hours => $7)"
+    "  WHERE k.created_at < $10::timestamptz - make_interval(hours => $7)"
     " RETURNING xmax = 0 AS inserted),"
     " forgotten_payments AS ("
     "  UPDATE payments SET idempotency_key = NULL"
@@ -59,9 +61,11 @@ async def claim(
     ttl_hours: int,
     api_key_id: str,
     api_key_scopes: frozenset[str],
+    now: datetime,
 ) -> bool:
-    """Lock the key for this request, recording the API key that makes it; False when a
-    live key already exists."""
+    """Lock the key for this request at ``now`` (the caller's clock, which also decides
+    whether an existing key has outlived ``ttl_hours``), recording the API key that makes
+    it; False when a live key already exists."""
     claimed = await pool.fetchval(
         _CLAIM,
         merchant_id,
@@ -73,22 +77,113 @@ async def claim(
         ttl_hours,
         api_key_id,
         sorted(api_key_scopes),
+        now,
     )
     return bool(claimed)
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimRequest:
+    """What claiming a key records: the scoped key, the request it is for, and the API key
+    that sends it."""
+
+    merchant_id: str
+    livemode: bool
+    key: str
+    method: str
+    path: str
+    request_hash: bytes
+    api_key_id: str
+    api_key_scopes: frozenset[str]
+
+
+class KeyAlreadyClaimed(Exception):
+    """A statement with a ``claim_clause`` found the key in the table: it wrote nothing."""
+
+
+def claim_clause(
+    statement: Statement,
+    claim: ClaimRequest,
+    *,
+    now: datetime,
+    response: bytes | None = None,
+    name: str = "claimed",
+) -> str:
+    """Claim a key no row holds yet, as a clause of a use case's first write: ``name`` yields
+    a row only if this statement inserted the key, so the writes that follow it (``after=``)
+    happen only then and commit together with the claim. A key that exists (in use, done, or
+    expired) is left to ``claim`` and ``load``, outside. With ``response``, the key is
+    written answered (200, that body) at once: a clause of the same statement could not
+    update the row this one inserts. The key is created (and locked) at ``now``, the
+    caller's clock: its lock and its lifetime run from there."""
+    values = ", ".join(
+        statement.bind(value)
+        for value in (
+            claim.merchant_id,
+            claim.livemode,
+            claim.key,
+            claim.method,
+            claim.path,
+            claim.request_hash,
+            claim.api_key_id,
+            sorted(claim.api_key_scopes),
+        )
+    )
+    at = statement.bind(now, "timestamptz")
+    answer = f"{at}, NULL, NULL"
+    if response is not None:
+        answer = f"NULL, 200, {statement.bind(response)}"
+    statement.clauses.append(
+        f"{name} AS (INSERT INTO idempotency_keys (merchant_id, livemode, key, request_method,"
+        " request_path, request_hash, api_key_id, api_key_scopes, created_at, locked_at,"
+        f" response_status, response_body) VALUES ({values}, {at}, {answer})"
+        " ON CONFLICT (merchant_id, livemode, key) DO NOTHING RETURNING 1)"
+    )
+    return name
+
+
+def completion_clause(
+    statement: Statement,
+    claim: ClaimRequest,
+    *,
+    status: int,
+    body: bytes,
+    after: str,
+    name: str = "completed",
+) -> str:
+    """Store the response to a claimed key as a clause of the use case's last write, only
+    if clause ``after`` yielded a row (the write the response describes happened)."""
+    statement.clauses.append(
+        f"{name} AS (UPDATE idempotency_keys SET response_status = {statement.bind(status)},"
+        f" response_body = {statement.bind(body)}, response_body_sealed = NULL, locked_at = NULL"
+        f" WHERE merchant_id = {statement.bind(claim.merchant_id)}"
+        f" AND livemode = {statement.bind(claim.livemode)} AND key = {statement.bind(claim.key)}"
+        f" AND response_status IS NULL AND EXISTS (SELECT 1 FROM {after}) RETURNING 1)"
+    )
+    return name
+
+
 async def load(
-    pool: asyncpg.Pool, *, merchant_id: str, livemode: bool, key: str, lock_seconds: int
+    pool: asyncpg.Pool,
+    *,
+    merchant_id: str,
+    livemode: bool,
+    key: str,
+    lock_seconds: int,
+    now: datetime,
 ) -> StoredKey | None:
+    """The stored key; its lock counts as expired when taken more than ``lock_seconds``
+    before ``now`` (the caller's clock)."""
     row = await pool.fetchrow(
         "SELECT request_method, request_path, request_hash, response_status, response_body,"
         " response_body_sealed, api_key_id, api_key_scopes,"
-        " locked_at < now() - make_interval(secs => $4) AS lock_expired"
+        " locked_at < $5::timestamptz - make_interval(secs => $4) AS lock_expired"
         " FROM idempotency_keys WHERE merchant_id = $1 AND livemode = $2 AND key = $3",
         merchant_id,
         livemode,
         key,
         float(lock_seconds),
+        now,
     )
     if row is None:
         return None
@@ -106,18 +201,26 @@ async def load(
 
 
 async def take_over(
-    pool: asyncpg.Pool, *, merchant_id: str, livemode: bool, key: str, lock_seconds: int
+    pool: asyncpg.Pool,
+    *,
+    merchant_id: str,
+    livemode: bool,
+    key: str,
+    lock_seconds: int,
+    now: datetime,
 ) -> bool:
-    """Re-lock a key whose request died mid-flight (its lock expired). Only one caller wins."""
+    """Re-lock at ``now`` a key whose request died mid-flight (its lock expired by ``now``,
+    the caller's clock). Only one caller wins."""
     return bool(
         await pool.fetchval(
-            "UPDATE idempotency_keys SET locked_at = now()"
+            "UPDATE idempotency_keys SET locked_at = $5"
             " WHERE merchant_id = $1 AND livemode = $2 AND key = $3 AND response_status IS NULL"
-            " AND locked_at < now() - make_interval(secs => $4) RETURNING true",
+            " AND locked_at < $5::timestamptz - make_interval(secs => $4) RETURNING true",
             merchant_id,
             livemode,
             key,
             float(lock_seconds),
+            now,
         )
     )
 

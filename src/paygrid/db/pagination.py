@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from paygrid.db.executor import Executor
 from paygrid.domain.errors import InvalidRequest
+from paygrid.domain.pagination import PageRequest as PageRequest  # re-exported
 
 # Every paged list starts its filters with its owner, so that a cursor can be checked to
 # name an object of the same merchant and mode.
 OWNER_CLAUSES = ["merchant_id = $1", "livemode = $2"]
-
-
-@dataclass(frozen=True, slots=True)
-class PageRequest:
-    """A page of a list: its size, at most one cursor, and the ``created`` window shared by
-    every list (``created_from`` inclusive, ``created_before`` exclusive)."""
-
-    limit: int = 10
-    starting_after: str | None = None
-    ending_before: str | None = None
-    created_from: datetime | None = None
-    created_before: datetime | None = None
 
 
 @dataclass(slots=True)

@@ -2,64 +2,126 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypedDict
 
 import asyncpg
 
 from paygrid.db.executor import Executor
+from paygrid.db.lookup_notices import ROUTING, notifying
 from paygrid.db.pagination import Filters, PageRequest, fetch_page
 
 Row = asyncpg.Record
 _UPDATABLE = frozenset({"name", "priority", "conditions", "destinations", "split"})
 
 
-async def insert_rule(conn: Executor, values: dict[str, Any]) -> Row:
+@dataclass(frozen=True, slots=True)
+class RoutingRuleRow:
+    """One ``routing_rules`` row; ``conditions`` and ``destinations`` as stored (JSON)."""
+
+    id: str
+    merchant_id: str
+    livemode: bool
+    name: str | None
+    priority: int
+    conditions: dict[str, Any]
+    destinations: list[dict[str, Any]]
+    split: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_record(cls, record: Row) -> RoutingRuleRow:
+        return cls(**dict(record.items()))
+
+
+class RuleChanges(TypedDict, total=False):
+    """The columns an update may change."""
+
+    name: str | None
+    priority: int
+    conditions: dict[str, Any]
+    destinations: list[dict[str, Any]]
+    split: str
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTerms:
+    """A rule as routing reads it: what it matches and where it sends."""
+
+    id: str
+    conditions: dict[str, Any]
+    destinations: list[dict[str, Any]]
+    split: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoutableAccount:
+    """An enabled connector account as routing reads it."""
+
+    id: str
+    provider: str
+    currencies: list[str]
+
+
+async def insert_rule(conn: Executor, values: dict[str, Any]) -> RoutingRuleRow:
     columns = ", ".join(values)
     params = ", ".join(f"${i}" for i in range(1, len(values) + 1))
     row = await conn.fetchrow(
-        f"INSERT INTO routing_rules ({columns}) VALUES ({params}) RETURNING *", *values.values()
+        notifying(f"INSERT INTO routing_rules ({columns}) VALUES ({params}) RETURNING *", ROUTING),
+        *values.values(),
     )
     assert row is not None
-    return row
+    return RoutingRuleRow.from_record(row)
 
 
-async def get_rule(conn: Executor, merchant_id: str, livemode: bool, rule_id: str) -> Row | None:
-    return await conn.fetchrow(
+async def get_rule(
+    conn: Executor, merchant_id: str, livemode: bool, rule_id: str
+) -> RoutingRuleRow | None:
+    record = await conn.fetchrow(
         "SELECT * FROM routing_rules WHERE id = $1 AND merchant_id = $2 AND livemode = $3",
         rule_id,
         merchant_id,
         livemode,
     )
+    return None if record is None else RoutingRuleRow.from_record(record)
 
 
-async def update_rule(conn: Executor, rule_id: str, changes: dict[str, Any]) -> Row:
+async def update_rule(conn: Executor, rule_id: str, changes: RuleChanges) -> RoutingRuleRow:
     assert set(changes) <= _UPDATABLE
     assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=2))
     row = await conn.fetchrow(
-        f"UPDATE routing_rules SET {assignments}, updated_at = now() WHERE id = $1 RETURNING *",
+        notifying(
+            f"UPDATE routing_rules SET {assignments}, updated_at = now() WHERE id = $1 RETURNING *",
+            ROUTING,
+        ),
         rule_id,
         *changes.values(),
     )
     assert row is not None
-    return row
+    return RoutingRuleRow.from_record(row)
 
 
 async def delete_rule(conn: Executor, rule_id: str) -> None:
-    await conn.execute("DELETE FROM routing_rules WHERE id = $1", rule_id)
+    await conn.execute(
+        notifying("DELETE FROM routing_rules WHERE id = $1 RETURNING id", ROUTING), rule_id
+    )
 
 
 async def list_rules(
     conn: Executor, merchant_id: str, livemode: bool, page: PageRequest
-) -> tuple[list[Row], bool]:
+) -> tuple[list[RoutingRuleRow], bool]:
     filters = Filters()
     filters.add("merchant_id = $?", merchant_id)
     filters.add("livemode = $?", livemode)
-    return await fetch_page(conn, "routing_rules", filters, page)
+    records, has_more = await fetch_page(conn, "routing_rules", filters, page)
+    return [RoutingRuleRow.from_record(r) for r in records], has_more
 
 
 async def routing_inputs(
     conn: Executor, merchant_id: str, livemode: bool
-) -> tuple[list[Row], list[Row]]:
+) -> tuple[list[RoutableAccount], list[RuleTerms]]:
     """A tenant's enabled connector accounts (oldest first) and its rules (in priority
     order), in one round trip: routing runs on every confirm."""
     rows = await conn.fetch(
@@ -74,6 +136,14 @@ async def routing_inputs(
         merchant_id,
         livemode,
     )
-    accounts = [row for row in rows if row["kind"] == "account"]
-    rules = [row for row in rows if row["kind"] == "rule"]
+    accounts = [
+        RoutableAccount(row["id"], row["provider"], list(row["currencies"]))
+        for row in rows
+        if row["kind"] == "account"
+    ]
+    rules = [
+        RuleTerms(row["id"], row["conditions"], row["destinations"], row["split"])
+        for row in rows
+        if row["kind"] == "rule"
+    ]
     return accounts, rules

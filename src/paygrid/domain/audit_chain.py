@@ -1,12 +1,15 @@
-"""The audit log's hash chain, pure: each entry's digest covers what it records, and each
-entry's hash covers the previous entry's hash and its own digest, per merchant. Changing,
-dropping or reordering any sealed entry breaks every hash after it."""
+"""The audit log's hash chain, pure: each entry's digest covers what it records. Per
+merchant, the chain starts with the entries sealed one by one before migration 0011 (each
+entry's hash covers the previous hash and its digest) and goes on with seals of batches:
+a seal keeps its entries' digests in id order, and its hash covers the previous hash and
+the digest of those digests. Changing, dropping, inserting or reordering any sealed entry
+breaks the chain at that entry."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Protocol
@@ -19,6 +22,7 @@ class EntryLike(Protocol):
 
 
 GENESIS: Final = b"\x00" * 32  # the "previous hash" of a merchant's first entry
+DIGEST_SIZE: Final = 32
 # What an entry's digest covers: everything it records, not the chain fields.
 RECORDED_FIELDS: Final = (
     "id",
@@ -78,4 +82,71 @@ def first_broken_link(entries: Iterable[EntryLike]) -> BrokenLink | None:
             return BrokenLink(entry_id, seq, "hash does not match prev_hash and digest")
         expected_prev = bytes(entry["hash"])
         expected_seq += 1
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Seal:
+    """One sealed batch of a merchant's entries: those with ids after the previous seal's
+    ``last_id`` up to ``last_id``, in id order."""
+
+    seq: int
+    first_id: str
+    last_id: str
+    entry_count: int
+    entry_digests: bytes  # DIGEST_SIZE bytes per entry, in id order
+    digest: bytes  # sha256(entry_digests)
+    prev_hash: bytes
+    hash: bytes  # sha256(prev_hash || digest)
+
+
+def seal_batch(seq: int, prev_hash: bytes, entries: Sequence[EntryLike]) -> Seal:
+    """Seal ``entries`` (id order, at least one) onto a chain whose last hash is
+    ``prev_hash``."""
+    entry_digests = b"".join(digest(entry) for entry in entries)
+    batch_digest = hashlib.sha256(entry_digests).digest()
+    return Seal(
+        seq=seq,
+        first_id=str(entries[0]["id"]),
+        last_id=str(entries[-1]["id"]),
+        entry_count=len(entries),
+        entry_digests=entry_digests,
+        digest=batch_digest,
+        prev_hash=prev_hash,
+        hash=link(prev_hash, batch_digest),
+    )
+
+
+def broken_seal(
+    seal: Seal, entries: Sequence[EntryLike], expected: tuple[int, bytes], position: int
+) -> BrokenLink | None:
+    """Check one seal against the entries now stored in its range (id order): ``expected``
+    is the seal's (seq, prev_hash) if the chain is whole, ``position`` the chain position
+    of its first entry. A redacted entry (GDPR erasure) is checked against the digest it
+    was sealed with, not re-hashed; its place still is."""
+    expected_seq, expected_prev = expected
+    if seal.seq != expected_seq:
+        return BrokenLink(seal.first_id, position, f"seal {expected_seq} is missing")
+    sealed = [
+        seal.entry_digests[i : i + DIGEST_SIZE]
+        for i in range(0, len(seal.entry_digests), DIGEST_SIZE)
+    ]
+    for offset, entry in enumerate(entries):
+        entry_id = str(entry["id"])
+        if offset >= len(sealed):
+            return BrokenLink(entry_id, position + offset, f"not among seal {seal.seq}'s entries")
+        if entry["redacted_at"] is None and digest(entry) != sealed[offset]:
+            return BrokenLink(entry_id, position + offset, "content does not match its digest")
+    if len(entries) != seal.entry_count or len(sealed) != seal.entry_count:
+        return BrokenLink(
+            seal.last_id,
+            position + len(entries),
+            f"seal {seal.seq} covers {seal.entry_count} entries, {len(entries)} are left",
+        )
+    if hashlib.sha256(seal.entry_digests).digest() != seal.digest:
+        return BrokenLink(seal.first_id, position, f"seal {seal.seq}'s digest does not match")
+    if seal.prev_hash != expected_prev:
+        return BrokenLink(seal.first_id, position, f"seal {seal.seq}'s prev_hash does not match")
+    if link(expected_prev, seal.digest) != seal.hash:
+        return BrokenLink(seal.first_id, position, f"seal {seal.seq}'s hash does not match")
     return None

@@ -46,6 +46,59 @@ class AttemptOutcome(StrEnum):
     UNKNOWN = "unknown"  # timeout or ambiguous answer: must be synced, never retried elsewhere
 
 
+class CaptureMethod(StrEnum):
+    AUTOMATIC = "automatic"
+    MANUAL = "manual"
+
+
+class AttemptOperation(StrEnum):
+    """What one call to a provider on behalf of a payment does."""
+
+    AUTHORIZE = "authorize"
+    CAPTURE = "capture"
+    VOID = "void"
+    REFUND = "refund"
+
+
+class AttemptStatus(StrEnum):
+    """Where one attempt stands. The first five are what an authorization's provider said
+    (``AttemptOutcome``); capture, void and refund calls end ``succeeded`` or ``failed``."""
+
+    PENDING = "pending"  # recorded before the provider is called
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
+    REQUIRES_ACTION = "requires_action"
+    DECLINED = "declined"
+    UNKNOWN = "unknown"
+    UNREACHABLE = "unreachable"  # provably never reached the provider
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    NOT_SENT = "not_sent"  # its process died before the call went out
+
+
+# An attempt in one of these may still change; every other status is final.
+OPEN_ATTEMPT_STATUSES: Final = frozenset(
+    {AttemptStatus.PENDING, AttemptStatus.REQUIRES_ACTION, AttemptStatus.UNKNOWN}
+)
+
+
+def attempt_status_for(outcome: AttemptOutcome) -> AttemptStatus:
+    """The status an authorize attempt takes on a provider's answer."""
+    match outcome:
+        case AttemptOutcome.AUTHORIZED:
+            return AttemptStatus.AUTHORIZED
+        case AttemptOutcome.CAPTURED:
+            return AttemptStatus.CAPTURED
+        case AttemptOutcome.REQUIRES_ACTION:
+            return AttemptStatus.REQUIRES_ACTION
+        case AttemptOutcome.DECLINED:
+            return AttemptStatus.DECLINED
+        case AttemptOutcome.UNKNOWN:
+            return AttemptStatus.UNKNOWN
+        case _:
+            assert_never(outcome)
+
+
 @dataclass(frozen=True, slots=True)
 class Transition:
     sources: frozenset[PaymentStatus]

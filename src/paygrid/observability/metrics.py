@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -36,8 +37,8 @@ from prometheus_client.registry import Collector
 
 from paygrid.db import jobs as jobs_db
 from paygrid.db import payments as payments_db
+from paygrid.db.jobs import QueueCounts
 from paygrid.domain.circuit import CircuitState
-from paygrid.schemas.common import RowLike
 
 log = structlog.get_logger("paygrid.metrics")
 
@@ -55,8 +56,8 @@ DELAY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200, 3
 class Snapshot:
     """Numbers gathered at scrape time, rendered by ``_ScrapeCollector``."""
 
-    payments: Sequence[RowLike] = field(default_factory=list)
-    queues: Sequence[RowLike] = field(default_factory=list)
+    payments: Sequence[payments_db.StatusCount] = field(default_factory=list)
+    queues: Sequence[QueueCounts] = field(default_factory=list)
     breakers: Mapping[str, CircuitState] = field(default_factory=dict)
     database_ok: bool = True
 
@@ -129,14 +130,17 @@ class Metrics:
     def replayed(self) -> None:
         self.replays.inc()
 
-    async def render(self, pool: asyncpg.Pool, breakers: Mapping[str, CircuitState]) -> bytes:
-        """The exposition text, with the database gauges read now."""
+    async def render(
+        self, pool: asyncpg.Pool, breakers: Mapping[str, CircuitState], now: datetime
+    ) -> bytes:
+        """The exposition text, with the database gauges read now (queue ages at ``now``,
+        the clock that makes jobs due)."""
         snapshot = Snapshot(breakers=dict(breakers))
         try:
             async with pool.acquire() as conn, conn.transaction(readonly=True):
                 await conn.execute("SET LOCAL statement_timeout = '5s'")
                 snapshot.payments = await payments_db.count_by_status(conn)
-                snapshot.queues = await jobs_db.queue_stats(conn)
+                snapshot.queues = await jobs_db.queue_stats(conn, now)
         except (asyncpg.PostgresError, OSError, TimeoutError) as error:
             log.warning("metrics.database_unavailable", error=type(error).__name__)
             snapshot.database_ok = False
@@ -167,12 +171,12 @@ class _ScrapeCollector(Collector):
             [
                 (
                     (
-                        row["status"],
-                        row["connector"] or "none",
-                        row["currency"].upper(),
-                        str(row["livemode"]).lower(),
+                        row.status,
+                        row.connector or "none",
+                        row.currency.upper(),
+                        str(row.livemode).lower(),
                     ),
-                    row["payments"],
+                    row.payments,
                 )
                 for row in snapshot.payments
             ],
@@ -186,13 +190,13 @@ class _ScrapeCollector(Collector):
         )
 
 
-def _queue_gauges(queues: Sequence[RowLike]) -> Iterator[Metric]:
+def _queue_gauges(queues: Sequence[QueueCounts]) -> Iterator[Metric]:
     yield _gauge(
         "paygrid_queue_depth",
         "Jobs per queue by status: queued, failed (awaiting a retry), running, dead.",
         ["queue", "status"],
         [
-            ((row["queue"], status), (row["counts"] or {}).get(status, 0))
+            ((row.queue, status), row.counts.get(status, 0))
             for row in queues
             for status in QUEUE_STATUSES
         ],
@@ -201,7 +205,7 @@ def _queue_gauges(queues: Sequence[RowLike]) -> Iterator[Metric]:
         "paygrid_queue_oldest_job_age_seconds",
         "Age of the oldest due job per queue (0 when nothing is due).",
         ["queue"],
-        [((row["queue"],), row["oldest_due_seconds"] or 0.0) for row in queues],
+        [((row.queue,), row.oldest_due_seconds or 0.0) for row in queues],
     )
 
 

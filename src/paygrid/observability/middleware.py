@@ -1,7 +1,7 @@
 """``Telemetry``: times every HTTP request into the latency histogram, labelled by route
-template (``/v1/payments/{payment_id}``, never the raw path), and opens its trace span when
-tracing is on. It sits inside ``RequestContext``, so the trace id it binds into the log
-context is on that middleware's ``request.completed`` line."""
+template (``/v1/payments/{payment_id}``, never the raw path), and names its trace span (the
+HTTP edge, ``api/edge.py``, opens it with ``tracing.request_span``, so the trace id bound
+into the log context is on the edge's ``request.completed`` line)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import re
 import time
 from collections.abc import Iterable
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from opentelemetry import trace
+from starlette.types import Scope
 
 from paygrid.observability import tracing
 from paygrid.observability.metrics import Metrics
@@ -29,8 +30,7 @@ def api_templates(paths: Iterable[str]) -> list[tuple[re.Pattern[str], str]]:
 
 
 class Telemetry:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
+    def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
         self._templates: list[tuple[re.Pattern[str], str]] | None = None
 
@@ -49,28 +49,13 @@ class Telemetry:
                 return template
         return UNMATCHED
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = {"code": 500}
-
-        async def send_with_status(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        with tracing.request_span(scope) as span:
-            try:
-                await self.app(scope, receive, send_with_status)
-            finally:
-                route = self.route_template(scope)
-                if span is not None:
-                    request_id = scope.get("state", {}).get("request_id")
-                    if request_id is not None:
-                        span.set_attribute("paygrid.request_id", request_id)
-                    tracing.finish_request_span(span, scope["method"], route, status["code"])
-                self.metrics.observe_request(
-                    scope["method"], route, status["code"], time.perf_counter() - started
-                )
+    def observe(self, scope: Scope, span: trace.Span | None, status: int, started: float) -> None:
+        """A request is answered with ``status`` (500 if nothing was sent); it began at
+        ``started`` (``time.perf_counter``)."""
+        route = self.route_template(scope)
+        if span is not None:
+            request_id = scope.get("state", {}).get("request_id")
+            if request_id is not None:
+                span.set_attribute("paygrid.request_id", request_id)
+            tracing.finish_request_span(span, scope["method"], route, status)
+        self.metrics.observe_request(scope["method"], route, status, time.perf_counter() - started)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from paygrid.domain import scopes as scopes_domain
-from paygrid.schemas.common import FreeText, RequestModel, RowLike, not_both, unix
+from paygrid.schemas.common import FreeText, RequestModel, not_both, unix
+
+if TYPE_CHECKING:
+    from paygrid.db.merchants import ApiKeyRow
 
 Role = Literal["admin", "operator", "support", "viewer"]
 # What scopes_domain.check_requested accepts: a non-empty list of known scopes.
@@ -59,18 +62,18 @@ class ApiKey(BaseModel):
     revoked: int | None
 
     @classmethod
-    def from_row(cls, row: RowLike, secret: str | None = None) -> ApiKey:
-        granted = scopes_domain.effective(row["scopes"]) if row["kind"] == "secret" else frozenset()
+    def from_row(cls, row: ApiKeyRow, secret: str | None = None) -> ApiKey:
+        granted = scopes_domain.effective(row.scopes) if row.kind == "secret" else frozenset()
         return cls(
-            id=row["id"],
-            type=row["kind"],
-            name=row["name"],
-            last4=f"…{row['last4']}",
+            id=row.id,
+            type=row.kind,
+            name=row.name,
+            last4=f"…{row.last4}",
             scopes=sorted(granted),
             role=scopes_domain.role_of(granted) if granted else None,
             secret=secret,
-            livemode=row["livemode"],
-            created=unix(row["created_at"]) or 0,
-            last_used=unix(row["last_used_at"]),
-            revoked=unix(row["revoked_at"]),
+            livemode=row.livemode,
+            created=unix(row.created_at) or 0,
+            last_used=unix(row.last_used_at),
+            revoked=unix(row.revoked_at),
         )

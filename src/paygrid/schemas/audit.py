@@ -26,7 +26,9 @@ class AuditEntry(BaseModel):
     livemode: bool
     created: int
     sealed: bool = Field(description="Chained into the merchant's hash chain yet.")
-    hash: str | None = Field(description="This entry's chain hash (hex), once sealed.")
+    hash: str | None = Field(
+        description="The chain hash (hex) of the seal that covers this entry, once sealed."
+    )
     redacted: bool = Field(description="Personal data in before/after was erased (GDPR).")
 
     @classmethod
@@ -44,7 +46,7 @@ class AuditEntry(BaseModel):
             ip=row["ip"],
             livemode=row["livemode"],
             created=unix(row["created_at"]) or 0,
-            sealed=row["seq"] is not None,
+            sealed=entry_hash is not None,
             hash=bytes(entry_hash).hex() if entry_hash is not None else None,
             redacted=row["redacted_at"] is not None,
         )

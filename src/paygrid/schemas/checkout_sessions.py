@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from paygrid.domain.checkout import CheckoutSessionStatus
 from paygrid.schemas.common import (
     CURRENCY_SCHEMA,
     HTTP_URL_SCHEMA,
@@ -14,11 +15,13 @@ from paygrid.schemas.common import (
     Metadata,
     PositiveAmount,
     RequestModel,
-    RowLike,
     not_both,
     unix,
 )
 from paygrid.schemas.connector_accounts import PaymentMethodType
+
+if TYPE_CHECKING:
+    from paygrid.db.checkout_sessions import CheckoutSessionRow
 
 CheckoutStatus = Literal["open", "complete", "expired"]
 
@@ -123,24 +126,24 @@ class CheckoutSession(BaseModel):
     completed_at: int | None
 
     @classmethod
-    def from_row(cls, row: RowLike, base_url: str) -> CheckoutSession:
+    def from_row(cls, row: CheckoutSessionRow, base_url: str) -> CheckoutSession:
         return cls(
-            id=row["id"],
-            url=f"{base_url}/checkout/{row['id']}",
-            status=row["status"],
-            payment_status="paid" if row["status"] == "complete" else "unpaid",
-            amount=row["amount"],
-            currency=row["currency"],
-            customer=row["customer_id"],
-            customer_email=row["customer_email"],
-            description=row["description"],
-            payment_method_types=list(row["payment_method_types"]),
-            success_url=row["success_url"],
-            cancel_url=row["cancel_url"],
-            payment=row["payment_id"],
-            metadata=row["metadata"],
-            livemode=row["livemode"],
-            created=unix(row["created_at"]) or 0,
-            expires_at=unix(row["expires_at"]) or 0,
-            completed_at=unix(row["completed_at"]),
+            id=row.id,
+            url=f"{base_url}/checkout/{row.id}",
+            status=row.status,
+            payment_status="paid" if row.status is CheckoutSessionStatus.COMPLETE else "unpaid",
+            amount=row.amount,
+            currency=row.currency,
+            customer=row.customer_id,
+            customer_email=row.customer_email,
+            description=row.description,
+            payment_method_types=[str(t) for t in row.payment_method_types],
+            success_url=row.success_url,
+            cancel_url=row.cancel_url,
+            payment=row.payment_id,
+            metadata=row.metadata,
+            livemode=row.livemode,
+            created=unix(row.created_at) or 0,
+            expires_at=unix(row.expires_at) or 0,
+            completed_at=unix(row.completed_at),
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -13,9 +13,12 @@ from paygrid.schemas.common import (
     FreeText,
     Metadata,
     RequestModel,
-    RowLike,
     unix,
 )
+
+if TYPE_CHECKING:
+    from paygrid.db.connector_accounts import ConnectorAccountRow
+    from paygrid.db.routing_rules import RoutingRuleRow
 
 # Which providers exist is the connector registry's to say (each provider package declares
 # its own facts); the service refuses an unknown name as ``parameter_invalid``. The OpenAPI
@@ -145,26 +148,26 @@ class ConnectorAccount(BaseModel):
 
     @classmethod
     def from_row(
-        cls, row: RowLike, *, capabilities: list[str], webhook_url: str
+        cls, row: ConnectorAccountRow, *, capabilities: list[str], webhook_url: str
     ) -> ConnectorAccount:
-        secret_last4 = row["secret_key_last4"]
-        hook_last4 = row["webhook_secret_last4"]
+        secret_last4 = row.secret_key_last4
+        hook_last4 = row.webhook_secret_last4
         return cls(
-            id=row["id"],
-            provider=row["provider"],
-            name=row["name"],
-            currencies=list(row["currencies"]),
-            api_base=row["api_base"],
-            status=row["status"],
+            id=row.id,
+            provider=row.provider,
+            name=row.name,
+            currencies=list(row.currencies),
+            api_base=row.api_base,
+            status=row.status,
             credentials=CredentialsView(
                 secret_key=f"…{secret_last4}" if secret_last4 else None,
                 webhook_secret=f"…{hook_last4}" if hook_last4 else None,
             ),
             capabilities=capabilities,
             webhook_url=webhook_url,
-            metadata=row["metadata"],
-            livemode=row["livemode"],
-            created=unix(row["created_at"]) or 0,
+            metadata=row.metadata,
+            livemode=row.livemode,
+            created=unix(row.created_at) or 0,
         )
 
 
@@ -250,15 +253,14 @@ class RoutingRule(BaseModel):
     created: int
 
     @classmethod
-    def from_row(cls, row: RowLike) -> RoutingRule:
-        conditions: dict[str, Any] = row["conditions"]
+    def from_row(cls, row: RoutingRuleRow) -> RoutingRule:
         return cls(
-            id=row["id"],
-            name=row["name"],
-            priority=row["priority"],
-            conditions=RuleConditions.model_validate(conditions, strict=False),
-            destinations=[Destination.model_validate(d, strict=False) for d in row["destinations"]],
-            split=row["split"],
-            livemode=row["livemode"],
-            created=unix(row["created_at"]) or 0,
+            id=row.id,
+            name=row.name,
+            priority=row.priority,
+            conditions=RuleConditions.model_validate(row.conditions, strict=False),
+            destinations=[Destination.model_validate(d, strict=False) for d in row.destinations],
+            split=row.split,
+            livemode=row.livemode,
+            created=unix(row.created_at) or 0,
         )

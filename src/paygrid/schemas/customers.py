@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
 from paygrid.schemas.common import Email, FreeText, Metadata, RequestModel, unix
+
+if TYPE_CHECKING:
+    from paygrid.db.customers import CustomerRow
 
 
 class CustomerCreate(RequestModel):
@@ -47,13 +49,13 @@ class Customer(BaseModel):
     created: int
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Customer:
+    def from_row(cls, row: CustomerRow) -> Customer:
         return cls(
-            id=row["id"],
-            email=row["email"],
-            name=row["name"],
-            phone=row["phone"],
-            metadata=row["metadata"],
-            livemode=row["livemode"],
-            created=unix(row["created_at"]) or 0,
+            id=row.id,
+            email=row.email,
+            name=row.name,
+            phone=row.phone,
+            metadata=row.metadata,
+            livemode=row.livemode,
+            created=unix(row.created_at) or 0,
         )

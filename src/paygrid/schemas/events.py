@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import asyncpg
 from pydantic import BaseModel, Field
 
 from paygrid.schemas.common import unix
+
+if TYPE_CHECKING:
+    from paygrid.db.events import EventRow
 
 
 class EventData(BaseModel):
@@ -25,11 +27,11 @@ class Event(BaseModel):
     data: EventData
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Event:
+    def from_row(cls, row: EventRow) -> Event:
         return cls(
-            id=row["id"],
-            type=row["type"],
-            created=unix(row["created_at"]) or 0,
-            livemode=row["livemode"],
-            data=EventData(object=row["data"]["object"]),
+            id=row.id,
+            type=row.type,
+            created=unix(row.created_at) or 0,
+            livemode=row.livemode,
+            data=EventData(object=row.data["object"]),
         )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 
 from paygrid.schemas.common import Metadata, RequestModel, unix
+
+if TYPE_CHECKING:
+    from paygrid.db.payment_methods import PaymentMethodRow
 
 
 class CardInput(RequestModel):
@@ -127,17 +129,17 @@ class PaymentMethod(BaseModel):
     created: int
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record) -> PaymentMethod:
+    def from_row(cls, row: PaymentMethodRow) -> PaymentMethod:
         return cls(
-            id=row["id"],
+            id=row.id,
             card=CardSummary(
-                brand=row["card_brand"],
-                last4=row["card_last4"],
-                exp_month=row["card_exp_month"],
-                exp_year=row["card_exp_year"],
+                brand=row.card_brand,
+                last4=row.card_last4,
+                exp_month=row.card_exp_month,
+                exp_year=row.card_exp_year,
             ),
-            customer=row["customer_id"],
-            metadata=row["metadata"],
-            livemode=row["livemode"],
-            created=unix(row["created_at"]) or 0,
+            customer=row.customer_id,
+            metadata=row.metadata,
+            livemode=row.livemode,
+            created=unix(row.created_at) or 0,
         )

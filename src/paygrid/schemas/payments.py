@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
@@ -16,12 +16,14 @@ from paygrid.schemas.common import (
     Metadata,
     PositiveAmount,
     RequestModel,
-    RowLike,
     not_both,
     unix,
 )
 from paygrid.schemas.connector_accounts import PaymentMethodType
 from paygrid.schemas.payment_methods import PaymentMethodData
+
+if TYPE_CHECKING:
+    from paygrid.db.payments import AttemptRow, PaymentRow
 
 CaptureMethod = Literal["automatic", "manual"]
 
@@ -167,21 +169,21 @@ class Attempt(BaseModel):
     completed: int | None
 
     @classmethod
-    def from_row(cls, row: RowLike) -> Attempt:
+    def from_row(cls, row: AttemptRow) -> Attempt:
         return cls(
-            id=row["id"],
-            operation=row["operation"],
-            connector=row["connector"],
-            connector_account=row["connector_account_id"],
-            status=row["status"],
-            amount=row["amount"],
-            provider_reference=row["provider_reference"],
-            error_code=row["error_code"],
-            decline_code=row["decline_code"],
-            error_message=row["error_message"],
-            latency_ms=row["latency_ms"],
-            created=unix(row["created_at"]) or 0,
-            completed=unix(row["completed_at"]),
+            id=row.id,
+            operation=row.operation.value,
+            connector=row.connector,
+            connector_account=row.connector_account_id,
+            status=row.status.value,
+            amount=row.amount,
+            provider_reference=row.provider_reference,
+            error_code=row.error_code,
+            decline_code=row.decline_code,
+            error_message=row.error_message,
+            latency_ms=row.latency_ms,
+            created=unix(row.created_at) or 0,
+            completed=unix(row.completed_at),
         )
 
 
@@ -235,34 +237,34 @@ class Payment(BaseModel):
     created: int
 
     @classmethod
-    def from_row(cls, row: RowLike, attempts: Sequence[RowLike]) -> Payment:
+    def from_row(cls, row: PaymentRow, attempts: Sequence[AttemptRow]) -> Payment:
         return cls(
-            id=row["id"],
-            amount=row["amount"],
-            amount_capturable=row["amount_capturable"],
-            amount_received=row["amount_received"],
-            amount_refunded=row["amount_refunded"],
-            currency=row["currency"],
-            status=PaymentStatus(row["status"]),
-            capture_method=row["capture_method"],
-            customer=row["customer_id"],
-            payment_method=row["payment_method_id"],
-            connector=row["connector"],
-            connector_account=row["connector_account_id"],
-            payment_method_types=list(row["payment_method_types"]),
-            receipt_email=row["receipt_email"],
-            description=row["description"],
-            reference=row["reference"],
-            order_id=row["order_id"],
-            return_url=row["return_url"],
-            metadata=row["metadata"],
-            last_payment_error=_optional(PaymentError, row["last_payment_error"]),
-            next_action=_optional(NextAction, row["next_action"]),
-            cancellation_reason=row["cancellation_reason"],
-            canceled_at=unix(row["canceled_at"]),
+            id=row.id,
+            amount=row.amount,
+            amount_capturable=row.amount_capturable,
+            amount_received=row.amount_received,
+            amount_refunded=row.amount_refunded,
+            currency=row.currency,
+            status=row.status,
+            capture_method=row.capture_method.value,
+            customer=row.customer_id,
+            payment_method=row.payment_method_id,
+            connector=row.connector,
+            connector_account=row.connector_account_id,
+            payment_method_types=list(row.payment_method_types),
+            receipt_email=row.receipt_email,
+            description=row.description,
+            reference=row.reference,
+            order_id=row.order_id,
+            return_url=row.return_url,
+            metadata=row.metadata,
+            last_payment_error=_optional(PaymentError, row.last_payment_error),
+            next_action=_optional(NextAction, row.next_action),
+            cancellation_reason=row.cancellation_reason,
+            canceled_at=unix(row.canceled_at),
             attempts=[Attempt.from_row(a) for a in attempts],
-            livemode=row["livemode"],
-            created=unix(row["created_at"]) or 0,
+            livemode=row.livemode,
+            created=unix(row.created_at) or 0,
         )
 
 

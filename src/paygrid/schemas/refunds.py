@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
 from paygrid.schemas.common import Metadata, PositiveAmount, RequestModel, unix
+
+if TYPE_CHECKING:
+    from paygrid.db.refunds import RefundRow
 
 
 class RefundCreate(RequestModel):
@@ -47,16 +49,16 @@ class Refund(BaseModel):
     created: int
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Refund:
+    def from_row(cls, row: RefundRow) -> Refund:
         return cls(
-            id=row["id"],
-            payment=row["payment_id"],
-            amount=row["amount"],
-            currency=row["currency"],
-            status=row["status"],
-            reason=row["reason"],
-            failure_reason=row["failure_reason"],
-            metadata=row["metadata"],
-            livemode=row["livemode"],
-            created=unix(row["created_at"]) or 0,
+            id=row.id,
+            payment=row.payment_id,
+            amount=row.amount,
+            currency=row.currency,
+            status=row.status,
+            reason=row.reason,
+            failure_reason=row.failure_reason,
+            metadata=row.metadata,
+            livemode=row.livemode,
+            created=unix(row.created_at) or 0,
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -14,9 +14,11 @@ from paygrid.schemas.common import (
     FreeText,
     Metadata,
     RequestModel,
-    RowLike,
     unix,
 )
+
+if TYPE_CHECKING:
+    from paygrid.db.webhooks import DeliveryAttemptRow, DeliveryRow, WebhookEndpointRow
 
 SUBSCRIBABLE = frozenset({*(t.value for t in EventType), "*"})
 
@@ -87,18 +89,18 @@ class WebhookEndpoint(BaseModel):
     )
 
     @classmethod
-    def from_row(cls, row: RowLike, secret: str | None = None) -> WebhookEndpoint:
+    def from_row(cls, row: WebhookEndpointRow, secret: str | None = None) -> WebhookEndpoint:
         return cls(
-            id=row["id"],
-            url=row["url"],
-            description=row["description"],
-            enabled_events=list(row["enabled_events"]),
-            status=row["status"],
-            disabled_reason=row["disabled_reason"],
-            paused=row["paused"],
-            metadata=row["metadata"],
-            livemode=row["livemode"],
-            created=unix(row["created_at"]) or 0,
+            id=row.id,
+            url=row.url,
+            description=row.description,
+            enabled_events=list(row.enabled_events),
+            status=row.status.value,
+            disabled_reason=row.disabled_reason,
+            paused=row.paused,
+            metadata=row.metadata,
+            livemode=row.livemode,
+            created=unix(row.created_at) or 0,
             secret=secret,
         )
 
@@ -112,14 +114,14 @@ class DeliveryAttempt(BaseModel):
     error: str | None
 
     @classmethod
-    def from_row(cls, row: RowLike) -> DeliveryAttempt:
+    def from_row(cls, row: DeliveryAttemptRow) -> DeliveryAttempt:
         return cls(
-            id=row["id"],
-            attempted=unix(row["attempted_at"]) or 0,
-            status_code=row["status_code"],
-            latency_ms=row["latency_ms"],
-            response_body=row["response_body"],
-            error=row["error"],
+            id=row.id,
+            attempted=unix(row.attempted_at) or 0,
+            status_code=row.status_code,
+            latency_ms=row.latency_ms,
+            response_body=row.response_body,
+            error=row.error,
         )
 
 
@@ -136,17 +138,17 @@ class WebhookDelivery(BaseModel):
     created: int
 
     @classmethod
-    def from_row(cls, row: RowLike, attempts: Sequence[RowLike]) -> WebhookDelivery:
+    def from_row(cls, row: DeliveryRow, attempts: Sequence[DeliveryAttemptRow]) -> WebhookDelivery:
         return cls(
-            id=row["id"],
-            endpoint=row["endpoint_id"],
-            event=row["event_id"],
-            status=row["status"],
-            attempt_count=row["attempt_count"],
-            next_attempt=unix(row["next_attempt_at"]),
+            id=row.id,
+            endpoint=row.endpoint_id,
+            event=row.event_id,
+            status=row.status.value,
+            attempt_count=row.attempt_count,
+            next_attempt=unix(row.next_attempt_at),
             attempts=[DeliveryAttempt.from_row(a) for a in attempts],
-            livemode=row["livemode"],
-            created=unix(row["created_at"]) or 0,
+            livemode=row.livemode,
+            created=unix(row.created_at) or 0,
         )
 
 

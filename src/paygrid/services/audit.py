@@ -1,9 +1,11 @@
 """The audit log: entries are written by database triggers in the changing transaction
 (see migration 0005); this module records the few actions triggers cannot see, seals the
-hash chain, verifies it, lists entries and redacts personal data for GDPR erasures."""
+hash chain in batches (migration 0011), verifies it, lists entries and redacts personal
+data for GDPR erasures."""
 
 from __future__ import annotations
 
+import bisect
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,17 +14,24 @@ from typing import Any, Final
 import asyncpg
 import structlog
 
+from paygrid.clock import SYSTEM_CLOCK, Clock
 from paygrid.db import audit as audit_db
 from paygrid.db.executor import Connection, Executor
 from paygrid.db.pagination import PageRequest
+from paygrid.dependencies import Deps
 from paygrid.domain import audit_chain
 from paygrid.schemas.audit import AuditEntry
-from paygrid.services.context import Deps, Tenant
+from paygrid.services.context import Tenant
 
 log = structlog.get_logger("paygrid.audit")
 
 SEAL: Final = "audit.seal"
 SEAL_BATCH: Final = 1000
+VERIFY_PAGE: Final = 20  # seals read at a time (with their entries) when verifying
+# Waiting for the transactions that may still commit entries below the horizon: payment
+# transactions last milliseconds; one that stays open longer only delays sealing.
+HORIZON_POLLS: Final = 200
+HORIZON_POLL_SECONDS: Final = 0.01
 
 
 async def record(
@@ -59,40 +68,51 @@ async def record(
     )
 
 
-async def seal(pool: asyncpg.Pool) -> int:
-    """Chain every unsealed entry onto its merchant's chain, in id order; returns how many.
-    One sealer per merchant at a time (an advisory lock), so sequences never fork."""
+async def seal(pool: asyncpg.Pool, clock: Clock = SYSTEM_CLOCK) -> int:
+    """Seal every merchant's entries that no seal covers yet, in batches in id order, up to
+    a horizon below which no open transaction can still add an entry; returns how many.
+    One sealer per merchant at a time (an advisory lock), so seals never fork."""
+    horizon = await _horizon(pool, clock)
+    if horizon is None:
+        return 0
     sealed = 0
-    for merchant_id in await audit_db.merchants_with_unsealed(pool):
+    for merchant_id in await audit_db.merchants_to_seal(pool, horizon):
         while True:  # batch after batch until the merchant's backlog is sealed
-            batch = await _seal_batch(pool, merchant_id)
+            batch = await _seal_batch(pool, merchant_id, horizon)
             sealed += batch
             if batch < SEAL_BATCH:
                 break
     return sealed
 
 
-async def _seal_batch(pool: asyncpg.Pool, merchant_id: str) -> int:
+async def _horizon(pool: asyncpg.Pool, clock: Clock) -> str | None:
+    """The id of the last position drawn, once every transaction that may have drawn one up
+    to it has ended. Ids are drawn in order but commit out of order: sealing an id range
+    while an entry inside it is still uncommitted would leave that entry out for good."""
+    position = await audit_db.last_position(pool)
+    writers = await audit_db.writing_transactions(pool)
+    for _ in range(HORIZON_POLLS):
+        if not writers:
+            return audit_db.entry_id(position)
+        await clock.sleep(HORIZON_POLL_SECONDS)
+        writers = await audit_db.writing_transactions(pool, writers)
+    log.warning("audit.seal_waiting", open_transactions=writers)  # sealed on a later run
+    return None
+
+
+async def _seal_batch(pool: asyncpg.Pool, merchant_id: str, horizon: str) -> int:
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('paygrid.audit:' || $1))", merchant_id
-        )
-        head = await audit_db.chain_head(conn, merchant_id)
-        seq = head["seq"] if head else 0
-        prev_hash = bytes(head["hash"]) if head else audit_chain.GENESIS
-        seals = []
-        for entry in await audit_db.unsealed(conn, merchant_id, SEAL_BATCH):
-            seq += 1
-            entry_digest = audit_chain.digest(entry)
-            entry_hash = audit_chain.link(prev_hash, entry_digest)
-            seals.append((entry["id"], seq, entry_digest, prev_hash, entry_hash))
-            prev_hash = entry_hash
-        await audit_db.seal_many(conn, seals)
-    return len(seals)
+        await audit_db.lock_chain(conn, merchant_id)
+        head = await audit_db.chain_head(conn, merchant_id, audit_chain.GENESIS)
+        entries = await audit_db.entries_after(conn, merchant_id, head.last_id, horizon, SEAL_BATCH)
+        if entries:
+            seal = audit_chain.seal_batch(head.seq + 1, head.hash, entries)
+            await audit_db.insert_seal(conn, merchant_id, seal)
+    return len(entries)
 
 
 async def seal_job(_payload: dict[str, Any], deps: Deps) -> None:
-    sealed = await seal(deps.pool)
+    sealed = await seal(deps.pool, deps.clock)
     if sealed:
         log.info("audit.sealed", count=sealed)
 
@@ -110,16 +130,37 @@ async def verify(pool: asyncpg.Pool, merchant_id: str | None = None) -> list[Cha
     merchants = [merchant_id] if merchant_id else await audit_db.all_merchants(pool)
     reports = []
     for merchant in merchants:
-        chain = await audit_db.sealed_chain(pool, merchant)
-        reports.append(
-            ChainReport(
-                merchant,
-                len(chain),
-                await audit_db.count_unsealed(pool, merchant),
-                audit_chain.first_broken_link(chain),
-            )
-        )
+        legacy = await audit_db.legacy_chain(pool, merchant)
+        broken = audit_chain.first_broken_link(legacy)
+        if broken is None:
+            head = bytes(legacy[-1]["hash"]) if legacy else audit_chain.GENESIS
+            broken = await _first_broken_seal(pool, merchant, head, len(legacy) + 1)
+        sealed = len(legacy) + await audit_db.count_batch_sealed(pool, merchant)
+        unsealed = await audit_db.count_unsealed(pool, merchant)
+        reports.append(ChainReport(merchant, sealed, unsealed, broken))
     return reports
+
+
+async def _first_broken_seal(
+    pool: asyncpg.Pool, merchant_id: str, prev_hash: bytes, position: int
+) -> audit_chain.BrokenLink | None:
+    """Walk the merchant's seals in order, a page of them (and their entries) at a time."""
+    seq, last_id = 0, ""
+    while seals := await audit_db.seals_after(pool, merchant_id, seq, VERIFY_PAGE):
+        entries = await audit_db.entries_after(pool, merchant_id, last_id, seals[-1].last_id)
+        ids = [str(entry["id"]) for entry in entries]
+        start = 0
+        for seal in seals:
+            end = bisect.bisect_right(ids, seal.last_id, lo=start)
+            broken = audit_chain.broken_seal(
+                seal, entries[start:end], (seq + 1, prev_hash), position
+            )
+            if broken is not None:
+                return broken
+            seq, last_id, prev_hash = seal.seq, seal.last_id, seal.hash
+            position += seal.entry_count
+            start = end
+    return None
 
 
 async def list_entries(
@@ -154,21 +195,13 @@ async def redact(conn: Connection, merchant_id: str, values: set[str]) -> int:
     targets = sorted(v for v in values if v)
     if not targets:
         return 0
-    await conn.execute("SELECT set_config('paygrid.audit_redaction', 'on', true)")
-    rows = await conn.fetch(
-        "SELECT id, before, after FROM audit_log WHERE merchant_id = $1"
-        " AND (before::text LIKE ANY($2) OR after::text LIKE ANY($2))",
-        merchant_id,
-        [f"%{_like_escape(json.dumps(v)[1:-1])}%" for v in targets],
-    )
-    for row in rows:
-        await conn.execute(
-            "UPDATE audit_log SET before = $2, after = $3, redacted_at = now() WHERE id = $1",
-            row["id"],
-            _scrub(row["before"], targets),
-            _scrub(row["after"], targets),
+    patterns = [f"%{_like_escape(json.dumps(v)[1:-1])}%" for v in targets]
+    entries = await audit_db.entries_mentioning(conn, merchant_id, patterns)
+    for entry in entries:
+        await audit_db.redact_entry(
+            conn, entry.id, _scrub(entry.before, targets), _scrub(entry.after, targets)
         )
-    return len(rows)
+    return len(entries)
 
 
 def _like_escape(text: str) -> str:

@@ -10,20 +10,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-import asyncpg
-
 from paygrid.db import checkout_sessions as sessions_db
 from paygrid.db import payments as payments_db
+from paygrid.db.checkout_sessions import CheckoutSessionRow
+from paygrid.dependencies import Deps
+from paygrid.domain.checkout import CheckoutSessionStatus
 from paygrid.domain.errors import CardError, InvalidRequest, PaymentInvalidState
+from paygrid.domain.payment_methods import PaymentMethodType
 from paygrid.domain.payments import PaymentStatus
 from paygrid.schemas.payments import Payment, PaymentConfirm, PaymentCreate
 from paygrid.services import payments
-from paygrid.services.authorization import sync_authorization
 from paygrid.services.checkout_sessions import CheckoutSessionInvalidState, complete_session
-from paygrid.services.context import Deps, Tenant
+from paygrid.services.context import Tenant
+from paygrid.services.payments import sync_authorization
 from paygrid.services.snapshots import payment_view
 
-CARD = "card"
+CARD = PaymentMethodType.CARD
+# The session row as the hosted page's routes hold it (``web`` does not import ``paygrid.db``).
+SessionRow = CheckoutSessionRow
 
 
 class Result(StrEnum):
@@ -37,7 +41,7 @@ class Result(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Outcome:
     result: Result
-    session: asyncpg.Record
+    session: CheckoutSessionRow
     payment: Payment | None = None
     url: str | None = None
     message: str | None = None
@@ -47,14 +51,14 @@ def idempotency_key(session_id: str) -> str:
     return f"checkout:{session_id}"
 
 
-def redirect_types(session: asyncpg.Record) -> list[str]:
+def redirect_types(session: CheckoutSessionRow) -> list[PaymentMethodType]:
     """The session's methods paid on a provider's page rather than the card form."""
-    return [t for t in session["payment_method_types"] if t != CARD]
+    return [t for t in session.payment_method_types if t is not CARD]
 
 
 async def pay(
     deps: Deps,
-    session: asyncpg.Record,
+    session: CheckoutSessionRow,
     *,
     payment_method: str | None,
     email: str | None,
@@ -62,9 +66,9 @@ async def pay(
 ) -> Outcome:
     """Pay the open session with a tokenized card (``payment_method``), or, without one, at
     the provider's hosted page. A decline leaves the payment ready for another card."""
-    if session["status"] != "open":
-        raise CheckoutSessionInvalidState(f"This checkout session is {session['status']}.")
-    tenant = Tenant(session["merchant_id"], session["livemode"])
+    if session.status is not CheckoutSessionStatus.OPEN:
+        raise CheckoutSessionInvalidState(f"This checkout session is {session.status}.")
+    tenant = Tenant(session.merchant_id, session.livemode)
     payment = await _session_payment(deps, tenant, session, email)
     if payment.status is PaymentStatus.SUCCEEDED:
         return await finish(deps, session, payment)
@@ -80,46 +84,46 @@ async def pay(
 
 
 async def _session_payment(
-    deps: Deps, tenant: Tenant, session: asyncpg.Record, email: str | None
+    deps: Deps, tenant: Tenant, session: CheckoutSessionRow, email: str | None
 ) -> Payment:
     """The session's one payment: created on the first attempt to pay (an idempotent
     create, so two at once get the same one), then linked to the session."""
-    receipt_email = session["customer_email"] or email
-    if redirect_types(session) and receipt_email is None and session["customer_id"] is None:
+    receipt_email = session.customer_email or email
+    if redirect_types(session) and receipt_email is None and session.customer_id is None:
         raise InvalidRequest("Enter your email address.", param="email")
     create = PaymentCreate.model_validate(
         {
-            "amount": session["amount"],
-            "currency": session["currency"],
-            "customer": session["customer_id"],
-            "description": session["description"],
-            "payment_method_types": list(session["payment_method_types"]),
+            "amount": session.amount,
+            "currency": session.currency,
+            "customer": session.customer_id,
+            "description": session.description,
+            "payment_method_types": [str(t) for t in session.payment_method_types],
             "receipt_email": receipt_email,
-            "metadata": {**session["metadata"], "checkout_session": session["id"]},
+            "metadata": {**session.metadata, "checkout_session": session.id},
         },
         strict=False,
     )
-    payment = await payments.create_payment(deps, tenant, create, idempotency_key(session["id"]))
-    if await sessions_db.link_payment(deps.pool, session["id"], payment.id) is None:
+    payment = await payments.create_payment(deps, tenant, create, idempotency_key(session.id))
+    if await sessions_db.link_payment(deps.pool, session.id, payment.id) is None:
         raise CheckoutSessionInvalidState("This checkout session is no longer open.")
     return payment
 
 
-async def returned(deps: Deps, session: asyncpg.Record) -> Outcome:
+async def returned(deps: Deps, session: CheckoutSessionRow) -> Outcome:
     """The customer is back from 3-D Secure or a provider's page: learn the payment's outcome
     from the provider, then complete the session if it is paid."""
-    if session["payment_id"] is None:
+    if session.payment_id is None:
         return Outcome(Result.UNPAID, session)
-    row = await payments_db.get_payment_unscoped(deps.pool, session["payment_id"])
+    row = await payments_db.payment_by_id(deps.pool, session.payment_id)
     assert row is not None
-    if row["status"] in (PaymentStatus.REQUIRES_ACTION, PaymentStatus.PROCESSING):
+    if row.status in (PaymentStatus.REQUIRES_ACTION, PaymentStatus.PROCESSING):
         payment = await sync_authorization(deps, row)
     else:
         payment = await payment_view(deps.pool, row)
     return await finish(deps, session, payment)
 
 
-async def finish(deps: Deps, session: asyncpg.Record, payment: Payment) -> Outcome:
+async def finish(deps: Deps, session: CheckoutSessionRow, payment: Payment) -> Outcome:
     """What the page shows for the payment as it is now; a paid session is completed."""
     match payment.status:
         case PaymentStatus.SUCCEEDED | PaymentStatus.REQUIRES_CAPTURE:

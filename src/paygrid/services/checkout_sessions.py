@@ -6,13 +6,15 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
-
 from paygrid.db import checkout_sessions as sessions_db
+from paygrid.db.checkout_sessions import CheckoutSessionRow, NewCheckoutSession
 from paygrid.db.executor import Connection
 from paygrid.db.pagination import PageRequest
+from paygrid.dependencies import Deps
+from paygrid.domain.checkout import CheckoutSessionStatus
 from paygrid.domain.errors import InvalidRequest, PaygridError, ResourceMissing
 from paygrid.domain.events import EventType
+from paygrid.domain.payment_methods import PaymentMethodType
 from paygrid.domain.url_safety import check_redirect_url
 from paygrid.ids import new_id
 from paygrid.money import get_currency, validate_amount
@@ -23,9 +25,9 @@ from paygrid.schemas.checkout_sessions import (
 )
 from paygrid.schemas.common import MAX_METADATA_KEYS
 from paygrid.services import payment_methods
-from paygrid.services.context import Deps, Tenant
+from paygrid.services.context import Tenant
 from paygrid.services.merchants import issue_key
-from paygrid.services.snapshots import emit
+from paygrid.services.snapshots import emit_object
 
 DEFAULT_LIFETIME = timedelta(hours=24)
 MIN_LIFETIME = timedelta(minutes=30)
@@ -63,24 +65,25 @@ async def create_session(
     email = params.customer_email
     if params.customer is not None:
         await payment_methods.require_customer(deps.pool, tenant, params.customer)
-    values: dict[str, object] = {
-        "id": new_id("cs"),
-        "merchant_id": tenant.merchant_id,
-        "livemode": tenant.livemode,
-        "amount": params.amount,
-        "currency": currency.code,
-        "customer_id": params.customer,
-        "customer_email": email,
-        "description": params.description,
-        "success_url": params.success_url,
-        "cancel_url": params.cancel_url,
-        "payment_method_types": list(dict.fromkeys(params.payment_method_types or ["card"])),
-        "metadata": params.metadata,
-        "form_token": secrets.token_urlsafe(24),
-        "expires_at": _expiry(params.expires_at, now),
-    }
-    row = await sessions_db.insert_session(deps.pool, values)
-    return view(deps, row)
+    sent = params.payment_method_types
+    types = [PaymentMethodType(t) for t in sent] if sent else [PaymentMethodType.CARD]
+    new = NewCheckoutSession(
+        id=new_id("cs"),
+        merchant_id=tenant.merchant_id,
+        livemode=tenant.livemode,
+        amount=params.amount,
+        currency=currency.code,
+        customer_id=params.customer,
+        customer_email=email,
+        description=params.description,
+        success_url=params.success_url,
+        cancel_url=params.cancel_url,
+        payment_method_types=list(dict.fromkeys(types)),
+        metadata=params.metadata,
+        form_token=secrets.token_urlsafe(24),
+        expires_at=_expiry(params.expires_at, now),
+    )
+    return view(deps, await sessions_db.insert_session(deps.pool, new))
 
 
 def _expiry(expires_at: int | None, now: datetime) -> datetime:
@@ -93,7 +96,7 @@ def _expiry(expires_at: int | None, now: datetime) -> datetime:
     return datetime.fromtimestamp(expires_at, UTC)
 
 
-def view(deps: Deps, row: asyncpg.Record) -> CheckoutSession:
+def view(deps: Deps, row: CheckoutSessionRow) -> CheckoutSession:
     return CheckoutSession.from_row(row, deps.settings.base_url())
 
 
@@ -113,7 +116,12 @@ async def list_sessions(
     payment: str | None,
 ) -> tuple[list[CheckoutSession], bool]:
     rows, has_more = await sessions_db.list_sessions(
-        deps.pool, tenant.merchant_id, tenant.livemode, page, status=status, payment=payment
+        deps.pool,
+        tenant.merchant_id,
+        tenant.livemode,
+        page,
+        status=None if status is None else CheckoutSessionStatus(status),
+        payment=payment,
     )
     return [view(deps, row) for row in rows], has_more
 
@@ -132,44 +140,46 @@ async def expire_session(deps: Deps, tenant: Tenant, session_id: str) -> Checkou
             return view(deps, expired)
     current = await sessions_db.get_session_unscoped(deps.pool, session_id)
     assert current is not None
-    if current["status"] == "complete":
+    if current.status is CheckoutSessionStatus.COMPLETE:
         raise CheckoutSessionInvalidState(
             "This checkout session is complete (it was paid); it cannot be expired.",
         )
     return view(deps, current)
 
 
-async def expire_if_due(deps: Deps, row: asyncpg.Record) -> asyncpg.Record:
+async def expire_if_due(deps: Deps, row: CheckoutSessionRow) -> CheckoutSessionRow:
     """An open session past ``expires_at`` is expired now (sessions expire lazily, when
     next read)."""
     now = deps.clock.now()
-    if row["status"] != "open" or row["expires_at"] > now:
+    if row.status is not CheckoutSessionStatus.OPEN or row.expires_at > now:
         return row
     async with deps.pool.acquire() as conn, conn.transaction():
-        expired = await sessions_db.expire(conn, row["id"], due_by=now)
+        expired = await sessions_db.expire(conn, row.id, due_by=now)
         if expired is not None:
             await _emit(deps, conn, expired, EventType.CHECKOUT_SESSION_EXPIRED)
             return expired
-    current = await sessions_db.get_session_unscoped(deps.pool, row["id"])
+    current = await sessions_db.get_session_unscoped(deps.pool, row.id)
     assert current is not None
     return current
 
 
-async def complete_session(deps: Deps, row: asyncpg.Record, payment_id: str) -> asyncpg.Record:
+async def complete_session(
+    deps: Deps, row: CheckoutSessionRow, payment_id: str
+) -> CheckoutSessionRow:
     """open -> complete once its payment succeeded, with ``checkout_session.completed``;
     a second caller (double submit, another tab) finds it complete and changes nothing."""
     async with deps.pool.acquire() as conn, conn.transaction():
-        completed = await sessions_db.complete(conn, row["id"], payment_id)
+        completed = await sessions_db.complete(conn, row.id, payment_id, deps.clock.now())
         if completed is not None:
             await _emit(deps, conn, completed, EventType.CHECKOUT_SESSION_COMPLETED)
             return completed
-    current = await sessions_db.get_session_unscoped(deps.pool, row["id"])
+    current = await sessions_db.get_session_unscoped(deps.pool, row.id)
     assert current is not None
     return current
 
 
-async def _emit(deps: Deps, conn: Connection, row: asyncpg.Record, event: EventType) -> None:
-    await emit(conn, row, event, view(deps, row).model_dump(mode="json"))
+async def _emit(deps: Deps, conn: Connection, row: CheckoutSessionRow, event: EventType) -> None:
+    await emit_object(conn, row, event, view(deps, row).model_dump(mode="json"))
 
 
 async def hosted_page_key(deps: Deps, merchant_id: str, livemode: bool) -> str:

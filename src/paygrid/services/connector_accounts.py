@@ -4,7 +4,6 @@ enable; and re-encryption of every account's credentials under the active key.""
 from __future__ import annotations
 
 import json
-from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -13,7 +12,15 @@ from paygrid.connectors.base import ProviderFacts
 from paygrid.connectors.registry import ProviderCatalog, capability_names
 from paygrid.crypto import KeyRing
 from paygrid.db import connector_accounts as accounts_db
+from paygrid.db.connector_accounts import (
+    AccountChanges,
+    ConnectorAccountRow,
+    NewConnectorAccount,
+    SealedCredentials,
+)
 from paygrid.db.pagination import PageRequest
+from paygrid.dependencies import Deps
+from paygrid.domain.connector_accounts import ConnectorAccountStatus
 from paygrid.domain.errors import InvalidRequest, ResourceMissing, UnsupportedCurrency
 from paygrid.ids import new_id
 from paygrid.money import get_currency
@@ -23,7 +30,7 @@ from paygrid.schemas.connector_accounts import (
     ConnectorAccountUpdate,
     Credentials,
 )
-from paygrid.services.context import Deps, Tenant
+from paygrid.services.context import Tenant
 
 
 async def create_account(
@@ -36,21 +43,18 @@ async def create_account(
     currencies = _check_currencies(facts, params.currencies)
     api_base = _check_api_base(tenant.livemode, params.api_base)
     account_id = new_id("ca")
-    row = await accounts_db.insert_account(
-        deps.pool,
-        {
-            "id": account_id,
-            "merchant_id": tenant.merchant_id,
-            "livemode": tenant.livemode,
-            "provider": params.provider,
-            "name": params.name,
-            "currencies": currencies,
-            "api_base": api_base,
-            "metadata": params.metadata,
-            **_sealed(deps.keys, account_id, credentials),
-        },
+    new = NewConnectorAccount(
+        id=account_id,
+        merchant_id=tenant.merchant_id,
+        livemode=tenant.livemode,
+        provider=params.provider,
+        name=params.name,
+        currencies=currencies,
+        api_base=api_base,
+        metadata=params.metadata,
+        **_sealed(deps.keys, account_id, credentials),
     )
-    return view(deps, row)
+    return view(deps, await accounts_db.insert_account(deps.pool, new))
 
 
 async def get_account(deps: Deps, tenant: Tenant, account_id: str) -> ConnectorAccount:
@@ -63,7 +67,12 @@ async def list_accounts(
     if provider is not None:
         known_provider(deps.connectors.providers, provider)
     rows, has_more = await accounts_db.list_accounts(
-        deps.pool, tenant.merchant_id, tenant.livemode, page, provider=provider, status=status
+        deps.pool,
+        tenant.merchant_id,
+        tenant.livemode,
+        page,
+        provider=provider,
+        status=None if status is None else ConnectorAccountStatus(status),
     )
     return [view(deps, row) for row in rows], has_more
 
@@ -72,9 +81,9 @@ async def update_account(
     deps: Deps, tenant: Tenant, account_id: str, params: ConnectorAccountUpdate
 ) -> ConnectorAccount:
     row = await get_row(deps.pool, tenant, account_id)
-    facts = deps.connectors.providers.facts(row["provider"])
+    facts = deps.connectors.providers.facts(row.provider)
     sent = params.model_dump(exclude_unset=True)
-    changes: dict[str, Any] = {}
+    changes = AccountChanges()
     if "name" in sent:
         changes["name"] = params.name
     if params.currencies is not None:
@@ -85,52 +94,50 @@ async def update_account(
         changes["metadata"] = params.metadata
     if params.credentials is not None:
         credentials = _check_credentials(facts, tenant.livemode, params.credentials)
-        changes.update(_sealed(deps.keys, account_id, credentials))
+        changes = AccountChanges(**changes, **_sealed(deps.keys, account_id, credentials))
     if not changes:
         return view(deps, row)
     return view(deps, await accounts_db.update_account(deps.pool, account_id, changes))
 
 
-async def set_status(deps: Deps, tenant: Tenant, account_id: str, status: str) -> ConnectorAccount:
+async def set_status(
+    deps: Deps, tenant: Tenant, account_id: str, status: ConnectorAccountStatus
+) -> ConnectorAccount:
     """Disable (routing skips it; its existing payments can still be captured and refunded)
     or enable an account."""
     await get_row(deps.pool, tenant, account_id)
-    return view(deps, await accounts_db.update_account(deps.pool, account_id, {"status": status}))
+    changes = AccountChanges(status=status)
+    return view(deps, await accounts_db.update_account(deps.pool, account_id, changes))
 
 
 async def rotate_encryption(pool: asyncpg.Pool, keys: KeyRing) -> tuple[int, int]:
     """Re-encrypt every account's credentials under the active key. Returns (re-encrypted,
     already current)."""
     rotated = current = 0
-    for row in await accounts_db.all_account_credentials(pool):
-        if keys.is_current(row["credentials"]):
+    for sealed in await accounts_db.all_account_credentials(pool):
+        account_id = sealed.account_id
+        if keys.is_current(sealed.credentials):
             current += 1
             continue
-        plain = keys.decrypt(row["credentials"], context=row["id"])
+        plain = keys.decrypt(sealed.credentials, context=account_id)
         # Compare-and-set: credentials replaced meanwhile (an update through the API) are
         # left alone, and are not counted as re-encrypted here.
-        status = await pool.execute(
-            "UPDATE connector_accounts SET credentials = $2 WHERE id = $1 AND credentials = $3",
-            row["id"],
-            keys.encrypt(plain, context=row["id"]),
-            row["credentials"],
-        )
-        if status == "UPDATE 1":
+        if await accounts_db.replace_credentials(
+            pool, account_id, keys.encrypt(plain, context=account_id), expected=sealed.credentials
+        ):
             rotated += 1
     return rotated, current
 
 
-def view(deps: Deps, row: asyncpg.Record) -> ConnectorAccount:
+def view(deps: Deps, row: ConnectorAccountRow) -> ConnectorAccount:
     return ConnectorAccount.from_row(
         row,
-        capabilities=capability_names(
-            deps.connectors.providers.facts(row["provider"]).capabilities
-        ),
-        webhook_url=f"{deps.settings.base_url()}/v1/provider_webhooks/{row['id']}",
+        capabilities=capability_names(deps.connectors.providers.facts(row.provider).capabilities),
+        webhook_url=f"{deps.settings.base_url()}/v1/provider_webhooks/{row.id}",
     )
 
 
-async def get_row(pool: asyncpg.Pool, tenant: Tenant, account_id: str) -> asyncpg.Record:
+async def get_row(pool: asyncpg.Pool, tenant: Tenant, account_id: str) -> ConnectorAccountRow:
     row = await accounts_db.get_account(pool, tenant.merchant_id, tenant.livemode, account_id)
     if row is None:
         raise ResourceMissing(f"No such connector account: '{account_id}'", param="id")
@@ -184,14 +191,16 @@ def _check_credentials(
     return {"secret_key": credentials.secret_key, "webhook_secret": hook}
 
 
-def _sealed(keys: KeyRing, account_id: str, credentials: dict[str, str | None]) -> dict[str, Any]:
+def _sealed(
+    keys: KeyRing, account_id: str, credentials: dict[str, str | None]
+) -> SealedCredentials:
     secret = credentials.get("secret_key") or ""
     hook = credentials.get("webhook_secret")
-    return {
-        "credentials": keys.encrypt(json.dumps(credentials), context=account_id),
-        "secret_key_last4": secret[-4:] if secret else "",
-        "webhook_secret_last4": hook[-4:] if hook else None,
-    }
+    return SealedCredentials(
+        credentials=keys.encrypt(json.dumps(credentials), context=account_id),
+        secret_key_last4=secret[-4:] if secret else "",
+        webhook_secret_last4=hook[-4:] if hook else None,
+    )
 
 
 def _check_currencies(facts: ProviderFacts, requested: list[str] | None) -> list[str]:

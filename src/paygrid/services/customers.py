@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 import orjson
 
 from paygrid.db import customers as customers_db
 from paygrid.db import erasure as erasure_db
+from paygrid.db.customers import CustomerRow
 from paygrid.db.executor import Connection, Executor
 from paygrid.db.pagination import PageRequest
+from paygrid.dependencies import Deps
 from paygrid.domain.erasure import PersonalData
 from paygrid.domain.errors import InvalidRequest, ResourceMissing
 from paygrid.domain.events import EventType
@@ -20,8 +23,8 @@ from paygrid.ids import new_id
 from paygrid.schemas.common import MAX_METADATA_KEYS, DeletedObject
 from paygrid.schemas.customers import Customer, CustomerCreate, CustomerUpdate
 from paygrid.services import audit, payment_methods
-from paygrid.services.context import Deps, Tenant
-from paygrid.services.snapshots import emit
+from paygrid.services.context import Tenant
+from paygrid.services.snapshots import emit_object
 
 
 async def create_customer(deps: Deps, tenant: Tenant, params: CustomerCreate) -> Customer:
@@ -41,8 +44,8 @@ async def create_customer(deps: Deps, tenant: Tenant, params: CustomerCreate) ->
 
 async def get_customer(deps: Deps, tenant: Tenant, customer_id: str) -> Customer | DeletedObject:
     row = await _get(deps.pool, tenant, customer_id)
-    if row["deleted_at"] is not None:
-        return DeletedObject(id=row["id"], object="customer")
+    if row.deleted:
+        return DeletedObject(id=row.id, object="customer")
     return Customer.from_row(row)
 
 
@@ -54,18 +57,23 @@ async def update_customer(
     async with deps.pool.acquire() as conn, conn.transaction():
         row = await _get(conn, tenant, customer_id, lock=True, live_only=True)
         if "metadata" in changes:
-            merged = {**row["metadata"], **(changes["metadata"] or {})}
-            changes["metadata"] = {k: v for k, v in merged.items() if v != ""}
-            if len(changes["metadata"]) > MAX_METADATA_KEYS:
-                raise InvalidRequest(
-                    f"metadata can have at most {MAX_METADATA_KEYS} keys; this update would "
-                    f"leave {len(changes['metadata'])}.",
-                    param="metadata",
-                )
+            changes.update(metadata=_merged_metadata(row.metadata, params.metadata))
         if not changes:
             return Customer.from_row(row)
         updated = await customers_db.update_customer(conn, customer_id, changes)
         return await _emit(conn, updated, EventType.CUSTOMER_UPDATED)
+
+
+def _merged_metadata(current: dict[str, str], sent: dict[str, str] | None) -> dict[str, str]:
+    merged = {**current, **(sent or {})}
+    kept = {k: v for k, v in merged.items() if v != ""}
+    if len(kept) > MAX_METADATA_KEYS:
+        raise InvalidRequest(
+            f"metadata can have at most {MAX_METADATA_KEYS} keys; this update would "
+            f"leave {len(kept)}.",
+            param="metadata",
+        )
+    return kept
 
 
 async def delete_customer(deps: Deps, tenant: Tenant, customer_id: str) -> DeletedObject:
@@ -73,8 +81,9 @@ async def delete_customer(deps: Deps, tenant: Tenant, customer_id: str) -> Delet
     (each with ``payment_method.detached``), so nothing can charge them any more."""
     async with deps.pool.acquire() as conn, conn.transaction():
         row = await _get(conn, tenant, customer_id, lock=True, live_only=True)
-        deleted = await customers_db.mark_deleted(conn, row["id"])
-        await payment_methods.detach_all(conn, row["id"])
+        now = deps.clock.now()
+        deleted = await customers_db.mark_deleted(conn, row.id, now)
+        await payment_methods.detach_all(conn, row.id, now)
         await _emit(conn, deleted, EventType.CUSTOMER_DELETED)
     return DeletedObject(id=customer_id, object="customer")
 
@@ -104,7 +113,7 @@ MIN_AUDIT_METADATA_VALUE = 8
 
 
 async def erase_customer(
-    pool: asyncpg.Pool, merchant_id: str, customer_id: str, actor: str
+    pool: asyncpg.Pool, merchant_id: str, customer_id: str, actor: str, *, now: datetime
 ) -> Erasure:
     """Erase a customer's personal data in one transaction: the customer's email, name, phone
     and metadata; the receipt email, description and metadata values of their payments (and
@@ -113,13 +122,13 @@ async def erase_customer(
     Their payment methods are detached (``payment_method.detached`` each, written after the
     redaction so the events hold no erased value). Payments, refunds and events stay, so
     the books still add up. The erasure itself is audited (``customer.erased``) with counts,
-    never the erased values."""
+    never the erased values. Methods are detached at ``now``, the caller's clock."""
     async with pool.acquire() as conn, conn.transaction():
         await erasure_db.act_as(conn, actor)
         row = await erasure_db.lock_customer(conn, merchant_id, customer_id)
         if row is None:
             raise ResourceMissing(f"No such customer: '{customer_id}'", param="id")
-        livemode = bool(row["livemode"])
+        livemode = row.livemode
         person, former_values = await _redact_rows(conn, row)
         erasure = Erasure(
             customer_id,
@@ -129,7 +138,7 @@ async def erase_customer(
             await _redact_idempotent_responses(conn, merchant_id, livemode, person),
             await audit.redact(conn, merchant_id, former_values),
         )
-        await payment_methods.detach_all(conn, customer_id)
+        await payment_methods.detach_all(conn, customer_id, now)
         await audit.record(
             conn,
             merchant_id=merchant_id,
@@ -144,28 +153,29 @@ async def erase_customer(
     return erasure
 
 
-async def _redact_rows(conn: Connection, customer: asyncpg.Record) -> tuple[PersonalData, set[str]]:
+async def _redact_rows(conn: Connection, customer: CustomerRow) -> tuple[PersonalData, set[str]]:
     """Blank the customer's, their payments' and payment methods' personal fields; returns
     who the person is (to redact snapshots) and every value removed (to redact the audit
     log, whose triggers just recorded them)."""
-    customer_id = customer["id"]
+    customer_id = customer.id
     await erasure_db.redact_customer(conn, customer_id)
     payments = await erasure_db.redact_payments(
-        conn, customer["merchant_id"], customer["livemode"], customer_id, customer["email"]
+        conn, customer.merchant_id, customer.livemode, customer_id, customer.email
     )
     methods = await erasure_db.redact_payment_methods(conn, customer_id)
-    identifying = {customer["email"], customer["name"], customer["phone"]}
-    identifying |= {p["receipt_email"] for p in payments}
+    identifying = {customer.email, customer.name, customer.phone}
+    identifying |= {p.receipt_email for p in payments}
     needles = {v for v in identifying if v}
     person = PersonalData(
         customer_id=customer_id,
-        payment_ids=frozenset(p["id"] for p in payments),
-        payment_method_ids=frozenset(m["id"] for m in methods),
+        payment_ids=frozenset(p.id for p in payments),
+        payment_method_ids=frozenset(m.id for m in methods),
         needles=tuple(sorted(needles)),
     )
-    metadata = [customer["metadata"], *(p["metadata"] for p in payments)]
-    metadata += [m["metadata"] for m in methods]
-    former = needles | {p["description"] for p in payments if p["description"]}
+    metadata: list[dict[str, object]] = [dict(customer.metadata)]
+    metadata += [p.metadata for p in payments]
+    metadata += [m.metadata for m in methods]
+    former = needles | {p.description for p in payments if p.description}
     former |= {
         v
         for values in metadata
@@ -182,12 +192,8 @@ async def _redact_events(
     rows = await erasure_db.events_to_redact(
         conn, merchant_id, livemode, object_ids, list(person.needles)
     )
-    changes = [(r["id"], person.redact(r["data"])) for r in rows]
-    changed = [
-        (event_id, data)
-        for (event_id, data), r in zip(changes, rows, strict=True)
-        if data != r["data"]
-    ]
+    changes = [(r.id, person.redact(r.data), r.data) for r in rows]
+    changed = [(event_id, data) for event_id, data, before in changes if data != before]
     await erasure_db.update_event_data(conn, changed)
     return len(changed)
 
@@ -198,9 +204,7 @@ async def _redact_idempotent_responses(
     rows = await erasure_db.idempotent_responses_to_redact(
         conn, merchant_id, livemode, list(person.needles)
     )
-    changes = [
-        (r["key"], orjson.dumps(person.redact(orjson.loads(r["response_body"])))) for r in rows
-    ]
+    changes = [(r.key, orjson.dumps(person.redact(orjson.loads(r.response_body)))) for r in rows]
     await erasure_db.update_idempotent_responses(conn, merchant_id, livemode, changes)
     return len(changes)
 
@@ -212,16 +216,16 @@ async def _get(
     *,
     lock: bool = False,
     live_only: bool = False,
-) -> asyncpg.Record:
+) -> CustomerRow:
     row = await customers_db.get_customer(
         conn, tenant.merchant_id, tenant.livemode, customer_id, lock=lock
     )
-    if row is None or (live_only and row["deleted_at"] is not None):
+    if row is None or (live_only and row.deleted):
         raise ResourceMissing(f"No such customer: '{customer_id}'", param="id")
     return row
 
 
-async def _emit(conn: Connection, row: asyncpg.Record, event: EventType) -> Customer:
+async def _emit(conn: Connection, row: CustomerRow, event: EventType) -> Customer:
     view = Customer.from_row(row)
-    await emit(conn, row, event, view.model_dump(mode="json"))
+    await emit_object(conn, row, event, view.model_dump(mode="json"))
     return view

@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from paygrid.db import dashboard as dashboard_db
 from paygrid.db import merchants as merchants_db
+from paygrid.db.dashboard import DashboardUserRow, UserSummary
 from paygrid.domain.errors import InvalidRequest, ResourceMissing
 from paygrid.domain.scopes import ROLES
 from paygrid.ids import new_id
@@ -62,13 +63,11 @@ async def create_user(
         raise DuplicateUser(f"A dashboard user with the email {email} already exists.")
     row = await dashboard_db.insert_user(
         pool,
-        {
-            "id": new_id("dbu"),
-            "merchant_id": merchant_id,
-            "email": email,
-            "password_hash": _hasher.hash(password),
-            "role": role,
-        },
+        user_id=new_id("dbu"),
+        merchant_id=merchant_id,
+        email=email,
+        password_hash=_hasher.hash(password),
+        role=role,
     )
     return _user(row)
 
@@ -78,14 +77,14 @@ async def verify_login(pool: asyncpg.Pool, email: str, password: str) -> Dashboa
     disabled user: the caller cannot tell which, and neither can a timing observer)."""
     row = await dashboard_db.user_by_email(pool, email.strip())
     try:
-        _hasher.verify(row["password_hash"] if row else _DUMMY_HASH, password)
+        _hasher.verify(row.password_hash if row else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
-    if row is None or row["disabled_at"] is not None:
+    if row is None or row.disabled_at is not None:
         return None
-    if _hasher.check_needs_rehash(row["password_hash"]):
-        await dashboard_db.set_password_hash(pool, row["id"], _hasher.hash(password))
-    await dashboard_db.record_login(pool, row["id"])
+    if _hasher.check_needs_rehash(row.password_hash):
+        await dashboard_db.set_password_hash(pool, row.id, _hasher.hash(password))
+    await dashboard_db.record_login(pool, row.id)
     return _user(row)
 
 
@@ -126,7 +125,7 @@ def password_matches(user_password_hash: str, password: str) -> bool:
         return False
 
 
-async def list_users(pool: asyncpg.Pool, merchant_id: str | None = None) -> list[asyncpg.Record]:
+async def list_users(pool: asyncpg.Pool, merchant_id: str | None = None) -> list[UserSummary]:
     """Dashboard users (one merchant's, when given; it must exist), for the operator's CLI."""
     if merchant_id is not None and await merchants_db.get_merchant(pool, merchant_id) is None:
         raise ResourceMissing(f"No such merchant: '{merchant_id}'")
@@ -144,8 +143,8 @@ async def reset_password(pool: asyncpg.Pool, email: str, password: str) -> Dashb
             f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.", param="password"
         )
     async with pool.acquire() as conn, conn.transaction():
-        await dashboard_db.set_password_hash(conn, row["id"], _hasher.hash(password))
-        await dashboard_db.revoke_user_sessions(conn, row["id"])
+        await dashboard_db.set_password_hash(conn, row.id, _hasher.hash(password))
+        await dashboard_db.revoke_user_sessions(conn, row.id)
     return _user(row)
 
 
@@ -154,5 +153,5 @@ async def find_user(pool: asyncpg.Pool, email: str) -> DashboardUser | None:
     return None if row is None else _user(row)
 
 
-def _user(row: asyncpg.Record) -> DashboardUser:
-    return DashboardUser(row["id"], row["merchant_id"], row["email"], row["role"])
+def _user(row: DashboardUserRow) -> DashboardUser:
+    return DashboardUser(row.id, row.merchant_id, row.email, row.role)

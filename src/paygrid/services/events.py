@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from paygrid.db import events as events_db
-from paygrid.db.pagination import PageRequest
+from paygrid.dependencies import Deps
 from paygrid.domain.errors import ResourceMissing
+from paygrid.domain.pagination import PageRequest
 from paygrid.schemas.events import Event
-from paygrid.services.context import Deps, Tenant
+from paygrid.services.context import Tenant
 
 
 async def get_event(deps: Deps, tenant: Tenant, event_id: str) -> Event:

@@ -4,6 +4,9 @@ ring rotates."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 import asyncpg
 
 from paygrid.crypto import KeyRing
@@ -30,3 +33,107 @@ async def rotate_encryption(pool: asyncpg.Pool, keys: KeyRing) -> tuple[int, int
         if await keys_db.reseal(pool, stored, keys.encrypt(plain, context=context)):
             rotated += 1
     return rotated, current
+
+
+# The requests whose use case claims the idempotency key inside its own first write and
+# stores the response inside its last one (two fewer round trips and commits): creating a
+# payment, the hot path. Every other POST is claimed and completed by the middleware.
+CLAIMED_BY_USE_CASE: frozenset[tuple[str, str]] = frozenset({("POST", "/v1/payments")})
+
+ClaimRequest = keys_db.ClaimRequest
+StoredKey = keys_db.StoredKey
+
+
+# A use case found its idempotency key already in the table (in use, answered or expired)
+# and wrote nothing: the middleware resolves the key as for any other request. Not a
+# PaygridError: no HTTP answer is made of it.
+IdempotencyClaimTaken = keys_db.KeyAlreadyClaimed
+
+
+@dataclass(slots=True)
+class IdempotencyClaim:
+    """A key the middleware leaves for the use case to claim (``CLAIMED_BY_USE_CASE``).
+    ``held``: already claimed (the middleware took over a dead request's lock); the use case
+    sets ``claimed`` when its statement claims it and ``completed_body`` when a statement
+    stored the response."""
+
+    request: ClaimRequest
+    held: bool = False
+    claimed: bool = False
+    completed_body: bytes | None = None
+
+    @property
+    def ours(self) -> bool:
+        """Whether this request holds the key (so it may store or release it)."""
+        return self.held or self.claimed
+
+
+async def claim(
+    pool: asyncpg.Pool, request: ClaimRequest, *, ttl_hours: int, now: datetime
+) -> bool:
+    """Claim a key at ``now`` (one expired by then is taken over); False when a live key
+    exists."""
+    return await keys_db.claim(
+        pool,
+        merchant_id=request.merchant_id,
+        livemode=request.livemode,
+        key=request.key,
+        method=request.method,
+        path=request.path,
+        request_hash=request.request_hash,
+        ttl_hours=ttl_hours,
+        api_key_id=request.api_key_id,
+        api_key_scopes=request.api_key_scopes,
+        now=now,
+    )
+
+
+async def load(
+    pool: asyncpg.Pool, request: ClaimRequest, *, lock_seconds: int, now: datetime
+) -> StoredKey | None:
+    return await keys_db.load(
+        pool,
+        merchant_id=request.merchant_id,
+        livemode=request.livemode,
+        key=request.key,
+        lock_seconds=lock_seconds,
+        now=now,
+    )
+
+
+async def take_over(
+    pool: asyncpg.Pool, request: ClaimRequest, *, lock_seconds: int, now: datetime
+) -> bool:
+    return await keys_db.take_over(
+        pool,
+        merchant_id=request.merchant_id,
+        livemode=request.livemode,
+        key=request.key,
+        lock_seconds=lock_seconds,
+        now=now,
+    )
+
+
+async def complete(
+    pool: asyncpg.Pool,
+    request: ClaimRequest,
+    *,
+    status: int,
+    body: bytes | None,
+    sealed: bytes | None,
+) -> None:
+    await keys_db.complete(
+        pool,
+        merchant_id=request.merchant_id,
+        livemode=request.livemode,
+        key=request.key,
+        status=status,
+        body=body,
+        sealed_body=sealed,
+    )
+
+
+async def release(pool: asyncpg.Pool, request: ClaimRequest) -> None:
+    await keys_db.release(
+        pool, merchant_id=request.merchant_id, livemode=request.livemode, key=request.key
+    )

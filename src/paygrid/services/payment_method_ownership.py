@@ -23,16 +23,14 @@ from __future__ import annotations
 
 from typing import NoReturn
 
-import asyncpg
-
 from paygrid.db import payment_methods as pm_db
 from paygrid.db.executor import Executor
+from paygrid.db.payment_methods import MethodForPayment, PaymentMethodRow
 from paygrid.domain.errors import (
     InvalidRequest,
     PaymentMethodAlreadyAttached,
     PaymentMethodNotOwned,
 )
-from paygrid.schemas.common import RowLike
 from paygrid.services.context import Tenant
 
 
@@ -44,11 +42,11 @@ async def usable_method(
     customer_id: str | None,
     payment_id: str | None = None,
     idempotency_key: str | None = None,
-) -> asyncpg.Record | None:
+) -> PaymentMethodRow | None:
     """The saved method ``pm_id`` if the payment (``payment_id``, or the one being created
     with ``idempotency_key``) of ``customer_id`` may use it; ``None`` if there is no such
     method. Raises when the method belongs to someone else. One query."""
-    row = await pm_db.get_for_payment(
+    found = await pm_db.get_for_payment(
         conn,
         tenant.merchant_id,
         tenant.livemode,
@@ -56,14 +54,15 @@ async def usable_method(
         payment_id=payment_id,
         idempotency_key=idempotency_key,
     )
-    if row is not None:
-        check_use(row, customer_id=customer_id)
-    return row
+    if found is None:
+        return None
+    check_use(found, customer_id=customer_id)
+    return found.method
 
 
-def use_of(method: RowLike, *, payment_id: str, customer_id: str | None) -> pm_db.Use:
+def use_of(method: PaymentMethodRow, *, payment_id: str, customer_id: str | None) -> pm_db.Use:
     """What the payment's write re-checks: the use ``check_use`` just allowed."""
-    return pm_db.Use(method["id"], payment_id, customer_id, method["customer_id"] is not None)
+    return pm_db.Use(method.id, payment_id, customer_id, method.attached)
 
 
 async def refuse_lost_race(
@@ -86,12 +85,13 @@ async def refuse_lost_race(
     )
 
 
-def check_use(method: RowLike, *, customer_id: str | None) -> None:
-    """Refuse a payment of ``customer_id`` paying with ``method`` (a row read by
+def check_use(found: MethodForPayment, *, customer_id: str | None) -> None:
+    """Refuse a payment of ``customer_id`` paying with the method ``found`` (read by
     ``pm_db.get_for_payment``) unless the rule above allows it. Messages never name the
     owner: the hosted checkout shows them to the paying customer."""
-    pm_id = method["id"]
-    owner = method["customer_id"]
+    method = found.method
+    pm_id = method.id
+    owner = method.customer_id
     if owner is not None and customer_id is None:
         raise InvalidRequest(
             f"The payment method '{pm_id}' is attached to a customer; pass that customer "
@@ -105,13 +105,13 @@ def check_use(method: RowLike, *, customer_id: str | None) -> None:
             "for payments of the customer it is attached to.",
             param="payment_method",
         )
-    if owner is None and method["detached_at"] is not None:
+    if owner is None and method.detached_at is not None:
         raise PaymentMethodNotOwned(
             f"The payment method '{pm_id}' was detached from its customer and cannot be "
             "used again; attach it to a customer first.",
             param="payment_method",
         )
-    if owner is None and method["used_by_other_payment"]:
+    if owner is None and found.used_by_other_payment:
         raise PaymentMethodNotOwned(
             f"The payment method '{pm_id}' is not attached to a customer and was already "
             "used for another payment; an unattached method pays for one payment only. "
@@ -120,12 +120,12 @@ def check_use(method: RowLike, *, customer_id: str | None) -> None:
         )
 
 
-def check_attach(method: RowLike, customer_id: str) -> None:
+def check_attach(method: PaymentMethodRow, customer_id: str) -> None:
     """Attaching moves nothing: a method attached to another customer must be detached
     first (as Stripe does); attaching to its own customer again changes nothing."""
-    owner = method["customer_id"]
+    owner = method.customer_id
     if owner is not None and owner != customer_id:
-        raise attached_elsewhere(method["id"])
+        raise attached_elsewhere(method.id)
 
 
 def attached_elsewhere(pm_id: str) -> PaymentMethodAlreadyAttached:

@@ -26,16 +26,15 @@ from paygrid.db import jobs as jobs_db
 from paygrid.db import payments as payments_db
 from paygrid.db import provider_events as inbox_db
 from paygrid.db import refunds as refunds_db
+from paygrid.db.payments import AttemptRow, PaymentRow
+from paygrid.dependencies import Deps
 from paygrid.domain.errors import CardError, InvalidRequest, ResourceMissing
 from paygrid.domain.payments import AttemptOutcome
+from paygrid.domain.provider_events import ProviderEventStatus
 from paygrid.ids import new_id
 from paygrid.services import refunds
-from paygrid.services.authorization import (
-    OPEN_ATTEMPT_STATUSES,
-    apply_attempt_result,
-    return_late_charge,
-)
-from paygrid.services.context import Deps
+from paygrid.services.payments.late_charges import return_late_charge
+from paygrid.services.payments.outcomes import apply_attempt_result
 
 log = structlog.get_logger("paygrid.provider_webhooks")
 
@@ -54,7 +53,7 @@ class SignatureInvalid(InvalidRequest):
 
 async def receive(
     deps: Deps, account_id: str, raw_body: bytes, headers: Mapping[str, str]
-) -> dict[str, Any]:
+) -> dict[str, bool | str]:
     """Handle one webhook request; returns the small acknowledgement body."""
     account = await accounts_db.get_account_unscoped(deps.pool, account_id)
     if account is None:
@@ -66,7 +65,7 @@ async def receive(
         log.warning(
             "provider_webhook.bad_signature",
             connector_account_id=account_id,
-            provider=account["provider"],
+            provider=account.provider,
             reason=str(error),
             body_bytes=len(raw_body),
         )
@@ -80,13 +79,13 @@ async def receive(
         provider_event_id=event.event_id,
         event_type=event.type,
         body=raw_body,
-        headers=_signature_headers(deps, account["provider"], headers),
+        headers=_signature_headers(deps, account.provider, headers),
     )
     if row is None:
         log.info("provider_webhook.duplicate", provider_event_id=event.event_id)
         return {"received": True, "duplicate": True}
-    status = await _apply_or_schedule(deps, row["id"], account_id, event, attempt=1)
-    return {"received": True, "status": status}
+    status = await _apply_or_schedule(deps, row.id, account_id, event, attempt=1)
+    return {"received": True, "status": status.value}
 
 
 def _signature_headers(deps: Deps, provider: str, headers: Mapping[str, str]) -> dict[str, str]:
@@ -98,34 +97,33 @@ def _signature_headers(deps: Deps, provider: str, headers: Mapping[str, str]) ->
 async def apply_job(payload: dict[str, Any], deps: Deps) -> None:
     """The retry of an event that did not match anything yet (job ``provider_webhooks.apply``)."""
     row = await inbox_db.get_event(deps.pool, payload["event"])
-    if row is None or row["status"] in {"applied", "ignored"}:
+    if row is None or row.status.is_final:
         return
-    account = await accounts_db.get_account_unscoped(deps.pool, row["connector_account_id"])
+    account = await accounts_db.get_account_unscoped(deps.pool, row.connector_account_id)
     assert account is not None
     connector = deps.connectors.from_row(account)
     # Parse the stored body with its stored signature, as of the time it was received (so
     # Stripe's timestamp tolerance still holds).
-    event = connector.parse_webhook(
-        bytes(row["body"]), row["headers"], row["received_at"].timestamp()
-    )
+    event = connector.parse_webhook(row.body, row.headers, row.received_at.timestamp())
     await _apply_or_schedule(
-        deps, row["id"], row["connector_account_id"], event, attempt=int(payload["attempt"])
+        deps, row.id, row.connector_account_id, event, attempt=int(payload["attempt"])
     )
 
 
 async def _apply_or_schedule(
     deps: Deps, inbox_id: str, account_id: str, event: ProviderEvent, *, attempt: int
-) -> str:
+) -> ProviderEventStatus:
+    unmatched = ProviderEventStatus.UNMATCHED
     detail: str | None
     try:
         status = await apply(deps, account_id, event)
     except Exception as error:  # kept for the retry job; never a 5xx to the provider
         log.exception("provider_webhook.apply_failed", inbox_id=inbox_id)
-        status, detail = "unmatched", f"{type(error).__name__}: {error}"
+        status, detail = unmatched, f"{type(error).__name__}: {error}"
     else:
-        detail = None if status != "unmatched" else "no payment or refund matches yet"
-    await inbox_db.mark(deps.pool, inbox_id, status, detail)
-    if status == "unmatched" and attempt <= len(UNMATCHED_RETRY_SECONDS):
+        detail = None if status is not unmatched else "no payment or refund matches yet"
+    await inbox_db.mark(deps.pool, inbox_id, status, detail, now=deps.clock.now())
+    if status is unmatched and attempt <= len(UNMATCHED_RETRY_SECONDS):
         delay = UNMATCHED_RETRY_SECONDS[attempt - 1]
         await jobs_db.enqueue(
             deps.pool,
@@ -139,7 +137,7 @@ async def _apply_or_schedule(
 
 
 async def _verified(
-    deps: Deps, account_id: str, attempt: Any, announced: AttemptResult
+    deps: Deps, account_id: str, attempt: AttemptRow, announced: AttemptResult
 ) -> AttemptResult:
     """Verify what the event announces with the provider's API (Paystack's advice: verify
     the transaction on webhook), within a short budget so the provider still gets its answer
@@ -147,13 +145,13 @@ async def _verified(
     connector = await deps.connectors.connector_for(deps.pool, account_id)
     try:
         async with asyncio.timeout(VERIFY_BUDGET_SECONDS):
-            verified = await connector.retrieve(attempt["id"], attempt["provider_reference"])
+            verified = await connector.retrieve(attempt.id, attempt.provider_reference)
     except (TimeoutError, OutcomeUnknown, ProviderUnreachable):
         return announced
     return announced if verified.outcome is AttemptOutcome.UNKNOWN else verified
 
 
-async def apply(deps: Deps, account_id: str, event: ProviderEvent) -> str:
+async def apply(deps: Deps, account_id: str, event: ProviderEvent) -> ProviderEventStatus:
     """Apply one parsed event; returns applied, ignored or unmatched. Idempotent and safe out
     of order: an answer for an attempt that is already final changes nothing."""
     if event.attempt_result is not None:
@@ -161,34 +159,37 @@ async def apply(deps: Deps, account_id: str, event: ProviderEvent) -> str:
             deps.pool, account_id, event.attempt_id, event.provider_reference
         )
         if attempt is None:
-            return "unmatched"
-        if attempt["status"] not in OPEN_ATTEMPT_STATUSES:
-            if (
-                attempt["error_code"] in CLOSED_UNPAID
-                and event.attempt_result.outcome is AttemptOutcome.CAPTURED
-            ):
-                # Paid on a page paygrid had already given up on: give the money back.
-                payment = await payments_db.get_payment_unscoped(deps.pool, attempt["payment_id"])
-                assert payment is not None
-                await return_late_charge(deps, payment, attempt, event.attempt_result)
-            return "applied"  # already final: a late or repeated event changes nothing
-        payment = await payments_db.get_payment_unscoped(deps.pool, attempt["payment_id"])
-        assert payment is not None
-        earlier = [
-            row
-            for row in await payments_db.list_attempts(deps.pool, [payment["id"]])
-            if row["id"] != attempt["id"]
-        ]
-        result = await _verified(deps, account_id, attempt, event.attempt_result)
-        with contextlib.suppress(CardError):  # a decline is recorded on the payment
-            await apply_attempt_result(deps, payment, attempt, result, None, earlier)
-        return "applied"
+            return ProviderEventStatus.UNMATCHED
+        await _apply_to_attempt(deps, account_id, attempt, event.attempt_result)
+        return ProviderEventStatus.APPLIED
     if event.refund_result is not None and event.refund_reference is not None:
         refund = await refunds_db.find_by_provider_reference(
             deps.pool, account_id, event.refund_reference
         )
         if refund is None:
-            return "unmatched"
+            return ProviderEventStatus.UNMATCHED
         await refunds.settle_from_provider(deps, refund, event.refund_result)
-        return "applied"
-    return "ignored"
+        return ProviderEventStatus.APPLIED
+    return ProviderEventStatus.IGNORED
+
+
+async def _apply_to_attempt(
+    deps: Deps, account_id: str, attempt: AttemptRow, announced: AttemptResult
+) -> None:
+    if not attempt.is_open:
+        if attempt.error_code in CLOSED_UNPAID and announced.outcome is AttemptOutcome.CAPTURED:
+            # Paid on a page paygrid had already given up on: give the money back.
+            await return_late_charge(deps, await _payment_of(deps, attempt), attempt, announced)
+        return  # already final: a late or repeated event changes nothing
+    payment = await _payment_of(deps, attempt)
+    attempts = await payments_db.attempts_of(deps.pool, [payment.id])
+    earlier = [row for row in attempts if row.id != attempt.id]
+    result = await _verified(deps, account_id, attempt, announced)
+    with contextlib.suppress(CardError):  # a decline is recorded on the payment
+        await apply_attempt_result(deps, payment, attempt, result, None, earlier)
+
+
+async def _payment_of(deps: Deps, attempt: AttemptRow) -> PaymentRow:
+    payment = await payments_db.payment_by_id(deps.pool, attempt.payment_id)
+    assert payment is not None  # attempts are never without their payment
+    return payment

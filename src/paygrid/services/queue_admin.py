@@ -3,7 +3,8 @@ retrying what was dead-lettered."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Literal, TypedDict
 
 import asyncpg
 
@@ -11,22 +12,61 @@ from paygrid.broker import publisher
 from paygrid.db import jobs as jobs_db
 from paygrid.db import webhooks as webhooks_db
 from paygrid.db import workers as workers_db
+from paygrid.db.jobs import QueueCounts
+from paygrid.db.workers import WorkerRow
+from paygrid.dependencies import Deps
 from paygrid.domain.errors import ResourceMissing
 from paygrid.services import provider_webhooks
-from paygrid.services.context import Deps, Tenant
+from paygrid.services.context import Tenant
 from paygrid.services.webhook_deliveries import retry_dead_letters
 from paygrid.webhooks.delivery import DELIVER, QUEUE
 from paygrid.worker.runner import LIVE_WORKER_WINDOW
 
 
-def _queues(rows: list[Any]) -> list[dict[str, Any]]:
+# The answers are JSON documents (the API's body, the CLI's --json), typed as such.
+class QueueView(TypedDict):
+    name: str
+    counts: dict[str, int]
+    oldest_due_seconds: float | None
+
+
+class WorkerView(TypedDict):
+    id: str
+    hostname: str
+    pid: int
+    queues: list[str]
+    heartbeat: int
+    started: int
+
+
+class MerchantQueues(TypedDict):
+    object: Literal["queue_stats"]
+    queues: list[QueueView]
+
+
+class PlatformQueues(MerchantQueues):
+    workers: list[WorkerView]
+
+
+def _queues(rows: list[QueueCounts]) -> list[QueueView]:
     return [
-        {"name": q["queue"], "counts": q["counts"], "oldest_due_seconds": q["oldest_due_seconds"]}
+        {"name": q.queue, "counts": q.counts, "oldest_due_seconds": q.oldest_due_seconds}
         for q in rows
     ]
 
 
-async def merchant_queue_stats(deps: Deps, tenant: Tenant) -> dict[str, Any]:
+def _worker(worker: WorkerRow) -> WorkerView:
+    return {
+        "id": worker.id,
+        "hostname": worker.hostname,
+        "pid": worker.pid,
+        "queues": list(worker.queues),
+        "heartbeat": int(worker.heartbeat_at.timestamp()),
+        "started": int(worker.started_at.timestamp()),
+    }
+
+
+async def merchant_queue_stats(deps: Deps, tenant: Tenant) -> MerchantQueues:
     """Per queue, the merchant's own jobs in this mode (its webhook deliveries, event
     publishes and provider webhooks) by state, and the age of the oldest due one. Nothing
     about other merchants or the machines: that is the operator's ``platform_queue_stats``."""
@@ -37,29 +77,20 @@ async def merchant_queue_stats(deps: Deps, tenant: Tenant) -> dict[str, Any]:
         deliver=DELIVER,
         publish=publisher.PUBLISH,
         apply=provider_webhooks.APPLY,
+        now=deps.clock.now(),
     )
     return {"object": "queue_stats", "queues": _queues(rows)}
 
 
-async def platform_queue_stats(pool: asyncpg.Pool) -> dict[str, Any]:
+async def platform_queue_stats(pool: asyncpg.Pool, now: datetime) -> PlatformQueues:
     """For the operator only (``paygrid queues``): every job's counts by queue and state,
-    and the live workers with their host names, pids and last heartbeats."""
-    queues = await jobs_db.queue_stats(pool)
-    workers = await workers_db.live_workers(pool, LIVE_WORKER_WINDOW)
+    and the workers live at ``now`` with their host names, pids and last heartbeats."""
+    queues = await jobs_db.queue_stats(pool, now)
+    workers = await workers_db.live_workers(pool, LIVE_WORKER_WINDOW, now)
     return {
         "object": "queue_stats",
         "queues": _queues(queues),
-        "workers": [
-            {
-                "id": w["id"],
-                "hostname": w["hostname"],
-                "pid": w["pid"],
-                "queues": list(w["queues"]),
-                "heartbeat": int(w["heartbeat_at"].timestamp()),
-                "started": int(w["started_at"].timestamp()),
-            }
-            for w in workers
-        ],
+        "workers": [_worker(WorkerRow.from_record(w)) for w in workers],
     }
 
 
@@ -76,7 +107,7 @@ async def set_delivery_paused(
             conn, tenant.merchant_id, tenant.livemode, endpoint_id, paused
         )
         if not paused:
-            await webhooks_db.wake_deliveries(conn, ids, DELIVER, QUEUE)
+            await webhooks_db.wake_deliveries(conn, ids, DELIVER, QUEUE, deps.clock.now())
     return changed
 
 

@@ -29,11 +29,16 @@ import structlog
 from paygrid.connectors.base import OutcomeUnknown, ProviderUnreachable
 from paygrid.db import payments as payments_db
 from paygrid.db import status_sync as sync_db
+from paygrid.db.payments import AttemptRow, PaymentRow
+from paygrid.db.refunds import RefundRow
+from paygrid.dependencies import Deps
 from paygrid.domain.errors import PaygridError
-from paygrid.domain.payments import AttemptOutcome, PaymentStatus
-from paygrid.services import captures, refunds
-from paygrid.services.authorization import sync_attempt
-from paygrid.services.context import Deps, Tenant
+from paygrid.domain.payments import AttemptOperation, AttemptOutcome, AttemptStatus, PaymentStatus
+from paygrid.services import refunds
+from paygrid.services.payments.cancel import cancel_payment, drive_void
+from paygrid.services.payments.capture import drive_capture
+from paygrid.services.payments.sync import sync_attempt
+from paygrid.services.payments.views import tenant_of
 
 log = structlog.get_logger("paygrid.status_sync")
 
@@ -56,30 +61,15 @@ async def run(deps: Deps, now: datetime | None = None) -> SyncReport:
     report = SyncReport()
     stale = now - timedelta(seconds=deps.settings.not_sent_grace_seconds)
     for attempt in await sync_db.claim_due_attempts(deps.pool, now, BATCH):
-        payment = await payments_db.get_payment_unscoped(deps.pool, attempt["payment_id"])
-        assert payment is not None
-        waiting_for_customer = attempt["status"] == "requires_action"
-        outcome = await sync_attempt(deps, payment, attempt, not_sent_before=stale)
-        if waiting_for_customer and outcome in (None, AttemptOutcome.REQUIRES_ACTION):
-            await _expire(deps, payment, attempt)
-            report.expired += 1
-        elif outcome is None:
-            delays = deps.settings.sync_delays()
-            delay = delays[min(attempt["sync_count"], len(delays) - 1)]
-            await sync_db.set_next_sync(deps.pool, attempt["id"], now + timedelta(seconds=delay))
-            report.still_unknown += 1
-        else:
-            report.resolved += 1
+        await _sync_authorization(deps, attempt, stale, now, report)
     # Stale pending attempts become unknown, due at once: the next pass asks about them.
     await sync_db.stale_pending_attempts(deps.pool, stale, now, BATCH)
     for refund in await sync_db.claim_due_refunds(deps.pool, now, BATCH):
         if await _sync_refund(deps, refund):
             report.refunds_settled += 1
         else:
-            delay = deps.settings.sync_delays()[-1 if refund["provider_reference"] else 0]
-            await sync_db.set_refund_next_sync(
-                deps.pool, refund["id"], now + timedelta(seconds=delay)
-            )
+            delay = deps.settings.sync_delays()[-1 if refund.provider_reference else 0]
+            await sync_db.set_refund_next_sync(deps.pool, refund.id, now + timedelta(seconds=delay))
     report.operations_recovered = await _recover_operations(deps, stale, now)
     if report.resolved or report.expired or report.refunds_settled or report.operations_recovered:
         log.info("status_sync.pass", **dataclasses.asdict(report))
@@ -90,21 +80,41 @@ async def job(_payload: dict[str, Any], deps: Deps) -> None:
     await run(deps)
 
 
-async def _expire(deps: Deps, payment: Any, attempt: Any) -> None:
+async def _sync_authorization(
+    deps: Deps, attempt: AttemptRow, stale: datetime, now: datetime, report: SyncReport
+) -> None:
+    """Ask about one open authorize attempt, and expire or reschedule it as the answer says."""
+    payment = await payments_db.payment_by_id(deps.pool, attempt.payment_id)
+    assert payment is not None
+    waiting_for_customer = attempt.status is AttemptStatus.REQUIRES_ACTION
+    outcome = await sync_attempt(deps, payment, attempt, not_sent_before=stale)
+    if waiting_for_customer and outcome in (None, AttemptOutcome.REQUIRES_ACTION):
+        await _expire(deps, payment, attempt)
+        report.expired += 1
+    elif outcome is None:
+        delays = deps.settings.sync_delays()
+        delay = delays[min(attempt.sync_count, len(delays) - 1)]
+        await sync_db.set_next_sync(deps.pool, attempt.id, now + timedelta(seconds=delay))
+        report.still_unknown += 1
+    else:
+        report.resolved += 1
+
+
+async def _expire(deps: Deps, payment: PaymentRow, attempt: AttemptRow) -> None:
     """The customer never finished the redirect: cancel the payment (voiding at the provider
     where it can) and close the attempt."""
-    tenant = Tenant(payment["merchant_id"], payment["livemode"])
-    if payment["status"] == PaymentStatus.REQUIRES_ACTION:
+    if payment.status is PaymentStatus.REQUIRES_ACTION:
         with contextlib.suppress(PaygridError):  # it moved on meanwhile, or the void failed
-            await captures.cancel_payment(deps, tenant, payment["id"], "abandoned")
+            await cancel_payment(deps, tenant_of(payment), payment.id, "abandoned")
     await payments_db.finish_attempt(
         deps.pool,
-        attempt["id"],
-        status="failed",
+        attempt.id,
+        status=AttemptStatus.FAILED,
         provider_reference=None,
         latency_ms=None,
         error_code="action_expired",
         error_message="The customer did not complete the required action in time.",
+        now=deps.clock.now(),
     )
 
 
@@ -116,25 +126,14 @@ async def _recover_operations(deps: Deps, stale: datetime, now: datetime) -> int
     for attempt in await sync_db.claim_stale_operations(
         deps.pool, stale, now, now + timedelta(seconds=delays[0]), BATCH
     ):
-        payment = await payments_db.get_payment_unscoped(deps.pool, attempt["payment_id"])
-        assert payment is not None
-        tenant = Tenant(payment["merchant_id"], payment["livemode"])
         try:
-            match attempt["operation"]:
-                case "capture":
-                    await captures.drive_capture(deps, tenant, payment, attempt, repeat=True)
-                case "void":
-                    await captures.drive_void(deps, tenant, payment, attempt, None, repeat=True)
-                case "refund":
-                    if not await refunds.recover_attempt(deps, payment, attempt):
-                        continue
-                case operation:
-                    raise ValueError(f"unexpected operation {operation!r}")
+            if not await _repeat(deps, attempt):
+                continue
         except PaygridError as error:  # refused (recorded failed), or still no answer
             log.info(
                 "status_sync.operation_unsettled",
-                attempt_id=attempt["id"],
-                operation=attempt["operation"],
+                attempt_id=attempt.id,
+                operation=attempt.operation.value,
                 code=error.code,
             )
             continue
@@ -142,15 +141,34 @@ async def _recover_operations(deps: Deps, stale: datetime, now: datetime) -> int
     return recovered
 
 
-async def _sync_refund(deps: Deps, refund: Any) -> bool:
-    if refund["provider_reference"] is None:
-        return False
-    payment = await payments_db.get_payment_unscoped(deps.pool, refund["payment_id"])
+async def _repeat(deps: Deps, attempt: AttemptRow) -> bool:
+    """Repeat one capture, void or refund call; False when it was not asked about."""
+    payment = await payments_db.payment_by_id(deps.pool, attempt.payment_id)
     assert payment is not None
-    connector = await deps.connectors.connector_for(deps.pool, payment["connector_account_id"])
+    tenant = tenant_of(payment)
+    match attempt.operation:
+        case AttemptOperation.CAPTURE:
+            await drive_capture(deps, tenant, payment, attempt, repeat=True)
+        case AttemptOperation.VOID:
+            await drive_void(deps, tenant, payment, attempt, None, repeat=True)
+        case AttemptOperation.REFUND if attempt.refund_id is None:
+            return False  # a late charge's return: no refund of the merchant's to settle
+        case AttemptOperation.REFUND:
+            return await refunds.recover_attempt(deps, payment, attempt)
+        case AttemptOperation.AUTHORIZE:
+            raise ValueError("authorize attempts are synced, not repeated")
+    return True
+
+
+async def _sync_refund(deps: Deps, refund: RefundRow) -> bool:
+    if refund.provider_reference is None:
+        return False
+    payment = await payments_db.payment_by_id(deps.pool, refund.payment_id)
+    assert payment is not None
+    connector = await deps.connectors.connector_for(deps.pool, payment.connector_account_id)
     try:
-        async with deps.connectors.guard(payment["connector_account_id"], "retrieve_refund"):
-            result = await connector.retrieve_refund(refund["provider_reference"])
+        async with deps.connectors.guard(payment.connector_account_id, "retrieve_refund"):
+            result = await connector.retrieve_refund(refund.provider_reference)
     except (OutcomeUnknown, ProviderUnreachable):
         return False
     return await refunds.settle_from_provider(deps, refund, result)

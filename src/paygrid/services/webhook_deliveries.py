@@ -8,10 +8,11 @@ from datetime import datetime
 
 from paygrid.db import events as events_db
 from paygrid.db import webhooks as webhooks_db
+from paygrid.dependencies import Deps
 from paygrid.domain.errors import InvalidRequest, ResourceMissing
 from paygrid.ids import new_id
 from paygrid.schemas.webhooks import WebhookEndpoint
-from paygrid.services.context import Deps, Tenant
+from paygrid.services.context import Tenant
 from paygrid.services.webhook_endpoints import require_endpoint
 from paygrid.webhooks.delivery import DELIVER, QUEUE
 from paygrid.webhooks.dispatcher import subscribed
@@ -23,7 +24,7 @@ REPLAY_LIMIT = 10_000
 async def send_test(deps: Deps, tenant: Tenant, endpoint_id: str) -> dict[str, str]:
     """Send a ``ping`` event, with the endpoint as its object, to this endpoint only."""
     endpoint = await require_endpoint(deps, tenant, endpoint_id)
-    event = events_db.event_row(
+    event = events_db.new_event(
         merchant_id=tenant.merchant_id,
         livemode=tenant.livemode,
         event_type=PING,
@@ -36,11 +37,12 @@ async def send_test(deps: Deps, tenant: Tenant, endpoint_id: str) -> dict[str, s
         await webhooks_db.insert_dispatched_event(conn, event)
         await webhooks_db.insert_deliveries(
             conn,
-            [(delivery_id, tenant.merchant_id, tenant.livemode, endpoint_id, event["id"])],
+            [(delivery_id, tenant.merchant_id, tenant.livemode, endpoint_id, event.id)],
             job_kind=DELIVER,
             queue=QUEUE,
+            now=event.created_at,
         )
-    return {"event": event["id"], "delivery": delivery_id}
+    return {"event": event.id, "delivery": delivery_id}
 
 
 async def redeliver(deps: Deps, tenant: Tenant, event_id: str, endpoint_id: str | None) -> int:
@@ -50,14 +52,16 @@ async def redeliver(deps: Deps, tenant: Tenant, event_id: str, endpoint_id: str 
     if event is None:
         raise ResourceMissing(f"No such event: '{event_id}'", param="id")
     if endpoint_id is not None:
-        targets = [(await require_endpoint(deps, tenant, endpoint_id))["id"]]
+        targets = [(await require_endpoint(deps, tenant, endpoint_id)).id]
     else:
-        endpoints = await webhooks_db.endpoints_for(
+        endpoints = await webhooks_db.endpoint_targets(
             deps.pool, [(tenant.merchant_id, tenant.livemode)]
         )
-        targets = [e["id"] for e in endpoints if subscribed(e["enabled_events"], event["type"])]
+        targets = [e.id for e in endpoints if subscribed(e.enabled_events, event.type)]
     planned = [(new_id("whd"), tenant.merchant_id, tenant.livemode, t, event_id) for t in targets]
-    await webhooks_db.insert_deliveries(deps.pool, planned, job_kind=DELIVER, queue=QUEUE)
+    await webhooks_db.insert_deliveries(
+        deps.pool, planned, job_kind=DELIVER, queue=QUEUE, now=deps.clock.now()
+    )
     return len(planned)
 
 
@@ -88,11 +92,13 @@ async def replay(
         limit=REPLAY_LIMIT,
     )
     planned = [
-        (new_id("whd"), tenant.merchant_id, tenant.livemode, endpoint_id, e["id"])
+        (new_id("whd"), tenant.merchant_id, tenant.livemode, endpoint_id, e.id)
         for e in events
-        if subscribed(endpoint["enabled_events"], e["type"])
+        if subscribed(endpoint.enabled_events, e.type)
     ]
-    await webhooks_db.insert_deliveries(deps.pool, planned, job_kind=DELIVER, queue=QUEUE)
+    await webhooks_db.insert_deliveries(
+        deps.pool, planned, job_kind=DELIVER, queue=QUEUE, now=deps.clock.now()
+    )
     return len(planned)
 
 
@@ -102,8 +108,10 @@ async def retry_dead_letters(deps: Deps, tenant: Tenant) -> int:
         deps.pool, tenant.merchant_id, tenant.livemode, REPLAY_LIMIT
     )
     planned = [
-        (new_id("whd"), tenant.merchant_id, tenant.livemode, row["endpoint_id"], row["event_id"])
-        for row in failed
+        (new_id("whd"), tenant.merchant_id, tenant.livemode, dead.endpoint_id, dead.event_id)
+        for dead in failed
     ]
-    await webhooks_db.insert_deliveries(deps.pool, planned, job_kind=DELIVER, queue=QUEUE)
+    await webhooks_db.insert_deliveries(
+        deps.pool, planned, job_kind=DELIVER, queue=QUEUE, now=deps.clock.now()
+    )
     return len(planned)

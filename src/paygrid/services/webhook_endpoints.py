@@ -3,14 +3,19 @@ secret, pause and resume, and list deliveries."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import asyncpg
 
 from paygrid.crypto import KeyRing
 from paygrid.db import webhooks as webhooks_db
-from paygrid.db.pagination import PageRequest, group_by
+from paygrid.db.executor import Executor
+from paygrid.db.webhooks import NewEndpoint, WebhookEndpointRow
+from paygrid.dependencies import Deps
 from paygrid.domain.errors import ResourceMissing
+from paygrid.domain.pagination import PageRequest
+from paygrid.domain.webhooks import DisabledReason, EndpointStatus
 from paygrid.ids import new_id
 from paygrid.schemas.common import DeletedObject
 from paygrid.schemas.webhooks import (
@@ -19,7 +24,7 @@ from paygrid.schemas.webhooks import (
     WebhookEndpointCreate,
     WebhookEndpointUpdate,
 )
-from paygrid.services.context import Deps, Tenant
+from paygrid.services.context import Tenant
 from paygrid.webhooks import signing
 from paygrid.webhooks.destinations import check_url
 
@@ -33,16 +38,16 @@ async def create_endpoint(
     secret = signing.new_secret()
     row = await webhooks_db.insert_endpoint(
         deps.pool,
-        {
-            "id": endpoint_id,
-            "merchant_id": tenant.merchant_id,
-            "livemode": tenant.livemode,
-            "url": params.url,
-            "description": params.description,
-            "enabled_events": params.enabled_events,
-            "metadata": params.metadata,
-            "secret_ciphertext": deps.keys.encrypt(secret, context=endpoint_id),
-        },
+        NewEndpoint(
+            id=endpoint_id,
+            merchant_id=tenant.merchant_id,
+            livemode=tenant.livemode,
+            url=params.url,
+            description=params.description,
+            enabled_events=params.enabled_events,
+            metadata=params.metadata,
+            secret_ciphertext=deps.keys.encrypt(secret, context=endpoint_id),
+        ),
     )
     return WebhookEndpoint.from_row(row, secret=secret)
 
@@ -58,11 +63,11 @@ async def update_endpoint(
     ``description``). Re-enabling clears the reason it was disabled."""
     sent = params.model_dump(exclude_unset=True)
     changes = {k: v for k, v in sent.items() if v is not None or k == "description"}
-    if "url" in changes:
-        await _check(deps, tenant, changes["url"])
-    if "status" in changes:
-        enabled = changes["status"] == "enabled"
-        changes["disabled_reason"] = None if enabled else "disabled_by_merchant"
+    if params.url is not None:
+        await _check(deps, tenant, params.url)
+    if params.status is not None:
+        enabled = EndpointStatus(params.status) is EndpointStatus.ENABLED
+        changes.update(disabled_reason=None if enabled else DisabledReason.BY_MERCHANT.value)
     async with deps.pool.acquire() as conn, conn.transaction():
         row = await _get(conn, tenant, endpoint_id, lock=True)
         if changes:
@@ -84,7 +89,7 @@ async def rotate_secret(deps: Deps, tenant: Tenant, endpoint_id: str) -> Webhook
     overlap = timedelta(hours=deps.settings.webhook_secret_overlap_hours)
     async with deps.pool.acquire() as conn, conn.transaction():
         current = await _get(conn, tenant, endpoint_id, lock=True)
-        old = deps.keys.decrypt(current["secret_ciphertext"], context=endpoint_id)
+        old = deps.keys.decrypt(current.secret_ciphertext, context=endpoint_id)
         row = await webhooks_db.update_endpoint(
             conn,
             endpoint_id,
@@ -123,12 +128,12 @@ async def list_deliveries(
         endpoint_id=endpoint_id,
         event_id=event_id,
     )
-    attempts = await webhooks_db.list_attempts(deps.pool, [r["id"] for r in rows])
-    by_delivery = group_by(attempts, "delivery_id")
-    return [WebhookDelivery.from_row(r, by_delivery.get(r["id"], [])) for r in rows], has_more
+    attempts = await webhooks_db.attempts_by_delivery(deps.pool, [r.id for r in rows])
+    return [WebhookDelivery.from_row(r, attempts.get(r.id, [])) for r in rows], has_more
 
 
-async def require_endpoint(deps: Deps, tenant: Tenant, endpoint_id: str) -> asyncpg.Record:
+async def require_endpoint(deps: Deps, tenant: Tenant, endpoint_id: str) -> WebhookEndpointRow:
+    """The tenant's endpoint; another merchant's, the other mode's or a deleted one is missing."""
     return await _get(deps.pool, tenant, endpoint_id)
 
 
@@ -142,12 +147,8 @@ async def _check(deps: Deps, tenant: Tenant, url: str) -> None:
 
 
 async def _get(
-    conn: asyncpg.Pool | asyncpg.pool.PoolConnectionProxy,
-    tenant: Tenant,
-    endpoint_id: str,
-    *,
-    lock: bool = False,
-) -> asyncpg.Record:
+    conn: Executor, tenant: Tenant, endpoint_id: str, *, lock: bool = False
+) -> WebhookEndpointRow:
     row = await webhooks_db.get_endpoint(
         conn, tenant.merchant_id, tenant.livemode, endpoint_id, lock=lock
     )
@@ -162,32 +163,26 @@ async def rotate_encryption(pool: asyncpg.Pool, keys: KeyRing) -> tuple[int, int
     dropped from the ring. Each row is locked while it changes, so a concurrent secret
     rotation is not overwritten. Returns (re-encrypted, already current)."""
     rotated = current = 0
-    ids = [row["id"] for row in await pool.fetch("SELECT id FROM webhook_endpoints ORDER BY id")]
-    for endpoint_id in ids:
+    for endpoint_id in await webhooks_db.every_endpoint_id(pool):
         async with pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "SELECT id, secret_ciphertext, previous_secret_ciphertext"
-                " FROM webhook_endpoints WHERE id = $1 FOR UPDATE",
-                endpoint_id,
-            )
-            assert row is not None  # endpoints are soft-deleted only
-            sealed = [row["secret_ciphertext"], row["previous_secret_ciphertext"]]
-            if all(c is None or keys.is_current(c) for c in sealed):
+            sealed = await webhooks_db.lock_secrets(conn, endpoint_id)
+            assert sealed is not None  # endpoints are soft-deleted only
+            previous = sealed.previous
+            if keys.is_current(sealed.current) and (previous is None or keys.is_current(previous)):
                 current += 1
                 continue
-            resealed = [
-                c if c is None or keys.is_current(c) else _reseal(keys, c, row["id"])
-                for c in sealed
-            ]
-            await conn.execute(
-                "UPDATE webhook_endpoints SET secret_ciphertext = $2,"
-                " previous_secret_ciphertext = $3 WHERE id = $1",
-                row["id"],
-                *resealed,
+            resealed = replace(
+                sealed,
+                current=_reseal(keys, sealed.current, endpoint_id),
+                previous=None if previous is None else _reseal(keys, previous, endpoint_id),
             )
+            await webhooks_db.store_secrets(conn, resealed)
             rotated += 1
     return rotated, current
 
 
 def _reseal(keys: KeyRing, ciphertext: bytes, endpoint_id: str) -> bytes:
+    """``ciphertext`` under the ring's active key (unchanged when it already is)."""
+    if keys.is_current(ciphertext):
+        return ciphertext
     return keys.encrypt(keys.decrypt(ciphertext, context=endpoint_id), context=endpoint_id)

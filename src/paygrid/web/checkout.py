@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-import asyncpg
 from fastapi import APIRouter, Request
 from fastapi.responses import (
     FileResponse,
@@ -25,16 +24,15 @@ from fastapi.responses import (
 from fastapi.templating import Jinja2Templates
 
 from paygrid.api.dependencies import deps_of
-from paygrid.db import audit as audit_db
-from paygrid.db import checkout_sessions as sessions_db
-from paygrid.db import merchants as merchants_db
+from paygrid.dependencies import Deps
 from paygrid.domain.card_numbers import refuse_card_number
+from paygrid.domain.checkout import CheckoutSessionStatus
 from paygrid.domain.errors import InvalidRequest, PaygridError, PermissionDenied
 from paygrid.money import format_display, get_currency
-from paygrid.services import checkout
+from paygrid.services import checkout, checkout_pages
+from paygrid.services.audit_actor import act_as_checkout_customer
 from paygrid.services.checkout import Outcome, Result
-from paygrid.services.checkout_sessions import expire_if_due, hosted_page_key
-from paygrid.services.context import Deps
+from paygrid.services.checkout_sessions import hosted_page_key
 
 WEB = Path(__file__).parent
 templates = Jinja2Templates(directory=str(WEB / "templates"))
@@ -77,10 +75,10 @@ for _path in ASSETS:
 @router.get("/checkout/{session_id}", response_class=HTMLResponse)
 async def checkout_page(request: Request, session_id: str, embed: str | None = None) -> Response:
     deps = deps_of(request)
-    session = await _session(deps, session_id)
+    session = await checkout_pages.session_for_page(deps, session_id)
     if session is None:
         return _not_found(request)
-    if session["status"] == "complete":
+    if session.status is CheckoutSessionStatus.COMPLETE:
         return await _render_outcome(request, Outcome(Result.SUCCEEDED, session), embed == "1")
     return await _render_page(request, session, embed=embed == "1")
 
@@ -93,17 +91,18 @@ async def pay(request: Request, session_id: str) -> Response:
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     embed = fields.get("embed") == "1"
-    session = await _session(deps, session_id)
+    session = await checkout_pages.session_for_page(deps, session_id)
     if session is None:
         return _not_found(request)
-    if not hmac.compare_digest(fields.get("form_token", ""), session["form_token"]):
+    if not hmac.compare_digest(fields.get("form_token", ""), session.form_token):
         return await _render_page(request, session, embed=embed, error=FormTokenInvalid())
-    if session["status"] != "open":
+    if session.status is not CheckoutSessionStatus.OPEN:
         outcome = Outcome(
-            Result.SUCCEEDED if session["status"] == "complete" else Result.UNPAID, session
+            Result.SUCCEEDED if session.status is CheckoutSessionStatus.COMPLETE else Result.UNPAID,
+            session,
         )
         return await _render_outcome(request, outcome, embed)
-    audit_db.set_actor(f"checkout:{session_id}")
+    act_as_checkout_customer(session_id)
     payment_method = fields.get("payment_method") or None
     if fields.get("method") == "redirect" and not checkout.redirect_types(session):
         error = InvalidRequest("This checkout takes cards only.")
@@ -123,7 +122,7 @@ async def pay(request: Request, session_id: str) -> Response:
             return_url=_return_url(deps, session_id, embed),
         )
     except PaygridError as error:
-        current = await sessions_db.get_session_unscoped(deps.pool, session_id)
+        current = await checkout_pages.session_as_stored(deps, session_id)
         assert current is not None
         return await _render_page(request, current, embed=embed, error=error)
     return await _render_outcome(request, outcome, embed)
@@ -133,20 +132,15 @@ async def pay(request: Request, session_id: str) -> Response:
 async def checkout_return(request: Request, session_id: str, embed: str | None = None) -> Response:
     """Back from 3-D Secure or the provider's page (through ``/payments/{id}/return``)."""
     deps = deps_of(request)
-    session = await sessions_db.get_session_unscoped(deps.pool, session_id)
+    session = await checkout_pages.session_as_stored(deps, session_id)
     if session is None:
         return _not_found(request)
-    audit_db.set_actor(f"checkout:{session_id}")
+    act_as_checkout_customer(session_id)
     try:
         outcome = await checkout.returned(deps, session)
     except PaygridError as error:
         return await _render_page(request, session, embed=embed == "1", error=error)
     return await _render_outcome(request, outcome, embed == "1")
-
-
-async def _session(deps: Deps, session_id: str) -> asyncpg.Record | None:
-    session = await sessions_db.get_session_unscoped(deps.pool, session_id)
-    return None if session is None else await expire_if_due(deps, session)
 
 
 def _return_url(deps: Deps, session_id: str, embed: bool) -> str:
@@ -170,15 +164,15 @@ async def _render_outcome(request: Request, outcome: Outcome, embed: bool) -> Re
     session = outcome.session
     if _script_asked(request) and outcome.result in (Result.SUCCEEDED, Result.PROCESSING):
         if outcome.result is Result.PROCESSING:
-            return _navigate(_return_url(deps_of(request), session["id"], embed))
+            return _navigate(_return_url(deps_of(request), session.id, embed))
         if embed:  # the page of a complete session tells the merchant's page
-            return _navigate(f"/checkout/{session['id']}?embed=1")
-        return _navigate(_with_query(session["success_url"], session_id=session["id"]))
+            return _navigate(f"/checkout/{session.id}?embed=1")
+        return _navigate(_with_query(session.success_url, session_id=session.id))
     match outcome.result:
         case Result.SUCCEEDED:
             if embed:
                 return _done(request, session, "paygrid.checkout.succeeded")
-            target = _with_query(session["success_url"], session_id=session["id"])
+            target = _with_query(session.success_url, session_id=session.id)
             return RedirectResponse(target, status_code=303, headers=NO_STORE)
         case Result.REDIRECT:
             assert outcome.url is not None
@@ -196,7 +190,7 @@ async def _render_outcome(request: Request, outcome: Outcome, embed: bool) -> Re
             )
 
 
-def _done(request: Request, session: asyncpg.Record, event: str) -> Response:
+def _done(request: Request, session: checkout.SessionRow, event: str) -> Response:
     """Inside checkout.js's iframe: a page whose script tells the merchant's page."""
     return templates.TemplateResponse(
         request,
@@ -208,7 +202,7 @@ def _done(request: Request, session: asyncpg.Record, event: str) -> Response:
 
 async def _render_page(
     request: Request,
-    session: asyncpg.Record,
+    session: checkout.SessionRow,
     *,
     embed: bool,
     error: PaygridError | None = None,
@@ -217,8 +211,8 @@ async def _render_page(
     status_code: int = 200,
 ) -> Response:
     deps = deps_of(request)
-    page = f"/checkout/{session['id']}{'?embed=1' if embed else ''}"
-    if session["status"] == "expired":
+    page = f"/checkout/{session.id}{'?embed=1' if embed else ''}"
+    if session.status is CheckoutSessionStatus.EXPIRED:
         if _script_asked(request):
             return _navigate(page)
         return templates.TemplateResponse(
@@ -242,24 +236,22 @@ async def _render_page(
     )
 
 
-async def _context(deps: Deps, session: asyncpg.Record, embed: bool) -> dict[str, Any]:
-    merchant = await merchants_db.get_merchant(deps.pool, session["merchant_id"])
-    assert merchant is not None
+async def _context(deps: Deps, session: checkout.SessionRow, embed: bool) -> dict[str, Any]:
     redirect_types = checkout.redirect_types(session)
     return {
         "session": session,
-        "merchant_name": merchant["name"],
-        "amount": format_display(session["amount"], get_currency(session["currency"])),
+        "merchant_name": await checkout_pages.merchant_name(deps, session.merchant_id),
+        "amount": format_display(session.amount, get_currency(session.currency)),
         "embed": embed,
-        "card": checkout.CARD in session["payment_method_types"],
+        "card": checkout.CARD in session.payment_method_types,
         "redirect_labels": [METHOD_LABELS.get(t, t) for t in redirect_types],
         "needs_email": bool(redirect_types)
-        and session["customer_email"] is None
-        and session["customer_id"] is None,
-        "publishable_key": await hosted_page_key(deps, session["merchant_id"], session["livemode"])
-        if checkout.CARD in session["payment_method_types"]
+        and session.customer_email is None
+        and session.customer_id is None,
+        "publishable_key": await hosted_page_key(deps, session.merchant_id, session.livemode)
+        if checkout.CARD in session.payment_method_types
         else None,
-        "cancel_url": session["cancel_url"],
+        "cancel_url": session.cancel_url,
         "return_query": urlencode({"embed": "1"}) if embed else "",
         "error": None,
         "processing": False,

@@ -14,14 +14,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from paygrid.api.dependencies import deps_of
-from paygrid.connectors.simulator import store as simulator_store
-from paygrid.db import payments as payments_db
 from paygrid.demo import DEMO_USER_EMAIL, load_demo_merchant
-from paygrid.domain.errors import InvalidRequest, ResourceMissing
+from paygrid.domain.errors import InvalidRequest
 from paygrid.domain.payments import PaymentStatus
 from paygrid.domain.url_safety import check_redirect_url
 from paygrid.money import format_minor, get_currency
-from paygrid.services.authorization import sync_authorization
+from paygrid.services import simulator_challenges
+from paygrid.services.provider_returns import payment_after_return
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)
@@ -61,21 +60,17 @@ def _is_local(request: Request) -> bool:
 
 @router.get("/simulator/authenticate/{charge_id}", response_class=HTMLResponse)
 async def authentication_page(request: Request, charge_id: str) -> Response:
-    deps = deps_of(request)
-    charge = await simulator_store.get_charge(deps.pool, charge_id)
-    if charge is None:
-        raise ResourceMissing("No such authentication.")
-    token = await simulator_store.get_token(deps.pool, charge["token_id"])
-    currency = get_currency(charge["currency"])
+    challenge = await simulator_challenges.challenge(deps_of(request), charge_id)
+    currency = get_currency(challenge.currency)
     return templates.TemplateResponse(
         request,
         "simulator_authenticate.html",
         {
             "charge_id": charge_id,
-            "last4": token["last4"] if token else "????",
-            "amount": format_minor(charge["amount"], currency),
+            "last4": "????" if challenge.last4 is None else challenge.last4,
+            "amount": format_minor(challenge.amount, currency),
             "currency": currency.code,
-            "pending": charge["status"] == "requires_action",
+            "pending": challenge.pending,
         },
     )
 
@@ -84,9 +79,7 @@ async def authentication_page(request: Request, charge_id: str) -> Response:
 async def authentication_decision(request: Request, charge_id: str) -> Response:
     form = parse_qs((await request.body()).decode())
     approved = form.get("decision", [""])[0] == "approve"
-    target = await deps_of(request).connectors.simulator.authenticate(charge_id, approved=approved)
-    if target is None:
-        raise ResourceMissing("No such authentication.")
+    target = await simulator_challenges.decide(deps_of(request), charge_id, approved=approved)
     return RedirectResponse(target, status_code=303)
 
 
@@ -94,11 +87,7 @@ async def authentication_decision(request: Request, charge_id: str) -> Response:
 async def provider_return(request: Request, payment_id: str) -> Response:
     """The customer is back from the provider: learn the outcome, then hand over to the
     merchant's ``return_url`` (with ``payment`` and ``redirect_status``)."""
-    deps = deps_of(request)
-    payment = await payments_db.get_payment_unscoped(deps.pool, payment_id)
-    if payment is None:
-        raise ResourceMissing("No such payment.")
-    view = await sync_authorization(deps, payment)
+    view = await payment_after_return(deps_of(request), payment_id)
     redirect_status = {
         PaymentStatus.SUCCEEDED: "succeeded",
         PaymentStatus.REQUIRES_CAPTURE: "succeeded",

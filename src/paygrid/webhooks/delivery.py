@@ -20,12 +20,14 @@ import yarl
 
 from paygrid.db import jobs as jobs_db
 from paygrid.db import webhooks as webhooks_db
+from paygrid.db.webhooks import DeliveryContext
+from paygrid.dependencies import Deps
 from paygrid.domain import url_safety
 from paygrid.domain.url_safety import Reach
+from paygrid.domain.webhooks import DeliveryStatus, DisabledReason, EndpointStatus
 from paygrid.ids import new_id
 from paygrid.schemas.common import unix
 from paygrid.schemas.events import Event, EventData
-from paygrid.services.context import Deps
 from paygrid.webhooks import signing
 from paygrid.webhooks.destinations import (
     AddressNotAllowed,
@@ -61,12 +63,12 @@ async def deliver(payload: dict[str, Any], context: JobContext) -> None:
         await _attempt(deps, claimed, attempt)
         return
     row = await webhooks_db.delivery_context(deps.pool, delivery_id)
-    if row is None or row["status"] != "pending":
+    if row is None or row.status is not DeliveryStatus.PENDING:
         return
-    if row["endpoint_deleted"] or row["endpoint_status"] != "enabled":
-        await webhooks_db.fail_delivery(deps.pool, delivery_id)
+    if row.endpoint_deleted or row.endpoint_status is not EndpointStatus.ENABLED:
+        await webhooks_db.fail_delivery(deps.pool, delivery_id, deps.clock.now())
         return
-    if row["paused"]:
+    if row.paused:
         await jobs_db.enqueue(
             deps.pool, DELIVER, payload, queue=QUEUE, run_at=deps.clock.now() + PAUSED_RECHECK
         )
@@ -74,21 +76,21 @@ async def deliver(payload: dict[str, Any], context: JobContext) -> None:
     # Otherwise the delivery is pending at another attempt number: this job is stale.
 
 
-async def _attempt(deps: Deps, row: Any, attempt: int) -> None:
+async def _attempt(deps: Deps, row: DeliveryContext, attempt: int) -> None:
     now = deps.clock.now()
     body = (
         Event(
-            id=row["event_id"],
-            type=row["event_type"],
-            created=unix(row["event_created_at"]) or 0,
-            livemode=row["livemode"],
-            data=EventData(object=row["event_data"]["object"]),
+            id=row.event_id,
+            type=row.event_type,
+            created=unix(row.event_created_at) or 0,
+            livemode=row.livemode,
+            data=EventData(object=row.event_object),
         )
         .model_dump_json()
         .encode()
     )
     headers = {
-        **signing.headers(_secrets(deps, row, now), row["event_id"], int(now.timestamp()), body),
+        **signing.headers(_secrets(deps, row, now), row.event_id, int(now.timestamp()), body),
         "content-type": "application/json",
         "user-agent": USER_AGENT,
     }
@@ -100,15 +102,15 @@ async def _attempt(deps: Deps, row: Any, attempt: int) -> None:
 
 
 async def _post(
-    deps: Deps, row: Any, body: bytes, headers: dict[str, str]
+    deps: Deps, row: DeliveryContext, body: bytes, headers: dict[str, str]
 ) -> tuple[int | None, str | None, str | None, str | None]:
     """POST the event; (status code, Retry-After, first 1 KB of the body, error)."""
     allowed = deps.settings.allowed_webhook_hosts()
     try:
-        _check_literal(row["url"], livemode=row["livemode"], allowed_hosts=allowed)
+        _check_literal(row.url, livemode=row.livemode, allowed_hosts=allowed)
         timeout = aiohttp.ClientTimeout(total=deps.settings.webhook_timeout_seconds)
         async with _session(deps.resolver, allowed).post(
-            row["url"], data=body, headers=headers, timeout=timeout, allow_redirects=False
+            row.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
         ) as response:
             prefix = await response.content.read(RESPONSE_PREFIX_BYTES)
             text = prefix.decode("utf-8", errors="replace")[:RESPONSE_PREFIX_BYTES]
@@ -143,7 +145,7 @@ def _check_literal(url: str, *, livemode: bool, allowed_hosts: frozenset[str]) -
 
 async def _record(
     deps: Deps,
-    row: Any,
+    row: DeliveryContext,
     attempt: int,
     attempted_at: datetime,
     status_code: int | None,
@@ -156,33 +158,33 @@ async def _record(
         await webhooks_db.record_attempt(
             conn,
             attempt_id=new_id("wha"),
-            delivery_id=row["id"],
+            delivery_id=row.id,
             attempted_at=attempted_at,
             status_code=status_code,
             latency_ms=latency_ms,
             response_body=response_body,
             error=error,
-            outcome=decision.outcome.value,
+            outcome=DeliveryStatus(decision.outcome.value),
             next_attempt_at=decision.next_attempt_at,
         )
         if decision.disable_endpoint:
-            await webhooks_db.disable_endpoint(conn, row["endpoint_id"], "gone_410")
+            await webhooks_db.disable_endpoint(conn, row.endpoint_id, DisabledReason.GONE)
         if decision.outcome is Outcome.RETRY:
             await jobs_db.enqueue(
                 conn,
                 DELIVER,
-                deliver_payload(row["id"], row["endpoint_id"], attempt + 1),
+                deliver_payload(row.id, row.endpoint_id, attempt + 1),
                 queue=QUEUE,
                 run_at=decision.next_attempt_at,
             )
     delivered = decision.outcome is Outcome.SUCCEEDED
     deps.metrics.webhook_attempt(
         decision.outcome.name.lower(),  # succeeded, retry, failed
-        (deps.clock.now() - row["event_created_at"]).total_seconds() if delivered else None,
+        (deps.clock.now() - row.event_created_at).total_seconds() if delivered else None,
     )
     log.info(
         "webhook.attempt",
-        delivery_id=row["id"],
+        delivery_id=row.id,
         attempt=attempt,
         status=status_code,
         outcome=decision.outcome.value,
@@ -190,13 +192,13 @@ async def _record(
     )
 
 
-def _secrets(deps: Deps, row: Any, now: datetime) -> list[str]:
+def _secrets(deps: Deps, row: DeliveryContext, now: datetime) -> list[str]:
     """The current secret, and the previous one while its overlap lasts."""
-    endpoint_id = row["endpoint_id"]
-    secrets = [deps.keys.decrypt(row["secret_ciphertext"], context=endpoint_id)]
-    expires = row["previous_secret_expires_at"]
-    if row["previous_secret_ciphertext"] is not None and expires is not None and expires > now:
-        secrets.append(deps.keys.decrypt(row["previous_secret_ciphertext"], context=endpoint_id))
+    endpoint_id = row.endpoint_id
+    secrets = [deps.keys.decrypt(row.secret_ciphertext, context=endpoint_id)]
+    previous, expires = row.previous_secret_ciphertext, row.previous_secret_expires_at
+    if previous is not None and expires is not None and expires > now:
+        secrets.append(deps.keys.decrypt(previous, context=endpoint_id))
     return secrets
 
 

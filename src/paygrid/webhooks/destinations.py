@@ -15,11 +15,11 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Collection
-from typing import Protocol
 from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from paygrid.dependencies import HostResolver as HostResolver  # re-exported: the SSRF guard's seam
 from paygrid.domain import url_safety
 from paygrid.domain.errors import InvalidRequest
 from paygrid.domain.url_safety import Reach, Verdict
@@ -34,14 +34,6 @@ class UnsafeDestination(InvalidRequest):
 class AddressNotAllowed(OSError):
     """Raised inside the HTTP client's resolver: aiohttp wraps resolver ``OSError``s in a
     ``ClientConnectorError``, whose ``os_error`` is this."""
-
-
-class HostResolver(Protocol):
-    """DNS, as a seam: tests swap in a resolver whose answers change (rebinding)."""
-
-    async def resolve(self, host: str, port: int) -> list[str]:
-        """The addresses ``host`` resolves to; raises ``OSError`` when it does not."""
-        ...
 
 
 class SystemResolver:

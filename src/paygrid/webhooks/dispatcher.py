@@ -7,15 +7,15 @@ job for its first attempt (and, when ``PAYGRID_AMQP_URL`` is set, one ``events.p
 per event: see ``paygrid.broker.publisher``), and marks the batch dispatched, all in one
 transaction: an event is dispatched exactly once and never lost. It wakes on the
 ``paygrid_events`` NOTIFY that a trigger sends when events commit (listening again after a
-database outage), and polls as a fallback.
+database outage), a few milliseconds later so that one drain takes a burst of commits, and
+polls as a fallback.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
-from datetime import datetime
-from typing import Any, Final
+from collections.abc import Collection, Sequence
+from typing import Final
 
 import structlog
 
@@ -23,13 +23,17 @@ from paygrid.broker import publisher
 from paygrid.db import engine
 from paygrid.db import jobs as jobs_db
 from paygrid.db import webhooks as webhooks_db
-from paygrid.db.listener import Listener
+from paygrid.db.listener import Notifications
+from paygrid.db.webhooks import EndpointTarget, UndispatchedEvent
+from paygrid.dependencies import Deps
 from paygrid.ids import new_id
-from paygrid.services.context import Deps
 from paygrid.webhooks.delivery import DELIVER, QUEUE
 
 CHANNEL: Final = "paygrid_events"
 BATCH: Final = 500
+# After a wake-up, wait this long before draining: commits arrive in bursts (each payment
+# notifies), and one drain, one transaction, then takes them all instead of one each.
+COALESCE_SECONDS: Final = 0.025
 log = structlog.get_logger("paygrid.webhooks")
 
 
@@ -38,28 +42,21 @@ def subscribed(enabled_events: Collection[str], event_type: str) -> bool:
 
 
 def plan_deliveries(
-    events: list[Any], endpoints: list[Any]
+    events: Sequence[UndispatchedEvent], endpoints: Sequence[EndpointTarget]
 ) -> list[tuple[str, str, bool, str, str]]:
     """Pure: one delivery per (event, endpoint) of the same merchant and mode, where the
     endpoint subscribes to the event's type and already existed when it happened."""
-    by_tenant: dict[tuple[str, bool], list[Any]] = {}
+    by_tenant: dict[tuple[str, bool], list[EndpointTarget]] = {}
     for endpoint in endpoints:
-        by_tenant.setdefault((endpoint["merchant_id"], endpoint["livemode"]), []).append(endpoint)
+        by_tenant.setdefault((endpoint.merchant_id, endpoint.livemode), []).append(endpoint)
     planned = []
     for event in events:
-        created: datetime = event["created_at"]
-        for endpoint in by_tenant.get((event["merchant_id"], event["livemode"]), []):
-            if endpoint["created_at"] <= created and subscribed(
-                endpoint["enabled_events"], event["type"]
+        for endpoint in by_tenant.get((event.merchant_id, event.livemode), []):
+            if endpoint.created_at <= event.created_at and subscribed(
+                endpoint.enabled_events, event.type
             ):
                 planned.append(
-                    (
-                        new_id("whd"),
-                        event["merchant_id"],
-                        event["livemode"],
-                        endpoint["id"],
-                        event["id"],
-                    )
+                    (new_id("whd"), event.merchant_id, event.livemode, endpoint.id, event.id)
                 )
     return planned
 
@@ -70,17 +67,19 @@ async def dispatch_pending(deps: Deps, batch: int = BATCH) -> int:
         events = await webhooks_db.claim_undispatched_events(conn, batch)
         if not events:
             return 0
-        tenants = sorted({(e["merchant_id"], e["livemode"]) for e in events})
-        endpoints = await webhooks_db.endpoints_for(conn, tenants)
+        tenants = sorted({(e.merchant_id, e.livemode) for e in events})
+        endpoints = await webhooks_db.endpoint_targets(conn, tenants)
+        now = deps.clock.now()
         await webhooks_db.insert_deliveries(
-            conn, plan_deliveries(events, endpoints), job_kind=DELIVER, queue=QUEUE
+            conn, plan_deliveries(events, endpoints), job_kind=DELIVER, queue=QUEUE, now=now
         )
         if deps.settings.amqp_url is not None:
             await jobs_db.enqueue_many(
                 conn,
                 publisher.PUBLISH,
-                [publisher.publish_payload(event["id"]) for event in events],
+                [publisher.publish_payload(event.id) for event in events],
                 queue=publisher.QUEUE,
+                run_at=now,
             )
     return len(events)
 
@@ -88,10 +87,22 @@ async def dispatch_pending(deps: Deps, batch: int = BATCH) -> int:
 class EventDispatcher:
     """Runs ``dispatch_pending`` whenever events commit, until stopped."""
 
-    def __init__(self, deps: Deps, *, poll_seconds: float = 1.0, batch: int = BATCH) -> None:
+    def __init__(
+        self,
+        deps: Deps,
+        *,
+        poll_seconds: float = 1.0,
+        batch: int = BATCH,
+        coalesce_seconds: float = COALESCE_SECONDS,
+        notifications: Notifications | None = None,
+    ) -> None:
+        """``notifications``: the process's LISTEN hub (its owner starts and stops it);
+        without one, ``run`` holds a LISTEN connection of its own."""
         self.deps = deps
+        self.notifications = notifications
         self.poll_seconds = poll_seconds
         self.batch = batch
+        self.coalesce_seconds = coalesce_seconds
         self._wake = asyncio.Event()
         self._unreachable = False
 
@@ -99,23 +110,23 @@ class EventDispatcher:
         self._wake.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
+        hub = self.notifications or Notifications(self.deps.pool, owner="event_dispatcher")
+        if hub is not self.notifications:
+            await hub.start()
         # Once it listens again after a database outage, drain at once: events committed
         # meanwhile notified nobody.
-        listener = Listener(
-            self.deps.pool,
-            CHANNEL,
-            self._notified,
-            on_listening=self._wake.set,
-            owner="event_dispatcher",
-        )
-        await listener.start()
+        subscription = await hub.subscribe(CHANNEL, self._notified, on_listening=self._wake.set)
         try:
             while not stopping.is_set():
-                self._wake.clear()
+                self._wake.clear()  # before draining: a commit during the drain wakes it again
                 await self._drain()
                 await _first_of(self._wake, stopping, seconds=self.poll_seconds)
+                if self._wake.is_set():  # delays a delivery by coalesce_seconds at most
+                    await _first_of(stopping, seconds=self.coalesce_seconds)
         finally:
-            await listener.stop()
+            await subscription.stop()
+            if hub is not self.notifications:
+                await hub.stop()
 
     async def _drain(self) -> None:
         try:

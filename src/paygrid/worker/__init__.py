@@ -1,2 +1,4 @@
-"""The background job runner: every job kind (maintenance now; webhook deliveries, status
-polling, renewals and reconciliation later) runs through the same queue and workers."""
+"""The background job framework: a queue every job kind runs through, workers that claim,
+lease, retry and heartbeat on the injected clock, and a registry of handlers. It knows no
+paygrid job: ``paygrid.bootstrap`` registers them (maintenance, webhook deliveries, broker
+publishes, status sync, the audit sealer, provider webhook retries)."""

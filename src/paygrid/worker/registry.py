@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any, TypeAlias
 
 from paygrid.db.jobs import DEFAULT_QUEUE
-from paygrid.services.context import Deps
+from paygrid.dependencies import Deps
 from paygrid.worker.retry import DEFAULT_RETRY, RetryPolicy
 
 

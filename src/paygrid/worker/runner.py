@@ -3,19 +3,22 @@ them at once under leases it keeps renewing, retries failures on each kind's sch
 records a heartbeat, and on stop lets in-flight jobs finish or releases them.
 
 It wakes on ``NOTIFY paygrid_jobs`` and polls as a fallback, so a lost notification only
-delays a job by the poll interval. Its LISTEN connection is reopened when the database comes
-back after an outage, and an outage is logged once, not at every claim and heartbeat."""
+delays a job by the poll interval. The LISTEN connection (the process's one, shared through
+``paygrid.db.listener.Notifications``) is reopened when the database comes back after an
+outage, and an outage is logged once, not at every claim and heartbeat.
+
+Every time it acts on (due times, leases, retries, heartbeats) and every wait between polls
+and beats is ``deps.clock``'s, so a test moves a ``FakeClock`` instead of sleeping."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import os
 import socket
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -25,9 +28,9 @@ from paygrid.db import engine
 from paygrid.db import jobs as jobs_db
 from paygrid.db import workers as workers_db
 from paygrid.db.jobs import CHANNEL, DEFAULT_QUEUE, Job
-from paygrid.db.listener import Listener
+from paygrid.db.listener import Notifications, Subscription
+from paygrid.dependencies import Deps
 from paygrid.ids import new_id
-from paygrid.services.context import Deps
 from paygrid.worker.registry import JobContext, JobKind, JobRegistry
 from paygrid.worker.retry import after_failure
 
@@ -104,7 +107,15 @@ class _Failures:
 class Worker:
     """One job worker. Any number may run side by side, in one process or many."""
 
-    def __init__(self, deps: Deps, registry: JobRegistry, config: WorkerConfig) -> None:
+    def __init__(
+        self,
+        deps: Deps,
+        registry: JobRegistry,
+        config: WorkerConfig,
+        notifications: Notifications | None = None,
+    ) -> None:
+        """``notifications``: the process's LISTEN hub (its owner starts and stops it);
+        without one, the worker holds a LISTEN connection of its own."""
         if config.concurrency < 1:
             raise ValueError("a worker needs a concurrency of at least 1")
         self.id = new_id("wkr")
@@ -112,6 +123,7 @@ class Worker:
         self.waiting = asyncio.Event()
         """Set while the worker waits for work, a free slot or its next poll."""
         self._deps = deps
+        self._clock = deps.clock
         self._registry = registry
         self._in_flight = _InFlight()
         self._wake = asyncio.Event()
@@ -119,11 +131,9 @@ class Worker:
         self._claiming: asyncio.Task[None] | None = None
         self._housekeeping: asyncio.Task[None] | None = None
         self._failures = _Failures(self.id)
-        # Once it listens again after an outage, claim at once: jobs committed meanwhile
-        # notified nobody.
-        self._listener = Listener(
-            deps.pool, CHANNEL, self._on_notify, on_listening=self._wake.set, owner=self.id
-        )
+        self._owns_notifications = notifications is None
+        self._notifications = notifications or Notifications(deps.pool, owner=self.id)
+        self._subscription: Subscription | None = None
 
     async def start(self) -> None:
         """Register this worker, create its queues' periodic jobs, listen, start claiming."""
@@ -135,11 +145,20 @@ class Worker:
             pid=os.getpid(),
             queues=self.config.queues,
             concurrency=self.config.concurrency,
+            now=self._clock.now(),
         )
         for schedule in self._registry.schedules():
             if schedule.queue in self.config.queues:
-                await jobs_db.ensure_periodic(pool, schedule.kind, schedule.queue, schedule.every)
-        await self._listener.start()
+                await jobs_db.ensure_periodic(
+                    pool, schedule.kind, schedule.queue, schedule.every, self._clock.now()
+                )
+        if self._owns_notifications:
+            await self._notifications.start()
+        # Once it listens again after an outage, claim at once: jobs committed meanwhile
+        # notified nobody.
+        self._subscription = await self._notifications.subscribe(
+            CHANNEL, self._on_notify, on_listening=self._wake.set
+        )
         self._claiming = asyncio.create_task(self._claim_loop(), name=f"{self.id} claim")
         self._housekeeping = asyncio.create_task(self._beat_loop(), name=f"{self.id} heartbeat")
         log.info("worker.started", worker_id=self.id, queues=list(self.config.queues))
@@ -157,9 +176,12 @@ class Worker:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             await asyncio.gather(self._housekeeping, return_exceptions=True)
-        await self._listener.stop()
+        if self._subscription is not None:
+            await self._subscription.stop()
+        if self._owns_notifications:
+            await self._notifications.stop()
         try:
-            await workers_db.mark_stopped(self._deps.pool, self.id)
+            await workers_db.mark_stopped(self._deps.pool, self.id, self._clock.now())
         except Exception:  # shutting down anyway: the heartbeat simply goes stale
             log.exception("worker.stop_not_recorded", worker_id=self.id)
         log.info("worker.stopped", worker_id=self.id, released=released)
@@ -177,7 +199,7 @@ class Worker:
         if not unfinished:
             return []
         try:
-            return await jobs_db.release(self._deps.pool, self.id, unfinished)
+            return await jobs_db.release(self._deps.pool, self.id, unfinished, self._clock.now())
         except Exception:  # their leases run out and another worker reclaims them
             log.exception("worker.release_failed", worker_id=self.id, job_ids=unfinished)
             return []
@@ -186,18 +208,21 @@ class Worker:
         config = self.config
         while not self._stopping:
             self._wake.clear()
+            # Waits are measured from the time the queue was read at, so a clock moved
+            # meanwhile (a test's) is not missed.
+            now = self._clock.now()
             timeout = config.poll_seconds
             free = config.concurrency - len(self._in_flight.tasks)
             if free > 0:
                 try:
                     jobs = await jobs_db.claim(
-                        self._deps.pool, self.id, config.queues, free, config.lease_seconds
+                        self._deps.pool, self.id, config.queues, free, config.lease_seconds, now
                     )
                     for job in jobs:
                         self._spawn(job)
                     if len(jobs) == free:
                         continue  # every slot taken: wait for one to free up
-                    due = await jobs_db.seconds_until_due(self._deps.pool, config.queues)
+                    due = await jobs_db.seconds_until_due(self._deps.pool, config.queues, now)
                 except Exception as error:  # outlive database outages: try again after the
                     # poll interval, or as soon as the LISTEN connection is back
                     self._failures.failed("worker.claim_failed", error)
@@ -205,16 +230,24 @@ class Worker:
                     self._failures.succeeded("worker.claim_failed")
                     if due is not None:
                         timeout = max(min(MIN_WAIT_SECONDS, timeout), min(timeout, due))
-            await self._idle(timeout)
+            await self._idle(now, timeout)
 
-    async def _idle(self, seconds: float) -> None:
+    async def _idle(self, since: datetime, seconds: float) -> None:
+        """Wait until woken (a notification, a free slot, stop) or the clock reads
+        ``seconds`` after ``since``."""
+        left = seconds - (self._clock.now() - since).total_seconds()
+        timer = asyncio.ensure_future(self._clock.sleep(left))
         self.waiting.set()
+        timer.add_done_callback(self._timer_rang)
         try:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(seconds):
-                    await self._wake.wait()
+            await self._wake.wait()
         finally:
+            timer.cancel()
             self.waiting.clear()
+
+    def _timer_rang(self, timer: asyncio.Task[None]) -> None:
+        if not timer.cancelled():  # a cancelled timer belongs to a wait that already ended
+            self._wake.set()
 
     def _spawn(self, job: Job) -> None:
         if job.id in self._in_flight.tasks:
@@ -245,9 +278,8 @@ class Worker:
         kind = self._registry.get(job.kind)
         if kind is None:
             error = f"no handler is registered for job kind '{job.kind}'"
-            await self._record(
-                job, jobs_db.bury(self._deps.pool, job.id, self.id, error), "job.dead"
-            )
+            bury = jobs_db.bury(self._deps.pool, job.id, self.id, error, self._clock.now())
+            await self._record(job, bury, "job.dead")
             return
         if job.attempts > kind.retry.max_attempts:
             # The last allowed attempt's worker died mid-run. It counts as a failure, so a job
@@ -263,13 +295,14 @@ class Worker:
             log.warning("job.failed", job_id=job.id, kind=job.kind, exc_info=failure)
             await self._fail(job, kind, _describe(failure), attempt=job.attempts)
             return
-        await self._record(job, jobs_db.complete(self._deps.pool, job.id, self.id), "job.succeeded")
+        done = jobs_db.complete(self._deps.pool, job.id, self.id, self._clock.now())
+        await self._record(job, done, "job.succeeded")
 
     async def _fail(self, job: Job, kind: JobKind, error: str, *, attempt: int) -> None:
-        pool = self._deps.pool
+        pool, now = self._deps.pool, self._clock.now()
         step = after_failure(kind.retry, attempt, job.repeat_every)
         if step is None:
-            await self._record(job, jobs_db.bury(pool, job.id, self.id, error), "job.dead")
+            await self._record(job, jobs_db.bury(pool, job.id, self.id, error, now), "job.dead")
             return
         write = jobs_db.reschedule(
             pool,
@@ -278,6 +311,7 @@ class Worker:
             delay_seconds=step.delay_seconds,
             error=error,
             next_period=step.next_period,
+            now=now,
         )
         await self._record(job, write, "job.rescheduled", delay_seconds=step.delay_seconds)
 
@@ -289,21 +323,26 @@ class Worker:
             log.warning("job.lease_lost", worker_id=self.id, job_id=job.id, kind=job.kind)
 
     async def _beat_loop(self) -> None:
+        last = self._clock.now()
         while True:
-            await asyncio.sleep(self.config.heartbeat_seconds)
+            # The next beat is due a period after the last one began, on the clock.
+            period = self.config.heartbeat_seconds
+            await self._clock.sleep(period - (self._clock.now() - last).total_seconds())
+            last = self._clock.now()
             try:
-                await self._beat()
+                await self._beat(last)
             except Exception as error:  # a missed beat is retried next time; the lease has slack
                 self._failures.failed("worker.heartbeat_failed", error)
             else:
                 self._failures.succeeded("worker.heartbeat_failed")
 
-    async def _beat(self) -> None:
+    async def _beat(self, now: datetime) -> None:
         pool = self._deps.pool
-        await workers_db.heartbeat(pool, self.id)
+        await workers_db.heartbeat(pool, self.id, now)
         held = self._in_flight.held()
         if held:
-            renewed = await jobs_db.renew_leases(pool, self.id, held, self.config.lease_seconds)
+            lease = self.config.lease_seconds
+            renewed = await jobs_db.renew_leases(pool, self.id, held, lease, now)
             for job_id in set(held) - renewed:
                 self._abandon(job_id)
 

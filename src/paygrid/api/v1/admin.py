@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
@@ -51,7 +51,7 @@ async def queues(request: Request, tenant: AdminTenant) -> Response:
     """Per queue: this merchant's jobs in this mode (webhook deliveries, event publishes,
     provider webhooks) by state, and the age of the oldest due one. Platform-wide counts
     and the workers are for the operator: ``paygrid queues``."""
-    overview: dict[str, Any] = await queue_admin.merchant_queue_stats(deps_of(request), tenant)
+    overview = await queue_admin.merchant_queue_stats(deps_of(request), tenant)
     return JSONResponse(overview)
 
 

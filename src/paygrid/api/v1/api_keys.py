@@ -11,11 +11,10 @@ from fastapi.responses import Response
 from paygrid.api.authentication import admin_key, principal_of
 from paygrid.api.dependencies import deps_of
 from paygrid.api.responses import COMMON_ERRORS, Page, json_response, list_response
-from paygrid.db import merchants as merchants_db
-from paygrid.domain.errors import InvalidRequest, ResourceMissing
+from paygrid.domain.errors import InvalidRequest
 from paygrid.schemas.api_keys import ApiKey, ApiKeyCreate
 from paygrid.schemas.common import ListObject
-from paygrid.services import merchants
+from paygrid.services import api_keys, merchants
 from paygrid.services.context import Tenant
 
 router = APIRouter(prefix="/v1/api_keys", tags=["API keys"], responses=COMMON_ERRORS)
@@ -40,20 +39,13 @@ async def create_key(request: Request, body: ApiKeyCreate, tenant: AdminTenant) 
 
 @router.get("", response_model=ListObject[ApiKey], summary="List API keys")
 async def list_keys(request: Request, tenant: AdminTenant, page: Page) -> Response:
-    rows, has_more = await merchants_db.list_keys_page(
-        deps_of(request).pool, tenant.merchant_id, tenant.livemode, page
-    )
-    return list_response(request, [ApiKey.from_row(r) for r in rows], has_more)
+    keys, has_more = await api_keys.list_keys(deps_of(request), tenant, page)
+    return list_response(request, keys, has_more)
 
 
 @router.get("/{key_id}", response_model=ApiKey, summary="Retrieve an API key")
 async def get_key(request: Request, key_id: str, tenant: AdminTenant) -> Response:
-    row = await merchants_db.get_key(
-        deps_of(request).pool, tenant.merchant_id, tenant.livemode, key_id
-    )
-    if row is None:
-        raise ResourceMissing(f"No such API key: '{key_id}'", param="id")
-    return json_response(ApiKey.from_row(row))
+    return json_response(await api_keys.get_key(deps_of(request), tenant, key_id))
 
 
 @router.post("/{key_id}/roll", response_model=ApiKey, summary="Roll an API key")

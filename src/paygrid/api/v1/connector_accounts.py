@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from paygrid.api.authentication import secret_key
 from paygrid.api.dependencies import deps_of
 from paygrid.api.responses import COMMON_ERRORS, Page, json_response, list_response
+from paygrid.domain.connector_accounts import ConnectorAccountStatus
 from paygrid.schemas.common import DeletedObject, ListObject
 from paygrid.schemas.connector_accounts import (
     PROVIDER_FIELD,
@@ -81,7 +82,9 @@ async def disable_account(request: Request, account_id: str, tenant: SecretTenan
     """Routing skips a disabled account. Payments it already processed can still be
     captured, voided and refunded, and its webhooks are still accepted."""
     return json_response(
-        await connector_accounts.set_status(deps_of(request), tenant, account_id, "disabled")
+        await connector_accounts.set_status(
+            deps_of(request), tenant, account_id, ConnectorAccountStatus.DISABLED
+        )
     )
 
 
@@ -90,7 +93,9 @@ async def disable_account(request: Request, account_id: str, tenant: SecretTenan
 )
 async def enable_account(request: Request, account_id: str, tenant: SecretTenant) -> Response:
     return json_response(
-        await connector_accounts.set_status(deps_of(request), tenant, account_id, "enabled")
+        await connector_accounts.set_status(
+            deps_of(request), tenant, account_id, ConnectorAccountStatus.ENABLED
+        )
     )
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from paygrid.api.authentication import secret_key
-from paygrid.api.dependencies import deps_of, idempotency_key_of
+from paygrid.api.dependencies import deps_of, idempotency_claim_of, idempotency_key_of
 from paygrid.api.responses import (
     CARD_ERRORS,
     COMMON_ERRORS,
@@ -25,7 +25,7 @@ from paygrid.schemas.payments import (
     PaymentConfirm,
     PaymentCreate,
 )
-from paygrid.services import captures, payments
+from paygrid.services import payments
 from paygrid.services.context import Tenant
 
 router = APIRouter(prefix="/v1/payments", tags=["Payments"], responses=COMMON_ERRORS)
@@ -38,9 +38,14 @@ async def create_payment(request: Request, body: PaymentCreate, tenant: SecretTe
     (automatic capture), `requires_capture` (manual), `requires_action` (3-D Secure: send the
     customer to `next_action.redirect_to_url.url`) or a 402 card error, after which the
     payment is back in `requires_payment_method`."""
-    return json_response(
-        await payments.create_payment(deps_of(request), tenant, body, idempotency_key_of(request))
+    claim = idempotency_claim_of(request)
+    payment = await payments.create_payment(
+        deps_of(request), tenant, body, idempotency_key_of(request), claim
     )
+    if claim is not None and claim.completed_body is not None:
+        # The exact bytes stored for the key with the outcome: the replay will match.
+        return Response(claim.completed_body, media_type="application/json")
+    return json_response(payment)
 
 
 @router.get("", response_model=ListObject[Payment], summary="List payments")
@@ -96,7 +101,7 @@ async def capture_payment(
 ) -> Response:
     """Capture a `requires_capture` payment, fully or partially (the rest is released)."""
     return json_response(
-        await captures.capture_payment(deps_of(request), tenant, payment_id, body.amount_to_capture)
+        await payments.capture_payment(deps_of(request), tenant, payment_id, body.amount_to_capture)
     )
 
 
@@ -111,7 +116,7 @@ async def cancel_payment(
 ) -> Response:
     """Cancel a payment that has not succeeded; an authorization is voided at the provider."""
     return json_response(
-        await captures.cancel_payment(
+        await payments.cancel_payment(
             deps_of(request), tenant, payment_id, body.cancellation_reason
         )
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Final
 
 import asyncpg
@@ -35,6 +36,7 @@ from paygrid.connectors.simulator.cards import (
 from paygrid.domain.payments import AttemptOutcome
 
 TOKEN_CACHE_SIZE: Final = 10_000
+_BEHAVIORS: Final = frozenset(b.value for b in Behavior)
 DECLINES: Final[dict[str, Decline]] = {
     "card_declined": Decline("card_declined", "Your card was declined.", "generic_decline"),
     "insufficient_funds": Decline(
@@ -68,6 +70,17 @@ def _initial_status(behavior: Behavior, capture: bool) -> tuple[str, str | None]
             return "declined", behavior.value
 
 
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """A charge's hosted 3-D Secure page, as the customer sees it."""
+
+    charge_id: str
+    last4: str | None  # None for a token that has no row (tokenizing writes nothing)
+    amount: int
+    currency: str
+    pending: bool  # still awaiting the customer's decision
+
+
 class SimulatorConnector:
     """A stateful fake provider for test mode. Charges, captures, voids and refunds are
     idempotent on the key the caller passes, exactly like a real provider."""
@@ -97,8 +110,7 @@ class SimulatorConnector:
     ) -> None:
         self._pool = pool
         self._base_url = base_url
-        # Tokens never change, so behaviours seen here (at tokenization) are remembered and
-        # the charge that usually follows skips a read. Bounded; a miss reads the table.
+        # Behaviours of tokens issued before tokens named them, once read. Bounded.
         self._behaviors: OrderedDict[str, Behavior] = OrderedDict()
         self.latency_ms = latency_ms
         self.request_latency_ms = request_latency_ms
@@ -123,30 +135,23 @@ class SimulatorConnector:
     async def _store_token(
         self, brand: str, digits: str, exp_month: int, exp_year: int, behavior: Behavior
     ) -> TokenizedCard:
-        token = await store.insert_token(
-            self._pool,
-            brand=brand,
-            last4=digits,
-            exp_month=exp_month,
-            exp_year=exp_year,
-            behavior=behavior.value,
-        )
-        self._remember(token, behavior)
+        # Nothing is written: the token names its behaviour (see ``store.new_token``).
+        token = store.new_token(behavior.value)
         return TokenizedCard(token, brand, digits, exp_month, exp_year)
 
-    def _remember(self, token: str, behavior: Behavior) -> None:
-        self._behaviors[token] = behavior
-        if len(self._behaviors) > TOKEN_CACHE_SIZE:
-            self._behaviors.popitem(last=False)
-
     async def _behavior_of(self, token: str) -> Behavior | None:
+        named = store.behavior_in(token)
+        if named is not None:
+            return Behavior(named) if named in _BEHAVIORS else None
         behavior = self._behaviors.get(token)
-        if behavior is None:
+        if behavior is None:  # a token issued before tokens named their behaviour
             row = await store.get_token(self._pool, token)
             if row is None:
                 return None
             behavior = Behavior(row["behavior"])
-            self._remember(token, behavior)
+            self._behaviors[token] = behavior
+            if len(self._behaviors) > TOKEN_CACHE_SIZE:
+                self._behaviors.popitem(last=False)
         return behavior
 
     async def authorize(self, request: AuthorizeRequest) -> AttemptResult:
@@ -218,6 +223,20 @@ class SimulatorConnector:
         self, provider_reference: str, amount: int, idempotency_key: str
     ) -> OperationResult:
         return await self._operation("refund", provider_reference, amount, idempotency_key)
+
+    async def challenge(self, charge_id: str) -> Challenge | None:
+        """The 3-D Secure page of ``charge_id``; ``None`` if there is no such charge."""
+        charge = await store.get_charge(self._pool, charge_id)
+        if charge is None:
+            return None
+        token = await store.get_token(self._pool, charge["token_id"])
+        return Challenge(
+            charge_id,
+            None if token is None else str(token["last4"]),
+            charge["amount"],
+            charge["currency"],
+            pending=charge["status"] == "requires_action",
+        )
 
     async def authenticate(self, charge_id: str, *, approved: bool) -> str | None:
         """Resolve the hosted 3-D Secure page; returns where to send the customer next."""

@@ -9,21 +9,18 @@ from paygrid.ids import new_id
 ChargeRow = asyncpg.Record
 
 
-async def insert_token(
-    pool: asyncpg.Pool, *, brand: str, last4: str, exp_month: int, exp_year: int, behavior: str
-) -> str:
-    token = new_id("simtok")
-    await pool.execute(
-        "INSERT INTO simulator.tokens (id, brand, last4, exp_month, exp_year, behavior)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
-        token,
-        brand,
-        last4,
-        exp_month,
-        exp_year,
-        behavior,
-    )
-    return token
+def new_token(behavior: str) -> str:
+    """A token that names its test behaviour after a ``-`` (``simtok_<ulid>-<behavior>``):
+    tokenizing writes nothing, and any process can read the behaviour back without a query.
+    Like a real provider's token it holds no card number."""
+    return f"{new_id('simtok')}-{behavior}"
+
+
+def behavior_in(token: str) -> str | None:
+    """The behaviour a token names, or None for tokens issued before they named it (those
+    have a row in ``simulator.tokens``)."""
+    prefix, separator, behavior = token.rpartition("-")
+    return behavior if separator and prefix.startswith("simtok_") else None
 
 
 async def get_token(pool: asyncpg.Pool, token: str) -> asyncpg.Record | None:

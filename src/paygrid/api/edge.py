@@ -1,0 +1,185 @@
+"""``HttpEdge``: everything every request passes before ``Idempotency`` and the router, in
+one pure-ASGI middleware with one ``send`` wrapper (it replaced eight stacked layers; each
+layer's logic lives on as a plain function or class beside it). In order:
+
+1. A CORS preflight is answered at once (``api/security.py``), before anything else.
+2. The request id (an echoed safe ``X-Request-Id`` or a new ``req_...``), the log and audit
+   context, ``HEAD`` routed as ``GET`` (the body dropped), and one ``request.completed`` log
+   line; any unhandled exception becomes the last-resort 500 (503 while the database is
+   unreachable). A URL path with a control character is refused (400).
+3. Telemetry (``observability/middleware.py``): the request's trace span and its latency
+   by route template. Responses of step 2 alone (the 400 above, the last-resort answer)
+   are not observed, as before the layers were folded.
+4. The body guard (``api/middleware.py``), the per-IP rate limit, the API key and its
+   permissions (``api/authentication.py``), then the per-key and per-customer limits
+   (``api/rate_limits.py``).
+
+Every response leaves with ``X-Request-Id``, the security headers and any CORS headers.
+"""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from limits.aio.storage import Storage
+from opentelemetry import trace
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from paygrid.api.authentication import authenticate, needs_key
+from paygrid.api.errors import unexpected_error
+from paygrid.api.middleware import (
+    WRITE_METHODS,
+    control_character_in,
+    control_character_in_path,
+    read_body,
+    replaying,
+    request_id_of,
+    send_error,
+    state,
+)
+from paygrid.api.rate_limits import RateLimits
+from paygrid.api.security import SecurityPolicy
+from paygrid.clock import SYSTEM_CLOCK, Clock
+from paygrid.config import Settings
+from paygrid.domain.errors import PaygridError
+from paygrid.observability import tracing
+from paygrid.observability.metrics import Metrics
+from paygrid.observability.middleware import Telemetry
+from paygrid.services import audit_actor
+
+log = structlog.get_logger("paygrid.http")
+
+
+class _Answer:
+    """What was sent so far: the status (500 until a response starts)."""
+
+    __slots__ = ("sent", "status")
+
+    def __init__(self) -> None:
+        self.status = 500
+        self.sent = False
+
+
+class HttpEdge:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        metrics: Metrics,
+        storage: Storage,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.app = app
+        self.security = SecurityPolicy(settings)
+        self.telemetry = Telemetry(metrics)
+        self.limits = RateLimits(settings, storage, clock)
+        self.max_body_bytes = settings.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.security.is_preflight(scope):
+            await self.security.preflight(scope, send)
+            return
+        extra, cors = self.security.headers_for(scope)
+        path: str = scope["path"]
+        method: str = scope["method"]
+        request_id = request_id_of(scope)
+        self._begin(scope, request_id)
+        started = time.perf_counter()
+        if method == "HEAD":
+            scope["method"] = "GET"  # routed, authorized and answered like GET; body dropped
+        answer = _Answer()
+        id_header = (b"x-request-id", request_id.encode())
+
+        async def respond(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                answer.status = message["status"]
+                answer.sent = True
+                headers = [*message.get("headers", []), id_header]
+                message["headers"] = self.security.finish(headers, extra, cors, path)
+            elif method == "HEAD" and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        try:
+            if control_character_in(path):
+                await send_error(scope, respond, control_character_in_path())
+            elif tracing.enabled():
+                with tracing.request_span(scope) as span:
+                    await self._observed(scope, receive, respond, answer, started, span)
+            else:
+                await self._observed(scope, receive, respond, answer, started, None)
+        except Exception as error:
+            await _last_resort(scope, respond, answer, error, method)
+        finally:
+            log.info(
+                "request.completed",
+                method=method,
+                path=path,
+                status=answer.status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+
+    @staticmethod
+    def _begin(scope: Scope, request_id: str) -> None:
+        state(scope)["request_id"] = request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        client = scope.get("client")
+        audit_actor.begin_request(request_id, client[0] if client else None)
+
+    async def _observed(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        answer: _Answer,
+        started: float,
+        span: trace.Span | None,
+    ) -> None:
+        try:
+            await self._guarded(scope, receive, send)
+        finally:
+            self.telemetry.observe(scope, span, answer.status, started)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] in WRITE_METHODS:
+            body = await read_body(scope, receive, self.max_body_bytes)
+            if body is None:
+                return  # the client went away
+            if isinstance(body, PaygridError):
+                await send_error(scope, send, body)
+                return
+            state(scope)["body"] = body
+            receive = replaying(body, receive)
+        refusal = await self.limits.for_ip(scope)
+        if refusal is not None:
+            await send_error(scope, send, refusal)
+            return
+        if needs_key(scope["path"]):
+            try:
+                principal = await authenticate(scope)
+            except PaygridError as error:
+                await send_error(scope, send, error)
+                return
+            refusal = await self.limits.for_key(scope, principal)
+            if refusal is not None:
+                await send_error(scope, send, refusal)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _last_resort(
+    scope: Scope, send: Send, answer: _Answer, error: Exception, method: str
+) -> None:
+    """An exception nothing else answered: logged, and answered if nothing was sent yet."""
+    reply = unexpected_error(error)
+    if reply.status_code == 503:  # the database is unreachable: no bug to trace
+        log.warning("request.database_unavailable", error=type(error).__name__)
+    else:
+        log.exception("request.unhandled_error", method=method, path=scope["path"])
+    if not answer.sent:
+        await send_error(scope, send, reply)

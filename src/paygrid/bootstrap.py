@@ -1,0 +1,178 @@
+"""The composition root: builds what ``serve``, ``worker`` and the CLI run on, and wires
+paygrid's jobs into the job framework (``paygrid.worker``), which knows none of them.
+
+Nothing below this module chooses an implementation: use cases, jobs and routes receive a
+``Deps`` (``paygrid.dependencies``) built here once per process, and tests build theirs here
+too, swapping the clock, DNS or metrics at those seams only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import structlog
+
+from paygrid.broker import publisher
+from paygrid.broker.connection import EventBroker
+from paygrid.clock import SYSTEM_CLOCK, Clock
+from paygrid.config import FAILURE_MODES, Settings
+from paygrid.connectors.registry import ConnectorRegistry
+from paygrid.connectors.simulator import SimulatorConnector
+from paygrid.db.jobs import DEFAULT_QUEUE
+from paygrid.db.listener import Notifications
+from paygrid.dependencies import Deps
+from paygrid.lookup_cache import Lookups
+from paygrid.observability.metrics import Metrics
+from paygrid.services import audit, maintenance, provider_webhooks, status_sync
+from paygrid.webhooks import delivery
+from paygrid.webhooks.destinations import SYSTEM_RESOLVER
+from paygrid.webhooks.dispatcher import EventDispatcher
+from paygrid.worker.registry import JobContext, JobRegistry
+from paygrid.worker.retry import RetryPolicy
+from paygrid.worker.runner import Worker, WorkerConfig
+
+log = structlog.get_logger("paygrid.worker")
+
+# The broker queue is always worked: without PAYGRID_AMQP_URL no job is ever put on it.
+QUEUES = (DEFAULT_QUEUE, delivery.QUEUE, publisher.QUEUE)
+# A failed housekeeping run is tried once more a minute later, then waits for its next period.
+MAINTENANCE_RETRY = RetryPolicy((60.0,))
+DELIVERY_CRASH_RETRY = RetryPolicy((1.0, 5.0, 30.0, 300.0))
+
+
+def build_deps(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    bookkeeping_pool: asyncpg.Pool | None = None,
+    app_metrics: Metrics | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Deps:
+    """The dependencies of one process, on its open pools."""
+    bookkeeping = bookkeeping_pool or pool
+    app_metrics = app_metrics or Metrics()
+    keys = settings.key_ring()
+
+    def simulator(failure_mode: str) -> SimulatorConnector:
+        return SimulatorConnector(
+            bookkeeping,
+            base_url=settings.base_url(),
+            latency_ms=settings.simulator_latency_ms,
+            request_latency_ms=settings.simulator_request_latency_ms,
+            failure_mode=failure_mode if failure_mode in FAILURE_MODES else "none",  # type: ignore[arg-type]
+            clock=clock,
+        )
+
+    registry = ConnectorRegistry(
+        simulator(settings.simulator_failure_mode),
+        keys,
+        simulator_factory=simulator,
+        timeout_seconds=settings.connector_timeout_seconds,
+        breaker_threshold=settings.circuit_breaker_threshold,
+        breaker_cooldown=settings.circuit_breaker_cooldown_seconds,
+        clock=clock.monotonic,
+        observer=app_metrics,
+    )
+    amqp_url = settings.amqp_url
+    return Deps(
+        pool=pool,
+        settings=settings,
+        connectors=registry,
+        bookkeeping_pool=bookkeeping,
+        keys=keys,
+        resolver=SYSTEM_RESOLVER,
+        broker=None if amqp_url is None else EventBroker(amqp_url.get_secret_value()),
+        metrics=app_metrics,
+        clock=clock,
+        lookups=Lookups(clock),
+    )
+
+
+def standard_registry() -> JobRegistry:
+    """The handlers and schedules of a paygrid worker."""
+    registry = JobRegistry()
+    for kind, handler, every in (
+        (maintenance.PURGE_IDEMPOTENCY_KEYS, maintenance.purge_idempotency_keys, 10 * 60),
+        (maintenance.PURGE_JOB_HISTORY, maintenance.purge_job_history, 3600),
+        (maintenance.PURGE_WEBHOOK_ATTEMPTS, maintenance.purge_webhook_attempts, 3600),
+        (maintenance.PURGE_PROVIDER_EVENTS, maintenance.purge_provider_events, 3600),
+    ):
+        registry.register(kind, handler, retry=MAINTENANCE_RETRY)
+        registry.schedule(kind, every=timedelta(seconds=every))
+    # A delivery job schedules its own next attempt; this policy only covers a job that
+    # crashed (e.g. the database went away mid-attempt): it is re-run, same attempt number.
+    registry.register(delivery.DELIVER, delivery.deliver, retry=DELIVERY_CRASH_RETRY)
+    registry.register(publisher.PUBLISH, publisher.publish, retry=publisher.PUBLISH_RETRY)
+    registry.register(status_sync.SYNC, _status_sync, retry=MAINTENANCE_RETRY)
+    registry.register(audit.SEAL, _seal_audit_log, retry=MAINTENANCE_RETRY)
+    registry.schedule(audit.SEAL, every=timedelta(seconds=5))
+    registry.schedule(status_sync.SYNC, every=timedelta(seconds=30))
+    registry.register(provider_webhooks.APPLY, _apply_provider_event, retry=DELIVERY_CRASH_RETRY)
+    return registry
+
+
+async def _status_sync(payload: dict[str, Any], context: JobContext) -> None:
+    await status_sync.job(payload, context.deps)
+
+
+async def _apply_provider_event(payload: dict[str, Any], context: JobContext) -> None:
+    await provider_webhooks.apply_job(payload, context.deps)
+
+
+async def _seal_audit_log(payload: dict[str, Any], context: JobContext) -> None:
+    await audit.seal_job(payload, context.deps)
+
+
+class Background:
+    """Everything a worker process runs, started and stopped together: the job worker (on
+    the default, webhooks and broker queues) and the outbox dispatcher that turns committed
+    events into webhook deliveries and broker publishes.
+
+    Both wake on the process's one LISTEN connection: ``notifications`` when the process
+    has one (``serve``, whose lookup caches listen on it too), else one of its own."""
+
+    def __init__(
+        self,
+        deps: Deps,
+        settings: Settings,
+        queues: tuple[str, ...] = QUEUES,
+        notifications: Notifications | None = None,
+    ) -> None:
+        self._deps = deps
+        self._owns_notifications = notifications is None
+        self._notifications = notifications or Notifications(deps.pool, owner="worker")
+        self.worker = Worker(
+            deps,
+            standard_registry(),
+            WorkerConfig.from_settings(settings, queues),
+            notifications=self._notifications,
+        )
+        self._dispatcher = EventDispatcher(
+            deps, poll_seconds=settings.worker_poll_seconds, notifications=self._notifications
+        )
+        self._stopping = asyncio.Event()
+        self._dispatching: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self._owns_notifications:
+            await self._notifications.start()
+        await self.worker.start()
+        self._dispatching = asyncio.create_task(self._dispatcher.run(self._stopping))
+
+    async def stop(self) -> None:
+        """Stop dispatching (a batch in progress commits or rolls back whole), stop the
+        worker gracefully, then close the broker connection its publish jobs used."""
+        self._stopping.set()
+        if self._dispatching is not None:
+            await self._dispatching
+        await self.worker.stop()
+        if self._owns_notifications:
+            await self._notifications.stop()
+        await delivery.close_sessions()
+        if self._deps.broker is not None:
+            try:
+                await self._deps.broker.close()
+            except Exception:  # shutting down anyway: the broker notices the socket close
+                log.exception("broker.close_failed")

@@ -1,0 +1,27 @@
+"""Who acts in the current request, as the audit log records it: the HTTP layers name the
+actor once they know it (a dashboard user, a checkout session's customer), and every change
+the request makes afterwards is audited as that actor's."""
+
+from __future__ import annotations
+
+from paygrid.db import audit as audit_db
+
+
+def act_as_dashboard_user(user_id: str) -> None:
+    """A signed-in dashboard user acts: audited as ``dashboard:<user id>``."""
+    audit_db.set_actor(f"dashboard:{user_id}")
+
+
+def act_as_checkout_customer(session_id: str) -> None:
+    """The customer paying on a hosted checkout page: audited as ``checkout:<session id>``."""
+    audit_db.set_actor(f"checkout:{session_id}")
+
+
+def begin_request(request_id: str, ip: str | None) -> None:
+    """An HTTP request starts (``request_id``, from ``ip``): nobody is known to act yet."""
+    audit_db.begin_request(request_id, ip)
+
+
+def act_as_api_key(key_id: str) -> None:
+    """An authenticated API key acts: audited as ``api_key:<key id>``."""
+    audit_db.set_actor(f"api_key:{key_id}")
