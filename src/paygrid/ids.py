@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import base64
 import os
-import time
 from typing import Final
+
+from paygrid.clock import wall_milliseconds
 
 CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _FROM_RFC4648: Final = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", CROCKFORD.encode())
@@ -53,8 +54,7 @@ def _time_part(millisecond: int) -> str:
 
 def new_ulid() -> str:
     state = _randomness
-    # Wall time on purpose: ids order objects as they were really made, test clocks or not.
-    millisecond = time.time_ns() // 1_000_000
+    millisecond = wall_milliseconds()
     if millisecond != state.millisecond:
         state.millisecond = millisecond
         state.time_part = _time_part(millisecond)

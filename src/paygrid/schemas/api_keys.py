@@ -24,6 +24,9 @@ class ApiKeyCreate(RequestModel):
     model_config = ConfigDict(
         json_schema_extra={
             **not_both("role", "scopes"),
+            # Only secret keys take a role or scopes.
+            "if": {"required": ["type"], "properties": {"type": {"const": "publishable"}}},
+            "then": {"properties": {"role": {"type": "null"}, "scopes": {"type": "null"}}},
             "examples": [{"name": "support desk", "role": "support"}],
         }
     )

@@ -32,6 +32,15 @@ class PaymentCreate(RequestModel):
     model_config = ConfigDict(
         json_schema_extra={
             **not_both("payment_method", "payment_method_data"),
+            # Confirming needs something to pay with: a method, card data, or the method
+            # types for the provider's hosted page.
+            "if": {"required": ["confirm"], "properties": {"confirm": {"const": True}}},
+            "then": {
+                "anyOf": [
+                    {"required": [field], "properties": {field: {"not": {"type": "null"}}}}
+                    for field in ("payment_method", "payment_method_data", "payment_method_types")
+                ]
+            },
             "examples": [
                 {
                     "amount": 2000,

@@ -136,13 +136,13 @@ class SimulatorConnector:
         self, brand: str, digits: str, exp_month: int, exp_year: int, behavior: Behavior
     ) -> TokenizedCard:
         # Nothing is written: the token names its behaviour (see ``store.new_token``).
-        token = store.new_token(behavior.value)
+        token = store.new_token(digits, behavior.value)
         return TokenizedCard(token, brand, digits, exp_month, exp_year)
 
     async def _behavior_of(self, token: str) -> Behavior | None:
-        named = store.behavior_in(token)
+        named = store.facts_in(token)
         if named is not None:
-            return Behavior(named) if named in _BEHAVIORS else None
+            return Behavior(named[1]) if named[1] in _BEHAVIORS else None
         behavior = self._behaviors.get(token)
         if behavior is None:  # a token issued before tokens named their behaviour
             row = await store.get_token(self._pool, token)
@@ -229,14 +229,20 @@ class SimulatorConnector:
         charge = await store.get_charge(self._pool, charge_id)
         if charge is None:
             return None
-        token = await store.get_token(self._pool, charge["token_id"])
         return Challenge(
             charge_id,
-            None if token is None else str(token["last4"]),
+            await self._last4_of(charge["token_id"]),
             charge["amount"],
             charge["currency"],
             pending=charge["status"] == "requires_action",
         )
+
+    async def _last4_of(self, token: str) -> str | None:
+        named = store.facts_in(token)
+        if named is not None:
+            return named[0]
+        row = await store.get_token(self._pool, token)  # issued before tokens named it
+        return None if row is None else str(row["last4"])
 
     async def authenticate(self, charge_id: str, *, approved: bool) -> str | None:
         """Resolve the hosted 3-D Secure page; returns where to send the customer next."""

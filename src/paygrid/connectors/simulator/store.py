@@ -9,18 +9,21 @@ from paygrid.ids import new_id
 ChargeRow = asyncpg.Record
 
 
-def new_token(behavior: str) -> str:
-    """A token that names its test behaviour after a ``-`` (``simtok_<ulid>-<behavior>``):
-    tokenizing writes nothing, and any process can read the behaviour back without a query.
-    Like a real provider's token it holds no card number."""
-    return f"{new_id('simtok')}-{behavior}"
+def new_token(last4: str, behavior: str) -> str:
+    """A token that names the card's last four digits and its test behaviour
+    (``simtok_<ulid>-<last4>-<behavior>``): tokenizing writes nothing, and any process can
+    read them back without a query. Like a real provider's token it holds no card number."""
+    return f"{new_id('simtok')}-{last4}-{behavior}"
 
 
-def behavior_in(token: str) -> str | None:
-    """The behaviour a token names, or None for tokens issued before they named it (those
-    have a row in ``simulator.tokens``)."""
-    prefix, separator, behavior = token.rpartition("-")
-    return behavior if separator and prefix.startswith("simtok_") else None
+def facts_in(token: str) -> tuple[str, str] | None:
+    """(last4, behaviour) a token names, or None for tokens issued before they named them
+    (those have a row in ``simulator.tokens``)."""
+    rest, separator, behavior = token.rpartition("-")
+    prefix, separator_2, last4 = rest.rpartition("-")
+    if not (separator and separator_2 and prefix.startswith("simtok_")):
+        return None
+    return last4, behavior
 
 
 async def get_token(pool: asyncpg.Pool, token: str) -> asyncpg.Record | None:

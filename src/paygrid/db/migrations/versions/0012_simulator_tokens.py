@@ -1,7 +1,7 @@
-"""The simulator's card tokens carry their test behaviour in the token itself (as Stripe's
-``pm_card_visa`` does), so tokenizing a card writes nothing and a charge no longer needs a
-token row: the foreign key from charges to tokens goes. Tokens issued before keep their rows
-and are still read.
+"""The simulator's card tokens carry the card's last four digits and its test behaviour in the
+token itself (as Stripe's ``pm_card_visa`` names its behaviour), so tokenizing a card writes
+nothing and a charge no longer needs a token row: the foreign key from charges to tokens
+goes. Tokens issued before keep their rows and are still read.
 
 Revision ID: 0012_simulator_tokens
 Revises: 0011_audit_seals
