@@ -240,24 +240,23 @@ async def _worker_of(pool: asyncpg.Pool, pid: int, since: datetime) -> asyncpg.R
 
 async def _listening(pool: asyncpg.Pool, pid: int) -> int:
     """How many of process ``pid``'s database connections LISTEN (their last statement), a
-    moment after the first one did: its subscribers start listening within milliseconds."""
-    ports = [
-        connection.laddr.port
+    moment after the first one did: its subscribers start listening within milliseconds.
+    Connections name their process (``application_name``), over TCP or a Unix socket."""
+    names = [
+        f"paygrid[{process.pid}]"
         for process in (psutil.Process(pid), *psutil.Process(pid).children(recursive=True))
-        for connection in process.net_connections(kind="tcp")
-        if connection.raddr
     ]
     query = (
         "SELECT count(*) FROM pg_stat_activity"
-        " WHERE client_port = ANY($1::int[]) AND query LIKE 'LISTEN%'"
+        " WHERE application_name = ANY($1::text[]) AND query LIKE 'LISTEN%'"
     )
 
     async def subscribed() -> bool:
-        return bool(await pool.fetchval(query, ports))
+        return bool(await pool.fetchval(query, names))
 
     await eventually(subscribed, deadline=10)
     await asyncio.sleep(0.5)
-    listening: int = await pool.fetchval(query, ports)
+    listening: int = await pool.fetchval(query, names)
     return listening
 
 

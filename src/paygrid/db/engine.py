@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,11 @@ async def _no_reset(conn: Connection) -> None:
     another, and the reset would be a round trip on every request."""
 
 
+def application_name() -> str:
+    """``paygrid[<pid>]``: the name a process's connections show in ``pg_stat_activity``."""
+    return f"paygrid[{os.getpid()}]"
+
+
 def pool_kwargs(size: int, *, durable: bool = True, audited: bool | None = None) -> dict[str, Any]:
     """``audited`` (default: ``durable``) carries the audit context into sessions; the
     bookkeeping pool writes nothing audited and skips it."""
@@ -78,7 +84,9 @@ def pool_kwargs(size: int, *, durable: bool = True, audited: bool | None = None)
         # bookkeeping pool writes nothing the audit log records.
         "setup": audit.apply_context if audited else None,
         "command_timeout": 30,
-        "server_settings": {} if durable else {"synchronous_commit": "off"},
+        # Operators (and tests) tell which process a backend serves in pg_stat_activity.
+        "server_settings": {"application_name": application_name()}
+        | ({} if durable else {"synchronous_commit": "off"}),
     }
 
 
