@@ -45,6 +45,9 @@ class OpenLoopResult:
     max_ms: float
     max_send_lag_ms: float
     error_kinds: dict[str, int]
+    # For each whole second of the run, how many of its requests took longer than p99:
+    # stalls that recur every few seconds point at periodic work (a job, a checkpoint).
+    slow_by_second: dict[int, int]
 
     @property
     def ok_rate(self) -> float:
@@ -100,13 +103,13 @@ class Client:
             writer.close()
 
 
-async def _pay(client: Client, scheduled: float, latencies: list[float]) -> str:
+async def _pay(client: Client, scheduled: float, latencies: list[tuple[float, float]]) -> str:
     try:
         outcome = await asyncio.wait_for(client.pay(), TIMEOUT_SECONDS)
     except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError,
             IndexError, TimeoutError) as error:  # fmt: skip
         outcome = type(error).__name__  # the connection is dropped, not returned to the pool
-    latencies.append((time.perf_counter() - scheduled) * 1000)
+    latencies.append((scheduled, (time.perf_counter() - scheduled) * 1000))
     return outcome
 
 
@@ -118,7 +121,7 @@ def run(base_url: str, secret_key: str, rate: float, seconds: float) -> OpenLoop
 
 async def _run(base_url: str, secret_key: str, rate: float, seconds: float) -> OpenLoopResult:
     total = int(rate * seconds)
-    latencies: list[float] = []
+    timed: list[tuple[float, float]] = []  # (scheduled send time, latency ms)
     lag = 0.0
     client = Client(base_url, secret_key)
     tasks: list[asyncio.Task[str]] = []
@@ -130,12 +133,14 @@ async def _run(base_url: str, secret_key: str, rate: float, seconds: float) -> O
             await asyncio.sleep(delay)
         else:
             lag = max(lag, -delay)
-        request: Coroutine[Any, Any, str] = _pay(client, scheduled, latencies)
+        request: Coroutine[Any, Any, str] = _pay(client, scheduled, timed)
         tasks.append(asyncio.create_task(request))
     outcomes = await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - start
     client.close()
+    latencies = [latency for _, latency in timed]
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+    slow = Counter(int(at - start) for at, latency in timed if latency > cuts[98])
     ok = outcomes.count("ok")
     return OpenLoopResult(
         offered_rate=rate,
@@ -149,4 +154,5 @@ async def _run(base_url: str, secret_key: str, rate: float, seconds: float) -> O
         max_ms=max(latencies),
         max_send_lag_ms=lag * 1000,
         error_kinds=dict(Counter(outcome for outcome in outcomes if outcome != "ok")),
+        slow_by_second=dict(sorted(slow.items())),
     )

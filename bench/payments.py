@@ -435,6 +435,8 @@ def measure_rate(config: BenchConfig, rate: float) -> int:
             " generator was at worst)",
             f"CPU per payment: paygrid {cpu_ms[0]:.2f} ms, PostgreSQL {cpu_ms[1]:.2f} ms,"
             f" load generator {cpu_ms[2]:.2f} ms; all CPUs {machine_busy:.0f}% busy",
+            "requests slower than p99, by second of the run: "
+            + (", ".join(f"{at}s: {n}" for at, n in result.slow_by_second.items()) or "none"),
             "",
             "targets:",
             _target("p99", f"{result.p99_ms:.1f} ms", f"<= {TARGET_OPEN_LOOP_P99_MS:.0f} ms",

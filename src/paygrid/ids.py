@@ -3,64 +3,122 @@
 A ULID is 48 bits of milliseconds then 80 random bits, in Crockford's base32 (26 characters).
 Written here rather than with ``python-ulid`` because one payment makes about nine ids and
 that library builds a datetime and reads ``os.urandom`` for each (profiled at 4 % of a
-payment's CPU): this reads the kernel's randomness in 4 KB blocks, encodes the random part
-with ``base64.b32encode`` and re-encodes the time part only when the millisecond changes.
-The ids are the same format, parseable by any ULID library.
+payment's CPU): this reads the kernel's randomness in blocks and turns a whole block into
+Crockford characters at once (one ``bytes.translate``: each random byte's low five bits
+pick a character, uniformly, as 256 is a multiple of 32), so an id's random part is a
+slice of 16 characters (80 random bits), and the time part is re-encoded only when the
+millisecond changes. The ids are the same format, parseable by any ULID library.
 """
 
 from __future__ import annotations
 
-import base64
 import os
 from typing import Final
 
 from paygrid.clock import wall_milliseconds
 
 CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_FROM_RFC4648: Final = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", CROCKFORD.encode())
-_BLOCK: Final = 4000  # 400 ids' worth of randomness per read
-_RANDOM_BYTES: Final = 10
+# Byte -> Crockford character of its low five bits.
+_TO_CROCKFORD: Final = bytes(CROCKFORD.encode()[byte & 31] for byte in range(256))
+_RANDOM_CHARACTERS: Final = 16  # 80 bits
+_BLOCK: Final = 400 * _RANDOM_CHARACTERS  # 400 ids' worth of randomness per read
 
 
 class _Randomness:
-    """Kernel randomness read ahead; a forked child starts with none (it must never hand
-    out the parent's bytes)."""
+    """Kernel randomness read ahead, as Crockford characters; a forked child starts with
+    none (it must never hand out the parent's)."""
 
     def __init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
-        self.block = b""
-        self.position = 0
+        self.characters = ""
+        self.position = _BLOCK
         self.millisecond = -1
+        self.time_prefix = ""
         self.time_part = ""
 
-    def take(self) -> bytes:
-        if self.position + _RANDOM_BYTES > len(self.block):
-            self.block = os.urandom(_BLOCK)
-            self.position = 0
+    def take(self) -> str:
         start = self.position
-        self.position = start + _RANDOM_BYTES
-        return self.block[start : self.position]
+        if start == _BLOCK:
+            self.characters = os.urandom(_BLOCK).translate(_TO_CROCKFORD).decode("ascii")
+            start = 0
+        self.position = start + _RANDOM_CHARACTERS
+        return self.characters[start : self.position]
 
 
 _randomness = _Randomness()
 os.register_at_fork(after_in_child=_randomness.reset)
 
 
-def _time_part(millisecond: int) -> str:
-    return "".join(CROCKFORD[(millisecond >> shift) & 31] for shift in range(45, -1, -5))
+# The last two characters of the time part: its low ten bits (1.024 s of milliseconds).
+_PAIRS: Final = tuple(CROCKFORD[pair >> 5] + CROCKFORD[pair & 31] for pair in range(1024))
+
+
+def _time_prefix(millisecond: int) -> str:
+    """The first eight characters of the time part (they change every 1.024 s)."""
+    return "".join(CROCKFORD[(millisecond >> shift) & 31] for shift in range(45, 9, -5))
 
 
 def new_ulid() -> str:
     state = _randomness
     millisecond = wall_milliseconds()
     if millisecond != state.millisecond:
+        if millisecond >> 10 != state.millisecond >> 10:
+            state.time_prefix = _time_prefix(millisecond)
         state.millisecond = millisecond
-        state.time_part = _time_part(millisecond)
-    random_part = base64.b32encode(state.take()).translate(_FROM_RFC4648).decode()
-    return state.time_part + random_part
+        state.time_part = state.time_prefix + _PAIRS[millisecond & 1023]
+    return state.time_part + state.take()
 
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{new_ulid()}"
+
+
+class _Sequence:
+    """The last ordered id's millisecond and 80-bit counter (a forked child starts over)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.millisecond = -1
+        self.counter = 0
+
+
+_sequence = _Sequence()
+os.register_at_fork(after_in_child=_sequence.reset)
+
+
+def new_ordered_id(prefix: str) -> str:
+    """An id that sorts after every id this process made with this function before, even
+    within one millisecond (where ``new_id``'s random part is in no order): a new
+    millisecond starts from random bits, the same one (or a wall clock that stepped back)
+    adds one to the last id. For objects whose order is their meaning (events), never for
+    ids that must be unguessable (the next one in a millisecond is the last one plus one)."""
+    state = _sequence
+    millisecond = wall_milliseconds()
+    if millisecond > state.millisecond:
+        state.millisecond = millisecond
+        # Half the range at most, so the increments of a busy millisecond cannot overflow.
+        state.counter = int.from_bytes(os.urandom(10)) >> 1
+    else:
+        state.counter += 1
+    value = (state.millisecond << 80) | state.counter
+    return prefix + "_" + "".join(CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def milliseconds_of(object_id: str) -> int | None:
+    """When the object of ``object_id`` was made (milliseconds since the epoch, on the
+    machine that made it), read from its ULID's time part; None for an id that is not a
+    prefixed ULID."""
+    _, _, ulid = object_id.rpartition("_")
+    if len(ulid) != 26 or not set(ulid) <= _CROCKFORD_SET:
+        return None
+    value = 0
+    for character in ulid[:10]:
+        value = value * 32 + CROCKFORD.index(character)
+    return value
+
+
+_CROCKFORD_SET: Final = frozenset(CROCKFORD)

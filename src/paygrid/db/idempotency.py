@@ -116,29 +116,32 @@ def claim_clause(
     written answered (200, that body) at once: a clause of the same statement could not
     update the row this one inserts. The key is created (and locked) at ``now``, the
     caller's clock: its lock and its lifetime run from there."""
-    values = ", ".join(
-        statement.bind(value)
-        for value in (
-            claim.merchant_id,
-            claim.livemode,
-            claim.key,
-            claim.method,
-            claim.path,
-            claim.request_hash,
-            claim.api_key_id,
-            sorted(claim.api_key_scopes),
-        )
-    )
-    at = statement.bind(now, "timestamptz")
-    answer = f"{at}, NULL, NULL"
+    values = [
+        claim.merchant_id,
+        claim.livemode,
+        claim.key,
+        claim.method,
+        claim.path,
+        claim.request_hash,
+        claim.api_key_id,
+        sorted(claim.api_key_scopes),
+        now,
+    ]
     if response is not None:
-        answer = f"NULL, 200, {statement.bind(response)}"
-    statement.clauses.append(
-        f"{name} AS (INSERT INTO idempotency_keys (merchant_id, livemode, key, request_method,"
-        " request_path, request_hash, api_key_id, api_key_scopes, created_at, locked_at,"
-        f" response_status, response_body) VALUES ({values}, {at}, {answer})"
-        " ON CONFLICT (merchant_id, livemode, key) DO NOTHING RETURNING 1)"
-    )
+        values.append(response)
+
+    def text(*params: str) -> str:
+        at = f"{params[8]}::timestamptz"
+        answer = f"{at}, NULL, NULL" if response is None else f"NULL, 200, {params[9]}"
+        return (
+            f"{name} AS (INSERT INTO idempotency_keys (merchant_id, livemode, key,"
+            " request_method, request_path, request_hash, api_key_id, api_key_scopes,"
+            f" created_at, locked_at, response_status, response_body)"
+            f" VALUES ({', '.join(params[:8])}, {at}, {answer})"
+            " ON CONFLICT (merchant_id, livemode, key) DO NOTHING RETURNING 1)"
+        )
+
+    statement.clause(("claim", name, response is None), values, text)
     return name
 
 
@@ -153,13 +156,17 @@ def completion_clause(
 ) -> str:
     """Store the response to a claimed key as a clause of the use case's last write, only
     if clause ``after`` yielded a row (the write the response describes happened)."""
-    statement.clauses.append(
-        f"{name} AS (UPDATE idempotency_keys SET response_status = {statement.bind(status)},"
-        f" response_body = {statement.bind(body)}, response_body_sealed = NULL, locked_at = NULL"
-        f" WHERE merchant_id = {statement.bind(claim.merchant_id)}"
-        f" AND livemode = {statement.bind(claim.livemode)} AND key = {statement.bind(claim.key)}"
-        f" AND response_status IS NULL AND EXISTS (SELECT 1 FROM {after}) RETURNING 1)"
-    )
+
+    def text(status_p: str, body_p: str, merchant_p: str, livemode_p: str, key_p: str) -> str:
+        return (
+            f"{name} AS (UPDATE idempotency_keys SET response_status = {status_p},"
+            f" response_body = {body_p}, response_body_sealed = NULL, locked_at = NULL"
+            f" WHERE merchant_id = {merchant_p} AND livemode = {livemode_p} AND key = {key_p}"
+            f" AND response_status IS NULL AND EXISTS (SELECT 1 FROM {after}) RETURNING 1)"
+        )
+
+    values = (status, body, claim.merchant_id, claim.livemode, claim.key)
+    statement.clause(("completion", name, after), values, text)
     return name
 
 

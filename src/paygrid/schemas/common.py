@@ -146,6 +146,27 @@ def _texts(value: Any, param: str = "") -> Iterator[tuple[str, str]]:
             yield from _texts(item, f"{param}[{index}]")
 
 
+def _all_storable(value: Any) -> bool:
+    """Whether every string in a decoded JSON value (object keys too) may be stored: the
+    quick pass of every request, one check of all its text at once (a character is as
+    unstorable joined to others as alone); ``_texts`` names the parameter on failure."""
+    strings: list[str] = []
+    _strings(value, strings)
+    return unstorable("".join(strings)) is None
+
+
+def _strings(value: Any, into: list[str]) -> None:
+    if isinstance(value, str):
+        into.append(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            into.append(str(key))
+            _strings(item, into)
+    elif isinstance(value, list):
+        for item in value:
+            _strings(item, into)
+
+
 def unstorable(text: str) -> str | None:
     """Why ``text`` may not be stored, if it may not."""
     if _CONTROL.search(text):
@@ -170,6 +191,8 @@ class RequestModel(BaseModel):
         # JSON escapes can spell NUL, other control characters and lone surrogates, which
         # PostgreSQL text cannot hold or which corrupt what shows them: refuse them before
         # they reach a query, naming the parameter (nested models report from their root).
+        if _all_storable(data):
+            return data
         for param, text in _texts(data):
             reason = unstorable(text)
             if reason is not None:

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from paygrid.api.authentication import secret_key
 from paygrid.api.dependencies import deps_of, idempotency_claim_of, idempotency_key_of
+from paygrid.api.lean_route import LeanRoute
 from paygrid.api.responses import (
     CARD_ERRORS,
     COMMON_ERRORS,
@@ -32,7 +33,6 @@ router = APIRouter(prefix="/v1/payments", tags=["Payments"], responses=COMMON_ER
 SecretTenant = Annotated[Tenant, Depends(secret_key)]
 
 
-@router.post("", response_model=Payment, responses=CARD_ERRORS, summary="Create a payment")
 async def create_payment(request: Request, body: PaymentCreate, tenant: SecretTenant) -> Response:
     """Create a payment. With `confirm: true` it is authorized at once: `succeeded`
     (automatic capture), `requires_capture` (manual), `requires_action` (3-D Secure: send the
@@ -46,6 +46,18 @@ async def create_payment(request: Request, body: PaymentCreate, tenant: SecretTe
         # The exact bytes stored for the key with the outcome: the replay will match.
         return Response(claim.completed_body, media_type="application/json")
     return json_response(payment)
+
+
+# The hottest endpoint: a LeanRoute (api/lean_route.py) dispatches it with less machinery.
+router.add_api_route(
+    "",
+    create_payment,
+    methods=["POST"],
+    response_model=Payment,
+    responses=CARD_ERRORS,
+    summary="Create a payment",
+    route_class_override=LeanRoute,
+)
 
 
 @router.get("", response_model=ListObject[Payment], summary="List payments")
