@@ -140,6 +140,8 @@ def settings() -> Settings:
         rate_limit_per_ip=unlimited,
         rate_limit_payments_per_customer=unlimited,
         webhook_allowed_hosts=LOCAL_WEBHOOK_HOSTS,
+        # Renewal invoices finalized at once; test_subscription_gaps sets the real delay.
+        invoice_finalize_delay_seconds=0,
     )
 
 

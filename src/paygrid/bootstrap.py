@@ -9,8 +9,9 @@ too, swapping the clock, DNS or metrics at those seams only.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 import structlog
@@ -27,6 +28,9 @@ from paygrid.dependencies import Deps
 from paygrid.lookup_cache import Lookups
 from paygrid.observability.metrics import Metrics
 from paygrid.services import audit, maintenance, provider_webhooks, status_sync
+from paygrid.services.billing import clock_advance
+from paygrid.services.billing.clock_advance import ClockAdvanceStep
+from paygrid.services.billing.subscriptions import schedule as subscription_schedule
 from paygrid.webhooks import delivery
 from paygrid.webhooks.destinations import SYSTEM_RESOLVER
 from paygrid.webhooks.dispatcher import EventDispatcher
@@ -37,10 +41,13 @@ from paygrid.worker.runner import Worker, WorkerConfig
 log = structlog.get_logger("paygrid.worker")
 
 # The broker queue is always worked: without PAYGRID_AMQP_URL no job is ever put on it.
-QUEUES = (DEFAULT_QUEUE, delivery.QUEUE, publisher.QUEUE)
+QUEUES = (DEFAULT_QUEUE, delivery.QUEUE, publisher.QUEUE, clock_advance.QUEUE)
 # A failed housekeeping run is tried once more a minute later, then waits for its next period.
 MAINTENANCE_RETRY = RetryPolicy((60.0,))
 DELIVERY_CRASH_RETRY = RetryPolicy((1.0, 5.0, 30.0, 300.0))
+# The billing work a test clock's advance runs at each moment it stops at, in this order
+# (services/billing/clock_advance.py's ClockAdvanceStep). Subscriptions plug in here.
+CLOCK_ADVANCE_STEPS: Final[tuple[ClockAdvanceStep, ...]] = (subscription_schedule.STEP,)
 
 
 def build_deps(
@@ -90,8 +97,11 @@ def build_deps(
     )
 
 
-def standard_registry() -> JobRegistry:
-    """The handlers and schedules of a paygrid worker."""
+def standard_registry(
+    clock_steps: Sequence[ClockAdvanceStep] = CLOCK_ADVANCE_STEPS,
+) -> JobRegistry:
+    """The handlers and schedules of a paygrid worker; ``clock_steps`` are what a test
+    clock's advance runs (tests pass their own)."""
     registry = JobRegistry()
     for kind, handler, every in (
         (maintenance.PURGE_IDEMPOTENCY_KEYS, maintenance.purge_idempotency_keys, 10 * 60),
@@ -110,6 +120,20 @@ def standard_registry() -> JobRegistry:
     registry.schedule(audit.SEAL, every=timedelta(seconds=5))
     registry.schedule(status_sync.SYNC, every=timedelta(seconds=30))
     registry.register(provider_webhooks.APPLY, _apply_provider_event, retry=DELIVERY_CRASH_RETRY)
+    registry.register(
+        clock_advance.ADVANCE,
+        clock_advance.handler(clock_steps),
+        retry=clock_advance.ADVANCE_RETRY,
+    )
+    registry.register(clock_advance.RECOVER, clock_advance.recover, retry=MAINTENANCE_RETRY)
+    registry.schedule(clock_advance.RECOVER, every=timedelta(seconds=60), queue=clock_advance.QUEUE)
+    # Renewals of customers on the system clock (test clocks' run in their advance job).
+    registry.register(
+        subscription_schedule.SCHEDULE, subscription_schedule.job, retry=MAINTENANCE_RETRY
+    )
+    registry.schedule(
+        subscription_schedule.SCHEDULE, every=timedelta(seconds=60), queue=clock_advance.QUEUE
+    )
     return registry
 
 
@@ -127,8 +151,8 @@ async def _seal_audit_log(payload: dict[str, Any], context: JobContext) -> None:
 
 class Background:
     """Everything a worker process runs, started and stopped together: the job worker (on
-    the default, webhooks and broker queues) and the outbox dispatcher that turns committed
-    events into webhook deliveries and broker publishes.
+    the default, webhooks, broker and billing queues) and the outbox dispatcher that turns
+    committed events into webhook deliveries and broker publishes.
 
     Both wake on the process's one LISTEN connection: ``notifications`` when the process
     has one (``serve``, whose lookup caches listen on it too), else one of its own."""

@@ -536,7 +536,7 @@ def worker(
         typer.Option(
             "--queue",
             metavar="NAME",
-            help="A queue to work on (repeatable). Default: default, webhooks and broker.",
+            help="A queue to work on (repeatable). Default: default, webhooks, broker and billing.",
         ),
     ] = None,
 ) -> None:

@@ -50,6 +50,27 @@ class SystemClock:
 SYSTEM_CLOCK: Final = SystemClock()
 
 
+class FrozenClock:
+    """A clock stopped at ``at``: a test clock's time, for what runs on it (a customer's
+    billing, in API requests and in the worker's advance). Durations and waits are still
+    ``base``'s, so leases, timeouts and back-off keep real time."""
+
+    def __init__(self, at: datetime, base: Clock = SYSTEM_CLOCK) -> None:
+        if at.tzinfo is None:
+            raise ValueError("FrozenClock needs an aware datetime")
+        self._at = at.astimezone(UTC)
+        self._base = base
+
+    def now(self) -> datetime:
+        return self._at
+
+    def monotonic(self) -> float:
+        return self._base.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await self._base.sleep(seconds)
+
+
 def wall_milliseconds() -> int:
     """Milliseconds since the epoch on the machine's clock, whatever clock is injected: the
     time part of object ids (``paygrid.ids``), which order objects as they were really

@@ -78,6 +78,12 @@ class Settings(BaseSettings):
         description="Seconds before each delivery attempt, comma-separated.",
     )
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    invoice_finalize_delay_seconds: int = Field(
+        default=3600,
+        ge=0,
+        description="How long a subscription's renewal invoice stays a draft before it is "
+        "finalized and charged.",
+    )
     webhook_allowed_hosts: str = Field(
         default="",
         description="Comma-separated hosts live endpoints may use despite the SSRF guard.",

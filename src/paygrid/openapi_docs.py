@@ -50,6 +50,31 @@ TAGS: Final[list[dict[str, Any]]] = [
     {"name": "Customers", "description": "People who pay you."},
     {"name": "Payment methods", "description": "Tokenized cards (`pm_...`)."},
     {
+        "name": "Setup intents",
+        "description": "Save a customer's card for later off-session charges without "
+        "charging it (`seti_...`), and the mandates that record the customer's acceptance.",
+    },
+    {
+        "name": "Test clocks",
+        "description": "Test mode only: clocks (`clock_...`) whose customers, and everything "
+        "billed to them, run on the clock's frozen time until you advance it.",
+    },
+    {
+        "name": "Products",
+        "description": "What you sell (`prod_...`), priced by prices. See docs/billing.md.",
+    },
+    {
+        "name": "Prices",
+        "description": "A product's unit amount in one currency (`price_...`), one-time or "
+        "recurring; immutable apart from `active`, `nickname`, `lookup_key` and metadata.",
+    },
+    {
+        "name": "Invoices",
+        "description": "Invoices (`in_...`) collect a customer's pending invoice items "
+        "(`ii_...`): draft, open, paid, void or uncollectible, numbered `{prefix}-{0001}` "
+        "at finalization. See docs/billing.md.",
+    },
+    {
         "name": "Webhooks",
         "description": "Endpoints that receive events, signed per Standard Webhooks "
         "(`webhook-id`, `webhook-timestamp`, `webhook-signature`).",

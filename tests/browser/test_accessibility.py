@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from playwright.async_api import Page, expect
 
 from tests.browser.accessibility import assert_accessible
@@ -125,14 +126,47 @@ async def dashboard_fixtures(demo_server: DemoServer) -> dict[str, str]:
             )
             assert made.status_code == 200, made.text
             account = made.json()["id"]
+        product = await api.post("/v1/products", json={"name": "Accessibility plan"})
+        assert product.status_code == 200, product.text
+        price = await api.post(
+            "/v1/prices",
+            json={
+                "product": product.json()["id"],
+                "currency": "KWD",
+                "unit_amount": 1500,
+                "recurring": {"interval": "month"},
+            },
+        )
+        assert price.status_code == 200, price.text
+        subscription = await _subscription(api, customer.json()["id"], price.json()["id"])
         events = await api.get("/v1/events", params={"limit": 1})
     return {
+        "product": product.json()["id"],
+        "subscription": subscription["id"],
+        "invoice": subscription["latest_invoice"],
         "customer": customer.json()["id"],
         "payment": payment.json()["id"],
         "refund": refund.json()["id"],
         "account": account,
         "event": events.json()["data"][0]["id"],
     }
+
+
+async def _subscription(api: httpx.AsyncClient, customer: str, price: str) -> dict[str, Any]:
+    """A subscription charged to a saved default card: its first invoice is paid."""
+    method = await api.post(
+        "/v1/payment_methods", json={"customer": customer, **card("4242424242424242")}
+    )
+    assert method.status_code == 200, method.text
+    settings = {"invoice_settings": {"default_payment_method": method.json()["id"]}}
+    updated = await api.post(f"/v1/customers/{customer}", json=settings)
+    assert updated.status_code == 200, updated.text
+    made = await api.post(
+        "/v1/subscriptions", json={"customer": customer, "items": [{"price": price}]}
+    )
+    assert made.status_code == 200, made.text
+    subscription: dict[str, Any] = made.json()
+    return subscription
 
 
 async def test_dashboard_pages_are_accessible(
@@ -158,6 +192,13 @@ async def test_dashboard_pages_are_accessible(
         f"/dashboard/refunds/{ids['refund']}",
         "/dashboard/customers",
         f"/dashboard/customers/{ids['customer']}",
+        "/dashboard/products",
+        f"/dashboard/products/{ids['product']}",
+        "/dashboard/prices",
+        "/dashboard/subscriptions",
+        f"/dashboard/subscriptions/{ids['subscription']}",
+        "/dashboard/invoices",
+        f"/dashboard/invoices/{ids['invoice']}",
         "/dashboard/events",
         f"/dashboard/events/{ids['event']}",
         "/dashboard/webhooks",

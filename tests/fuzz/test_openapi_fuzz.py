@@ -60,9 +60,28 @@ BUSINESS_RULES: dict[tuple[int, str], str] = {
     # Object states: capture of a canceled payment, a second confirm, a reused reference.
     (409, "payment_invalid_state"): "the payment's state forbids the operation",
     (409, "reference_already_exists"): "the merchant's reference is unique",
+    (409, "setup_intent_unexpected_state"): "the setup intent's status forbids the operation",
     (409, "checkout_session_invalid_state"): "the session's state forbids the operation",
     (409, "lock_timeout"): "another request holds the object",
     (409, "idempotency_key_in_use"): "a concurrent request with the same key",
+    # The catalog: a product with prices is archived, not deleted; an active price's lookup
+    # key is the merchant's one price with it.
+    (400, "product_has_prices"): "deleting a product that has prices",
+    (409, "lookup_key_in_use"): "a lookup key another active price has",
+    # Test clocks: an advance must go past the clock's current frozen time, and a clock
+    # that is advancing (no worker runs here) or failed takes no advance, delete or customer.
+    (400, "frozen_time_not_after_current"): "an advance to the clock's past",
+    (409, "test_clock_advancing"): "the clock is advancing",
+    (409, "test_clock_internal_failure"): "the clock failed to advance",
+    # Invoices (docs/billing.md): what a customer has pending, the invoice's status and
+    # payment method, an item already invoiced, a price that is archived or recurring.
+    (400, "invoice_no_pending_items"): "a customer without pending items in the currency",
+    (400, "invoice_payment_method_missing"): "an invoice without a method to charge",
+    (400, "price_not_usable"): "an archived or recurring price on an invoice item",
+    (409, "invoice_invalid_state"): "the invoice's status forbids the operation",
+    (409, "invoice_item_invoiced"): "deleting an invoice item already on an invoice",
+    # Subscriptions (docs/billing.md): the status an action needs.
+    (409, "subscription_invalid_state"): "the subscription's status forbids the operation",
     # Refund limits: more than the payment has left to refund.
     (422, "refund_exceeds_available"): "more than the refundable amount",
     (422, "idempotency_key_reused"): "the same key with another request",
@@ -73,6 +92,12 @@ BUSINESS_RULE_PARAMETERS: dict[str, str] = {
     "ending_before": "starting_after and ending_before together",
     # A window relative to the server's clock: 30 minutes to 24 hours from now.
     "expires_at": "an expiry outside the allowed window",
+    # Subscriptions: times relative to the customer's clock, and an update's items taken
+    # together (at least one remains).
+    "trial_end": "a trial end in the past or over 730 days ahead",
+    "billing_cycle_anchor": "an anchor in the past or over one interval ahead",
+    "resumes_at": "a resume time in the past",
+    "items": "an update that removes every item",
 }
 # Statuses the built-in positive_data_acceptance check lets through; which 400, 402, 409 and
 # 422 are business rules is up to ``business_rules_only`` (the built-in cannot read codes).

@@ -249,7 +249,28 @@ async def shop(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[Shop]:
                 "/v1/routing_rules", {"destinations": [{"connector_account": account["id"]}]}
             )
         ).json()
+        product = (await secret.post("/v1/products", {"name": "Mug"})).json()
+        price = (
+            await secret.post(
+                "/v1/prices", {"product": product["id"], "currency": "usd", "unit_amount": 900}
+            )
+        ).json()
+        saving = (await secret.post("/v1/payment_methods", card(SUCCESS_CARD))).json()
+        setup = (
+            await secret.post(
+                "/v1/setup_intents",
+                {"customer": customer["id"], "payment_method": saving["id"], "confirm": True},
+            )
+        ).json()
+        pending_setup = (
+            await secret.post("/v1/setup_intents", {"customer": customer["id"]})
+        ).json()
         ids = {
+            "missing": "id_that_does_not_exist",
+            "setup": pending_setup["id"],
+            "mandate": setup["mandate"],
+            "product": product["id"],
+            "price": price["id"],
             "key": merchant.keys[0].id,
             "account": account["id"],
             "rule": rule["id"],
@@ -369,6 +390,56 @@ FORBIDDEN = [
     ("POST", "/v1/api_keys/{key}/roll", {}, None),
     ("POST", "/v1/api_keys/{key}/revoke", {}, None),
     ("GET", "/v1/audit_log", None, None),
+    ("POST", "/v1/products", {"name": "Eve"}, None),
+    ("GET", "/v1/products", None, None),
+    ("GET", "/v1/products/{product}", None, "/v1/products/{product}"),
+    ("POST", "/v1/products/{product}", {"active": False}, "/v1/products/{product}"),
+    ("DELETE", "/v1/products/{product}", None, "/v1/products/{product}"),
+    ("POST", "/v1/prices", {"product": "{product}", "currency": "usd", "unit_amount": 1}, None),
+    ("GET", "/v1/prices", None, None),
+    ("GET", "/v1/prices/{price}", None, "/v1/prices/{price}"),
+    ("POST", "/v1/prices/{price}", {"active": False}, "/v1/prices/{price}"),
+]
+FORBIDDEN += [
+    ("POST", "/v1/setup_intents", {"customer": "{customer}"}, None),
+    ("GET", "/v1/setup_intents", None, None),
+    ("GET", "/v1/setup_intents/{setup}", None, "/v1/setup_intents/{setup}"),
+    ("POST", "/v1/setup_intents/{setup}/confirm", {}, "/v1/setup_intents/{setup}"),
+    ("POST", "/v1/setup_intents/{setup}/cancel", {}, "/v1/setup_intents/{setup}"),
+    ("GET", "/v1/mandates/{mandate}", None, "/v1/mandates/{mandate}"),
+]
+# Billing: the key is refused by its kind before any id is looked up, so ids need not exist.
+FORBIDDEN += [
+    (
+        "POST",
+        "/v1/invoiceitems",
+        {"customer": "{customer}", "amount": 100, "currency": "usd"},
+        None,
+    ),
+    ("GET", "/v1/invoiceitems", None, None),
+    ("GET", "/v1/invoiceitems/{missing}", None, None),
+    ("DELETE", "/v1/invoiceitems/{missing}", None, None),
+    ("POST", "/v1/invoices", {"customer": "{customer}"}, None),
+    ("GET", "/v1/invoices", None, None),
+    ("GET", "/v1/invoices/upcoming", None, None),
+    ("GET", "/v1/invoices/{missing}", None, None),
+    ("POST", "/v1/invoices/{missing}/finalize", {}, None),
+    ("POST", "/v1/invoices/{missing}/pay", {}, None),
+    ("POST", "/v1/invoices/{missing}/void", {}, None),
+    ("POST", "/v1/invoices/{missing}/mark_uncollectible", {}, None),
+    ("POST", "/v1/subscriptions", {"customer": "{customer}", "items": []}, None),
+    ("GET", "/v1/subscriptions", None, None),
+    ("GET", "/v1/subscriptions/{missing}", None, None),
+    ("POST", "/v1/subscriptions/{missing}", {}, None),
+    ("DELETE", "/v1/subscriptions/{missing}", None, None),
+    ("POST", "/v1/subscriptions/{missing}/pause", {}, None),
+    ("POST", "/v1/subscriptions/{missing}/resume", {}, None),
+    ("POST", "/v1/subscriptions/{missing}/cancel", {}, None),
+    ("POST", "/v1/test_clocks", {"frozen_time": 1893456000, "name": "Eve"}, None),
+    ("GET", "/v1/test_clocks", None, None),
+    ("GET", "/v1/test_clocks/{missing}", None, None),
+    ("DELETE", "/v1/test_clocks/{missing}", None, None),
+    ("POST", "/v1/test_clocks/{missing}/advance", {"frozen_time": 1893456000, "x": "y"}, None),
 ]
 ALLOWED = {("POST", "/v1/payment_methods")}
 # Authenticated by the provider's signature instead of an API key.

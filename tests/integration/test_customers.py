@@ -66,7 +66,11 @@ async def test_create_and_retrieve(api: Api, merchant: NewMerchant, pool: asyncp
         "metadata",
         "livemode",
         "created",
+        "invoice_settings",
+        "test_clock",
     }
+    assert created["invoice_settings"] == {"default_payment_method": None}
+    assert created["test_clock"] is None
     assert ok(await api.get(f"/v1/customers/{created['id']}")) == created
     row = await pool.fetchrow(
         "SELECT merchant_id, livemode FROM customers WHERE id = $1", created["id"]

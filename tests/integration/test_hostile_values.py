@@ -63,6 +63,21 @@ BODIES: dict[str, dict[str, Any]] = {
     "/v1/customers/{customer_id}": {"name": "Ada King", "metadata": {"tier": "gold"}},
     "/v1/payment_methods": {**card(SUCCESS_CARD), "metadata": {"source": "test"}},
     "/v1/payment_methods/{pm_id}/attach": {"customer": "{customer}"},
+    "/v1/setup_intents": {
+        "customer": "{customer}",
+        "description": "Save for renewals",
+        "metadata": {"plan": "gold"},
+        "mandate_data": {
+            "customer_acceptance": {
+                "type": "online",
+                "online": {"ip_address": "203.0.113.7", "user_agent": "Mozilla/5.0"},
+            }
+        },
+    },
+    "/v1/setup_intents/{setup_intent_id}/confirm": {
+        "mandate_data": {"customer_acceptance": {"type": "offline"}}
+    },
+    "/v1/setup_intents/{setup_intent_id}/cancel": {"cancellation_reason": "abandoned"},
     "/v1/webhook_endpoints": {
         "url": "https://hooks.example.com/paygrid",
         "enabled_events": ["*"],
@@ -90,6 +105,48 @@ BODIES: dict[str, dict[str, Any]] = {
         "destinations": [{"connector_account": "{account}", "weight": 1}],
     },
     "/v1/routing_rules/{rule_id}": {"name": "big 2", "priority": 11},
+    "/v1/test_clocks": {"frozen_time": 1_893_456_000, "name": "Annual plan"},
+    "/v1/test_clocks/{clock_id}/advance": {"frozen_time": 1_896_134_400},
+    "/v1/products": {"name": "Mug", "description": "A mug", "metadata": {"tier": "gold"}},
+    "/v1/products/{product_id}": {"name": "Cup", "metadata": {"tier": "gold"}},
+    "/v1/prices": {
+        "product": "{product_id}",
+        "currency": "usd",
+        "unit_amount": 1500,
+        "recurring": {"interval": "month", "interval_count": 3},
+        "lookup_key": "gold",
+        "nickname": "Gold",
+        "metadata": {"plan": "gold"},
+    },
+    "/v1/prices/{price_id}": {"nickname": "Gold", "lookup_key": "g", "metadata": {"a": "b"}},
+    "/v1/invoiceitems": {
+        "customer": "{customer}",
+        "amount": 500,
+        "currency": "usd",
+        "description": "Setup fee",
+        "metadata": {"order": "1043"},
+    },
+    "/v1/invoices": {
+        "customer": "{customer}",
+        "collection_method": "send_invoice",
+        "days_until_due": 30,
+        "description": "March",
+        "metadata": {"order": "1043"},
+    },
+    "/v1/invoices/{invoice_id}/pay": {"payment_method": "{pm_id}"},
+    "/v1/subscriptions": {
+        "customer": "{customer}",
+        "items": [{"price": "{recurring_price}", "quantity": 2, "metadata": {"seat": "a"}}],
+        "trial_period_days": 7,
+        "metadata": {"plan": "gold"},
+    },
+    "/v1/subscriptions/{subscription_id}": {
+        "proration_behavior": "none",
+        "metadata": {"plan": "silver"},
+    },
+    "/v1/subscriptions/{subscription_id}/pause": {"resumes_at": "{in_a_month}"},
+    "/v1/subscriptions/{subscription_id}/resume": {"billing_cycle_anchor": "unchanged"},
+    "/v1/subscriptions/{subscription_id}/cancel": {"at_period_end": True},
     "/v1/admin/webhooks/pause": {"endpoint": "{endpoint}"},
     "/v1/admin/webhooks/resume": {"endpoint": "{endpoint}"},
 }
@@ -151,15 +208,31 @@ async def ids(admin: Api) -> AsyncIterator[dict[str, Any]]:
         return str(response.json()["id"])
 
     customer = await made("/v1/customers", {"name": "Target"})
+    product = await made("/v1/products", {"name": "Target"})
+    price = await made("/v1/prices", {"product": product, "currency": "usd", "unit_amount": 9})
     account = await made("/v1/connector_accounts", {"provider": "simulator", "name": "sim"})
     endpoint = await made(
         "/v1/webhook_endpoints", {"url": "https://hooks.example.com/x", "enabled_events": ["*"]}
     )
     authorized = await made("/v1/payments", confirmed_payment(capture_method="manual"))
+    recurring = await made(
+        "/v1/prices",
+        {
+            "product": product,
+            "currency": "usd",
+            "unit_amount": 900,
+            "recurring": {"interval": "month"},
+        },
+    )
+    await made("/v1/invoiceitems", {"customer": customer, "amount": 700, "currency": "usd"})
+    invoice = await made("/v1/invoices", {"customer": customer})
     events = (await admin.get("/v1/events", limit=1)).json()["data"]
     yield {
         "customer": customer,
         "customer_id": customer,
+        "setup_intent_id": await made("/v1/setup_intents", {"customer": customer}),
+        "product_id": product,
+        "price_id": price,
         "account": account,
         "account_id": account,
         "endpoint": endpoint,
@@ -172,7 +245,15 @@ async def ids(admin: Api) -> AsyncIterator[dict[str, Any]]:
             {"priority": 1, "conditions": {}, "destinations": [{"connector_account": account}]},
         ),
         "event_id": events[0]["id"],
+        "clock_id": await made("/v1/test_clocks", {"frozen_time": 1_893_456_000}),
         "in_an_hour": int(SYSTEM_CLOCK.now().timestamp()) + 3600,
+        "in_a_month": int(SYSTEM_CLOCK.now().timestamp()) + 30 * 86400,
+        "recurring_price": recurring,
+        "invoice_id": invoice,
+        "subscription_id": await made(
+            "/v1/subscriptions",
+            {"customer": customer, "items": [{"price": recurring}], "trial_period_days": 7},
+        ),
     }
     deleted = await admin.delete(f"/v1/webhook_endpoints/{endpoint}")
     assert deleted.status_code in (200, 404), deleted.text  # a test may have deleted it

@@ -257,6 +257,8 @@ async def _drive_dashboard(http: httpx.AsyncClient, data: Seeded) -> None:
         (f"/dashboard/refunds/{data.refunds[3]}", {}),
         ("/dashboard/customers", {}),
         (f"/dashboard/customers/{data.customers[7]}", {}),
+        ("/dashboard/subscriptions", {"status": "active"}),
+        ("/dashboard/invoices", {"status": "open", "customer": data.customers[7]}),
         ("/dashboard/events", {}),
         (f"/dashboard/events/{data.events[9]}", {}),
         ("/dashboard/audit", {}),

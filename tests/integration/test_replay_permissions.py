@@ -60,6 +60,8 @@ async def _sample_bodies(admin: Api) -> dict[tuple[str, str], dict[str, Any]]:
     paid = await admin.post("/v1/payments", confirmed_payment(amount=5000))
     account = await admin.post("/v1/connector_accounts", {"provider": "simulator"})
     assert paid.status_code == account.status_code == 200, (paid.text, account.text)
+    product = await admin.post("/v1/products", {"name": "Mug"})
+    assert product.status_code == 200, product.text
     return {
         ("POST", "/v1/payments"): confirmed_payment(),
         ("POST", "/v1/checkout_sessions"): {
@@ -74,6 +76,12 @@ async def _sample_bodies(admin: Api) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", "/v1/payment_methods/{pm_id}/attach"): {"customer": "cus_missing"},
         ("POST", "/v1/webhook_endpoints"): {"url": PUBLIC_HOOK, "enabled_events": ["*"]},
         ("POST", "/v1/api_keys"): {"role": "viewer"},
+        ("POST", "/v1/products"): {"name": "Mug"},
+        ("POST", "/v1/prices"): {
+            "product": product.json()["id"],
+            "currency": "usd",
+            "unit_amount": 900,
+        },
         ("POST", "/v1/connector_accounts"): {"provider": "simulator"},
         ("POST", "/v1/routing_rules"): {
             "destinations": [{"connector_account": account.json()["id"]}]

@@ -13,11 +13,17 @@ from paygrid.db.checkout_sessions import CheckoutSessionRow
 from paygrid.db.connector_accounts import ConnectorAccountRow
 from paygrid.db.customers import CustomerRow
 from paygrid.db.dashboard import DashboardUserRow
+from paygrid.db.mandates import MandateRow
 from paygrid.db.payment_methods import PaymentMethodRow
+from paygrid.db.prices import PriceRow
+from paygrid.db.products import ProductRow
 from paygrid.db.refunds import RefundRow
+from paygrid.db.setup_intents import SetupIntentRow
+from paygrid.db.test_clocks import TestClockRow
 from paygrid.domain.checkout import CheckoutSessionStatus
 from paygrid.domain.connector_accounts import ConnectorAccountStatus
 from paygrid.domain.refunds import RefundStatus
+from paygrid.domain.setup_intents import SetupIntentStatus
 
 ROWS: list[tuple[str, type]] = [
     ("refunds", RefundRow),
@@ -26,6 +32,11 @@ ROWS: list[tuple[str, type]] = [
     ("payment_methods", PaymentMethodRow),
     ("connector_accounts", ConnectorAccountRow),
     ("dashboard_users", DashboardUserRow),
+    ("mandates", MandateRow),
+    ("setup_intents", SetupIntentRow),
+    ("test_clocks", TestClockRow),
+    ("products", ProductRow),
+    ("prices", PriceRow),
 ]
 
 
@@ -51,6 +62,7 @@ async def test_a_typed_row_has_exactly_its_tables_columns(
         ("refunds", RefundStatus),
         ("checkout_sessions", CheckoutSessionStatus),
         ("connector_accounts", ConnectorAccountStatus),
+        ("setup_intents", SetupIntentStatus),
     ],
 )
 async def test_a_status_enum_names_exactly_what_the_table_allows(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from paygrid.clock import SYSTEM_CLOCK, FakeClock
+from paygrid.clock import SYSTEM_CLOCK, FakeClock, FrozenClock
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -55,3 +55,17 @@ async def test_the_system_clock_sleeps_in_real_time() -> None:
     before = SYSTEM_CLOCK.monotonic()
     await SYSTEM_CLOCK.sleep(0.01)
     assert SYSTEM_CLOCK.monotonic() - before >= 0.01
+
+
+async def test_a_frozen_clock_stays_at_its_time_and_waits_on_its_base() -> None:
+    """A test clock's time: ``now`` never moves, durations and sleeps are the base's."""
+    base = FakeClock(START)
+    frozen = FrozenClock(datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC), base)
+    sleeping = asyncio.ensure_future(frozen.sleep(5))
+    await asyncio.sleep(0)
+    base.advance(5)
+    await asyncio.wait_for(sleeping, 1)
+    assert frozen.now() == datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC)
+    assert frozen.monotonic() == base.monotonic() == 5.0
+    with pytest.raises(ValueError, match="aware"):
+        FrozenClock(datetime(2001, 2, 3))

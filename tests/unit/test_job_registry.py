@@ -11,6 +11,8 @@ from paygrid.bootstrap import QUEUES, standard_registry
 from paygrid.broker import publisher
 from paygrid.db.jobs import DEFAULT_QUEUE
 from paygrid.services import audit, maintenance, status_sync
+from paygrid.services.billing import clock_advance
+from paygrid.services.billing.subscriptions import schedule as subscription_schedule
 from paygrid.worker.registry import JobContext, JobRegistry, Schedule
 from paygrid.worker.retry import DEFAULT_RETRY, RetryPolicy
 
@@ -57,6 +59,8 @@ def test_standard_registry_runs_housekeeping_periodically() -> None:
         Schedule(maintenance.PURGE_PROVIDER_EVENTS, timedelta(hours=1), DEFAULT_QUEUE),
         Schedule(audit.SEAL, timedelta(seconds=5), DEFAULT_QUEUE),
         Schedule(status_sync.SYNC, timedelta(seconds=30), DEFAULT_QUEUE),
+        Schedule(clock_advance.RECOVER, timedelta(minutes=1), clock_advance.QUEUE),
+        Schedule(subscription_schedule.SCHEDULE, timedelta(minutes=1), clock_advance.QUEUE),
     ]
     purge = registry.get(maintenance.PURGE_IDEMPOTENCY_KEYS)
     assert purge is not None and purge.handler is maintenance.purge_idempotency_keys
@@ -69,3 +73,9 @@ def test_workers_publish_events_to_the_broker_by_default() -> None:
     # Retried for well over a day, so a broker outage short of that loses no event.
     assert sum(publish.retry.delays) > 36 * 3600
     assert publisher.QUEUE in QUEUES
+
+
+def test_workers_advance_test_clocks_on_the_billing_queue_by_default() -> None:
+    advance = standard_registry().get(clock_advance.ADVANCE)
+    assert advance is not None and advance.retry == clock_advance.ADVANCE_RETRY
+    assert clock_advance.QUEUE in QUEUES

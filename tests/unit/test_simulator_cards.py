@@ -8,6 +8,7 @@ import pytest
 
 from paygrid.connectors.base import CardDetails, InvalidCard
 from paygrid.connectors.simulator.cards import TEST_CARDS, Behavior, detect_brand, validate_card
+from paygrid.connectors.simulator.connector import initial_status
 
 TODAY = date(2026, 11, 22)
 
@@ -35,6 +36,28 @@ def test_every_test_card_is_valid_and_has_its_behavior() -> None:
     for number, behavior in TEST_CARDS.items():
         assert validate_card(details(number), TODAY)[1] is behavior
     assert TEST_CARDS["4000002500003155"] is Behavior.REQUIRE_3DS
+    assert TEST_CARDS["4000002760003184"] is Behavior.REQUIRE_3DS_ALWAYS
+
+
+@pytest.mark.parametrize(
+    ("behavior", "off_session", "set_up", "expected"),
+    [
+        # On-session both cards ask for 3-D Secure.
+        (Behavior.REQUIRE_3DS, False, False, ("requires_action", None)),
+        (Behavior.REQUIRE_3DS_ALWAYS, False, True, ("requires_action", None)),
+        # Off-session, 3155 succeeds once set up and waits for the customer before.
+        (Behavior.REQUIRE_3DS, True, True, ("captured", None)),
+        (Behavior.REQUIRE_3DS, True, False, ("requires_action", "authentication_required")),
+        # 3184 needs the customer every time.
+        (Behavior.REQUIRE_3DS_ALWAYS, True, True, ("requires_action", "authentication_required")),
+        (Behavior.SUCCEED, True, False, ("captured", None)),
+        (Behavior.CARD_DECLINED, True, True, ("declined", "card_declined")),
+    ],
+)
+def test_off_session_charges_of_the_authentication_cards(
+    behavior: Behavior, off_session: bool, set_up: bool, expected: tuple[str, str | None]
+) -> None:
+    assert initial_status(behavior, True, off_session=off_session, set_up=set_up) == expected
 
 
 @pytest.mark.parametrize(

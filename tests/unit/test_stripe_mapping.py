@@ -82,6 +82,68 @@ def test_create_params_for_localstripe_use_the_older_card_parameter() -> None:
     assert "customer" not in params
 
 
+def test_off_session_params_confirm_in_the_create_with_the_mit_flag() -> None:
+    params: dict[str, Any] = dict(mapping.payment_intent_params(request(off_session=True)))
+    assert (params["confirm"], params["off_session"]) == (True, True)
+    assert "setup_future_usage" not in params
+    on_session: dict[str, Any] = dict(mapping.payment_intent_params(request()))
+    assert "off_session" not in on_session and "confirm" not in on_session
+
+
+def test_setup_future_usage_goes_to_stripe_but_not_to_localstripe() -> None:
+    saving = request(setup_future_usage=True)
+    assert mapping.payment_intent_params(saving).get("setup_future_usage") == "off_session"
+    assert "setup_future_usage" not in mapping.payment_intent_params(saving, localstripe=True)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        # Real Stripe: a 402 authentication_required, the intent back to requires_payment_method.
+        intent(
+            "requires_payment_method",
+            last_payment_error={"code": "authentication_required", "message": "auth"},
+        ),
+        intent(
+            "requires_payment_method",
+            last_payment_error={"code": "card_declined", "decline_code": "authentication_required"},
+        ),
+        # localstripe: it does not know off_session and asks for 3-D Secure.
+        intent("requires_action", next_action={"type": "use_stripe_sdk"}),
+    ],
+)
+def test_an_off_session_intent_needing_authentication_waits_for_the_customer(
+    answer: dict[str, Any],
+) -> None:
+    result = mapping.off_session_result(answer)
+    assert result.outcome is AttemptOutcome.REQUIRES_ACTION
+    assert result.decline is not None and result.decline.code == "authentication_required"
+
+
+def test_a_failed_3ds_is_still_a_decline_and_off_session_success_is_success() -> None:
+    failed = intent(
+        "requires_payment_method",
+        last_payment_error={"code": "payment_intent_authentication_failure", "message": "no"},
+    )
+    assert mapping.attempt_result(failed).outcome is AttemptOutcome.DECLINED
+    assert mapping.off_session_result(intent("succeeded")).outcome is AttemptOutcome.CAPTURED
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        ("succeeded", AttemptOutcome.AUTHORIZED),
+        ("requires_action", AttemptOutcome.REQUIRES_ACTION),
+        ("processing", AttemptOutcome.UNKNOWN),
+        ("requires_payment_method", AttemptOutcome.DECLINED),
+        ("canceled", AttemptOutcome.DECLINED),
+    ],
+)
+def test_setup_intent_statuses(status: str, outcome: AttemptOutcome) -> None:
+    setup = {"id": "seti_1", "status": status, "next_action": None, "last_setup_error": None}
+    assert mapping.setup_result(setup).outcome is outcome
+
+
 def test_search_query_escapes_quotes() -> None:
     assert mapping.search_query("att_1") == "metadata['paygrid_attempt_id']:'att_1'"
     assert mapping.search_query("a'b") == "metadata['paygrid_attempt_id']:'a\\'b'"

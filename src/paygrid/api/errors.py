@@ -22,6 +22,7 @@ from paygrid.domain.errors import (
     ResourceMissing,
     ServiceUnavailable,
 )
+from paygrid.schemas.catalog import PARAMETER_IMMUTABLE
 from paygrid.schemas.common import CARD_NUMBER_IN_TEXT, TEXT_UNSTORABLE
 from paygrid.services.health import DATABASE_OUTAGES, database_unreachable
 
@@ -109,6 +110,9 @@ def validation_error(exc: RequestValidationError) -> InvalidRequest:
             f"Received unknown parameter: {param}.", param=param, code="parameter_unknown"
         )
     message = str(first.get("msg", "Invalid value"))
+    if kind == PARAMETER_IMMUTABLE:  # a price's amount, currency, product or recurrence
+        param = str(first.get("ctx", {}).get("param") or "") or param
+        return InvalidRequest(message, param=param, code=PARAMETER_IMMUTABLE)
     if kind in (TEXT_UNSTORABLE, CARD_NUMBER_IN_TEXT):
         # Raised for a whole model or mapping, so the context names the parameter.
         param = str(first.get("ctx", {}).get("param") or "") or param

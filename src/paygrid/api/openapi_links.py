@@ -49,6 +49,12 @@ CREATE_SESSION: Final = ("post", "/v1/checkout_sessions")
 CREATE_KEY: Final = ("post", "/v1/api_keys")
 CREATE_ACCOUNT: Final = ("post", "/v1/connector_accounts")
 CREATE_RULE: Final = ("post", "/v1/routing_rules")
+CREATE_CLOCK: Final = ("post", "/v1/test_clocks")
+CREATE_PRODUCT: Final = ("post", "/v1/products")
+CREATE_PRICE: Final = ("post", "/v1/prices")
+CREATE_INVOICE_ITEM: Final = ("post", "/v1/invoiceitems")
+CREATE_INVOICE: Final = ("post", "/v1/invoices")
+FINALIZE_INVOICE: Final = ("post", "/v1/invoices/{invoice_id}/finalize")
 PAY_WITH_SAVED_METHOD: Final = {
     "payment_method": ID,
     "customer": "$response.body#/customer",
@@ -139,6 +145,66 @@ LINKS: Final[tuple[Link, ...]] = (
             "UpdateAccount": "post ",
             "DisableAccount": "post /disable",
             "EnableAccount": "post /enable",
+        },
+    ),
+    *_on_id(
+        CREATE_CLOCK,
+        "/v1/test_clocks/{clock_id}",
+        "clock_id",
+        {
+            "RetrieveClock": "get ",
+            "AdvanceClock": "post /advance",
+            "DeleteClock": "delete ",
+        },
+    ),
+    Link("CreateCustomerOnClock", CREATE_CLOCK, CREATE_CUSTOMER, body={"test_clock": ID}),
+    *_on_id(
+        CREATE_PRODUCT,
+        "/v1/products/{product_id}",
+        "product_id",
+        {"RetrieveProduct": "get ", "UpdateProduct": "post ", "DeleteProduct": "delete "},
+    ),
+    Link("PriceProduct", CREATE_PRODUCT, CREATE_PRICE, body={"product": ID}),
+    *_on_id(
+        CREATE_PRICE,
+        "/v1/prices/{price_id}",
+        "price_id",
+        {"RetrievePrice": "get ", "UpdatePrice": "post "},
+    ),
+    Link(
+        "DeletePricedProduct",
+        CREATE_PRICE,
+        ("delete", "/v1/products/{product_id}"),
+        parameters={"product_id": "$response.body#/product"},
+    ),
+    # Invoices: a customer's pending item, the invoice that collects it, its actions.
+    Link("BillCustomer", CREATE_CUSTOMER, CREATE_INVOICE_ITEM, body={"customer": ID}),
+    *_on_id(
+        CREATE_INVOICE_ITEM,
+        "/v1/invoiceitems/{item_id}",
+        "item_id",
+        {"RetrieveInvoiceItem": "get ", "DeleteInvoiceItem": "delete "},
+    ),
+    Link(
+        "InvoicePendingItems",
+        CREATE_INVOICE_ITEM,
+        CREATE_INVOICE,
+        body={"customer": "$response.body#/customer"},
+    ),
+    *_on_id(
+        CREATE_INVOICE,
+        "/v1/invoices/{invoice_id}",
+        "invoice_id",
+        {"RetrieveInvoice": "get ", "FinalizeInvoice": "post /finalize"},
+    ),
+    *_on_id(
+        FINALIZE_INVOICE,
+        "/v1/invoices/{invoice_id}",
+        "invoice_id",
+        {
+            "PayInvoice": "post /pay",
+            "VoidInvoice": "post /void",
+            "MarkInvoiceUncollectible": "post /mark_uncollectible",
         },
     ),
     *_on_id(

@@ -75,6 +75,11 @@ class AuthorizeRequest:
     email: str | None = None  # the customer's; Paystack requires one
     channels: tuple[str, ...] = ()  # Paystack channels: card, bank, ussd, mobile_money, ...
     customer_reference: str | None = None  # the provider's customer id, when known
+    # A merchant-initiated charge of a saved method (the customer is not there to
+    # authenticate): providers flag it (Stripe ``off_session``) and never ask for 3-D Secure.
+    off_session: bool = False
+    # Save the method for later off-session charges once this charge is authenticated.
+    setup_future_usage: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +195,33 @@ class TokenDescriber(Protocol):
 
     async def describe_token(self, token: str) -> TokenizedCard:
         """The card behind a provider token; raises ``InvalidCard`` when there is none."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SetupRequest:
+    """Verify and authenticate a saved method for later off-session charges, without
+    charging it (a setup intent's confirm)."""
+
+    idempotency_key: str  # the setup intent's attempt key: the provider dedups on it
+    payment_method_token: str
+    return_url: str  # where the provider sends the customer back after 3-D Secure
+    setup_intent_id: str = ""  # ours; sent as metadata
+    customer_reference: str | None = None  # the provider's customer id, when known
+
+
+@runtime_checkable
+class MethodSetup(Protocol):
+    """Providers that can save a method for off-session use without charging it (a
+    zero-amount verification with 3-D Secure when the card needs it)."""
+
+    async def setup_method(self, request: SetupRequest) -> AttemptResult:
+        """``AUTHORIZED`` when the method is set up, ``REQUIRES_ACTION`` (with the
+        customer's URL) while 3-D Secure is pending, ``DECLINED`` otherwise."""
+        ...
+
+    async def retrieve_setup(self, idempotency_key: str, reference: str) -> AttemptResult:
+        """The current outcome of a setup (after the customer's 3-D Secure)."""
         ...
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from paygrid.api.dependencies import deps_of
+from paygrid.dashboard import customer_billing
 from paygrid.dashboard import forms as form_input
 from paygrid.dashboard.rendering import DashboardRoute, render
 from paygrid.dashboard.sessions import Viewer, current_viewer
@@ -103,6 +104,9 @@ async def customer_detail(request: Request, customer_id: str, viewer: SignedIn) 
             created_gte=None,
             created_lte=None,
         )
+    billing = None
+    if not isinstance(customer, DeletedObject):
+        billing = await customer_billing.of_customer(deps, viewer, customer)
     return render(
         request,
         "customer.html",
@@ -110,6 +114,7 @@ async def customer_detail(request: Request, customer_id: str, viewer: SignedIn) 
             "customer": customer,
             "deleted": isinstance(customer, DeletedObject),
             "payments": payments,
+            "billing": billing,
         },
     )
 

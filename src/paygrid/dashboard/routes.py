@@ -13,7 +13,16 @@ from fastapi.responses import Response
 from markupsafe import Markup
 
 from paygrid.api.dependencies import deps_of
-from paygrid.dashboard import charts, developers, payments, records, webhooks
+from paygrid.dashboard import (
+    catalog,
+    charts,
+    developers,
+    invoices,
+    payments,
+    records,
+    subscriptions,
+    webhooks,
+)
 from paygrid.dashboard import forms as form_input
 from paygrid.dashboard.rendering import HERE, DashboardRoute, redirect, render
 from paygrid.dashboard.sessions import (
@@ -221,5 +230,5 @@ def _success_chart(days: list[date], rows: list[DailySuccess]) -> Markup:
     )
 
 
-for module in (payments, records, webhooks, developers):
+for module in (payments, records, webhooks, developers, catalog, subscriptions, invoices):
     router.include_router(module.router)

@@ -25,6 +25,9 @@ class CustomerRow:
     metadata: dict[str, str]
     created_at: datetime
     deleted_at: datetime | None
+    test_clock_id: str | None  # the test clock it runs on, set only at creation
+    # What invoices charge off-session (docs/billing.md); cleared when it is detached.
+    default_payment_method_id: str | None = None
 
     @classmethod
     def from_record(cls, record: asyncpg.Record) -> CustomerRow:
@@ -38,6 +41,8 @@ class CustomerRow:
             metadata=record["metadata"],
             created_at=record["created_at"],
             deleted_at=record["deleted_at"],
+            test_clock_id=record["test_clock_id"],
+            default_payment_method_id=record["default_payment_method_id"],
         )
 
     @property
@@ -59,10 +64,12 @@ async def insert_customer(
     name: str | None,
     phone: str | None,
     metadata: dict[str, str],
+    test_clock_id: str | None = None,
 ) -> CustomerRow:
     record = await conn.fetchrow(
-        "INSERT INTO customers (id, merchant_id, livemode, email, name, phone, metadata)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+        "INSERT INTO customers"
+        " (id, merchant_id, livemode, email, name, phone, metadata, test_clock_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
         customer_id,
         merchant_id,
         livemode,
@@ -70,6 +77,7 @@ async def insert_customer(
         name,
         phone,
         metadata,
+        test_clock_id,
     )
     assert record is not None
     return CustomerRow.from_record(record)
@@ -90,7 +98,7 @@ async def get_customer(
 async def update_customer(
     conn: Connection, customer_id: str, changes: dict[str, Any]
 ) -> CustomerRow:
-    allowed = {"email", "name", "phone", "metadata"}
+    allowed = {"email", "name", "phone", "metadata", "default_payment_method_id"}
     assert set(changes) <= allowed
     assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=2))
     record = await conn.fetchrow(
@@ -100,6 +108,16 @@ async def update_customer(
     )
     assert record is not None
     return CustomerRow.from_record(record)
+
+
+async def clear_default_method(conn: Connection, pm_id: str) -> CustomerRow | None:
+    """Stop ``pm_id`` being its customer's default; the customer if it was."""
+    record = await conn.fetchrow(
+        "UPDATE customers SET default_payment_method_id = NULL"
+        " WHERE default_payment_method_id = $1 RETURNING *",
+        pm_id,
+    )
+    return None if record is None else CustomerRow.from_record(record)
 
 
 async def mark_deleted(conn: Connection, customer_id: str, now: datetime) -> CustomerRow:

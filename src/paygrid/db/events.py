@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,7 @@ import asyncpg
 from paygrid.db.engine import JsonText
 from paygrid.db.executor import Connection, Executor
 from paygrid.db.pagination import Filters, PageRequest, fetch_page
-from paygrid.ids import new_id
+from paygrid.ids import new_ordered_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,19 +73,58 @@ async def insert_event(
     event_type: str,
     object_id: str,
     snapshot: dict[str, Any],
+    created_at: datetime | None = None,
 ) -> str:
-    event_id = new_id("evt")
+    """Write an event in the caller's transaction. ``created_at`` is the time the change
+    happened on the clock of the object's customer (a test clock's frozen time, Stripe's
+    ``created``); without it, the database's. The id orders the events as they were
+    written (``new_ordered_id``), whatever their ``created_at``."""
+    event_id = new_ordered_id("evt")
     await conn.execute(
-        "INSERT INTO events (id, merchant_id, livemode, type, object_id, data)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO events (id, merchant_id, livemode, type, object_id, data, created_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, now()))",
         event_id,
         merchant_id,
         livemode,
         event_type,
         object_id,
         {"object": snapshot},
+        created_at,
     )
     return event_id
+
+
+async def insert_events(conn: Connection, events: Sequence[NewEventOf]) -> None:
+    """``insert_event`` for many events in one statement, each written as ``insert_event``
+    writes it (ordered ids in the given order, ``created_at`` or the database's time)."""
+    if not events:
+        return
+    await conn.execute(
+        "INSERT INTO events (id, merchant_id, livemode, type, object_id, data, created_at)"
+        " SELECT i, m, l, t, o, d, coalesce(c, now()) FROM unnest($1::text[], $2::text[],"
+        " $3::boolean[], $4::text[], $5::text[], $6::jsonb[], $7::timestamptz[])"
+        " AS e(i, m, l, t, o, d, c)",
+        [new_ordered_id("evt") for _ in events],
+        [e.merchant_id for e in events],
+        [e.livemode for e in events],
+        [e.event_type for e in events],
+        [e.object_id for e in events],
+        [{"object": e.snapshot} for e in events],
+        [e.created_at for e in events],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NewEventOf:
+    """An event to write with ``insert_events``: about ``object_id``, with its snapshot,
+    at ``created_at`` (None: the database's time)."""
+
+    merchant_id: str
+    livemode: bool
+    event_type: str
+    object_id: str
+    snapshot: dict[str, Any]
+    created_at: datetime | None
 
 
 def new_event(
@@ -98,7 +138,7 @@ def new_event(
 ) -> NewEvent:
     """A new event about ``object_id``, with the object's snapshot."""
     return NewEvent(
-        id=new_id("evt"),
+        id=new_ordered_id("evt"),
         merchant_id=merchant_id,
         livemode=livemode,
         type=event_type,
@@ -119,17 +159,20 @@ def event_row(
 ) -> dict[str, Any]:
     """The column values of a new event, for writing it inside a larger statement. A
     snapshot serialised already (the response it also is) is embedded as it is."""
-    values = new_event(
-        merchant_id=merchant_id,
-        livemode=livemode,
-        event_type=event_type,
-        object_id=object_id,
-        snapshot={} if isinstance(snapshot, JsonText) else snapshot,
-        created_at=created_at,
-    ).values()
-    if isinstance(snapshot, JsonText):
-        values["data"] = JsonText('{"object":' + snapshot + "}")
-    return values
+    data: dict[str, Any] | JsonText = (
+        JsonText('{"object":' + snapshot + "}")
+        if isinstance(snapshot, JsonText)
+        else {"object": snapshot}
+    )
+    return {
+        "id": new_ordered_id("evt"),
+        "merchant_id": merchant_id,
+        "livemode": livemode,
+        "type": event_type,
+        "object_id": object_id,
+        "data": data,
+        "created_at": created_at,
+    }
 
 
 async def get_event(

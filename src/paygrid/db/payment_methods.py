@@ -37,6 +37,7 @@ class PaymentMethodRow:
     created_at: datetime
     detached_at: datetime | None = None
     bound_payment_id: str | None = None
+    mandate_id: str | None = None  # the acceptance of off-session charges, once set up
 
     @classmethod
     def from_record(cls, record: asyncpg.Record) -> PaymentMethodRow:
@@ -106,6 +107,23 @@ async def get_payment_method(
             pm_id,
             merchant_id,
             livemode,
+        )
+    )
+
+
+async def get_attached(
+    conn: Executor, merchant_id: str, livemode: bool, pm_id: str, customer_id: str
+) -> PaymentMethodRow | None:
+    """The method if it is attached to ``customer_id``, locked against a concurrent detach
+    until the caller's transaction ends."""
+    return _row(
+        await conn.fetchrow(
+            "SELECT * FROM payment_methods WHERE id = $1 AND merchant_id = $2"
+            " AND livemode = $3 AND customer_id = $4 FOR SHARE",
+            pm_id,
+            merchant_id,
+            livemode,
+            customer_id,
         )
     )
 

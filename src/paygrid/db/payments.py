@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, TypedDict
 
 import asyncpg
@@ -16,7 +17,6 @@ from paygrid.db import payment_methods as pm_db
 from paygrid.db.executor import Connection, Executor
 from paygrid.db.idempotency import ClaimRequest, KeyAlreadyClaimed, claim_clause, completion_clause
 from paygrid.db.pagination import Filters, PageRequest, fetch_page
-from paygrid.db.rows import column_values
 from paygrid.db.statements import Statement
 from paygrid.domain.payments import (
     OPEN_ATTEMPT_STATUSES,
@@ -61,6 +61,10 @@ class PaymentRow:
     payment_method_types: list[str]
     created_at: datetime
     updated_at: datetime
+    # Saved methods (docs/billing.md): save the method for off-session charges, or be one.
+    setup_future_usage: str | None = None
+    off_session: bool = False
+    mandate_data: dict[str, Any] | None = None  # the customer's acceptance, to record
 
     @classmethod
     def from_record(cls, record: Row) -> PaymentRow:
@@ -168,10 +172,10 @@ async def create_with_attempt(
         gates.append(claim_clause(statement, claim, now=payment.created_at, response=response))
     if method_use is not None:
         gates.append(pm_db.lock_for_use(statement, method_use, lock_customer=True))
-    statement.insert(
+    statement.insert_row(
         "p",
         "payments",
-        column_values(payment),
+        payment,
         after=", ".join(gates) or None,
         on_conflict="ON CONFLICT (merchant_id, livemode, idempotency_key) DO NOTHING",
     )
@@ -180,9 +184,9 @@ async def create_with_attempt(
         statement.insert("m", "payment_methods", bound, after="p")
     for index, skipped in enumerate(skipped_attempts):
         # Accounts that could not be reached while routing come first, as closed attempts.
-        statement.insert(f"s{index}", "payment_attempts", column_values(skipped), after="p")
+        statement.insert_row(f"s{index}", "payment_attempts", skipped, after="p")
     if attempt is not None:
-        statement.insert("a", "payment_attempts", column_values(attempt), after="p")
+        statement.insert_row("a", "payment_attempts", attempt, after="p")
     statement.insert("e", "events", event, after="p")
     usable = claimed = "1"
     if method_use is not None:
@@ -213,6 +217,7 @@ _OUTCOME_COLUMNS = (
     "completed_at",
     "next_sync_at",
 )
+_outcome_of = attrgetter(*_OUTCOME_COLUMNS)
 
 
 async def record_attempt_outcome(
@@ -233,11 +238,12 @@ async def record_attempt_outcome(
     # The payment row is locked first, as every operation on a payment does: the attempt's
     # update waits for it (an uncorrelated EXISTS runs once, before the scan).
     statement.clauses.append(f"l AS (SELECT id FROM payments WHERE id = {payment} FOR UPDATE)")
-    outcome = column_values(attempt)
+    outcome = dict(zip(_OUTCOME_COLUMNS, _outcome_of(attempt), strict=True))
+    outcome["status"] = attempt.status.value
     statement.update(
         "a",
         "payment_attempts",
-        {column: outcome[column] for column in _OUTCOME_COLUMNS},
+        outcome,
         f"id = {statement.bind(attempt.id)} AND {open_statuses} AND EXISTS (SELECT 1 FROM l)",
     )
     source = "a"
@@ -378,7 +384,7 @@ async def list_payments(
 async def insert_attempt(conn: Executor, attempt: AttemptRow) -> None:
     """Insert an attempt built in Python (``services.payments.attempts.new_attempt``)."""
     statement = Statement()
-    statement.insert("a", "payment_attempts", column_values(attempt))
+    statement.insert_row("a", "payment_attempts", attempt)
     await conn.execute(statement.sql("SELECT 1"), *statement.args)
 
 
@@ -387,7 +393,7 @@ async def insert_attempt_with_method(conn: Connection, use: pm_db.Use, attempt: 
     only if the method may still pay for it (``pm_db.lock_for_use``); False if not."""
     statement = Statement()
     gate = pm_db.lock_for_use(statement, use, lock_customer=False)
-    statement.insert("a", "payment_attempts", column_values(attempt), after=gate)
+    statement.insert_row("a", "payment_attempts", attempt, after=gate)
     pm_db.bind_use(statement, use, after="a")
     row = await conn.fetchrow(statement.sql("SELECT count(*) AS n FROM a"), *statement.args)
     assert row is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 
@@ -366,12 +366,14 @@ _CONTEXT_COLUMNS = (
 async def claim_attempt(conn: Executor, delivery_id: str, number: int) -> DeliveryContext | None:
     """The common case in one statement: claim attempt ``number`` of a pending delivery
     whose endpoint is enabled and not paused, and return what sending it needs. ``None``
-    when anything is off; ``delivery_context`` then tells what."""
+    when anything is off; ``delivery_context`` then tells what (``waits_for_earlier``:
+    a first attempt waits for the first attempts of the object's earlier events)."""
     row = await conn.fetchrow(
         "WITH d AS (UPDATE webhook_deliveries d SET attempt_count = $2, updated_at = now()"
         " WHERE d.id = $1 AND d.status = 'pending' AND d.attempt_count IN ($2 - 1, $2)"
         " AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = d.endpoint_id"
         "  AND e.status = 'enabled' AND NOT e.paused AND e.deleted_at IS NULL)"
+        f" AND ($2 > 1 OR NOT {_EARLIER_UNSENT})"
         " RETURNING d.*)"
         f" SELECT {_CONTEXT_COLUMNS} FROM d JOIN webhook_endpoints e ON e.id = d.endpoint_id"
         " JOIN events v ON v.id = d.event_id",
@@ -379,6 +381,29 @@ async def claim_attempt(conn: Executor, delivery_id: str, number: int) -> Delive
         number,
     )
     return None if row is None else DeliveryContext.from_record(row)
+
+
+# Causal order, per object and endpoint: an earlier event (ids are in write order,
+# ``new_ordered_id``) of delivery ``d``'s object that is not dispatched yet, or whose
+# delivery to ``d``'s endpoint has not made its first attempt. Retries do not wait.
+_EARLIER_UNSENT: Final = (
+    "EXISTS (SELECT 1 FROM events mine JOIN events earlier"
+    "  ON earlier.object_id = mine.object_id AND earlier.id < mine.id"
+    "  WHERE mine.id = d.event_id AND (earlier.dispatched_at IS NULL OR EXISTS ("
+    "   SELECT 1 FROM webhook_deliveries p WHERE p.event_id = earlier.id"
+    "   AND p.endpoint_id = d.endpoint_id AND p.status = 'pending' AND NOT EXISTS ("
+    "    SELECT 1 FROM webhook_attempts a WHERE a.delivery_id = p.id))))"
+)
+
+
+async def waits_for_earlier(conn: Executor, delivery_id: str) -> bool:
+    """Whether the first attempt of a delivery must wait for an earlier event of the same
+    object to reach the same endpoint first (``claim_attempt`` refused it for that)."""
+    return bool(
+        await conn.fetchval(
+            f"SELECT {_EARLIER_UNSENT} FROM webhook_deliveries d WHERE d.id = $1", delivery_id
+        )
+    )
 
 
 async def delivery_context(conn: Executor, delivery_id: str) -> DeliveryContext | None:

@@ -64,6 +64,14 @@ class PaymentInvalidState(PaygridError):
     default_code = "payment_invalid_state"
 
 
+class SubscriptionInvalidState(PaygridError):
+    """The subscription is not in a state that allows this operation."""
+
+    status_code = 409
+    error_type = "invalid_request_error"
+    default_code = "subscription_invalid_state"
+
+
 class RefundExceedsAvailable(PaygridError):
     """The refund amount exceeds what remains refundable on the payment."""
 

@@ -23,9 +23,45 @@ class EventType(StrEnum):
     CUSTOMER_CREATED = "customer.created"
     CUSTOMER_UPDATED = "customer.updated"
     CUSTOMER_DELETED = "customer.deleted"
+    PAYMENT_METHOD_ATTACHED = "payment_method.attached"
     PAYMENT_METHOD_DETACHED = "payment_method.detached"
+    # Saved methods (issue 13 §1)
+    SETUP_INTENT_CREATED = "setup_intent.created"
+    SETUP_INTENT_REQUIRES_ACTION = "setup_intent.requires_action"
+    SETUP_INTENT_SUCCEEDED = "setup_intent.succeeded"
+    SETUP_INTENT_SETUP_FAILED = "setup_intent.setup_failed"
+    SETUP_INTENT_CANCELED = "setup_intent.canceled"
     CHECKOUT_SESSION_COMPLETED = "checkout_session.completed"
     CHECKOUT_SESSION_EXPIRED = "checkout_session.expired"
+    # Test clocks (issue 13 §6)
+    TEST_CLOCK_CREATED = "test_clock.created"
+    TEST_CLOCK_DELETED = "test_clock.deleted"
+    TEST_CLOCK_ADVANCING = "test_clock.advancing"
+    TEST_CLOCK_READY = "test_clock.ready"
+    TEST_CLOCK_INTERNAL_FAILURE = "test_clock.internal_failure"
+    # The catalog (issue 13 §2)
+    PRODUCT_CREATED = "product.created"
+    PRODUCT_UPDATED = "product.updated"
+    PRODUCT_DELETED = "product.deleted"
+    PRICE_CREATED = "price.created"
+    PRICE_UPDATED = "price.updated"
+    # Invoices (issue 13 §4)
+    INVOICEITEM_CREATED = "invoiceitem.created"
+    INVOICEITEM_DELETED = "invoiceitem.deleted"
+    INVOICE_CREATED = "invoice.created"
+    INVOICE_FINALIZED = "invoice.finalized"
+    INVOICE_PAID = "invoice.paid"
+    INVOICE_PAYMENT_FAILED = "invoice.payment_failed"
+    INVOICE_VOIDED = "invoice.voided"
+    INVOICE_MARKED_UNCOLLECTIBLE = "invoice.marked_uncollectible"
+    # Subscriptions (issue 13 §3)
+    CUSTOMER_SUBSCRIPTION_CREATED = "customer.subscription.created"
+    CUSTOMER_SUBSCRIPTION_UPDATED = "customer.subscription.updated"
+    CUSTOMER_SUBSCRIPTION_DELETED = "customer.subscription.deleted"
+    CUSTOMER_SUBSCRIPTION_PAUSED = "customer.subscription.paused"
+    CUSTOMER_SUBSCRIPTION_RESUMED = "customer.subscription.resumed"
+    CUSTOMER_SUBSCRIPTION_TRIAL_WILL_END = "customer.subscription.trial_will_end"
+    INVOICE_UPCOMING = "invoice.upcoming"
 
 
 def payment_event_for(status: PaymentStatus, *, attempt_failed: bool = False) -> EventType:

@@ -11,6 +11,9 @@ RESOURCES: Final = (
     "customers",
     "webhooks",
     "connector_accounts",
+    "products",
+    "prices",
+    "invoices",
     "admin",
 )
 ALL_SCOPES: Final = frozenset(f"{r}:{a}" for r in RESOURCES for a in ("read", "write"))
@@ -36,10 +39,22 @@ _RESOURCE_OF_SEGMENT: Final = {
     # and detaching one need customers:write (docs/scopes.md; publishable keys have no
     # scopes and may only create unattached methods).
     "payment_methods": "customers",
+    # Setup intents save methods to customers, and mandates are their acceptance of it.
+    "setup_intents": "customers",
+    "mandates": "customers",
+    # Test clocks hold customers (deleting one deletes them): customers' scopes.
+    "test_clocks": "customers",
     "webhook_endpoints": "webhooks",
     "events": "webhooks",
     "connector_accounts": "connector_accounts",
     "routing_rules": "connector_accounts",
+    "products": "products",
+    "prices": "prices",
+    # Invoice items are the lines of invoices to come (Stripe's restricted keys group them).
+    "invoices": "invoices",
+    "invoiceitems": "invoices",
+    # Subscriptions make and charge invoices: the same scopes.
+    "subscriptions": "invoices",
     "admin": "admin",
     "audit_log": "admin",
     "api_keys": "admin",

@@ -124,6 +124,11 @@ class PaymentMethod(BaseModel):
     type: Literal["card"] = "card"
     card: CardSummary
     customer: str | None
+    mandate: str | None = Field(
+        default=None,
+        description="The mandate (`GET /v1/mandates/{id}`) under which it is charged "
+        "off-session, once set up.",
+    )
     metadata: dict[str, str]
     livemode: bool
     created: int
@@ -139,6 +144,7 @@ class PaymentMethod(BaseModel):
                 exp_year=row.card_exp_year,
             ),
             customer=row.customer_id,
+            mandate=row.mandate_id,
             metadata=row.metadata,
             livemode=row.livemode,
             created=unix(row.created_at) or 0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from paygrid.domain.payments import PaymentStatus
 from paygrid.schemas.common import (
@@ -20,6 +20,7 @@ from paygrid.schemas.common import (
     unix,
 )
 from paygrid.schemas.connector_accounts import PaymentMethodType
+from paygrid.schemas.mandates import MandateData
 from paygrid.schemas.payment_methods import PaymentMethodData
 
 if TYPE_CHECKING:
@@ -41,6 +42,45 @@ class PaymentCreate(RequestModel):
                     for field in ("payment_method", "payment_method_data", "payment_method_types")
                 ]
             },
+            # What _saved_methods enforces (docs/billing.md): an off-session charge is a
+            # confirmed payment of a customer's saved method, and saving needs a customer.
+            "allOf": [
+                {
+                    "if": {
+                        "required": ["off_session"],
+                        "properties": {"off_session": {"const": True}},
+                    },
+                    "then": {
+                        "required": ["confirm", "customer", "payment_method"],
+                        "properties": {
+                            "confirm": {"const": True},
+                            "customer": {"type": "string"},
+                            "payment_method": {"type": "string"},
+                            "setup_future_usage": {"type": "null"},
+                        },
+                    },
+                },
+                {
+                    "if": {
+                        "required": ["setup_future_usage"],
+                        "properties": {"setup_future_usage": {"type": "string"}},
+                    },
+                    "then": {
+                        "required": ["customer"],
+                        "properties": {"customer": {"type": "string"}},
+                    },
+                },
+                {
+                    "if": {
+                        "required": ["mandate_data"],
+                        "properties": {"mandate_data": {"type": "object"}},
+                    },
+                    "then": {
+                        "required": ["setup_future_usage"],
+                        "properties": {"setup_future_usage": {"type": "string"}},
+                    },
+                },
+            ],
             "examples": [
                 {
                     "amount": 2000,
@@ -114,6 +154,35 @@ class PaymentCreate(RequestModel):
         description="Your unique reference for this payment; generated when absent.",
     )
     metadata: Metadata = Field(default_factory=dict)
+    setup_future_usage: Literal["off_session"] | None = Field(
+        default=None,
+        description="Save the payment method to `customer` for later off-session charges "
+        "once this payment is authenticated and succeeds, with a mandate (docs/billing.md). "
+        "Needs `customer`.",
+    )
+    off_session: StrictBool = Field(
+        default=False,
+        description="A merchant-initiated charge of `customer`'s saved `payment_method` "
+        "while the customer is away. Needs `confirm`. A card that needs authentication "
+        "fails with `authentication_required` and the payment waits in `requires_action`.",
+    )
+    mandate_data: MandateData | None = Field(
+        default=None,
+        description="With `setup_future_usage`: how the customer accepted later charges. "
+        "Without it, the acceptance is recorded as offline.",
+    )
+
+    @model_validator(mode="after")
+    def _saved_methods(self) -> PaymentCreate:
+        if self.off_session and not (self.confirm and self.customer and self.payment_method):
+            raise ValueError("off_session needs confirm, customer and a saved payment_method")
+        if self.off_session and self.setup_future_usage is not None:
+            raise ValueError("an off_session payment cannot also set up future usage")
+        if self.setup_future_usage is not None and self.customer is None:
+            raise ValueError("setup_future_usage needs the customer to save the method to")
+        if self.mandate_data is not None and self.setup_future_usage is None:
+            raise ValueError("mandate_data is only taken with setup_future_usage")
+        return self
 
 
 class PaymentConfirm(RequestModel):
@@ -242,6 +311,8 @@ class Payment(BaseModel):
     cancellation_reason: str | None
     canceled_at: int | None
     attempts: list[Attempt]
+    setup_future_usage: Literal["off_session"] | None = None
+    off_session: bool = False
     livemode: bool
     created: int
 
@@ -272,6 +343,8 @@ class Payment(BaseModel):
             cancellation_reason=row.cancellation_reason,
             canceled_at=unix(row.canceled_at),
             attempts=[Attempt.from_row(a) for a in attempts],
+            setup_future_usage="off_session" if row.setup_future_usage else None,
+            off_session=row.off_session,
             livemode=row.livemode,
             created=unix(row.created_at) or 0,
         )

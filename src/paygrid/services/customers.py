@@ -4,6 +4,7 @@ erase (GDPR: personal data redacted everywhere, the money records kept)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,6 +13,8 @@ import orjson
 
 from paygrid.db import customers as customers_db
 from paygrid.db import erasure as erasure_db
+from paygrid.db import mandates as mandates_db
+from paygrid.db import test_clocks as test_clocks_db
 from paygrid.db.customers import CustomerRow
 from paygrid.db.executor import Connection, Executor
 from paygrid.db.pagination import PageRequest
@@ -19,16 +22,19 @@ from paygrid.dependencies import Deps
 from paygrid.domain.erasure import PersonalData
 from paygrid.domain.errors import InvalidRequest, ResourceMissing
 from paygrid.domain.events import EventType
+from paygrid.domain.test_clocks import TestClockStatus, TestModeOnly, not_ready
 from paygrid.ids import new_id
 from paygrid.schemas.common import MAX_METADATA_KEYS, DeletedObject
 from paygrid.schemas.customers import Customer, CustomerCreate, CustomerUpdate
-from paygrid.services import audit, payment_methods
+from paygrid.services import audit, payment_methods, saved_methods
 from paygrid.services.context import Tenant
 from paygrid.services.snapshots import emit_object
 
 
 async def create_customer(deps: Deps, tenant: Tenant, params: CustomerCreate) -> Customer:
     async with deps.pool.acquire() as conn, conn.transaction():
+        if params.test_clock is not None:
+            await _check_test_clock(conn, tenant, params.test_clock)
         row = await customers_db.insert_customer(
             conn,
             customer_id=new_id("cus"),
@@ -38,8 +44,25 @@ async def create_customer(deps: Deps, tenant: Tenant, params: CustomerCreate) ->
             name=params.name,
             phone=params.phone,
             metadata=params.metadata,
+            test_clock_id=params.test_clock,
         )
         return await _emit(conn, row, EventType.CUSTOMER_CREATED)
+
+
+async def _check_test_clock(conn: Connection, tenant: Tenant, clock_id: str) -> None:
+    """A customer joins a test clock of its merchant that is ready, in test mode only; the
+    clock stays locked until the customer is written, so a delete or an advance waits."""
+    if tenant.livemode:
+        raise TestModeOnly(
+            "A customer can take a test clock in test mode only.", param="test_clock"
+        )
+    clock = await test_clocks_db.get_clock(conn, tenant.merchant_id, clock_id, lock=True)
+    if clock is None:
+        raise InvalidRequest(
+            f"No such test clock: '{clock_id}'", param="test_clock", code="resource_missing"
+        )
+    if clock.status is not TestClockStatus.READY:
+        raise not_ready(clock.status, param="test_clock")
 
 
 async def get_customer(deps: Deps, tenant: Tenant, customer_id: str) -> Customer | DeletedObject:
@@ -58,6 +81,14 @@ async def update_customer(
         row = await _get(conn, tenant, customer_id, lock=True, live_only=True)
         if "metadata" in changes:
             changes.update(metadata=_merged_metadata(row.metadata, params.metadata))
+        if "invoice_settings" in changes:
+            del changes["invoice_settings"]
+            settings = params.invoice_settings
+            if settings is not None and "default_payment_method" in settings.model_fields_set:
+                method = settings.default_payment_method or None
+                if method is not None:
+                    await saved_methods.require_attached(conn, tenant, method, row.id)
+                changes["default_payment_method_id"] = method
         if not changes:
             return Customer.from_row(row)
         updated = await customers_db.update_customer(conn, customer_id, changes)
@@ -76,16 +107,32 @@ def _merged_metadata(current: dict[str, str], sent: dict[str, str] | None) -> di
     return kept
 
 
-async def delete_customer(deps: Deps, tenant: Tenant, customer_id: str) -> DeletedObject:
+async def delete_customer(
+    deps: Deps, tenant: Tenant, customer_id: str, *, before: Departure | None = None
+) -> DeletedObject:
     """Soft delete; the customer's payment methods are detached in the same transaction
-    (each with ``payment_method.detached``), so nothing can charge them any more."""
+    (each with ``payment_method.detached``), so nothing can charge them any more.
+    ``before`` runs first in that transaction, on the locked row (billing ends the
+    customer's subscriptions and invoices: ``services.billing.customer_deletion``)."""
     async with deps.pool.acquire() as conn, conn.transaction():
         row = await _get(conn, tenant, customer_id, lock=True, live_only=True)
-        now = deps.clock.now()
-        deleted = await customers_db.mark_deleted(conn, row.id, now)
-        await payment_methods.detach_all(conn, row.id, now)
-        await _emit(conn, deleted, EventType.CUSTOMER_DELETED)
+        if before is not None:
+            await before(conn, row)
+        await delete_customer_row(conn, row, deps.clock.now())
     return DeletedObject(id=customer_id, object="customer")
+
+
+Departure = Callable[[Connection, CustomerRow], Awaitable[None]]
+"""What else ends with a customer, in its deleting transaction."""
+
+
+async def delete_customer_row(conn: Connection, row: CustomerRow, now: datetime) -> None:
+    """Delete a customer locked in the caller's transaction (the API's delete, and the
+    deletion of its test clock): soft delete at ``now``, detach its methods, emit
+    ``customer.deleted``."""
+    deleted = await customers_db.mark_deleted(conn, row.id, now)
+    await payment_methods.detach_all(conn, row.id, now)
+    await _emit(conn, deleted, EventType.CUSTOMER_DELETED)
 
 
 async def list_customers(
@@ -163,6 +210,7 @@ async def _redact_rows(conn: Connection, customer: CustomerRow) -> tuple[Persona
         conn, customer.merchant_id, customer.livemode, customer_id, customer.email
     )
     methods = await erasure_db.redact_payment_methods(conn, customer_id)
+    await mandates_db.redact_for_customer(conn, customer_id)
     identifying = {customer.email, customer.name, customer.phone}
     identifying |= {p.receipt_email for p in payments}
     needles = {v for v in identifying if v}

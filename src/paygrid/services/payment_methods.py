@@ -16,6 +16,7 @@ from paygrid.dependencies import Deps
 from paygrid.domain.errors import CardError, InvalidRequest, PermissionDenied, ResourceMissing
 from paygrid.domain.events import EventType
 from paygrid.ids import new_id
+from paygrid.schemas.customers import Customer
 from paygrid.schemas.payment_methods import PaymentMethod, PaymentMethodCreate
 from paygrid.services import payment_method_ownership as ownership
 from paygrid.services.context import Tenant
@@ -150,19 +151,41 @@ async def attach(deps: Deps, tenant: Tenant, pm_id: str, customer_id: str) -> Pa
     async with deps.pool.acquire() as conn, conn.transaction():
         await require_customer(conn, tenant, customer_id, lock=True)
         attached = await pm_db.attach(conn, pm_id, customer_id)
-    if attached is None:  # another customer's attach won meanwhile
-        raise ownership.attached_elsewhere(pm_id)
-    return PaymentMethod.from_row(attached)
+        if attached is None:  # another customer's attach won meanwhile
+            raise ownership.attached_elsewhere(pm_id)
+        view = PaymentMethod.from_row(attached)
+        if row.customer_id != customer_id:
+            snapshot = view.model_dump(mode="json")
+            await emit_object(
+                conn,
+                attached,
+                EventType.PAYMENT_METHOD_ATTACHED,
+                snapshot,
+                created_at=deps.clock.now(),
+            )
+    return view
 
 
 async def detach(deps: Deps, tenant: Tenant, pm_id: str) -> PaymentMethod:
     """Detach a payment method from its customer, with ``payment_method.detached``. It pays
-    for nothing until attached again. Detaching an unattached method changes nothing."""
+    for nothing until attached again. Detaching an unattached method changes nothing. A
+    method that was its customer's default stops being it, with ``customer.updated``."""
     row = await _get(deps.pool, tenant, pm_id)
     async with deps.pool.acquire() as conn, conn.transaction():
+        # The customer first (as updating its default locks it before the method).
+        customer = await customers_db.clear_default_method(conn, pm_id)
         detached = await pm_db.detach(conn, pm_id, deps.clock.now())
         if detached is None:
             return PaymentMethod.from_row(row)
+        if customer is not None:  # it was the default: invoices no longer charge it
+            snapshot = Customer.from_row(customer).model_dump(mode="json")
+            await emit_object(
+                conn,
+                customer,
+                EventType.CUSTOMER_UPDATED,
+                snapshot,
+                created_at=detached.detached_at,
+            )
         return await emit_detached(conn, detached)
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
 
 from paygrid.db import events as events_db
@@ -32,9 +33,16 @@ class Owned(Protocol):
 
 
 async def emit_object(
-    conn: Connection, row: Owned, event_type: EventType, snapshot: dict[str, Any]
+    conn: Connection,
+    row: Owned,
+    event_type: EventType,
+    snapshot: dict[str, Any],
+    *,
+    created_at: datetime | None = None,
 ) -> None:
-    """Write an event about ``row`` for its merchant and mode in the caller's transaction."""
+    """Write an event about ``row`` for its merchant and mode in the caller's transaction;
+    ``created_at``: when it happened on the clock of the row's customer (its test clock's
+    time, for objects on one), else the database's time."""
     await events_db.insert_event(
         conn,
         merchant_id=row.merchant_id,
@@ -42,4 +50,5 @@ async def emit_object(
         event_type=event_type.value,
         object_id=row.id,
         snapshot=snapshot,
+        created_at=created_at,
     )

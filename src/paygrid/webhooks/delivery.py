@@ -25,7 +25,7 @@ from paygrid.dependencies import Deps
 from paygrid.domain import url_safety
 from paygrid.domain.url_safety import Reach
 from paygrid.domain.webhooks import DeliveryStatus, DisabledReason, EndpointStatus
-from paygrid.ids import new_id
+from paygrid.ids import milliseconds_of, new_id
 from paygrid.schemas.common import unix
 from paygrid.schemas.events import Event, EventData
 from paygrid.webhooks import signing
@@ -42,6 +42,9 @@ from paygrid.worker.registry import JobContext
 DELIVER: Final = "webhooks.deliver"
 QUEUE: Final = "webhooks"
 PAUSED_RECHECK: Final = timedelta(seconds=30)
+# A first attempt waiting for an earlier event of its object to be sent first looks again
+# this much later (the earlier one is usually in flight already).
+ORDER_RECHECK: Final = timedelta(milliseconds=100)
 RESPONSE_PREFIX_BYTES: Final = 1024
 USER_AGENT: Final = "paygrid-webhooks/1"
 log = structlog.get_logger("paygrid.webhooks")
@@ -72,6 +75,14 @@ async def deliver(payload: dict[str, Any], context: JobContext) -> None:
         await jobs_db.enqueue(
             deps.pool, DELIVER, payload, queue=QUEUE, run_at=deps.clock.now() + PAUSED_RECHECK
         )
+        return
+    if attempt == 1 and row.attempt_count == 0:
+        if await webhooks_db.waits_for_earlier(deps.pool, delivery_id):
+            # An earlier event of the same object goes to this endpoint first.
+            run_at = deps.clock.now() + ORDER_RECHECK
+            await jobs_db.enqueue(deps.pool, DELIVER, payload, queue=QUEUE, run_at=run_at)
+        else:  # the earlier one got there between the claim and this check
+            await jobs_db.enqueue(deps.pool, DELIVER, payload, queue=QUEUE, run_at=deps.clock.now())
         return
     # Otherwise the delivery is pending at another attempt number: this job is stale.
 
@@ -180,7 +191,7 @@ async def _record(
     delivered = decision.outcome is Outcome.SUCCEEDED
     deps.metrics.webhook_attempt(
         decision.outcome.name.lower(),  # succeeded, retry, failed
-        (deps.clock.now() - row.event_created_at).total_seconds() if delivered else None,
+        _age_seconds(deps, row) if delivered else None,
     )
     log.info(
         "webhook.attempt",
@@ -190,6 +201,15 @@ async def _record(
         outcome=decision.outcome.value,
         latency_ms=latency_ms,
     )
+
+
+def _age_seconds(deps: Deps, row: DeliveryContext) -> float:
+    """How long ago the event was written: from its id's time, as ``created`` is a test
+    clock's time for objects on one."""
+    written = milliseconds_of(row.event_id)
+    if written is None:
+        return (deps.clock.now() - row.event_created_at).total_seconds()
+    return deps.clock.now().timestamp() - written / 1000
 
 
 def _secrets(deps: Deps, row: DeliveryContext, now: datetime) -> list[str]:

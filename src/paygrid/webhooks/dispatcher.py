@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Collection, Sequence
+from datetime import UTC, datetime
 from typing import Final
 
 import structlog
@@ -26,7 +27,7 @@ from paygrid.db import webhooks as webhooks_db
 from paygrid.db.listener import Notifications
 from paygrid.db.webhooks import EndpointTarget, UndispatchedEvent
 from paygrid.dependencies import Deps
-from paygrid.ids import new_id
+from paygrid.ids import milliseconds_of, new_id
 from paygrid.webhooks.delivery import DELIVER, QUEUE
 
 CHANNEL: Final = "paygrid_events"
@@ -45,20 +46,31 @@ def plan_deliveries(
     events: Sequence[UndispatchedEvent], endpoints: Sequence[EndpointTarget]
 ) -> list[tuple[str, str, bool, str, str]]:
     """Pure: one delivery per (event, endpoint) of the same merchant and mode, where the
-    endpoint subscribes to the event's type and already existed when it happened."""
+    endpoint subscribes to the event's type and already existed when the event was
+    written. Written, not ``created``: an event of an object on a test clock is stamped
+    with the clock's time (in the past or the future), and still goes to the endpoints
+    that exist when it is written; the id's time part says when that was."""
     by_tenant: dict[tuple[str, bool], list[EndpointTarget]] = {}
     for endpoint in endpoints:
         by_tenant.setdefault((endpoint.merchant_id, endpoint.livemode), []).append(endpoint)
     planned = []
     for event in events:
+        written = written_at(event)
         for endpoint in by_tenant.get((event.merchant_id, event.livemode), []):
-            if endpoint.created_at <= event.created_at and subscribed(
-                endpoint.enabled_events, event.type
-            ):
+            if endpoint.created_at <= written and subscribed(endpoint.enabled_events, event.type):
                 planned.append(
                     (new_id("whd"), event.merchant_id, event.livemode, endpoint.id, event.id)
                 )
     return planned
+
+
+def written_at(event: UndispatchedEvent) -> datetime:
+    """When the event was written: the end of its id's millisecond (an endpoint made in
+    the same millisecond gets it), or ``created_at`` for an id that is not a ULID."""
+    milliseconds = milliseconds_of(event.id)
+    if milliseconds is None:
+        return event.created_at
+    return datetime.fromtimestamp((milliseconds + 1) / 1000, UTC)
 
 
 async def dispatch_pending(deps: Deps, batch: int = BATCH) -> int:

@@ -13,6 +13,7 @@ from paygrid.api.responses import COMMON_ERRORS, Page, json_response, list_respo
 from paygrid.schemas.common import DeletedObject, ListObject
 from paygrid.schemas.customers import Customer, CustomerCreate, CustomerUpdate
 from paygrid.services import customers
+from paygrid.services.billing import customer_deletion
 from paygrid.services.context import Tenant
 
 router = APIRouter(prefix="/v1/customers", tags=["Customers"], responses=COMMON_ERRORS)
@@ -55,5 +56,7 @@ async def update_customer(
 
 @router.delete("/{customer_id}", response_model=DeletedObject, summary="Delete a customer")
 async def delete_customer(request: Request, customer_id: str, tenant: SecretTenant) -> Response:
-    """Payments keep referring to a deleted customer; it no longer appears in lists."""
-    return json_response(await customers.delete_customer(deps_of(request), tenant, customer_id))
+    """Payments keep referring to a deleted customer; it no longer appears in lists. Its
+    subscriptions are canceled and its draft and open invoices voided."""
+    deps = deps_of(request)
+    return json_response(await customer_deletion.delete_customer(deps, tenant, customer_id))

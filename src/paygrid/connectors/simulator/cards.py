@@ -15,7 +15,11 @@ class Behavior(StrEnum):
     INSUFFICIENT_FUNDS = "insufficient_funds"
     EXPIRED_CARD = "expired_card"
     INCORRECT_CVC = "incorrect_cvc"
+    # On-session charges need 3-D Secure; once authenticated for off-session use (a setup,
+    # or a payment with ``setup_future_usage``), off-session charges succeed (Stripe's 3155).
     REQUIRE_3DS = "require_3ds"
+    # Every charge needs 3-D Secure, off-session ones included (Stripe's 3184).
+    REQUIRE_3DS_ALWAYS = "require_3ds_always"
 
 
 TEST_CARDS: Final[dict[str, Behavior]] = {
@@ -27,6 +31,7 @@ TEST_CARDS: Final[dict[str, Behavior]] = {
     "4000000000000069": Behavior.EXPIRED_CARD,
     "4000000000000127": Behavior.INCORRECT_CVC,
     "4000002500003155": Behavior.REQUIRE_3DS,
+    "4000002760003184": Behavior.REQUIRE_3DS_ALWAYS,
 }
 
 # Stripe-style magic payment method ids: (brand, last4, behavior).

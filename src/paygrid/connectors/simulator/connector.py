@@ -24,6 +24,7 @@ from paygrid.connectors.base import (
     OutcomeUnknown,
     ProviderEvent,
     ProviderUnreachable,
+    SetupRequest,
     TokenizedCard,
 )
 from paygrid.connectors.simulator import store
@@ -52,14 +53,30 @@ DECLINES: Final[dict[str, Decline]] = {
     "authentication_failed": Decline(
         "authentication_failed", "The customer failed 3-D Secure authentication."
     ),
+    "authentication_required": Decline(
+        "authentication_required",
+        "The card needs the customer's authentication, which an off-session charge cannot "
+        "give; bring the customer back to authenticate.",
+        "authentication_required",
+    ),
 }
 
 
-def _initial_status(behavior: Behavior, capture: bool) -> tuple[str, str | None]:
+def initial_status(
+    behavior: Behavior, capture: bool, *, off_session: bool = False, set_up: bool = False
+) -> tuple[str, str | None]:
+    """A new charge's status and decline code. Off-session, a card that needs 3-D Secure
+    waits for the customer with ``authentication_required`` (never authenticated silently),
+    unless it was set up for off-session use and only needs authenticating once."""
+    done = "captured" if capture else "authorized"
     match behavior:
         case Behavior.SUCCEED:
-            return ("captured" if capture else "authorized"), None
-        case Behavior.REQUIRE_3DS:
+            return done, None
+        case Behavior.REQUIRE_3DS if off_session and set_up:
+            return done, None
+        case Behavior.REQUIRE_3DS | Behavior.REQUIRE_3DS_ALWAYS if off_session:
+            return "requires_action", "authentication_required"
+        case Behavior.REQUIRE_3DS | Behavior.REQUIRE_3DS_ALWAYS:
             return "requires_action", None
         case (
             Behavior.CARD_DECLINED
@@ -162,7 +179,10 @@ class SimulatorConnector:
         behavior = None if token is None else await self._behavior_of(token)
         if token is None or behavior is None:
             return AttemptResult(AttemptOutcome.DECLINED, None, decline=DECLINES["card_declined"])
-        status, decline_code = _initial_status(behavior, request.capture)
+        set_up = request.off_session and await store.is_set_up(self._pool, token)
+        status, decline_code = initial_status(
+            behavior, request.capture, off_session=request.off_session, set_up=set_up
+        )
         if self.failure_mode == "processing_error":
             status, decline_code = "declined", "processing_error"
         if self.request_latency_ms:  # the request is on its way; nothing happened yet
@@ -177,11 +197,41 @@ class SimulatorConnector:
             status=status,
             decline_code=decline_code,
             return_url=request.return_url,
+            setup_future_usage=request.setup_future_usage,
         )
         await self._respond_delay()
         if self.failure_mode == "timeout":
             raise OutcomeUnknown("simulator response timed out after the charge was made")
         return self._result(charge)
+
+    async def setup_method(self, request: SetupRequest) -> AttemptResult:
+        """Verify a card with a zero-amount authorization, once per idempotency key; a card
+        that needs 3-D Secure waits for it. Once authorized, the card is set up: later
+        off-session charges of a once-only card (3155) succeed."""
+        if self.failure_mode == "unavailable":
+            raise ProviderUnreachable("simulator refused the connection")
+        token = request.payment_method_token
+        behavior = await self._behavior_of(token)
+        if behavior is None:
+            return AttemptResult(AttemptOutcome.DECLINED, None, decline=DECLINES["card_declined"])
+        status, decline_code = initial_status(behavior, capture=False)
+        charge = await store.insert_charge(
+            self._pool,
+            idempotency_key=request.idempotency_key,
+            token=token,
+            amount=0,
+            currency=store.VERIFICATION_CURRENCY,
+            capture=False,
+            status=status,
+            decline_code=decline_code,
+            return_url=request.return_url,
+            setup_future_usage=True,
+        )
+        return self._result(charge)
+
+    async def retrieve_setup(self, idempotency_key: str, reference: str) -> AttemptResult:
+        """A setup's zero-amount authorization, as ``retrieve`` reads a charge."""
+        return await self.retrieve(idempotency_key, reference)
 
     async def retrieve(self, attempt_id: str, provider_reference: str | None) -> AttemptResult:
         """The charge by its id, or by the attempt id it was made with (the idempotency key)
@@ -281,7 +331,14 @@ class SimulatorConnector:
                 return AttemptResult(AttemptOutcome.AUTHORIZED, reference)
             case "requires_action":
                 url = f"{self._base_url}/simulator/authenticate/{reference}"
-                return AttemptResult(AttemptOutcome.REQUIRES_ACTION, reference, redirect_url=url)
+                # Off-session: the customer must come back to authenticate at ``url``.
+                waiting = charge["decline_code"]
+                return AttemptResult(
+                    AttemptOutcome.REQUIRES_ACTION,
+                    reference,
+                    redirect_url=url,
+                    decline=DECLINES[waiting] if waiting else None,
+                )
             case "declined":
                 decline = DECLINES[charge["decline_code"] or "card_declined"]
                 return AttemptResult(AttemptOutcome.DECLINED, reference, decline=decline)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncpg
 
+from paygrid.db.executor import Executor
 from paygrid.ids import new_id
 
 ChargeRow = asyncpg.Record
+# A setup is a zero-amount authorization (a card verification), shown in US dollars.
+VERIFICATION_CURRENCY = "USD"
 
 
 def new_token(last4: str, behavior: str) -> str:
@@ -41,8 +44,22 @@ async def insert_charge(
     status: str,
     decline_code: str | None,
     return_url: str,
+    setup_future_usage: bool = False,
 ) -> ChargeRow:
-    """Create a charge once per idempotency key; a repeat returns the first charge."""
+    """Create a charge once per idempotency key; a repeat returns the first charge. A
+    charge for future use that is authorized at once sets its card up (``is_set_up``)."""
+    if setup_future_usage:
+        return await _insert_setup_charge(
+            pool,
+            idempotency_key,
+            token,
+            amount,
+            currency,
+            capture,
+            status,
+            decline_code,
+            return_url,
+        )
     row = await pool.fetchrow(
         "WITH inserted AS ("
         " INSERT INTO simulator.charges (id, idempotency_key, token_id, amount, currency, capture,"
@@ -70,6 +87,63 @@ async def insert_charge(
     return row
 
 
+async def _insert_setup_charge(
+    pool: asyncpg.Pool,
+    idempotency_key: str,
+    token: str,
+    amount: int,
+    currency: str,
+    capture: bool,
+    status: str,
+    decline_code: str | None,
+    return_url: str,
+) -> ChargeRow:
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "INSERT INTO simulator.charges (id, idempotency_key, token_id, amount, currency,"
+            " capture, status, amount_captured, decline_code, return_url, setup_future_usage)"
+            " VALUES ($1, $2, $3, $4::bigint, $5, $6, $7::text,"
+            " CASE WHEN $7::text = 'captured' THEN $4::bigint ELSE 0 END, $8, $9, true)"
+            " ON CONFLICT (idempotency_key) DO NOTHING RETURNING *",
+            new_id("ch_sim"),
+            idempotency_key,
+            token,
+            amount,
+            currency,
+            capture,
+            status,
+            decline_code,
+            return_url,
+        )
+        if row is None:
+            row = await conn.fetchrow(
+                "SELECT * FROM simulator.charges WHERE idempotency_key = $1", idempotency_key
+            )
+        elif status in ("authorized", "captured"):
+            await _remember_setup(conn, token, row["id"])
+    assert row is not None
+    return row
+
+
+async def _remember_setup(conn: Executor, token: str, charge_id: str) -> None:
+    await conn.execute(
+        "INSERT INTO simulator.setups (token_id, charge_id) VALUES ($1, $2)"
+        " ON CONFLICT (token_id) DO NOTHING",
+        token,
+        charge_id,
+    )
+
+
+async def is_set_up(pool: asyncpg.Pool, token: str) -> bool:
+    """Whether the card was authenticated for off-session use (a setup, or a charge made
+    with ``setup_future_usage`` that was authorized)."""
+    return bool(
+        await pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM simulator.setups WHERE token_id = $1)", token
+        )
+    )
+
+
 async def get_charge(pool: asyncpg.Pool, charge_id: str) -> ChargeRow | None:
     return await pool.fetchrow("SELECT * FROM simulator.charges WHERE id = $1", charge_id)
 
@@ -87,13 +161,18 @@ async def get_operation(pool: asyncpg.Pool, operation_id: str) -> asyncpg.Record
 async def resolve_authentication(
     pool: asyncpg.Pool, charge_id: str, *, approved: bool
 ) -> ChargeRow | None:
-    """Finish a pending 3-D Secure challenge; ``None`` if the charge is not awaiting one."""
+    """Finish a pending 3-D Secure challenge; ``None`` if the charge is not awaiting one.
+    An approved charge made for future use sets its card up."""
     return await pool.fetchrow(
-        "UPDATE simulator.charges SET"
+        "WITH c AS (UPDATE simulator.charges SET"
         " status = CASE WHEN NOT $2 THEN 'declined' WHEN capture THEN 'captured' ELSE 'authorized' END,"
         " amount_captured = CASE WHEN $2 AND capture THEN amount ELSE 0 END,"
         " decline_code = CASE WHEN $2 THEN NULL ELSE 'authentication_failed' END"
-        " WHERE id = $1 AND status = 'requires_action' RETURNING *",
+        " WHERE id = $1 AND status = 'requires_action' RETURNING *),"
+        " s AS (INSERT INTO simulator.setups (token_id, charge_id)"
+        "  SELECT token_id, id FROM c WHERE $2 AND setup_future_usage"
+        "  ON CONFLICT (token_id) DO NOTHING)"
+        " SELECT * FROM c",
         charge_id,
         approved,
     )

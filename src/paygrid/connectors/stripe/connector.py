@@ -9,7 +9,12 @@ from typing import Any, Final, TypeVar
 
 import httpx
 import stripe
-from stripe.params import CustomerCreateParams, PaymentIntentConfirmParams
+from stripe.params import (
+    CustomerCreateParams,
+    PaymentIntentConfirmParams,
+    SetupIntentConfirmParams,
+    SetupIntentCreateParams,
+)
 
 from paygrid.connectors.base import (
     AccountConfig,
@@ -24,6 +29,7 @@ from paygrid.connectors.base import (
     OutcomeUnknown,
     ProviderEvent,
     ProviderUnreachable,
+    SetupRequest,
     TokenizedCard,
 )
 from paygrid.connectors.stripe import mapping, webhooks
@@ -76,6 +82,8 @@ class StripeConnector:
         if request.payment_method_token is None:
             raise ValueError("Stripe needs a payment method token; it has no redirect flow")
         key = request.idempotency_key
+        if request.off_session:
+            return await self._charge_off_session(request)
         intents = self._client.v1.payment_intents
         try:
             created = await _call(
@@ -98,6 +106,61 @@ class StripeConnector:
         except stripe.InvalidRequestError as error:
             return await self._after_rejected_confirm(created.id, key, error)
         return mapping.attempt_result(confirmed.to_dict())
+
+    async def _charge_off_session(self, request: AuthorizeRequest) -> AttemptResult:
+        """Create and confirm in one call with ``off_session=true`` (Stripe takes it only
+        so), keyed by the attempt id."""
+        key = request.idempotency_key
+        intents = self._client.v1.payment_intents
+        try:
+            intent = await _call(
+                intents.create_async(
+                    mapping.payment_intent_params(request, localstripe=self._localstripe),
+                    {"idempotency_key": f"{key}:create"},
+                )
+            )
+        except stripe.CardError as error:
+            body = mapping.error_body(error) or {}
+            failed = body.get("payment_intent")
+            if isinstance(failed, Mapping):
+                return mapping.off_session_result(failed)
+            return AttemptResult(AttemptOutcome.DECLINED, None, decline=_declined(error))
+        except stripe.InvalidRequestError as error:
+            return AttemptResult(AttemptOutcome.DECLINED, None, decline=_rejected(error))
+        return mapping.off_session_result(intent.to_dict())
+
+    async def setup_method(self, request: SetupRequest) -> AttemptResult:
+        """A SetupIntent for off-session use: created, then confirmed with the method (both
+        keyed by the setup intent's attempt key, so a repeat replays)."""
+        key = request.idempotency_key
+        intents = self._client.v1.setup_intents
+        params: SetupIntentCreateParams = {
+            "usage": "off_session",
+            "metadata": {mapping.SETUP_METADATA_KEY: request.setup_intent_id},
+        }
+        if request.customer_reference is not None:
+            params["customer"] = request.customer_reference
+        created = await _call(intents.create_async(params, {"idempotency_key": f"{key}:create"}))
+        confirm: SetupIntentConfirmParams = {"payment_method": request.payment_method_token}
+        try:
+            confirmed = await _call(
+                intents.confirm_async(created.id, confirm, {"idempotency_key": f"{key}:confirm"})
+            )
+        except stripe.CardError as error:
+            return AttemptResult(AttemptOutcome.DECLINED, created.id, decline=_declined(error))
+        except stripe.InvalidRequestError as error:
+            return AttemptResult(AttemptOutcome.DECLINED, created.id, decline=_rejected(error))
+        return mapping.setup_result(confirmed.to_dict())
+
+    async def retrieve_setup(self, idempotency_key: str, reference: str) -> AttemptResult:
+        """The SetupIntent's current outcome; ``OutcomeUnknown`` when Stripe cannot say."""
+        try:
+            found = await _call(self._client.v1.setup_intents.retrieve_async(reference))
+        except ProviderUnreachable as unreachable:
+            raise OutcomeUnknown(str(unreachable)) from unreachable
+        except stripe.InvalidRequestError as error:
+            raise OutcomeUnknown(f"Stripe cannot retrieve {reference}") from error
+        return mapping.setup_result(found.to_dict())
 
     async def _after_rejected_confirm(
         self, reference: str, attempt_id: str, error: stripe.InvalidRequestError

@@ -80,6 +80,7 @@ THREE_DECIMAL_CURRENCIES: Final = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
 
 ATTEMPT_METADATA_KEY: Final = "paygrid_attempt_id"
 PAYMENT_METADATA_KEY: Final = "paygrid_payment_id"
+SETUP_METADATA_KEY: Final = "paygrid_setup_intent_id"
 
 # Stripe's decline_code (more specific) is consulted before its error code.
 _BY_DECLINE_CODE: Final[dict[str, DeclineCode]] = {
@@ -176,11 +177,69 @@ def payment_intent_params(
         params["payment_method"] = request.payment_method_token
     if request.customer_reference is not None:
         params["customer"] = request.customer_reference
+    if request.off_session:
+        # Stripe takes off_session only with confirm, in the create itself.
+        params["confirm"] = True
+        params["off_session"] = True
+    elif request.setup_future_usage and not localstripe:  # localstripe does not know it
+        params["setup_future_usage"] = "off_session"
     if localstripe:
         cast(dict[str, object], params)["payment_method_types"] = ["card"]
     else:
         params["allowed_payment_method_types"] = ["card"]
     return params
+
+
+AUTHENTICATION_REQUIRED: Final = Decline(
+    "authentication_required",
+    "The card needs the customer's authentication, which an off-session charge cannot "
+    "give; bring the customer back to authenticate.",
+    "authentication_required",
+)
+
+
+def off_session_result(intent: Json) -> AttemptResult:
+    """An off-session PaymentIntent. One that wants the customer's authentication (Stripe
+    refuses with ``authentication_required``; localstripe answers ``requires_action``)
+    waits for the customer: it is never authenticated on their behalf."""
+    result = attempt_result(intent)
+    wants_customer = result.outcome is AttemptOutcome.REQUIRES_ACTION or (
+        result.decline is not None and result.decline.code == "authentication_required"
+    )
+    if not wants_customer:
+        return result
+    return AttemptResult(
+        AttemptOutcome.REQUIRES_ACTION,
+        result.provider_reference,
+        redirect_url=result.redirect_url,
+        decline=AUTHENTICATION_REQUIRED,
+    )
+
+
+def setup_result(setup_intent: Json) -> AttemptResult:
+    """Map a SetupIntent (the same statuses as a PaymentIntent's) to a setup's outcome:
+    ``AUTHORIZED`` once the method is set up."""
+    reference = str(setup_intent["id"])
+    status = status_of(IntentStatus, setup_intent)
+    match status:
+        case IntentStatus.SUCCEEDED:
+            return AttemptResult(AttemptOutcome.AUTHORIZED, reference)
+        case IntentStatus.REQUIRES_ACTION:
+            url = redirect_url(setup_intent.get("next_action"))
+            return AttemptResult(AttemptOutcome.REQUIRES_ACTION, reference, redirect_url=url)
+        case IntentStatus.PROCESSING:
+            return AttemptResult(AttemptOutcome.UNKNOWN, reference)
+        case (
+            IntentStatus.REQUIRES_PAYMENT_METHOD
+            | IntentStatus.REQUIRES_CONFIRMATION
+            | IntentStatus.REQUIRES_CAPTURE
+            | IntentStatus.CANCELED
+        ):
+            error = setup_intent.get("last_setup_error")
+            found = decline_from_error_object(error) if error else _NOT_SET_UP
+            return AttemptResult(AttemptOutcome.DECLINED, reference, decline=found)
+        case _:
+            assert_never(status)
 
 
 def decline(code: str | None, decline_code: str | None, message: str | None) -> Decline:
@@ -216,6 +275,10 @@ def attempt_result(intent: Json) -> AttemptResult:
             # Never confirmed, or a failed confirm/authentication put it back here.
             error = intent.get("last_payment_error")
             found = decline_from_error_object(error) if error else _NOT_CONFIRMED
+            if _wants_authentication(error):  # off-session: the customer must come back
+                return AttemptResult(
+                    AttemptOutcome.REQUIRES_ACTION, reference, decline=AUTHENTICATION_REQUIRED
+                )
             return AttemptResult(AttemptOutcome.DECLINED, reference, decline=found)
         case IntentStatus.CANCELED:
             if _charge_succeeded(intent.get("latest_charge")):
@@ -228,6 +291,14 @@ def attempt_result(intent: Json) -> AttemptResult:
             assert_never(status)
 
 
+def _wants_authentication(error: Json | None) -> bool:
+    """Stripe's off-session refusal (not a failed 3-D Secure, which is a decline)."""
+    if not error:
+        return False
+    return "authentication_required" in (error.get("code"), error.get("decline_code"))
+
+
+_NOT_SET_UP: Final = Decline("card_declined", "The card could not be set up at Stripe.")
 _NOT_CONFIRMED: Final = Decline("processing_error", "The payment was never confirmed at Stripe.")
 _CANCELED: Final = Decline("processing_error", "The payment was canceled before it completed.")
 

@@ -150,6 +150,8 @@ async def _request(deps: Deps, begun: Begun) -> AuthorizeRequest:
         email=payment.receipt_email,
         channels=tuple(payment.payment_method_types),
         customer_reference=customer_reference,
+        off_session=payment.off_session,
+        setup_future_usage=payment.setup_future_usage is not None,
     )
 
 

@@ -35,6 +35,7 @@ from paygrid.services.payments.authorize import authorize
 from paygrid.services.payments.begin import Begun, attempts_at
 from paygrid.services.payments.choice import Choice
 from paygrid.services.payments.confirm import confirm_payment
+from paygrid.services.payments.future_usage import require_saved
 from paygrid.services.payments.plan import plan_for
 from paygrid.services.payments.views import view_of
 
@@ -90,6 +91,8 @@ async def create_payment(
         idempotency_key=idempotency_key,
     )
     _require_confirmable(params, source)
+    if params.off_session:
+        require_saved(source, params.payment_method)
     payment = _new_payment(deps, tenant, params, receipt_email, idempotency_key, source)
     choice = plan = None
     if params.confirm or source is not None:  # raw card data is tokenized where it will go
@@ -158,6 +161,9 @@ def _new_payment(
         payment_method_types=list[str](params.payment_method_types or ["card"]),
         created_at=now,
         updated_at=now,
+        setup_future_usage=params.setup_future_usage,
+        off_session=params.off_session,
+        mandate_data=None if params.mandate_data is None else params.mandate_data.model_dump(),
     )
 
 

@@ -6,9 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
-from paygrid.connectors.base import AttemptResult, ConnectorError, InvalidCredentials, TokenizedCard
+from paygrid.connectors.base import (
+    AttemptResult,
+    ConnectorError,
+    Decline,
+    InvalidCredentials,
+    TokenizedCard,
+)
 from paygrid.db import events as events_db
 from paygrid.db import payment_methods as pm_db
 from paygrid.db import payments as payments_db
@@ -29,6 +35,7 @@ from paygrid.schemas.payments import Payment
 from paygrid.services.idempotency_keys import IdempotencyClaim
 from paygrid.services.payment_method_sources import new_method_row
 from paygrid.services.payments.attempts import AttemptError, next_sync_at
+from paygrid.services.payments.future_usage import save_if_asked
 from paygrid.services.payments.late_charges import return_late_charge
 from paygrid.services.payments.views import current_view, tenant_of
 
@@ -85,6 +92,8 @@ async def apply_attempt_result(
         return await current_view(deps, payment.id)
     if result.saved_method is not None and payment.payment_method_id is None:
         view = await _save_method(deps, payment, attempt, result.saved_method, result.channel)
+    if payment.setup_future_usage is not None:
+        await save_if_asked(deps, payment, view)
     if result.decline is not None:
         raise CardError(
             result.decline.message,
@@ -211,14 +220,12 @@ def _changes_for(
             "type": "redirect_to_url",
             "redirect_to_url": {"url": result.redirect_url, "return_url": payment.return_url},
         }
+    if action is PaymentAction.REQUIRE_ACTION and result.decline is not None:
+        # An off-session charge the card wants authenticated: it waits for the customer.
+        changes["last_payment_error"] = _card_error(result.decline)
     elif action is PaymentAction.FAIL_ATTEMPT and result.decline is not None:
         changes["payment_method_id"] = None  # like Stripe: a failed method is detached
-        changes["last_payment_error"] = {
-            "type": "card_error",
-            "code": result.decline.code,
-            "decline_code": result.decline.decline_code,
-            "message": result.decline.message,
-        }
+        changes["last_payment_error"] = _card_error(result.decline)
     elif action is PaymentAction.FAIL_ATTEMPT and error is not None:
         changes["payment_method_id"] = None
         changes["last_payment_error"] = {
@@ -229,6 +236,15 @@ def _changes_for(
     elif action is not PaymentAction.RELEASE_ATTEMPT:
         changes["last_payment_error"] = None
     return changes
+
+
+def _card_error(decline: Decline) -> dict[str, Any]:
+    return {
+        "type": "card_error",
+        "code": decline.code,
+        "decline_code": decline.decline_code,
+        "message": decline.message,
+    }
 
 
 async def _save_method(
@@ -246,7 +262,8 @@ async def _save_method(
         attempt.connector,
         deps.clock.now(),
         attempt.connector_account_id,
-        payment.customer_id,
+        # With setup_future_usage, saving attaches it (with its event and mandate) next.
+        payment.customer_id if payment.setup_future_usage is None else None,
         channel=channel,
     )
     async with deps.pool.acquire() as conn, conn.transaction():
