@@ -62,6 +62,18 @@ async def _sample_bodies(admin: Api) -> dict[tuple[str, str], dict[str, Any]]:
     assert paid.status_code == account.status_code == 200, (paid.text, account.text)
     product = await admin.post("/v1/products", {"name": "Mug"})
     assert product.status_code == 200, product.text
+    customer = (await admin.post("/v1/customers", {"name": "Ada"})).json()["id"]
+    monthly = await admin.post(
+        "/v1/prices",
+        {
+            "product": product.json()["id"],
+            "currency": "usd",
+            "unit_amount": 900,
+            "recurring": {"interval": "month"},
+        },
+    )
+    assert monthly.status_code == 200, monthly.text
+    await admin.post("/v1/invoiceitems", {"customer": customer, "amount": 100, "currency": "usd"})
     return {
         ("POST", "/v1/payments"): confirmed_payment(),
         ("POST", "/v1/checkout_sessions"): {
@@ -83,6 +95,16 @@ async def _sample_bodies(admin: Api) -> dict[tuple[str, str], dict[str, Any]]:
             "unit_amount": 900,
         },
         ("POST", "/v1/connector_accounts"): {"provider": "simulator"},
+        ("POST", "/v1/invoiceitems"): {"customer": customer, "amount": 100, "currency": "usd"},
+        ("POST", "/v1/invoices"): {"customer": customer},
+        ("POST", "/v1/subscriptions"): {
+            "customer": customer,
+            "items": [{"price": monthly.json()["id"]}],
+            "trial_period_days": 7,
+        },
+        ("POST", "/v1/test_clocks"): {"frozen_time": 1_893_456_000},
+        # A clock that does not exist: a saved 404.
+        ("POST", "/v1/test_clocks/{clock_id}/advance"): {"frozen_time": 1_896_134_400},
         ("POST", "/v1/routing_rules"): {
             "destinations": [{"connector_account": account.json()["id"]}]
         },
