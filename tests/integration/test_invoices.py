@@ -462,7 +462,7 @@ async def test_invoices_need_the_invoices_scopes(
     )
     assert error["missing_scope"] == "invoices:write"
     refused(
-        await reader.post("/v1/invoiceitems", {"customer": cus, "amount": 5, "currency": "USD"}),
+        await reader.post("/v1/invoiceitems", {"customer": cus, "amount": 500, "currency": "USD"}),
         403,
         "insufficient_permissions",
     )
@@ -517,6 +517,24 @@ async def test_a_test_clock_customers_invoices_run_on_the_clocks_time(api: Api) 
     )
     assert paid["status_transitions"]["paid_at"] == frozen
     assert ok(await api.get(f"/v1/payments/{paid['payment']}"))["created"] == frozen
+    extra = ok(
+        await api.post("/v1/invoiceitems", {"customer": cus, "amount": 500, "currency": "USD"})
+    )
+    ok(await api.delete(f"/v1/invoiceitems/{extra['id']}"))
+    events = ok(await api.get("/v1/events", limit=100))["data"]
+    mine = [
+        e
+        for e in events
+        if e["data"]["object"]["id"] in (pending["id"], extra["id"], invoice["id"])
+    ]
+    assert {e["type"] for e in mine} >= {
+        "invoiceitem.created",
+        "invoiceitem.deleted",
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.paid",
+    }
+    assert {e["created"] for e in mine} == {frozen}  # every event on the clock's time
 
 
 async def saved_card(api: Api, customer_id: str, number: str) -> str:

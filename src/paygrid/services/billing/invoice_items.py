@@ -3,6 +3,8 @@ delete while pending (no invoice holds them yet)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from paygrid.db import invoices as invoices_db
 from paygrid.db.executor import Connection
 from paygrid.db.invoices import InvoiceItemRow
@@ -51,7 +53,7 @@ async def create_invoice_item(deps: Deps, tenant: Tenant, params: InvoiceItemCre
                 created_at=now,
             ),
         )
-        return await _emit(conn, row, EventType.INVOICEITEM_CREATED)
+        return await _emit(conn, row, EventType.INVOICEITEM_CREATED, row.created_at)
 
 
 async def _pricing(deps: Deps, tenant: Tenant, params: InvoiceItemCreate) -> tuple[str, int, int]:
@@ -115,11 +117,16 @@ async def delete_invoice_item(deps: Deps, tenant: Tenant, item_id: str) -> Delet
             raise InvoiceItemInvoiced(
                 f"The invoice item is on invoice {row.invoice_id} and can no longer be deleted."
             )
-        await _emit(conn, deleted, EventType.INVOICEITEM_DELETED)
+        now = (await clock_for_customer(deps, deleted.customer_id, conn)).now()
+        await _emit(conn, deleted, EventType.INVOICEITEM_DELETED, now)
     return DeletedObject(id=item_id, object="invoiceitem")
 
 
-async def _emit(conn: Connection, row: InvoiceItemRow, event: EventType) -> InvoiceItem:
+async def _emit(
+    conn: Connection, row: InvoiceItemRow, event: EventType, at: datetime
+) -> InvoiceItem:
+    """The item's view as ``event``'s snapshot, stamped ``at`` on the customer's clock (a test
+    clock's customer's events carry the clock's time, as its other objects' do)."""
     view = InvoiceItem.from_row(row)
-    await emit_object(conn, row, event, view.model_dump(mode="json"))
+    await emit_object(conn, row, event, view.model_dump(mode="json"), created_at=at)
     return view
