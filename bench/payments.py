@@ -141,6 +141,7 @@ class BenchConfig:
     data_dir: Path
     fresh: bool
     rate: float | None = None
+    reference_commits: int = 1
 
 
 def parse_args(argv: list[str] | None = None) -> BenchConfig:
@@ -169,6 +170,13 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         default=None,
         help="open loop: payments per second at fixed arrival times, paygrid only",
     )
+    parser.add_argument(
+        "--reference-commits",
+        type=int,
+        choices=(1, 3),
+        default=1,
+        help="the reference's writes in 1 transaction (the floor, default) or in paygrid's 3",
+    )
     args = parser.parse_args(argv)
     if min(args.duration, args.connections, args.workers, args.threads) < 1 or args.warmup < 0:
         parser.error("durations, connections, workers and threads must be positive")
@@ -185,6 +193,7 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         data_dir=args.data_dir.resolve(),
         fresh=args.fresh,
         rate=args.rate,
+        reference_commits=args.reference_commits,
     )
 
 
@@ -212,7 +221,11 @@ def start_paygrid(config: BenchConfig) -> ServerProcess:
 def start_reference(config: BenchConfig, database_url: str, merchant_id: str) -> ServerProcess:
     port = free_port()
     env = clean_environment()
-    env.update(BENCH_DATABASE_URL=database_url, BENCH_MERCHANT_ID=merchant_id)
+    env.update(
+        BENCH_DATABASE_URL=database_url,
+        BENCH_MERCHANT_ID=merchant_id,
+        BENCH_REFERENCE_COMMITS=str(config.reference_commits),
+    )
     src = str(REPO_ROOT / "src")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
     command = [
@@ -476,7 +489,11 @@ def main(argv: list[str] | None = None) -> int:
         with running(start_paygrid(config)) as server:
             merchant_id, secret_key = read_demo_merchant(config.data_dir)
             paygrid = measure(wrk, config, server, secret_key, results_dir)
-        print(f"starting the reference ({config.workers} worker(s))", flush=True)
+        print(
+            f"starting the reference ({config.workers} worker(s),"
+            f" {config.reference_commits} transaction(s) per payment)",
+            flush=True,
+        )
         with running(start_reference(config, database_url, merchant_id)) as server:
             reference = measure(wrk, config, server, secret_key, results_dir)
     text = report(config, version, paygrid, reference)

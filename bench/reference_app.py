@@ -21,7 +21,9 @@ The pool is built with paygrid's own ``pool_kwargs`` (jsonb codec, no reset on r
 only the work done per request differs. ``GET /readyz`` answers 200 once the pool is open.
 
 Environment: ``BENCH_DATABASE_URL`` (asyncpg URL), ``BENCH_MERCHANT_ID`` (an existing
-merchant, for the foreign keys), optional ``BENCH_POOL_SIZE`` (default 32, paygrid's default).
+merchant, for the foreign keys), optional ``BENCH_POOL_SIZE`` (default 32, paygrid's default) and
+``BENCH_REFERENCE_COMMITS`` (1, the default: one transaction; 3: the same writes in the three
+transactions paygrid commits, before the provider call, the provider's charge, the outcome).
 
 Run: ``python -m uvicorn --app-dir bench reference_app:app --workers N``.
 """
@@ -143,6 +145,8 @@ class ReferenceApp:
         self.pool: asyncpg.Pool | None = None
         self.merchant_id = os.environ.get("BENCH_MERCHANT_ID", "")
         self.return_url = "http://127.0.0.1/payments/{}/return"
+        # 1: every write in one transaction (the floor); 3: in paygrid's three transactions.
+        self.commits = int(os.environ.get("BENCH_REFERENCE_COMMITS", "1"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -181,53 +185,57 @@ class ReferenceApp:
         succeeded = payment_snapshot(payment_id, attempt_id, method_id, reference, succeeded=True)
         response = orjson.dumps(succeeded)
         assert self.pool is not None
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                INSERT_KEY, merchant, key, PAYMENTS_PATH, hashlib.sha256(body).digest()
-            )
-            await conn.execute(INSERT_SIM_CARD, token_id)
-            await conn.execute(INSERT_METHOD, method_id, merchant, token_id, {})
-            await conn.execute(
+        before_charge: list[tuple[str, tuple[Any, ...]]] = [
+            (INSERT_KEY, (merchant, key, PAYMENTS_PATH, hashlib.sha256(body).digest())),
+            (INSERT_SIM_CARD, (token_id,)),
+            (INSERT_METHOD, (method_id, merchant, token_id, {})),
+            (
                 INSERT_PAYMENT,
-                payment_id,
-                merchant,
-                AMOUNT,
-                CURRENCY,
-                method_id,
-                reference,
-                {},
-                key,
-            )
-            await conn.execute(INSERT_ATTEMPT, attempt_id, payment_id, AMOUNT, method_id)
-            await conn.execute(
+                (payment_id, merchant, AMOUNT, CURRENCY, method_id, reference, {}, key),
+            ),
+            (INSERT_ATTEMPT, (attempt_id, payment_id, AMOUNT, method_id)),
+            (
                 INSERT_EVENT,
-                new_id("evt"),
-                merchant,
-                "payment.created",
-                payment_id,
-                {"object": created},
-            )
-            await conn.execute(
+                (new_id("evt"), merchant, "payment.created", payment_id, {"object": created}),
+            ),
+        ]
+        charge: list[tuple[str, tuple[Any, ...]]] = [
+            (
                 INSERT_CHARGE,
-                charge_id,
-                attempt_id,
-                token_id,
-                AMOUNT,
-                CURRENCY,
-                self.return_url.format(payment_id),
-            )
-            await conn.execute(FINISH_ATTEMPT, attempt_id, charge_id)
-            await conn.execute(FINISH_PAYMENT, payment_id, AMOUNT)
-            await conn.execute(
+                (
+                    charge_id,
+                    attempt_id,
+                    token_id,
+                    AMOUNT,
+                    CURRENCY,
+                    self.return_url.format(payment_id),
+                ),
+            ),
+        ]
+        outcome: list[tuple[str, tuple[Any, ...]]] = [
+            (FINISH_ATTEMPT, (attempt_id, charge_id)),
+            (FINISH_PAYMENT, (payment_id, AMOUNT)),
+            (
                 INSERT_EVENT,
-                new_id("evt"),
-                merchant,
-                "payment.succeeded",
-                payment_id,
-                {"object": succeeded},
-            )
-            await conn.execute(COMPLETE_KEY, merchant, key, response)
+                (new_id("evt"), merchant, "payment.succeeded", payment_id, {"object": succeeded}),
+            ),
+            (COMPLETE_KEY, (merchant, key, response)),
+        ]
+        if self.commits == 1:
+            await self._run(before_charge + charge + outcome)
+        else:
+            # paygrid's shape: the payment is committed before the provider is called (so a
+            # crash can never charge twice), the provider's charge is its own write, and the
+            # outcome is committed after it.
+            for step in (before_charge, charge, outcome):
+                await self._run(step)
         await _respond(send, 200, response)
+
+    async def _run(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        assert self.pool is not None
+        async with self.pool.acquire() as conn, conn.transaction():
+            for sql, args in statements:
+                await conn.execute(sql, *args)
 
 
 async def _read_body(receive: Receive) -> bytes:
