@@ -6,7 +6,10 @@ stops paygrid, bulk-loads payments up to that size with ``COPY`` (asyncpg
 ``paygrid serve --demo`` again and measures each endpoint with a closed-loop client: a
 warm-up, then a fixed number of requests (``--requests``, default 300) from
 ``--concurrency`` workers (default 1). It prints p50 and p99 per endpoint and size, and the
-ratio of the largest size's p99 to the smallest's (target: at most 1.5).
+ratio of the largest size's p99 to the smallest's (target: at most 1.5). The payments
+summary (``GET /v1/reports/payments_summary``, 30 days by day and status, and 366 days by
+day) reads every payment of its window, so it is held to an absolute p99 at the largest size
+instead (``REPORT_TARGET_MS``).
 
 The data, half for the demo merchant and half for another merchant (so tenant filters
 matter), spread over the last 365 days, ids in creation order as the app makes them:
@@ -53,6 +56,10 @@ from paygrid.db import engine
 from paygrid.services.dashboard_users import create_user
 
 TARGET_RATIO = 1.5
+# The payments summary reads every payment of its window, so its time grows with them: it is
+# held to an absolute p99 at the largest size instead of the ratio.
+REPORTS = "GET /v1/reports"
+REPORT_TARGET_MS = {"30d": 250.0, "366d": 2500.0}
 PASSWORD = "scale bench password"  # noqa: S105 - a throwaway bench user
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -146,6 +153,14 @@ def endpoints(
         "GET /v1/events": lambda n: api.get("/v1/events"),
         "GET /dashboard/payments": lambda n: dashboard.get("/dashboard/payments"),
         "POST /v1/payments (confirm)": pay,
+        # Aggregates: their cost follows the payments in the window (see REPORT_TARGET_MS).
+        f"{REPORTS} 30d day+status": lambda n: api.get(
+            "/v1/reports/payments_summary", params={"group_by": "day,status"}
+        ),
+        f"{REPORTS} 366d by day": lambda n: api.get(
+            "/v1/reports/payments_summary",
+            params={"from": now - 366 * 86400, "to": now, "timezone": "America/New_York"},
+        ),
     }
 
 
@@ -240,12 +255,21 @@ def report(
         " while measuring (this run's client, server and database included)"
         for size in config.sizes
     ]
-    worst = max(ratios, key=lambda name: ratios[name])
+    bounded = [name for name in ratios if not name.startswith(REPORTS)]
+    worst = max(bounded, key=lambda name: ratios[name])
     met = ratios[worst] <= TARGET_RATIO
     lines.append(
         f"target: p99 at {large:,} within {TARGET_RATIO}x of p99 at {small:,}:"
         f" {'met' if met else 'MISSED'} (worst: {worst.strip()}, {ratios[worst]:.2f}x)"
     )
+    for name in sorted(set(ratios) - set(bounded)):
+        span = name.removeprefix(REPORTS).split()[0]
+        p99 = percentile(results[large][name], 99)
+        verdict = "met" if p99 <= REPORT_TARGET_MS[span] else "MISSED"
+        lines.append(
+            f"target: {name} p99 at {large:,} within {REPORT_TARGET_MS[span]:.0f} ms:"
+            f" {verdict} ({p99:.1f} ms)"
+        )
     return "\n".join(lines)
 
 

@@ -21,24 +21,30 @@ from paygrid.api.v1 import (
     admin,
     api_keys,
     audit_log,
+    billing_portal,
+    billing_settings,
     checkout_sessions,
     connector_accounts,
     customers,
     events,
     invoiceitems,
     invoices,
+    payment_links,
     payment_methods,
     payments,
     prices,
     products,
     provider_webhooks,
     refunds,
+    reports,
+    settlements,
     setup_intents,
     subscriptions,
     test_clocks,
+    test_helpers,
     webhook_endpoints,
 )
-from paygrid.bootstrap import Background, build_deps
+from paygrid.bootstrap import Background, build_deps, open_read_pool
 from paygrid.clock import SYSTEM_CLOCK
 from paygrid.config import Settings
 from paygrid.dashboard import routes as dashboard
@@ -50,7 +56,8 @@ from paygrid.observability.metrics import Metrics
 from paygrid.openapi_docs import API_DESCRIPTION, TAGS, optional_empty_bodies, storable_text
 from paygrid.services import lookup_invalidation
 from paygrid.services.merchants import Authenticator
-from paygrid.web import checkout, demo_store, docs, pages
+from paygrid.web import checkout, demo_store, docs, hosted_invoices, pages, portal
+from paygrid.web import payment_links as link_pages
 
 V1_PARAMETER_CHECK = Depends(only_declared_parameters)
 # Serving allocates many short-lived objects per request; at the default threshold (700)
@@ -80,8 +87,14 @@ def create_app(
                     database_url, settings.bookkeeping_pool_size(), durable=False
                 )
             )
+            read_pool = await open_read_pool(settings)  # reports' replica, when configured
+            owned.extend([] if read_pool is None else [read_pool])
             app.state.deps = build_deps(
-                owned[0], settings, bookkeeping_pool=owned[1], app_metrics=app_metrics
+                owned[0],
+                settings,
+                bookkeeping_pool=owned[1],
+                app_metrics=app_metrics,
+                read_pool=read_pool,
             )
             # The process's one LISTEN connection, for the worker, the event dispatcher and
             # the lookup caches: PostgreSQL wakes every listening connection on every
@@ -158,11 +171,18 @@ def create_app(
         setup_intents.mandates_router,
         products.router,
         prices.router,
+        payment_links.router,
         invoiceitems.router,
         subscriptions.upcoming_router,  # before invoices' /{invoice_id}
         invoices.router,
         subscriptions.router,
+        billing_portal.router,
         test_clocks.router,
+        test_helpers.router,
+        billing_settings.router,
+        reports.router,
+        reports.runs_router,
+        settlements.router,
         events.router,
         webhook_endpoints.router,
         webhook_endpoints.events_router,
@@ -177,6 +197,9 @@ def create_app(
         pages.router,
         docs.router,
         checkout.router,
+        hosted_invoices.router,
+        link_pages.router,
+        portal.router,
         dashboard.router,
     ):
         # The API's parameters are checked against each route's declared ones; HTML pages

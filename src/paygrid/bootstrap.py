@@ -22,15 +22,21 @@ from paygrid.clock import SYSTEM_CLOCK, Clock
 from paygrid.config import FAILURE_MODES, Settings
 from paygrid.connectors.registry import ConnectorRegistry
 from paygrid.connectors.simulator import SimulatorConnector
+from paygrid.db import engine
 from paygrid.db.jobs import DEFAULT_QUEUE
 from paygrid.db.listener import Notifications
 from paygrid.dependencies import Deps
+from paygrid.domain import emails
 from paygrid.lookup_cache import Lookups
 from paygrid.observability.metrics import Metrics
 from paygrid.services import audit, maintenance, provider_webhooks, status_sync
 from paygrid.services.billing import clock_advance
 from paygrid.services.billing.clock_advance import ClockAdvanceStep
+from paygrid.services.billing.retries import jobs as dunning_jobs
 from paygrid.services.billing.subscriptions import schedule as subscription_schedule
+from paygrid.services.emails import card_expiry, prepare, sending
+from paygrid.services.reports import run_job as report_runs
+from paygrid.services.settlements import jobs as settlement_jobs
 from paygrid.webhooks import delivery
 from paygrid.webhooks.destinations import SYSTEM_RESOLVER
 from paygrid.webhooks.dispatcher import EventDispatcher
@@ -41,13 +47,17 @@ from paygrid.worker.runner import Worker, WorkerConfig
 log = structlog.get_logger("paygrid.worker")
 
 # The broker queue is always worked: without PAYGRID_AMQP_URL no job is ever put on it.
-QUEUES = (DEFAULT_QUEUE, delivery.QUEUE, publisher.QUEUE, clock_advance.QUEUE)
+QUEUES = (DEFAULT_QUEUE, delivery.QUEUE, publisher.QUEUE, clock_advance.QUEUE, emails.QUEUE)
 # A failed housekeeping run is tried once more a minute later, then waits for its next period.
 MAINTENANCE_RETRY = RetryPolicy((60.0,))
 DELIVERY_CRASH_RETRY = RetryPolicy((1.0, 5.0, 30.0, 300.0))
 # The billing work a test clock's advance runs at each moment it stops at, in this order
 # (services/billing/clock_advance.py's ClockAdvanceStep). Subscriptions plug in here.
-CLOCK_ADVANCE_STEPS: Final[tuple[ClockAdvanceStep, ...]] = (subscription_schedule.STEP,)
+CLOCK_ADVANCE_STEPS: Final[tuple[ClockAdvanceStep, ...]] = (
+    subscription_schedule.STEP,
+    card_expiry.STEP,
+    dunning_jobs.STEP,
+)
 
 
 def build_deps(
@@ -56,8 +66,10 @@ def build_deps(
     bookkeeping_pool: asyncpg.Pool | None = None,
     app_metrics: Metrics | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    read_pool: asyncpg.Pool | None = None,
 ) -> Deps:
-    """The dependencies of one process, on its open pools."""
+    """The dependencies of one process, on its open pools (``read_pool``: reports' reads,
+    from ``open_read_pool``)."""
     bookkeeping = bookkeeping_pool or pool
     app_metrics = app_metrics or Metrics()
     keys = settings.key_ring()
@@ -94,7 +106,17 @@ def build_deps(
         metrics=app_metrics,
         clock=clock,
         lookups=Lookups(clock),
+        read_pool=read_pool,
     )
+
+
+async def open_read_pool(settings: Settings) -> asyncpg.Pool | None:
+    """The read replica's pool for reports when ``PAYGRID_READ_DATABASE_URL`` is set; the
+    caller closes it. Unset: ``None``, and reports read from the primary."""
+    url = settings.read_database_url
+    if url is None:
+        return None
+    return await engine.create_read_pool(url.get_secret_value(), settings.read_db_pool_size)
 
 
 def standard_registry(
@@ -126,6 +148,7 @@ def standard_registry(
         retry=clock_advance.ADVANCE_RETRY,
     )
     registry.register(clock_advance.RECOVER, clock_advance.recover, retry=MAINTENANCE_RETRY)
+    registry.register(report_runs.RUN, report_runs.run, retry=report_runs.RUN_RETRY)
     registry.schedule(clock_advance.RECOVER, every=timedelta(seconds=60), queue=clock_advance.QUEUE)
     # Renewals of customers on the system clock (test clocks' run in their advance job).
     registry.register(
@@ -134,6 +157,23 @@ def standard_registry(
     registry.schedule(
         subscription_schedule.SCHEDULE, every=timedelta(seconds=60), queue=clock_advance.QUEUE
     )
+    # Dunning: due retries and expired authentications of customers on the system clock
+    # (test clocks' run in their advance job), and retries after a new default method.
+    registry.register(dunning_jobs.RETRIES, dunning_jobs.retries_job, retry=MAINTENANCE_RETRY)
+    registry.schedule(dunning_jobs.RETRIES, every=timedelta(seconds=60), queue=clock_advance.QUEUE)
+    registry.register(
+        dunning_jobs.METHOD_UPDATED, dunning_jobs.method_updated_job, retry=DELIVERY_CRASH_RETRY
+    )
+    # Emails to customers: prepared from outbox events, sent with retries, and the daily
+    # card expiry notices of customers on the system clock (test clocks': card_expiry.STEP).
+    registry.register(emails.PREPARE, prepare.job, retry=prepare.PREPARE_RETRY)
+    registry.register(emails.SEND, sending.job, retry=sending.SEND_RETRY)
+    registry.register(emails.CARD_EXPIRY, card_expiry.job, retry=MAINTENANCE_RETRY)
+    registry.schedule(emails.CARD_EXPIRY, every=timedelta(days=1), queue=emails.QUEUE)
+    # Settlements: an hourly pass queues one import per Stripe/Paystack account.
+    registry.register(settlement_jobs.IMPORT_DUE, _settlements_due, retry=MAINTENANCE_RETRY)
+    registry.schedule(settlement_jobs.IMPORT_DUE, every=settlement_jobs.IMPORT_EVERY)
+    registry.register(settlement_jobs.IMPORT, _import_settlements, retry=DELIVERY_CRASH_RETRY)
     return registry
 
 
@@ -147,6 +187,14 @@ async def _apply_provider_event(payload: dict[str, Any], context: JobContext) ->
 
 async def _seal_audit_log(payload: dict[str, Any], context: JobContext) -> None:
     await audit.seal_job(payload, context.deps)
+
+
+async def _settlements_due(payload: dict[str, Any], context: JobContext) -> None:
+    await settlement_jobs.import_due(payload, context.deps)
+
+
+async def _import_settlements(payload: dict[str, Any], context: JobContext) -> None:
+    await settlement_jobs.import_one(payload, context.deps)
 
 
 class Background:

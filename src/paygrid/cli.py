@@ -23,7 +23,7 @@ from rich.table import Table
 
 from paygrid import logs
 from paygrid.api.security import warn_if_plaintext
-from paygrid.bootstrap import QUEUES, Background, build_deps
+from paygrid.bootstrap import QUEUES, Background, build_deps, open_read_pool
 from paygrid.clock import SYSTEM_CLOCK
 from paygrid.config import Settings, get_settings
 from paygrid.crypto import DecryptionFailed
@@ -567,7 +567,8 @@ async def _work(url: str, settings: Settings, queues: tuple[str, ...]) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    deps = build_deps(pool, settings)
+    read_pool = await open_read_pool(settings)  # report runs read from the replica
+    deps = build_deps(pool, settings, read_pool=read_pool)
     if settings.worker_metrics_port is not None:
         # A standalone worker serves its own numbers (deliveries, provider calls, breakers).
         prometheus_client.start_http_server(
@@ -580,6 +581,8 @@ async def _work(url: str, settings: Settings, queues: tuple[str, ...]) -> None:
         await runner.stop()
     finally:
         await pool.close()
+        if read_pool is not None:
+            await read_pool.close()
 
 
 @app.command()

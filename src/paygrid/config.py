@@ -25,6 +25,14 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(
         default=None, description="PostgreSQL URL; unset starts the embedded pgserver."
     )
+    read_database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL of a read replica for reports (their queries and report "
+        "runs' reads); unset: reports read from PAYGRID_DATABASE_URL.",
+    )
+    read_db_pool_size: int = Field(
+        default=4, ge=1, description="Connections of the read replica's pool (per process)."
+    )
     data_dir: Path = Field(
         # Per user, not per working directory: every command finds the same database.
         default_factory=lambda: platformdirs.user_data_path("paygrid"),
@@ -132,6 +140,24 @@ class Settings(BaseSettings):
         description="RabbitMQ URL; set, every committed event is also published to the "
         "paygrid.events topic exchange.",
     )
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="SMTP server for emails to customers: smtp://user:password@host:port "
+        "(smtps:// for implicit TLS). Unset: emails are recorded and shown in the dashboard, "
+        "not sent.",
+    )
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade an smtp:// connection with STARTTLS (required)."
+    )
+    smtp_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="How long one SMTP conversation may take."
+    )
+    email_from: str = Field(
+        default="billing@paygrid.localhost",
+        min_length=3,
+        description="The From address of emails to customers; the display name is the "
+        "merchant's name. Its domain also ends every email's Message-ID.",
+    )
     otlp_endpoint: str | None = Field(
         default=None,
         description="OpenTelemetry collector's OTLP/HTTP URL (e.g. http://localhost:4318); "
@@ -215,6 +241,13 @@ class Settings(BaseSettings):
     def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().startswith(("redis://", "rediss://")):
             raise ValueError("must start with redis:// or rediss://")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("smtp://", "smtps://")):
+            raise ValueError("must start with smtp:// or smtps://")
         return value
 
     def bookkeeping_pool_size(self) -> int:

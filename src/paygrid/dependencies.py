@@ -72,3 +72,12 @@ class Deps:
     # Short-lived caches of hot lookups (API keys, routing inputs), dropped in every process
     # when the rows change; they answer only while a LISTEN hears that (paygrid.lookup_cache).
     lookups: Lookups = field(default_factory=Lookups)
+    # Reports' reads (PAYGRID_READ_DATABASE_URL, a streaming replica); None: the primary.
+    # Only read-only report queries use it, never a request or job that writes, so a read
+    # after a write in the same request sequence never lands on a replica that lags.
+    read_pool: asyncpg.Pool | None = None
+
+    @property
+    def report_reads(self) -> asyncpg.Pool:
+        """The pool report queries read from: the replica's when configured."""
+        return self.pool if self.read_pool is None else self.read_pool

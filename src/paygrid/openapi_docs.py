@@ -75,6 +75,23 @@ TAGS: Final[list[dict[str, Any]]] = [
         "at finalization. See docs/billing.md.",
     },
     {
+        "name": "Billing settings",
+        "description": "Per merchant and mode: dunning (the retry schedule and what follows "
+        "it), invoice numbering, due days, footer and finalize delay, the customer portal "
+        "and emails. See docs/billing.md.",
+    },
+    {
+        "name": "Customer billing portal",
+        "description": "A short-lived link (`bps_...`) to a customer's own billing page: "
+        "subscriptions, invoices and saved cards. See docs/billing.md.",
+    },
+    {
+        "name": "Payment links",
+        "description": "Shareable pages (`plink_...`, `url` `/l/{slug}`) that sell prices: "
+        "one-time prices take a payment, recurring ones make a subscription; an optional "
+        "completion limit holds under concurrency. See docs/billing.md.",
+    },
+    {
         "name": "Webhooks",
         "description": "Endpoints that receive events, signed per Standard Webhooks "
         "(`webhook-id`, `webhook-timestamp`, `webhook-signature`).",

@@ -100,3 +100,28 @@ if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from tests.fakes.paystack import FakeMerchant, PaystackFake
+
+
+# --- Stripe balance: payouts and balance transactions in front of localstripe ---------------
+
+
+@pytest.fixture(scope="session")
+async def stripe_fake(localstripe_url: str) -> AsyncIterator[StripeFake]:
+    """The Stripe balance fake (tests/fakes/stripe_balance) for the whole session: point a
+    Stripe account's ``api_base`` at ``.base_url``; ``.account(secret_key)`` drives payouts
+    and discrepancies. Tests stay independent by each using a secret key of their own."""
+    import httpx
+
+    from tests.fakes.stripe_balance import FakeServer, StripeFake
+
+    server = FakeServer(localstripe_url)
+    server.start()
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+            yield StripeFake(server.base_url, http)
+    finally:
+        server.stop()
+
+
+if typing.TYPE_CHECKING:
+    from tests.fakes.stripe_balance import StripeFake

@@ -71,6 +71,9 @@ BUSINESS_RULES: dict[tuple[int, str], str] = {
     # Test clocks: an advance must go past the clock's current frozen time, and a clock
     # that is advancing (no worker runs here) or failed takes no advance, delete or customer.
     (400, "frozen_time_not_after_current"): "an advance to the clock's past",
+    # Billing settings: a retry schedule's days must be strictly increasing (an order between
+    # list items, which a schema cannot state; every other limit is in the schema).
+    (400, "billing_settings_invalid"): "retry days not strictly increasing",
     (409, "test_clock_advancing"): "the clock is advancing",
     (409, "test_clock_internal_failure"): "the clock failed to advance",
     # Invoices (docs/billing.md): what a customer has pending, the invoice's status and

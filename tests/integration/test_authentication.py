@@ -441,6 +441,38 @@ FORBIDDEN += [
     ("DELETE", "/v1/test_clocks/{missing}", None, None),
     ("POST", "/v1/test_clocks/{missing}/advance", {"frozen_time": 1893456000, "x": "y"}, None),
 ]
+# Collection, settlements and reports.
+COLLECTION: list[tuple[str, str, Any, str | None]] = [
+    ("GET", "/v1/billing_settings", None, None),
+    ("POST", "/v1/billing_settings", {"portal": {"allow_cancel": False}}, None),
+    (
+        "POST",
+        "/v1/billing_portal/sessions",
+        {"customer": "{customer}", "return_url": "https://shop.example.com/account"},
+        None,
+    ),
+    (
+        "POST",
+        "/v1/test_helpers/payment_methods/{missing}/outcomes",
+        {"outcomes": ["succeeded"]},
+        None,
+    ),
+    ("POST", "/v1/payment_links", {"line_items": [{"price": "{missing}", "quantity": 1}]}, None),
+    ("GET", "/v1/payment_links", None, None),
+    ("GET", "/v1/payment_links/{missing}", None, None),
+    ("POST", "/v1/payment_links/{missing}", {"active": False}, None),
+    ("GET", "/v1/payment_links/{missing}/line_items", None, None),
+    ("GET", "/v1/reports/payments_summary", None, None),
+    ("POST", "/v1/report_runs", {"report_type": "payments_summary", "parameters": {}}, None),
+    ("GET", "/v1/report_runs", None, None),
+    ("GET", "/v1/report_runs/{missing}", None, None),
+    ("GET", "/v1/report_runs/{missing}/file", None, None),
+    ("GET", "/v1/settlements", None, None),
+    ("POST", "/v1/settlements/import", {"connector_account": "{missing}"}, None),
+    ("GET", "/v1/settlements/{missing}", None, None),
+    ("GET", "/v1/settlements/{missing}/transactions", None, None),
+]
+FORBIDDEN += COLLECTION
 ALLOWED = {("POST", "/v1/payment_methods")}
 # Authenticated by the provider's signature instead of an API key.
 SIGNED = {("POST", "/v1/provider_webhooks/{connector_account_id}")}

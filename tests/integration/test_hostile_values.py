@@ -149,6 +149,40 @@ BODIES: dict[str, dict[str, Any]] = {
     "/v1/subscriptions/{subscription_id}/cancel": {"at_period_end": True},
     "/v1/admin/webhooks/pause": {"endpoint": "{endpoint}"},
     "/v1/admin/webhooks/resume": {"endpoint": "{endpoint}"},
+    "/v1/billing_settings": {
+        "dunning": {"retry_schedule_days": [1, 3, 5], "on_exhausted": "cancel"},
+        "invoices": {"number_prefix": "SHOP", "days_until_due": 14, "footer": "Thanks"},
+        "portal": {"allow_cancel": False},
+        "emails": {"receipt": False},
+    },
+    "/v1/billing_portal/sessions": {
+        "customer": "{customer}",
+        "return_url": "https://shop.example.com/account",
+    },
+    "/v1/payment_links": {
+        "line_items": [{"price": "{price_id}", "quantity": 2}],
+        "restrictions": {"completed_sessions": {"limit": 10}},
+        "expires_at": "{in_a_month}",
+        "after_completion": {
+            "type": "redirect",
+            "redirect": {"url": "https://shop.example.com/thanks"},
+        },
+        "metadata": {"campaign": "spring"},
+    },
+    "/v1/payment_links/{link_id}": {"active": False, "metadata": {"campaign": "fall"}},
+    "/v1/test_helpers/payment_methods/{pm_id}/outcomes": {
+        "outcomes": ["insufficient_funds", "succeeded"]
+    },
+    "/v1/report_runs": {
+        "report_type": "payments_summary",
+        "parameters": {
+            "from": "2026-01-01",
+            "to": "2026-02-01",
+            "timezone": "Europe/Paris",
+            "group_by": ["day", "currency"],
+        },
+    },
+    "/v1/settlements/import": {"connector_account": "{paystack_account}"},
 }
 
 # Past every integer column (bigint included); amounts as large as 2**31 are legitimate.
@@ -227,7 +261,11 @@ async def ids(admin: Api) -> AsyncIterator[dict[str, Any]]:
     await made("/v1/invoiceitems", {"customer": customer, "amount": 700, "currency": "usd"})
     invoice = await made("/v1/invoices", {"customer": customer})
     events = (await admin.get("/v1/events", limit=1)).json()["data"]
+    link = await made("/v1/payment_links", {"line_items": [{"price": price, "quantity": 1}]})
+    paystack = {"provider": "paystack", "credentials": {"secret_key": "sk_test_hostile_9876"}}
     yield {
+        "paystack_account": await made("/v1/connector_accounts", paystack),
+        "link_id": link,
         "customer": customer,
         "customer_id": customer,
         "setup_intent_id": await made("/v1/setup_intents", {"customer": customer}),

@@ -210,7 +210,7 @@ async def test_finalize_numbers_and_pay_through_the_payment_core(
     )
     assert paid["status"] == "paid"
     assert (paid["amount_paid"], paid["amount_remaining"], paid["total"]) == (4000, 0, 4000)
-    assert paid["attempt_count"] == 0 and paid["attempted"] is True
+    assert paid["attempt_count"] == 1 and paid["attempted"] is True
     assert paid["status_transitions"]["paid_at"] is not None
     payment = ok(await api.get(f"/v1/payments/{paid['payment']}"))
     assert (payment["status"], payment["amount"], payment["currency"]) == ("succeeded", 4000, "USD")

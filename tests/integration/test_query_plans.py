@@ -220,6 +220,17 @@ async def _drive_api(http: httpx.AsyncClient, key: str, data: Seeded) -> None:
         ("/v1/audit_log", {}),
         ("/v1/audit_log", {"object": deep}),
         ("/v1/audit_log", {"action": "payment.updated"}),
+        ("/v1/reports/payments_summary", {}),
+        (
+            "/v1/reports/payments_summary",
+            {
+                "from": since,
+                "to": until,
+                "timezone": "America/New_York",
+                "group_by": "day,status,currency,connector",
+            },
+        ),
+        ("/v1/report_runs", {}),
     ]
     for path, params in reads:
         response = await http.get(path, params=params, headers=auth(key))
@@ -237,6 +248,13 @@ async def _drive_api(http: httpx.AsyncClient, key: str, data: Seeded) -> None:
     assert refund.status_code == 200, refund.text
     listed = await http.get("/v1/payments", params={"customer": customer}, headers=auth(key))
     assert listed.json()["data"][0]["id"] == created.json()["id"]
+    run = await http.post(
+        "/v1/report_runs",
+        json={"report_type": "payments_summary", "parameters": {"group_by": ["status"]}},
+        headers=auth(key),
+    )
+    assert run.status_code == 200, run.text
+    assert (await http.get(f"/v1/report_runs/{run.json()['id']}", headers=auth(key))).is_success
 
 
 async def _drive_dashboard(http: httpx.AsyncClient, data: Seeded) -> None:
@@ -263,6 +281,7 @@ async def _drive_dashboard(http: httpx.AsyncClient, data: Seeded) -> None:
         (f"/dashboard/events/{data.events[9]}", {}),
         ("/dashboard/audit", {}),
         ("/dashboard/audit", {"object_id": deep}),
+        ("/dashboard/reports", {"group_by": "status", "timezone": "Asia/Kathmandu"}),
     ]
     for path, params in pages:
         response = await http.get(path, params=params)

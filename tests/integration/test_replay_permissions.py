@@ -62,6 +62,11 @@ async def _sample_bodies(admin: Api) -> dict[tuple[str, str], dict[str, Any]]:
     assert paid.status_code == account.status_code == 200, (paid.text, account.text)
     product = await admin.post("/v1/products", {"name": "Mug"})
     assert product.status_code == 200, product.text
+    paystack = await admin.post(
+        "/v1/connector_accounts",
+        {"provider": "paystack", "credentials": {"secret_key": "sk_test_replay_2468"}},
+    )
+    assert paystack.status_code == 200, paystack.text
     customer = (await admin.post("/v1/customers", {"name": "Ada"})).json()["id"]
     monthly = await admin.post(
         "/v1/prices",
@@ -108,6 +113,18 @@ async def _sample_bodies(admin: Api) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", "/v1/routing_rules"): {
             "destinations": [{"connector_account": account.json()["id"]}]
         },
+        ("POST", "/v1/billing_settings"): {"portal": {"allow_cancel": False}},
+        ("POST", "/v1/billing_portal/sessions"): {
+            "customer": customer,
+            "return_url": "https://shop.example/account",
+        },
+        ("POST", "/v1/payment_links"): {
+            "line_items": [{"price": monthly.json()["id"], "quantity": 1}]
+        },
+        ("POST", "/v1/report_runs"): {"report_type": "payments_summary", "parameters": {}},
+        ("POST", "/v1/settlements/import"): {"connector_account": paystack.json()["id"]},
+        # A method that does not exist: a saved 404.
+        ("POST", "/v1/test_helpers/payment_methods/{pm_id}/outcomes"): {"outcomes": ["succeeded"]},
     }
 
 

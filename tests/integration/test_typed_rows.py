@@ -9,6 +9,7 @@ from dataclasses import fields
 import asyncpg
 import pytest
 
+from paygrid.db.billing_portal_sessions import PortalSessionRow
 from paygrid.db.checkout_sessions import CheckoutSessionRow
 from paygrid.db.connector_accounts import ConnectorAccountRow
 from paygrid.db.customers import CustomerRow
@@ -37,6 +38,7 @@ ROWS: list[tuple[str, type]] = [
     ("test_clocks", TestClockRow),
     ("products", ProductRow),
     ("prices", PriceRow),
+    ("billing_portal_sessions", PortalSessionRow),
 ]
 
 

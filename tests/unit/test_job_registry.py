@@ -10,9 +10,12 @@ import pytest
 from paygrid.bootstrap import QUEUES, standard_registry
 from paygrid.broker import publisher
 from paygrid.db.jobs import DEFAULT_QUEUE
+from paygrid.domain import emails
 from paygrid.services import audit, maintenance, status_sync
 from paygrid.services.billing import clock_advance
+from paygrid.services.billing.retries import jobs as dunning_jobs
 from paygrid.services.billing.subscriptions import schedule as subscription_schedule
+from paygrid.services.settlements import jobs as settlement_jobs
 from paygrid.worker.registry import JobContext, JobRegistry, Schedule
 from paygrid.worker.retry import DEFAULT_RETRY, RetryPolicy
 
@@ -61,6 +64,9 @@ def test_standard_registry_runs_housekeeping_periodically() -> None:
         Schedule(status_sync.SYNC, timedelta(seconds=30), DEFAULT_QUEUE),
         Schedule(clock_advance.RECOVER, timedelta(minutes=1), clock_advance.QUEUE),
         Schedule(subscription_schedule.SCHEDULE, timedelta(minutes=1), clock_advance.QUEUE),
+        Schedule(dunning_jobs.RETRIES, timedelta(minutes=1), clock_advance.QUEUE),
+        Schedule(emails.CARD_EXPIRY, timedelta(days=1), emails.QUEUE),
+        Schedule(settlement_jobs.IMPORT_DUE, timedelta(hours=1), DEFAULT_QUEUE),
     ]
     purge = registry.get(maintenance.PURGE_IDEMPOTENCY_KEYS)
     assert purge is not None and purge.handler is maintenance.purge_idempotency_keys
@@ -73,6 +79,12 @@ def test_workers_publish_events_to_the_broker_by_default() -> None:
     # Retried for well over a day, so a broker outage short of that loses no event.
     assert sum(publish.retry.delays) > 36 * 3600
     assert publisher.QUEUE in QUEUES
+
+
+def test_workers_send_emails_on_their_queue_by_default() -> None:
+    for kind in (emails.PREPARE, emails.SEND, emails.CARD_EXPIRY):
+        assert standard_registry().get(kind) is not None
+    assert emails.QUEUE in QUEUES
 
 
 def test_workers_advance_test_clocks_on_the_billing_queue_by_default() -> None:

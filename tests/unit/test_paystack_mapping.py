@@ -75,7 +75,8 @@ def test_a_card_that_cannot_be_reused_is_not_saved() -> None:
         ("Expired Card", "expired_card"),
         ("Invalid CVV", "incorrect_cvc"),
         ("Incorrect PIN", "authentication_failed"),
-        ("Issuer or Switch Inoperative", "processing_error"),
+        ("Issuer or Switch Inoperative", "card_declined"),  # issuer_not_available
+        ("Request Timeout", "processing_error"),
         ("Declined", "card_declined"),
         ("Do Not Honor", "card_declined"),
     ],

@@ -54,6 +54,9 @@ MAX_KEY_LENGTH = 255
 # secrets): a body with one of them set is stored sealed.
 SECRET_FIELDS = ("secret", "client_secret")
 _SECRET_MARKERS = tuple(f'"{field}":"'.encode() for field in SECRET_FIELDS)
+# Objects that are a secret shown once as a whole: a billing portal session (its url carries
+# the token whose hash alone is kept).
+_SECRET_OBJECTS = (b'"object":"billing_portal.session"',)
 
 
 # Results not saved, so a retry runs again: requests rejected before any work started.
@@ -76,6 +79,8 @@ def valid_key(key: str) -> bool:
 
 def carries_secret(body: bytes) -> bool:
     """Whether a JSON response body has a secret at its top level."""
+    if any(marker in body for marker in _SECRET_OBJECTS):
+        return True
     if not any(marker in body for marker in _SECRET_MARKERS):
         return False  # the common case: no parse
     try:

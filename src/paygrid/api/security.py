@@ -51,6 +51,15 @@ DEMO_STORE_CSP = (
     b"frame-ancestors 'none'"
 )
 DEMO_STORE_PREFIX = "/demo/"
+# The hosted invoice page (paygrid.web.hosted_invoices): the checkout page's policy, and
+# never framed.
+HOSTED_INVOICE_PREFIX = "/i/"
+# A payment link's pages (paygrid.web.payment_links): the checkout page's policy, and never
+# framed.
+PAYMENT_LINK_PREFIX = "/l/"
+# The customer billing portal (paygrid.web.portal): the checkout page's policy (its card
+# form is the checkout's script), and never framed.
+PORTAL_PREFIX = "/p/"
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 HSTS = b"max-age=63072000; includeSubDomains"
 
@@ -200,6 +209,8 @@ def _csp_for(headers: list[tuple[bytes, bytes]], path: str, ancestors: bytes) ->
         return PAGE_CSP.replace(b"frame-ancestors 'none'", b"frame-ancestors " + ancestors)
     if path.startswith(DEMO_STORE_PREFIX):
         return DEMO_STORE_CSP
+    if path.startswith((HOSTED_INVOICE_PREFIX, PAYMENT_LINK_PREFIX, PORTAL_PREFIX)):
+        return CHECKOUT_CSP + b"'none'"
     return DOCS_CSP if path in DOCS_PATHS else PAGE_CSP
 
 

@@ -17,6 +17,7 @@ from paygrid.domain import invoices as domain
 from paygrid.domain.invoices import InvoiceAction, InvoiceStatus
 from paygrid.schemas.invoices import InvoicePay
 from paygrid.services.billing import invoice_attempts, invoice_payments, invoices
+from paygrid.services.billing.dunning import history as dunning_history
 
 router = APIRouter(route_class=DashboardRoute)
 SignedIn = Annotated[Viewer, Depends(current_viewer)]
@@ -75,6 +76,7 @@ async def invoice_detail(
         {
             "invoice": invoice,
             "attempts": await invoice_attempts.attempt_payments(deps, tenant, invoice.id),
+            "dunning": await dunning_history.attempt_history(deps, tenant, invoice.id),
             "allowed": allowed,
             "notice": NOTICES.get(notice or ""),
         },

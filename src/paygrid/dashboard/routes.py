@@ -14,12 +14,16 @@ from markupsafe import Markup
 
 from paygrid.api.dependencies import deps_of
 from paygrid.dashboard import (
+    billing_settings,
     catalog,
     charts,
     developers,
+    emails,
     invoices,
+    payment_links,
     payments,
     records,
+    reports,
     subscriptions,
     webhooks,
 )
@@ -230,5 +234,17 @@ def _success_chart(days: list[date], rows: list[DailySuccess]) -> Markup:
     )
 
 
-for module in (payments, records, webhooks, developers, catalog, subscriptions, invoices):
+for module in (
+    payments,
+    records,
+    webhooks,
+    developers,
+    catalog,
+    payment_links,
+    subscriptions,
+    invoices,
+    billing_settings,
+    emails,
+    reports,
+):
     router.include_router(module.router)

@@ -237,24 +237,6 @@ class FailedDelivery:
     event_type: str
 
 
-async def daily_volume(
-    conn: Executor, merchant_id: str, livemode: bool, since: datetime
-) -> list[DailyVolume]:
-    """Money received per UTC day and currency (succeeded payments, by creation day)."""
-    rows = list(
-        await conn.fetch(
-            "SELECT (created_at AT TIME ZONE 'UTC')::date AS day, currency,"
-            " sum(amount_received)::bigint AS volume, count(*) AS payments FROM payments"
-            " WHERE merchant_id = $1 AND livemode = $2 AND created_at >= $3"
-            " AND amount_received > 0 GROUP BY 1, 2 ORDER BY 1, 2",
-            merchant_id,
-            livemode,
-            since,
-        )
-    )
-    return [DailyVolume(r["day"], r["currency"], r["volume"], r["payments"]) for r in rows]
-
-
 async def daily_success(
     conn: Executor, merchant_id: str, livemode: bool, since: datetime
 ) -> list[DailySuccess]:

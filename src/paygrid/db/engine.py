@@ -100,6 +100,23 @@ async def create_pool(
     return pool
 
 
+READ_APPLICATION_NAME = "paygrid-read"
+
+
+async def create_read_pool(url: str, size: int) -> asyncpg.Pool:
+    """A pool for report reads (``PAYGRID_READ_DATABASE_URL``, a replica): every transaction
+    is read-only, so nothing can write through it, and its sessions show as
+    ``paygrid-read[<pid>]`` in ``pg_stat_activity``."""
+    kwargs = pool_kwargs(size, audited=False)
+    kwargs["server_settings"] = {
+        "application_name": f"{READ_APPLICATION_NAME}[{os.getpid()}]",
+        "default_transaction_read_only": "on",
+    }
+    pool = await asyncpg.create_pool(url, **kwargs)
+    assert pool is not None
+    return pool
+
+
 def alembic_config(url: str) -> Any:
     from alembic.config import Config
 

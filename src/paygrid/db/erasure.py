@@ -61,6 +61,14 @@ async def redact_customer(conn: Connection, customer_id: str) -> None:
         " WHERE id = $1",
         customer_id,
     )
+    # The hosted invoice pages' snapshot of the customer, and the PDFs that print it (the
+    # next download renders them again, without the person).
+    await conn.execute(
+        "UPDATE hosted_invoices h SET customer_name = NULL, customer_email = NULL,"
+        " pdf = NULL, pdf_rendered_at = NULL"
+        " FROM invoices i WHERE i.id = h.invoice_id AND i.customer_id = $1",
+        customer_id,
+    )
 
 
 async def redact_payments(

@@ -11,6 +11,7 @@ from typing import Any, Final
 
 import asyncpg
 
+from paygrid.db.billing_settings import NUMBER_PREFIX_OF_TENANT
 from paygrid.db.executor import Connection, Executor
 from paygrid.db.pagination import Filters, PageRequest, fetch_page
 from paygrid.db.rows import column_values
@@ -113,6 +114,19 @@ class InvoiceRow:
     marked_uncollectible_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    # ``{public base url}/i/{token}``, set at finalize (``hosted_invoices``); None for drafts.
+    hosted_invoice_url: str | None = None
+    # Dunning (issue 14): when the next automatic attempt is due; None when none will be.
+    next_payment_attempt: datetime | None = None
+    # Dunning's schedule (``db.dunning.ScheduleRow`` reads and writes these).
+    retry_position: int = 0
+    hard_declined_methods: tuple[str, ...] = ()
+    retry_payment_method_id: str | None = None
+    action_payment_id: str | None = None
+    action_expires_at: datetime | None = None
+    retries_exhausted_at: datetime | None = None
+    # Printed on the invoice: the billing settings' footer when it was finalized.
+    footer: str | None = None
 
     @classmethod
     def from_record(cls, record: asyncpg.Record) -> InvoiceRow:
@@ -386,11 +400,14 @@ async def next_number(
 ) -> tuple[str, int]:
     """Take the merchant's next invoice number in the caller's transaction: the counter row
     stays locked until it commits (a concurrent finalize waits) and a rollback gives the
-    number back, so numbers are consecutive and never reused."""
+    number back, so numbers are consecutive and never reused. The prefix is the billing
+    settings' ``number_prefix``, else ``default_prefix``; the counter goes on across a
+    change of prefix, so no number is ever given twice."""
     record = await conn.fetchrow(
         "INSERT INTO invoice_numbering (merchant_id, livemode, prefix, last_number)"
-        " VALUES ($1, $2, $3, 1) ON CONFLICT (merchant_id, livemode)"
-        " DO UPDATE SET last_number = invoice_numbering.last_number + 1"
+        f" VALUES ($1, $2, {NUMBER_PREFIX_OF_TENANT}, 1) ON CONFLICT (merchant_id, livemode)"
+        " DO UPDATE SET last_number = invoice_numbering.last_number + 1,"
+        " prefix = EXCLUDED.prefix"
         " RETURNING prefix, last_number",
         merchant_id,
         livemode,
@@ -414,6 +431,8 @@ _TRANSITION_COLUMNS: Final = frozenset(
         "attempt_count",
         "last_payment_error",
         "auto_advance",
+        "hosted_invoice_url",
+        "footer",
     }
 )
 

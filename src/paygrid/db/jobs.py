@@ -85,6 +85,19 @@ async def enqueue(
     return None if row is None else str(row["id"])
 
 
+async def hasten(conn: Executor, unique_key: str, run_at: datetime) -> bool:
+    """Bring the live job of ``unique_key`` that waits to run forward to ``run_at`` (never
+    later), waking idle workers; ``False`` when none waits past ``run_at``."""
+    row = await conn.fetchrow(
+        "WITH job AS (UPDATE jobs SET run_at = $2 WHERE unique_key = $1"
+        " AND status IN ('queued', 'failed') AND run_at > $2 RETURNING queue)"
+        f" SELECT pg_notify('{CHANNEL}', queue) FROM job",
+        unique_key,
+        run_at,
+    )
+    return row is not None
+
+
 async def enqueue_many(
     conn: Executor,
     kind: str,

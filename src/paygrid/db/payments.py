@@ -65,6 +65,9 @@ class PaymentRow:
     setup_future_usage: str | None = None
     off_session: bool = False
     mandate_data: dict[str, Any] | None = None  # the customer's acceptance, to record
+    # Settlements (docs/settlements.md): the provider's fee and what is left, once known.
+    fee: int | None = None
+    net: int | None = None
 
     @classmethod
     def from_record(cls, record: Row) -> PaymentRow:

@@ -30,6 +30,9 @@ class RefundRow:
     idempotency_key: str | None
     next_sync_at: datetime | None
     created_at: datetime
+    # Settlements (docs/settlements.md): signed as in the balance (a refund's net is < 0).
+    fee: int | None = None
+    net: int | None = None
 
     @classmethod
     def from_record(cls, record: asyncpg.Record) -> RefundRow:
@@ -48,6 +51,8 @@ class RefundRow:
             idempotency_key=record["idempotency_key"],
             next_sync_at=record["next_sync_at"],
             created_at=record["created_at"],
+            fee=record.get("fee"),
+            net=record.get("net"),
         )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from paygrid.db.billing_settings import FOOTER_OF_INVOICE, NUMBER_PREFIX_OF_TENANT
 from paygrid.db.executor import Connection, Executor
 from paygrid.db.invoices import InvoiceLineRow, InvoiceRow
 from paygrid.db.prices import PriceRow
@@ -60,6 +61,7 @@ class Finalization:
     invoice_id: str
     number: str
     due_date: datetime | None
+    hosted_invoice_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,8 +181,9 @@ async def take_numbers(
     first of them."""
     record = await conn.fetchrow(
         "INSERT INTO invoice_numbering (merchant_id, livemode, prefix, last_number)"
-        " VALUES ($1, $2, $3, $4) ON CONFLICT (merchant_id, livemode)"
-        " DO UPDATE SET last_number = invoice_numbering.last_number + $4"
+        f" VALUES ($1, $2, {NUMBER_PREFIX_OF_TENANT}, $4) ON CONFLICT (merchant_id, livemode)"
+        " DO UPDATE SET last_number = invoice_numbering.last_number + $4,"
+        " prefix = EXCLUDED.prefix"
         " RETURNING prefix, last_number",
         merchant_id,
         livemode,
@@ -200,14 +203,17 @@ async def finalize(
     """``open`` with their numbers, for the invoices whose status is one of ``sources``."""
     records = await conn.fetch(
         "UPDATE invoices i SET status = 'open', updated_at = $4, number = m.number,"
-        " finalized_at = $4, due_date = m.due_date"
-        " FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS m(id, number, due_date)"
+        f" footer = coalesce(i.footer, {FOOTER_OF_INVOICE}),"
+        " finalized_at = $4, due_date = m.due_date, hosted_invoice_url = m.url"
+        " FROM unnest($1::text[], $2::text[], $3::timestamptz[], $6::text[])"
+        " AS m(id, number, due_date, url)"
         " WHERE i.id = m.id AND i.status = ANY($5::text[]) RETURNING i.*",
         [f.invoice_id for f in finalizations],
         [f.number for f in finalizations],
         [f.due_date for f in finalizations],
         now,
         [s.value for s in sources],
+        [f.hosted_invoice_url for f in finalizations],
     )
     return [InvoiceRow.from_record(r) for r in records]
 
@@ -287,7 +293,9 @@ async def mark_paid(
     records = await conn.fetch(
         "UPDATE invoices i SET status = 'paid', updated_at = m.paid_at, paid_at = m.paid_at,"
         " amount_paid = i.amount_due, payment_id = coalesce(m.payment_id, i.payment_id),"
-        " last_payment_error = CASE WHEN m.payment_id IS NULL THEN i.last_payment_error END"
+        " last_payment_error = CASE WHEN m.payment_id IS NULL THEN i.last_payment_error END,"
+        # Stripe's attempt_count counts the paying attempt too (dunning, issue 14).
+        " attempt_count = i.attempt_count + CASE WHEN m.payment_id IS NULL THEN 0 ELSE 1 END"
         " FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS m(id, payment_id, paid_at)"
         " WHERE i.id = m.id AND i.status = ANY($4::text[]) RETURNING i.*",
         [p.invoice_id for p in payments],

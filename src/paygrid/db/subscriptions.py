@@ -11,6 +11,7 @@ from typing import Any, Final
 
 import asyncpg
 
+from paygrid.db.billing_settings import FINALIZE_DELAY_OF_INVOICE
 from paygrid.db.executor import Connection, Executor
 from paygrid.db.invoices import InvoiceRow
 from paygrid.db.pagination import Filters, PageRequest, fetch_page
@@ -354,10 +355,12 @@ DUE_AT: Final = (
     f" CASE WHEN {UPCOMING_DUE} THEN s.current_period_end - interval '7 days' END,"
     " CASE WHEN s.status = 'incomplete' THEN s.created_at + interval '23 hours' END)"
 )
-# When the latest invoice, a renewal's draft, is due to be finalized: ``invoice_finalize_delay``
-# (the parameter ``${}``, an interval) after it was made.
+# When the latest invoice, a renewal's draft, is due to be finalized: its merchant's
+# ``finalize_after_seconds``, else ``invoice_finalize_delay`` (the parameter ``${}``, an
+# interval), after it was made.
 FINALIZE_DUE: Final = (
-    "(SELECT i.created_at + ${}::interval FROM invoices i WHERE i.id = s.latest_invoice_id"
+    f"(SELECT i.created_at + {FINALIZE_DELAY_OF_INVOICE.format('${}::interval')}"
+    " FROM invoices i WHERE i.id = s.latest_invoice_id"
     " AND i.status = 'draft' AND i.auto_advance AND i.billing_reason = 'subscription_cycle')"
 )
 # Not ended, and its customer not deleted (a deleted customer's subscriptions bill nothing).

@@ -17,6 +17,8 @@ class EventType(StrEnum):
     PAYMENT_FAILED = "payment.payment_failed"
     PAYMENT_CANCELED = "payment.canceled"
     PAYMENT_UPDATED = "payment.updated"
+    # Settlements (issue 15 §1): the provider's fee of a payment became known
+    PAYMENT_FEE_SETTLED = "payment.fee_settled"
     REFUND_CREATED = "refund.created"
     REFUND_SUCCEEDED = "refund.succeeded"
     REFUND_FAILED = "refund.failed"
@@ -54,6 +56,8 @@ class EventType(StrEnum):
     INVOICE_PAYMENT_FAILED = "invoice.payment_failed"
     INVOICE_VOIDED = "invoice.voided"
     INVOICE_MARKED_UNCOLLECTIBLE = "invoice.marked_uncollectible"
+    # Dunning (issue 14 §1): an off-session charge waits for the customer's authentication
+    INVOICE_PAYMENT_ACTION_REQUIRED = "invoice.payment_action_required"
     # Subscriptions (issue 13 §3)
     CUSTOMER_SUBSCRIPTION_CREATED = "customer.subscription.created"
     CUSTOMER_SUBSCRIPTION_UPDATED = "customer.subscription.updated"
@@ -62,6 +66,11 @@ class EventType(StrEnum):
     CUSTOMER_SUBSCRIPTION_RESUMED = "customer.subscription.resumed"
     CUSTOMER_SUBSCRIPTION_TRIAL_WILL_END = "customer.subscription.trial_will_end"
     INVOICE_UPCOMING = "invoice.upcoming"
+    # Billing settings (issue 14 §1)
+    BILLING_SETTINGS_UPDATED = "billing_settings.updated"
+    # Reports (issue 15 §3): a report run ended (Stripe's names)
+    REPORT_RUN_SUCCEEDED = "reporting.report_run.succeeded"
+    REPORT_RUN_FAILED = "reporting.report_run.failed"
 
 
 def payment_event_for(status: PaymentStatus, *, attempt_failed: bool = False) -> EventType:

@@ -14,6 +14,9 @@ RESOURCES: Final = (
     "products",
     "prices",
     "invoices",
+    "payment_links",
+    "reports",
+    "settlements",
     "admin",
 )
 ALL_SCOPES: Final = frozenset(f"{r}:{a}" for r in RESOURCES for a in ("read", "write"))
@@ -25,7 +28,8 @@ STANDARD: Final = ALL_SCOPES - {"admin:read", "admin:write"}
 ROLES: Final[dict[str, frozenset[str]]] = {
     "admin": ALL_SCOPES,
     "operator": frozenset({"payments:read", "payments:write", "refunds:read", "refunds:write"}),
-    "support": READ_SCOPES | {"refunds:write"},
+    # Support staff also make payment links for customers (issue 14 §6).
+    "support": READ_SCOPES | {"refunds:write", "payment_links:write"},
     "viewer": READ_SCOPES,
 }
 
@@ -55,6 +59,19 @@ _RESOURCE_OF_SEGMENT: Final = {
     "invoiceitems": "invoices",
     # Subscriptions make and charge invoices: the same scopes.
     "subscriptions": "invoices",
+    # How invoices are numbered, dunned and emailed: the invoices' scopes.
+    "billing_settings": "invoices",
+    # Test helpers script a customer's saved methods: customers' scopes.
+    "test_helpers": "customers",
+    # A portal session lets a customer change their own default method and subscriptions.
+    "billing_portal": "customers",
+    # Payment links are public pages that sell prices (issue 14 §6): their own scopes.
+    "payment_links": "payment_links",
+    # Reports read every payment's figures; creating a report run needs reports:write.
+    "reports": "reports",
+    "report_runs": "reports",
+    # What providers paid out, with fees (issue 15 §1); importing on demand needs write.
+    "settlements": "settlements",
     "admin": "admin",
     "audit_log": "admin",
     "api_keys": "admin",

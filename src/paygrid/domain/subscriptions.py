@@ -35,6 +35,7 @@ class SubscriptionAction(StrEnum):
     INITIAL_PAYMENT_FAILED = "initial_payment_failed"  # the first invoice's payment failed
     EXPIRE_INCOMPLETE = "expire_incomplete"  # 23 hours without paying the first invoice
     MARK_UNPAID = "mark_unpaid"  # the payment retries are exhausted
+    PAUSE_EXHAUSTED = "pause_exhausted"  # retries exhausted with dunning's on_exhausted: pause
     RENEW = "renew"  # a new period begins and its invoice is made
     UPDATE_ITEMS = "update_items"
     PAUSE = "pause"
@@ -69,6 +70,7 @@ TRANSITIONS: Final[dict[SubscriptionAction, Transition]] = {
     A.INITIAL_PAYMENT_FAILED: Transition(frozenset({S.INCOMPLETE}), S.INCOMPLETE),
     A.EXPIRE_INCOMPLETE: Transition(frozenset({S.INCOMPLETE}), S.INCOMPLETE_EXPIRED),
     A.MARK_UNPAID: Transition(frozenset({S.PAST_DUE}), S.UNPAID),
+    A.PAUSE_EXHAUSTED: Transition(frozenset({S.ACTIVE, S.PAST_DUE}), S.PAUSED),
     A.RENEW: Transition(BILLING, None),
     A.UPDATE_ITEMS: Transition(frozenset({S.TRIALING}) | BILLING, None),
     A.PAUSE: Transition(frozenset({S.TRIALING, S.ACTIVE}), S.PAUSED),
@@ -121,6 +123,7 @@ _VERBS: Final[dict[SubscriptionAction, str]] = {
     A.INITIAL_PAYMENT_FAILED: "record a failed first payment for",
     A.EXPIRE_INCOMPLETE: "expire",
     A.MARK_UNPAID: "end the payment retries of",
+    A.PAUSE_EXHAUSTED: "pause after the payment retries of",
     A.RENEW: "renew",
     A.UPDATE_ITEMS: "update the items of",
     A.PAUSE: "pause",

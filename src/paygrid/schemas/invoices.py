@@ -181,7 +181,8 @@ class InvoicePay(RequestModel):
         default=None,
         min_length=1,
         max_length=255,
-        description="Charge this method of the customer's instead of the invoice's default.",
+        description="Charge this method saved to the invoice's customer (or, in test mode, a "
+        "test id such as `pm_card_visa`) instead of the invoice's default.",
     )
 
 
@@ -265,6 +266,23 @@ class Invoice(BaseModel):
     period_end: int | None
     lines: InvoiceLines
     status_transitions: StatusTransitions
+    footer: str | None = Field(
+        default=None,
+        description="Printed on the invoice: the billing settings' `invoices.footer` when it "
+        "was finalized.",
+    )
+    hosted_invoice_url: str | None = Field(
+        description="The page where the customer sees and pays the invoice, "
+        "`{public url}/i/{token}`; null for drafts."
+    )
+    invoice_pdf: str | None = Field(
+        description="The invoice's PDF (`{hosted_invoice_url}/pdf`); null for drafts."
+    )
+    next_payment_attempt: int | None = Field(
+        default=None,
+        description="When the next automatic payment attempt is due (dunning); null when "
+        "none will be made.",
+    )
     livemode: bool
     created: int
 
@@ -304,6 +322,12 @@ class Invoice(BaseModel):
                 paid_at=unix(row.paid_at),
                 voided_at=unix(row.voided_at),
                 marked_uncollectible_at=unix(row.marked_uncollectible_at),
+            ),
+            footer=row.footer,
+            hosted_invoice_url=row.hosted_invoice_url,
+            invoice_pdf=None if row.hosted_invoice_url is None else f"{row.hosted_invoice_url}/pdf",
+            next_payment_attempt=(
+                unix(row.next_payment_attempt) if row.status is InvoiceStatus.OPEN else None
             ),
             livemode=row.livemode,
             created=unix(row.created_at) or 0,

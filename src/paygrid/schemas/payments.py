@@ -292,6 +292,15 @@ class Payment(BaseModel):
     amount_capturable: int
     amount_received: int
     amount_refunded: int = Field(description="Includes refunds still pending at the provider.")
+    fee: int | None = Field(
+        default=None,
+        description="The provider's fee in minor units, once its settlement data says "
+        "(event `payment.fee_settled`); null until then.",
+    )
+    net: int | None = Field(
+        default=None,
+        description="What the provider pays you: `amount - fee`; null until known.",
+    )
     currency: str
     status: PaymentStatus
     capture_method: CaptureMethod
@@ -324,6 +333,8 @@ class Payment(BaseModel):
             amount_capturable=row.amount_capturable,
             amount_received=row.amount_received,
             amount_refunded=row.amount_refunded,
+            fee=row.fee,
+            net=row.net,
             currency=row.currency,
             status=row.status,
             capture_method=row.capture_method.value,

@@ -40,6 +40,15 @@ class Refund(BaseModel):
     object: Literal["refund"] = "refund"
     payment: str
     amount: int
+    fee: int | None = Field(
+        default=None,
+        description="Signed as in the provider's balance: the fee it returned is negative; "
+        "null until the provider's settlement data says.",
+    )
+    net: int | None = Field(
+        default=None,
+        description="What the refund took from your balance (negative); null until known.",
+    )
     currency: str
     status: Literal["pending", "succeeded", "failed"]
     reason: str | None
@@ -54,6 +63,8 @@ class Refund(BaseModel):
             id=row.id,
             payment=row.payment_id,
             amount=row.amount,
+            fee=row.fee,
+            net=row.net,
             currency=row.currency,
             status=row.status,
             reason=row.reason,

@@ -17,6 +17,17 @@ def act_as_checkout_customer(session_id: str) -> None:
     audit_db.set_actor(f"checkout:{session_id}")
 
 
+def act_as_portal_session(session_id: str) -> None:
+    """The customer in their billing portal: audited as ``billing_portal:<session id>``."""
+    audit_db.set_actor(f"billing_portal:{session_id}")
+
+
+def act_as_invoice_customer(invoice_id: str) -> None:
+    """The customer paying on a hosted invoice page: audited as ``hosted_invoice:<invoice id>``
+    (never the page's token, which is its credential)."""
+    audit_db.set_actor(f"hosted_invoice:{invoice_id}")
+
+
 def begin_request(request_id: str, ip: str | None) -> None:
     """An HTTP request starts (``request_id``, from ``ip``): nobody is known to act yet."""
     audit_db.begin_request(request_id, ip)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from paygrid.db import checkout_sessions as sessions_db
 from paygrid.db import merchants as merchants_db
+from paygrid.db import payment_link_sessions as link_sessions_db
 from paygrid.db.checkout_sessions import CheckoutSessionRow
 from paygrid.dependencies import Deps
 from paygrid.services.checkout_sessions import expire_if_due
@@ -12,9 +13,12 @@ from paygrid.services.checkout_sessions import expire_if_due
 
 async def session_for_page(deps: Deps, session_id: str) -> CheckoutSessionRow | None:
     """The session to show, expired first if it is past its expiry time (sessions expire
-    lazily, when next read); ``None`` if there is no such session."""
+    lazily, when next read); ``None`` if there is no such session, or if a payment link
+    opened it (it is paid on the link's page, which takes the link's completion slot)."""
     session = await sessions_db.get_session_unscoped(deps.pool, session_id)
-    return None if session is None else await expire_if_due(deps, session)
+    if session is None or await link_sessions_db.session_of(deps.pool, session_id) is not None:
+        return None
+    return await expire_if_due(deps, session)
 
 
 async def session_as_stored(deps: Deps, session_id: str) -> CheckoutSessionRow | None:

@@ -12,8 +12,10 @@ import asyncpg
 import orjson
 
 from paygrid.db import customers as customers_db
+from paygrid.db import emails as emails_db
 from paygrid.db import erasure as erasure_db
 from paygrid.db import mandates as mandates_db
+from paygrid.db import payment_link_sessions as link_sessions_db
 from paygrid.db import test_clocks as test_clocks_db
 from paygrid.db.customers import CustomerRow
 from paygrid.db.executor import Connection, Executor
@@ -26,7 +28,7 @@ from paygrid.domain.test_clocks import TestClockStatus, TestModeOnly, not_ready
 from paygrid.ids import new_id
 from paygrid.schemas.common import MAX_METADATA_KEYS, DeletedObject
 from paygrid.schemas.customers import Customer, CustomerCreate, CustomerUpdate
-from paygrid.services import audit, payment_methods, saved_methods
+from paygrid.services import audit, method_updates, payment_methods, saved_methods
 from paygrid.services.context import Tenant
 from paygrid.services.snapshots import emit_object
 
@@ -92,6 +94,10 @@ async def update_customer(
         if not changes:
             return Customer.from_row(row)
         updated = await customers_db.update_customer(conn, customer_id, changes)
+        method = changes.get("default_payment_method_id")
+        if method is not None and method != row.default_payment_method_id:
+            # A new default retries the open failed invoices (dunning), once this commits.
+            await method_updates.default_method_changed(conn, customer_id)
         return await _emit(conn, updated, EventType.CUSTOMER_UPDATED)
 
 
@@ -164,7 +170,8 @@ async def erase_customer(
 ) -> Erasure:
     """Erase a customer's personal data in one transaction: the customer's email, name, phone
     and metadata; the receipt email, description and metadata values of their payments (and
-    of payments sent to their email); their payment methods' metadata; every event snapshot
+    of payments sent to their email); their payment methods' metadata; their emails'
+    addresses and bodies (one not sent yet never is); every event snapshot
     and saved idempotent response that mentions them; and those values in the audit log.
     Their payment methods are detached (``payment_method.detached`` each, written after the
     redaction so the events hold no erased value). Payments, refunds and events stay, so
@@ -211,6 +218,10 @@ async def _redact_rows(conn: Connection, customer: CustomerRow) -> tuple[Persona
     )
     methods = await erasure_db.redact_payment_methods(conn, customer_id)
     await mandates_db.redact_for_customer(conn, customer_id)
+    await emails_db.erase_for_customer(conn, customer_id)
+    await link_sessions_db.redact_for_customer(
+        conn, customer.merchant_id, customer.livemode, customer_id, customer.email
+    )
     identifying = {customer.email, customer.name, customer.phone}
     identifying |= {p.receipt_email for p in payments}
     needles = {v for v in identifying if v}

@@ -12,12 +12,25 @@ from paygrid.db.dashboard import DailyVolume as DailyVolume
 from paygrid.db.dashboard import FailedDelivery as FailedDelivery
 from paygrid.db.dashboard import StatusCount as StatusCount
 from paygrid.dependencies import Deps
+from paygrid.domain.payments import PaymentStatus
+from paygrid.domain.reports import LATEST, Dimension, SummaryRequest
 from paygrid.services.context import Tenant
+from paygrid.services.reports import payments_summary
+
+VOLUME_GROUPS = (Dimension.DAY, Dimension.STATUS, Dimension.CURRENCY)
 
 
 async def daily_volume(deps: Deps, tenant: Tenant, since: datetime) -> list[DailyVolume]:
-    """Money received per UTC day and currency since ``since`` (by payment creation day)."""
-    return await dashboard_db.daily_volume(deps.pool, tenant.merchant_id, tenant.livemode, since)
+    """Money received per UTC day and currency since ``since`` (by payment creation day):
+    the payments summary's succeeded rows (a payment has received money exactly when it
+    succeeded). Read from the primary: the overview shows a payment made a moment ago."""
+    request = SummaryRequest(since, LATEST, "UTC", VOLUME_GROUPS)
+    rows = await payments_summary.summary_rows(deps, tenant, request, replica=False)
+    return [
+        DailyVolume(r.day, r.currency, r.amount_received, r.count)
+        for r in rows
+        if r.status is PaymentStatus.SUCCEEDED and r.day is not None
+    ]
 
 
 async def daily_success(deps: Deps, tenant: Tenant, since: datetime) -> list[DailySuccess]:

@@ -4,7 +4,9 @@ Events are written in the same transaction as the change they describe, with
 ``dispatched_at`` unset. The dispatcher claims a batch (``FOR UPDATE SKIP LOCKED``, so any
 number of dispatchers share the work), creates one delivery per subscribed endpoint plus the
 job for its first attempt (and, when ``PAYGRID_AMQP_URL`` is set, one ``events.publish`` job
-per event: see ``paygrid.broker.publisher``), and marks the batch dispatched, all in one
+per event: see ``paygrid.broker.publisher``; one ``emails.prepare`` job per event that may
+call for an email to a customer: see ``paygrid.services.emails.prepare``), and marks the
+batch dispatched, all in one
 transaction: an event is dispatched exactly once and never lost. It wakes on the
 ``paygrid_events`` NOTIFY that a trigger sends when events commit (listening again after a
 database outage), a few milliseconds later so that one drain takes a burst of commits, and
@@ -27,6 +29,7 @@ from paygrid.db import webhooks as webhooks_db
 from paygrid.db.listener import Notifications
 from paygrid.db.webhooks import EndpointTarget, UndispatchedEvent
 from paygrid.dependencies import Deps
+from paygrid.domain import emails
 from paygrid.ids import milliseconds_of, new_id
 from paygrid.webhooks.delivery import DELIVER, QUEUE
 
@@ -93,6 +96,14 @@ async def dispatch_pending(deps: Deps, batch: int = BATCH) -> int:
                 queue=publisher.QUEUE,
                 run_at=now,
             )
+        # Emails to customers (services/emails/prepare.py): each event considered once.
+        await jobs_db.enqueue_many(
+            conn,
+            emails.PREPARE,
+            [{"event": event.id} for event in events if event.type in emails.EMAIL_EVENTS],
+            queue=emails.QUEUE,
+            run_at=now,
+        )
     return len(events)
 
 

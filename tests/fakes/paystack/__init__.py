@@ -21,7 +21,10 @@ type?, code?}``.
 Hosted checkout: ``GET /checkout/{access_code}`` is a plain HTML form; POST it form-encoded with
 ``channel=card&card_number=...&exp_month=MM&exp_year=YYYY`` or ``channel=<bank|ussd|qr|...>``.
 Card 4084084084084081 pays; 5061020283705678 fails "Insufficient Funds"; an expiry in the past
-fails "Expired Card"; any other number fails "Declined". A payment marks the transaction
+fails "Expired Card"; any other number fails "Declined", except the decline-later cards
+(``state.DECLINE_LATER_CARDS``: 4000000000000341, ...9979, ...9987, ...9995, ...0069), which
+pay and whose authorization's later charges fail "Declined", "Stolen Card, Pick-Up", "Lost
+Card, Pick-Up", "Insufficient Funds" and "Expired Card". A payment marks the transaction
 ``success`` with a reusable ``AUTH_...`` authorization (cards only), sends ``charge.success``
 and redirects (302) to ``callback_url?trxref=REF&reference=REF``. A failure marks it ``failed``
 and answers 402 with an HTML page; no webhook.
@@ -50,6 +53,10 @@ Controls (``/_fake/...``; all but ``merchants`` and ``sink`` take the merchant's
 - ``GET /_fake/webhooks``: every event recorded (raw body, signature, url, status_code);
   ``POST /_fake/webhooks/{id}/resend`` sends one again.
 - ``GET /_fake/state``: transactions, refunds and authorizations with their statuses.
+- Settlements (``GET /settlement``, ``GET /settlement/{id}/transactions``), ``POST
+  /_fake/settlements`` and the discrepancy controls ``POST /_fake/discrepancies/<kind>``
+  (fee, missing_charge, unknown_charge, amount, status, dashboard_refund): see
+  ``tests/fakes/paystack/settlements.py``.
 - ``POST|GET /_fake/sink/{name}``: a receiver that records the requests POSTed to it.
 """
 

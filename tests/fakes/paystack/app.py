@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from tests.fakes.paystack import payloads
+from tests.fakes.paystack.settlements import SettlementRoutes
 from tests.fakes.paystack.state import (
     CHANNELS,
     FAULT_MODES,
@@ -42,6 +43,7 @@ class FakePaystack:
     def __init__(self) -> None:
         self.state = FakeState()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.settlements = SettlementRoutes(self)
 
     def app(self) -> Starlette:
         api = self._api
@@ -72,6 +74,7 @@ class FakePaystack:
             Route("/_fake/webhooks/{id:int}/resend", ctl(self.resend_webhook), methods=["POST"]),
             Route("/_fake/state", ctl(self.read_state), methods=["GET"]),
             Route("/_fake/sink/{name}", self.sink, methods=["GET", "POST"]),
+            *self.settlements.routes(),  # GET /settlement..., /_fake/settlements, discrepancies
         ]
         return Starlette(routes=routes)
 

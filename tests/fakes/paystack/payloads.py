@@ -161,7 +161,7 @@ def refund_fetched(merchant: Merchant, r: Refund) -> dict[str, Any]:
         "integration": merchant.integration,
         "transaction": t.id,
         "dispute": None,
-        "settlement": None,
+        "settlement": r.settlement,
         "id": r.id,
         "domain": DOMAIN,
         "currency": t.currency,

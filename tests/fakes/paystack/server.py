@@ -187,6 +187,27 @@ class FakeMerchant:
         result: dict[str, Any] = await self._call("GET", "/_fake/state")
         return result
 
+    async def settle(
+        self,
+        references: list[str] | None = None,
+        *,
+        status: str = "success",
+        effective_amount_delta: int = 0,
+    ) -> dict[str, Any]:
+        """Settle successful transactions (default: every one not settled yet); returns the
+        settlement as ``GET /settlement`` lists it (tests/fakes/paystack/settlements.py)."""
+        body: dict[str, Any] = {"status": status, "effective_amount_delta": effective_amount_delta}
+        if references is not None:
+            body["references"] = references
+        result: dict[str, Any] = await self._call("POST", "/_fake/settlements", body)
+        return result
+
+    async def inject(self, kind: str, **body: Any) -> dict[str, Any]:
+        """Make the provider disagree with paygrid: ``fee``, ``missing_charge``,
+        ``unknown_charge``, ``amount``, ``status`` or ``dashboard_refund``."""
+        result: dict[str, Any] = await self._call("POST", f"/_fake/discrepancies/{kind}", body)
+        return result
+
     async def pay(
         self,
         authorization_url: str,

@@ -14,6 +14,16 @@ CURRENCIES: Final = frozenset({"NGN", "GHS", "ZAR", "KES", "USD"})
 CHANNELS: Final = ("card", "bank", "ussd", "mobile_money", "bank_transfer", "qr")
 SUCCESS_CARD: Final = "4084084084084081"
 INSUFFICIENT_FUNDS_CARD: Final = "5061020283705678"
+# Cards that pay at checkout (a reusable authorization) and whose later charges of that
+# authorization (charge_authorization) fail with Paystack's gateway_response for the issuer's
+# answer; the numbers are Stripe's declining test cards, as the simulator's are.
+DECLINE_LATER_CARDS: Final[dict[str, str]] = {
+    "4000000000000341": "Declined",
+    "4000000000009979": "Stolen Card, Pick-Up",
+    "4000000000009987": "Lost Card, Pick-Up",
+    "4000000000009995": "Insufficient Funds",
+    "4000000000000069": "Expired Card",
+}
 FAULT_MODES: Final = frozenset({"timeout_after", "timeout_before", "error_500_after", "error_503"})
 
 
@@ -89,6 +99,7 @@ class Refund:
     created_at: str = field(default_factory=now)
     status: str = "pending"
     refunded_at: str | None = None
+    settlement: int | None = None  # the settlement that deducted it (settlements.py)
 
 
 @dataclass
@@ -302,6 +313,7 @@ def card_authorization(number: str, exp_month: str, exp_year: str) -> Authorizat
         brand=brand,
         reusable=True,
         signature=f"SIG_{secrets.token_hex(10)}",
+        decline_with=DECLINE_LATER_CARDS.get(number),
     )
 
 
@@ -330,7 +342,7 @@ def card_outcome(number: str, exp_month: str, exp_year: str) -> str | None:
     today = datetime.now(UTC)
     if (int(exp_year), int(exp_month)) < (today.year, today.month):
         return "Expired Card"
-    if number != SUCCESS_CARD:
+    if number != SUCCESS_CARD and number not in DECLINE_LATER_CARDS:
         return "Declined"
     return None
 

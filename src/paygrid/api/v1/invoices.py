@@ -68,9 +68,12 @@ async def finalize_invoice(request: Request, invoice_id: str, tenant: SecretTena
 async def pay_invoice(
     request: Request, invoice_id: str, tenant: SecretTenant, body: InvoicePay | None = None
 ) -> Response:
-    """Charge what remains of an `open` (or `uncollectible`) invoice to `payment_method`, or
-    to the invoice's `default_payment_method`: `paid` on success. A decline is a 402 card
-    error; the invoice stays `open` and `invoice.payment_failed` is sent."""
+    """Charge what remains of an `open` (or `uncollectible`) invoice now to `payment_method`
+    (a method saved to the invoice's customer: another's is 400 `payment_method_not_owned`,
+    an unknown one 404), or to the invoice's `default_payment_method`: `paid` on success. A
+    decline is a 402 card error; the invoice stays `open`, `invoice.payment_failed` is sent
+    and, for an invoice collected automatically, dunning schedules the next attempt
+    (`next_payment_attempt`)."""
     params = body or InvoicePay()
     return json_response(
         await invoice_payments.pay_invoice(deps_of(request), tenant, invoice_id, params)

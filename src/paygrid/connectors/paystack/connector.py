@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import httpx
@@ -12,6 +13,7 @@ from paygrid.connectors.base import (
     AttemptResult,
     AuthorizeRequest,
     Capability,
+    ConnectorError,
     InvalidCredentials,
     NoSuchCharge,
     OperationResult,
@@ -20,8 +22,12 @@ from paygrid.connectors.base import (
     ProviderUnreachable,
 )
 from paygrid.connectors.paystack import mapping, webhooks
+from paygrid.connectors.paystack import settlements as settlement_mapping
+from paygrid.connectors.settlements import ProviderSettlement, ProviderSettlementTransaction
 
 DEFAULT_API_BASE: Final = "https://api.paystack.co"
+# How far before a settlement the refunds it may have deducted are looked for.
+REFUND_LOOKBACK: Final = timedelta(days=90)
 # Failures before a single byte left: the request provably never reached Paystack.
 _NEVER_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -160,6 +166,51 @@ class PaystackConnector:
                 f"Paystack refused the transaction list: {mapping.message(envelope)}"
             )
         return mapping.listed_transactions(envelope)
+
+    async def list_settlements(self, since: datetime) -> list[ProviderSettlement]:
+        """Settlements (``GET /settlement``, newest first) down to those created before
+        ``since``."""
+        found: list[ProviderSettlement] = []
+        page: int | None = 1
+        while page is not None:
+            items, page = await self._settlement_page(f"/settlement?perPage=50&page={page}")
+            for item in items:
+                settlement = settlement_mapping.settlement(item)
+                if settlement.created_at < since:
+                    return found
+                found.append(settlement)
+        return found
+
+    async def settlement_transactions(
+        self, settlement: ProviderSettlement
+    ) -> list[ProviderSettlementTransaction]:
+        """The transactions a settlement paid out (``GET /settlement/{id}/transactions``),
+        and the refunds it deducted (``GET /refund``, newest first, back to
+        ``REFUND_LOOKBACK`` before the settlement)."""
+        found: list[ProviderSettlementTransaction] = []
+        page: int | None = 1
+        while page is not None:
+            path = f"/settlement/{settlement.provider_id}/transactions?perPage=50&page={page}"
+            items, page = await self._settlement_page(path)
+            found.extend(settlement_mapping.settlement_transaction(item) for item in items)
+        oldest = settlement.created_at - REFUND_LOOKBACK
+        page = 1
+        while page is not None:
+            items, page = await self._settlement_page(f"/refund?perPage=100&page={page}")
+            found.extend(
+                settlement_mapping.refund_transaction(item)
+                for item in items
+                if settlement_mapping.deducted_by(item, settlement.provider_id)
+            )
+            if items and settlement_mapping.refund_created_at(items[-1]) < oldest:
+                break
+        return found
+
+    async def _settlement_page(self, path: str) -> tuple[list[mapping.Json], int | None]:
+        status, envelope = await self._send("GET", path)
+        if status != 200:
+            raise ConnectorError(f"Paystack refused {path}: {mapping.message(envelope)}")
+        return settlement_mapping.settlement_page(envelope)
 
     def parse_webhook(
         self, raw_body: bytes, headers: Mapping[str, str], now: float

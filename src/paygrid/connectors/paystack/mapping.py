@@ -74,8 +74,42 @@ CHANNELS: Final[dict[str, str]] = {
     name: name for name in ("card", "bank", "ussd", "mobile_money", "bank_transfer", "qr")
 }
 
-# Paystack's gateway_response is free text from the issuer or switch; the first matching
-# keyword decides our decline code. Anything else is a plain card_declined.
+# Paystack's gateway_response is free text from the issuer or switch. The issuer answers
+# Paystack reports (ISO 8583 response texts, and Paystack's own for its fraud checks) map to
+# our code and Stripe's decline_code, so that dunning classifies them as it does Stripe's;
+# they are compared without case, spaces or punctuation.
+_GATEWAY_DECLINES: Final[dict[str, tuple[str, str]]] = {
+    "declined": ("card_declined", "generic_decline"),
+    "insufficient funds": ("insufficient_funds", "insufficient_funds"),
+    "not sufficient funds": ("insufficient_funds", "insufficient_funds"),
+    "expired card": ("expired_card", "expired_card"),
+    "do not honor": ("card_declined", "do_not_honor"),
+    "do not honour": ("card_declined", "do_not_honor"),
+    "access denied": ("card_declined", "do_not_honor"),
+    "stolen card pick up": ("card_declined", "stolen_card"),
+    "stolen card": ("card_declined", "stolen_card"),
+    "lost card pick up": ("card_declined", "lost_card"),
+    "lost card": ("card_declined", "lost_card"),
+    "pick up card": ("card_declined", "pickup_card"),
+    "pick up card special condition": ("card_declined", "pickup_card"),
+    "suspected fraud": ("card_declined", "fraudulent"),
+    "denied by fraud system": ("card_declined", "fraudulent"),
+    "blocked by fraud system": ("card_declined", "fraudulent"),
+    "invalid card number": ("card_declined", "invalid_account"),
+    "invalid account": ("card_declined", "invalid_account"),
+    "account closed": ("card_declined", "invalid_account"),
+    "no such issuer": ("card_declined", "invalid_account"),
+    "restricted card": ("card_declined", "card_not_supported"),
+    "transaction not permitted to cardholder": ("card_declined", "card_not_supported"),
+    "transaction not permitted to card holder": ("card_declined", "card_not_supported"),
+    "issuer or switch inoperative": ("card_declined", "issuer_not_available"),
+    "issuer not available": ("card_declined", "issuer_not_available"),
+    "try again later": ("card_declined", "try_again_later"),
+    "unable to process transaction": ("processing_error", "processing_error"),
+    "system malfunction": ("processing_error", "processing_error"),
+}
+# Any other text: the first matching keyword decides our decline code; else a plain
+# card_declined.
 _DECLINE_KEYWORDS: Final[tuple[tuple[str, str], ...]] = (
     ("insufficient", "insufficient_funds"),
     ("expired", "expired_card"),
@@ -231,11 +265,20 @@ def transaction_result(data: Json) -> AttemptResult:
 
 def decline_for(gateway_response: str) -> Decline:
     """Our decline code for Paystack's gateway_response, keeping Paystack's words."""
+    known = _GATEWAY_DECLINES.get(gateway_key(gateway_response))
+    if known is not None:
+        return Decline(known[0], gateway_response, known[1])
     lowered = gateway_response.lower()
     for keyword, code in _DECLINE_KEYWORDS:
         if keyword in lowered:
             return Decline(code, gateway_response, code)
     return Decline("card_declined", gateway_response, "generic_decline")
+
+
+def gateway_key(gateway_response: str) -> str:
+    """A gateway_response as ``_GATEWAY_DECLINES`` names it: lower case, words only."""
+    words = "".join(c if c.isalnum() else " " for c in gateway_response.lower())
+    return " ".join(words.split())
 
 
 def saved_method(authorization: object) -> TokenizedCard | None:

@@ -20,6 +20,10 @@ class Behavior(StrEnum):
     REQUIRE_3DS = "require_3ds"
     # Every charge needs 3-D Secure, off-session ones included (Stripe's 3184).
     REQUIRE_3DS_ALWAYS = "require_3ds_always"
+    # Attaching (a setup) succeeds; every charge is declined (Stripe's 0341).
+    DECLINE_AFTER_ATTACH = "decline_after_attach"
+    STOLEN_CARD = "stolen_card"
+    LOST_CARD = "lost_card"
 
 
 TEST_CARDS: Final[dict[str, Behavior]] = {
@@ -29,6 +33,9 @@ TEST_CARDS: Final[dict[str, Behavior]] = {
     "5061020283705678": Behavior.INSUFFICIENT_FUNDS,
     "4000000000009995": Behavior.INSUFFICIENT_FUNDS,
     "4000000000000069": Behavior.EXPIRED_CARD,
+    "4000000000000341": Behavior.DECLINE_AFTER_ATTACH,
+    "4000000000009979": Behavior.STOLEN_CARD,
+    "4000000000009987": Behavior.LOST_CARD,
     "4000000000000127": Behavior.INCORRECT_CVC,
     "4000002500003155": Behavior.REQUIRE_3DS,
     "4000002760003184": Behavior.REQUIRE_3DS_ALWAYS,
@@ -43,6 +50,9 @@ MAGIC_PAYMENT_METHODS: Final[dict[str, tuple[str, str, Behavior]]] = {
     "pm_card_chargeDeclinedExpiredCard": ("visa", "0069", Behavior.EXPIRED_CARD),
     "pm_card_chargeDeclinedIncorrectCvc": ("visa", "0127", Behavior.INCORRECT_CVC),
     "pm_card_authenticationRequired": ("visa", "3155", Behavior.REQUIRE_3DS),
+    "pm_card_chargeCustomerFail": ("visa", "0341", Behavior.DECLINE_AFTER_ATTACH),
+    "pm_card_visa_chargeDeclinedStolenCard": ("visa", "9979", Behavior.STOLEN_CARD),
+    "pm_card_visa_chargeDeclinedLostCard": ("visa", "9987", Behavior.LOST_CARD),
 }
 
 

@@ -6,7 +6,7 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, assert_never
 
 import asyncpg
 
@@ -27,14 +27,17 @@ from paygrid.connectors.base import (
     SetupRequest,
     TokenizedCard,
 )
-from paygrid.connectors.simulator import store
+from paygrid.connectors.simulator import script_store, store
 from paygrid.connectors.simulator.cards import (
     MAGIC_PAYMENT_METHODS,
     Behavior,
     last4,
     validate_card,
 )
+from paygrid.connectors.simulator.outcomes import SCRIPTED, scripted_status
 from paygrid.domain.payments import AttemptOutcome
+from paygrid.domain.scripted_outcomes import ScriptedOutcome
+from paygrid.ids import new_id
 
 TOKEN_CACHE_SIZE: Final = 10_000
 _BEHAVIORS: Final = frozenset(b.value for b in Behavior)
@@ -48,7 +51,9 @@ DECLINES: Final[dict[str, Decline]] = {
         "incorrect_cvc", "Your card's security code is incorrect.", "incorrect_cvc"
     ),
     "processing_error": Decline(
-        "processing_error", "An error occurred while processing your card. Try again."
+        "processing_error",
+        "An error occurred while processing your card. Try again.",
+        "processing_error",
     ),
     "authentication_failed": Decline(
         "authentication_failed", "The customer failed 3-D Secure authentication."
@@ -59,6 +64,23 @@ DECLINES: Final[dict[str, Decline]] = {
         "give; bring the customer back to authenticate.",
         "authentication_required",
     ),
+    # Declines whose code is Stripe's ``card_declined`` with a more specific decline_code;
+    # like Stripe, a stolen or lost card is not named to the customer.
+    **{
+        code: Decline("card_declined", message, code)
+        for code, message in (
+            ("generic_decline", "Your card was declined."),
+            ("stolen_card", "Your card was declined."),
+            ("lost_card", "Your card was declined."),
+            ("pickup_card", "Your card was declined."),
+            ("fraudulent", "Your card was declined."),
+            ("do_not_honor", "Your card was declined."),
+            ("try_again_later", "Your card was declined. Try again later."),
+            ("issuer_not_available", "Your card's issuer could not be reached. Try again."),
+            ("invalid_account", "Your card, or the account it is connected to, is invalid."),
+            ("card_not_supported", "Your card does not support this type of purchase."),
+        )
+    },
 }
 
 
@@ -83,8 +105,14 @@ def initial_status(
             | Behavior.INSUFFICIENT_FUNDS
             | Behavior.EXPIRED_CARD
             | Behavior.INCORRECT_CVC
+            | Behavior.STOLEN_CARD
+            | Behavior.LOST_CARD
         ):
             return "declined", behavior.value
+        case Behavior.DECLINE_AFTER_ATTACH:
+            return "declined", "card_declined"
+        case _:
+            assert_never(behavior)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,8 +213,49 @@ class SimulatorConnector:
         )
         if self.failure_mode == "processing_error":
             status, decline_code = "declined", "processing_error"
+        charge_id = new_id("ch_sim")
         if self.request_latency_ms:  # the request is on its way; nothing happened yet
             await asyncio.sleep(self.request_latency_ms / 1000)
+        charge, taken = await self._charge(request, token, charge_id, status, decline_code)
+        if taken is not None and charge["id"] != charge_id:
+            await script_store.give_back(self._pool, taken)  # a repeat: the first charge stands
+        await self._respond_delay()
+        if self.failure_mode == "timeout":
+            raise OutcomeUnknown("simulator response timed out after the charge was made")
+        return self._result(charge)
+
+    async def _charge(
+        self,
+        request: AuthorizeRequest,
+        token: str,
+        charge_id: str,
+        status: str,
+        decline_code: str | None,
+    ) -> tuple[store.ChargeRow, dict[str, object] | None]:
+        """Make the charge; a new one takes the card's next scripted outcome (test
+        helpers), if any, which decides it instead of the card. Returns the charge and the
+        outcome taken."""
+        if not request.setup_future_usage:  # one statement, as without a script
+            return await script_store.insert_scripted_charge(
+                self._pool,
+                charge_id=charge_id,
+                idempotency_key=request.idempotency_key,
+                token=token,
+                amount=request.amount,
+                currency=request.currency,
+                capture=request.capture,
+                status=status,
+                decline_code=decline_code,
+                return_url=request.return_url,
+                scripted=SCRIPTED[(request.capture, request.off_session)],
+            )
+        taken = await script_store.take_scripted(self._pool, token, request.idempotency_key)
+        if taken is not None:
+            status, decline_code = scripted_status(
+                ScriptedOutcome(str(taken["outcome"])),
+                request.capture,
+                off_session=request.off_session,
+            )
         charge = await store.insert_charge(
             self._pool,
             idempotency_key=request.idempotency_key,
@@ -197,12 +266,10 @@ class SimulatorConnector:
             status=status,
             decline_code=decline_code,
             return_url=request.return_url,
-            setup_future_usage=request.setup_future_usage,
+            setup_future_usage=True,
+            charge_id=charge_id,
         )
-        await self._respond_delay()
-        if self.failure_mode == "timeout":
-            raise OutcomeUnknown("simulator response timed out after the charge was made")
-        return self._result(charge)
+        return charge, taken
 
     async def setup_method(self, request: SetupRequest) -> AttemptResult:
         """Verify a card with a zero-amount authorization, once per idempotency key; a card
@@ -214,6 +281,8 @@ class SimulatorConnector:
         behavior = await self._behavior_of(token)
         if behavior is None:
             return AttemptResult(AttemptOutcome.DECLINED, None, decline=DECLINES["card_declined"])
+        if behavior is Behavior.DECLINE_AFTER_ATTACH:
+            behavior = Behavior.SUCCEED  # attaching succeeds; only charges are declined
         status, decline_code = initial_status(behavior, capture=False)
         charge = await store.insert_charge(
             self._pool,
@@ -260,6 +329,28 @@ class SimulatorConnector:
 
     async def aclose(self) -> None:
         """The simulator holds no connections of its own (it shares paygrid's pool)."""
+
+    async def script_outcomes(
+        self,
+        token: str,
+        outcomes: list[ScriptedOutcome],
+        *,
+        merchant_id: str,
+        payment_method_id: str,
+    ) -> int:
+        """Script the next charges of the card ``token`` (after those already scripted);
+        returns how many are scripted now. Each charge takes the first, once."""
+        return await script_store.add_script(
+            self._pool,
+            token,
+            [outcome.value for outcome in outcomes],
+            merchant_id=merchant_id,
+            payment_method_id=payment_method_id,
+        )
+
+    async def scripted_outcomes(self, token: str) -> list[ScriptedOutcome]:
+        """The outcomes still scripted for ``token``, in the order charges take them."""
+        return [ScriptedOutcome(value) for value in await script_store.script_of(self._pool, token)]
 
     async def capture(
         self, provider_reference: str, amount: int, idempotency_key: str

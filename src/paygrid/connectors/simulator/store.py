@@ -8,6 +8,8 @@ from paygrid.db.executor import Executor
 from paygrid.ids import new_id
 
 ChargeRow = asyncpg.Record
+# (outcome, status, decline code) of every outcome a script may hold.
+Scripted = list[tuple[str, str, str | None]]
 # A setup is a zero-amount authorization (a card verification), shown in US dollars.
 VERIFICATION_CURRENCY = "USD"
 
@@ -45,12 +47,16 @@ async def insert_charge(
     decline_code: str | None,
     return_url: str,
     setup_future_usage: bool = False,
+    charge_id: str | None = None,
 ) -> ChargeRow:
-    """Create a charge once per idempotency key; a repeat returns the first charge. A
-    charge for future use that is authorized at once sets its card up (``is_set_up``)."""
+    """Create a charge once per idempotency key; a repeat returns the first charge (whose
+    id is not ``charge_id``). A charge for future use that is authorized at once sets its
+    card up (``is_set_up``)."""
+    charge_id = charge_id or new_id("ch_sim")
     if setup_future_usage:
         return await _insert_setup_charge(
             pool,
+            charge_id,
             idempotency_key,
             token,
             amount,
@@ -69,7 +75,7 @@ async def insert_charge(
         " ON CONFLICT (idempotency_key) DO NOTHING RETURNING *)"
         " SELECT * FROM inserted UNION ALL"
         " SELECT * FROM simulator.charges WHERE idempotency_key = $2 LIMIT 1",
-        new_id("ch_sim"),
+        charge_id,
         idempotency_key,
         token,
         amount,
@@ -89,6 +95,7 @@ async def insert_charge(
 
 async def _insert_setup_charge(
     pool: asyncpg.Pool,
+    charge_id: str,
     idempotency_key: str,
     token: str,
     amount: int,
@@ -105,7 +112,7 @@ async def _insert_setup_charge(
             " VALUES ($1, $2, $3, $4::bigint, $5, $6, $7::text,"
             " CASE WHEN $7::text = 'captured' THEN $4::bigint ELSE 0 END, $8, $9, true)"
             " ON CONFLICT (idempotency_key) DO NOTHING RETURNING *",
-            new_id("ch_sim"),
+            charge_id,
             idempotency_key,
             token,
             amount,

@@ -5,6 +5,7 @@ to Stripe and decides which answer is definite."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping
+from datetime import datetime
 from typing import Any, Final, TypeVar
 
 import httpx
@@ -32,7 +33,8 @@ from paygrid.connectors.base import (
     SetupRequest,
     TokenizedCard,
 )
-from paygrid.connectors.stripe import mapping, webhooks
+from paygrid.connectors.settlements import ProviderSettlement, ProviderSettlementTransaction
+from paygrid.connectors.stripe import mapping, payouts, webhooks
 from paygrid.domain.payments import AttemptOutcome
 
 T = TypeVar("T")
@@ -295,6 +297,16 @@ class StripeConnector:
         except stripe.InvalidRequestError as error:
             raise OutcomeUnknown(f"Stripe cannot retrieve {refund_reference}") from error
         return mapping.refund_result(refund.to_dict())
+
+    async def list_settlements(self, since: datetime) -> list[ProviderSettlement]:
+        """Payouts created at or after ``since``, newest first (``payouts.py``)."""
+        return await payouts.list_payouts(self._client, since)
+
+    async def settlement_transactions(
+        self, settlement: ProviderSettlement
+    ) -> list[ProviderSettlementTransaction]:
+        """The payout's balance transactions, its own transfer left out (``payouts.py``)."""
+        return await payouts.payout_transactions(self._client, settlement)
 
     async def tokenize_card(self, card: CardDetails) -> TokenizedCard:
         """Create a card PaymentMethod from raw card data (test mode only: real Stripe

@@ -28,6 +28,7 @@ from paygrid.schemas.common import DeletedObject
 from paygrid.services import customers
 from paygrid.services.billing import invoices
 from paygrid.services.billing.clocks import clock_for_customer
+from paygrid.services.billing.hosted_links import new_link, publish
 from paygrid.services.billing.invoice_charging import refuse_while_charging
 from paygrid.services.billing.subscriptions.lifecycle import end
 from paygrid.services.context import Tenant
@@ -39,21 +40,24 @@ async def delete_customer(deps: Deps, tenant: Tenant, customer_id: str) -> Delet
 
     async def departure(conn: Connection, row: CustomerRow) -> None:
         clock = await clock_for_customer(deps, row.id, conn)
-        await end_billing(conn, row, clock.now())
+        await end_billing(conn, row, clock.now(), base_url=deps.settings.base_url())
 
     return await customers.delete_customer(deps, tenant, customer_id, before=departure)
 
 
-async def end_billing(conn: Connection, customer: CustomerRow, now: datetime) -> None:
+async def end_billing(
+    conn: Connection, customer: CustomerRow, now: datetime, *, base_url: str
+) -> None:
     """Cancel the customer's subscriptions and void its drafts and open invoices, at ``now``
-    (its clock's time), in the caller's transaction."""
+    (its clock's time), in the caller's transaction (``base_url``: of a finalized draft's
+    hosted page)."""
     for sub in await subs_db.lock_ongoing_of_customer(conn, customer.id):
         await end(conn, sub, SubscriptionAction.CANCEL, now, ended_at=now)
     for invoice in await invoices_db.lock_unsettled_of_customer(conn, customer.id):
-        await _void(conn, invoice, now)
+        await _void(conn, invoice, now, base_url)
 
 
-async def _void(conn: Connection, invoice: InvoiceRow, now: datetime) -> None:
+async def _void(conn: Connection, invoice: InvoiceRow, now: datetime, base_url: str) -> None:
     """Void ``invoice``; a draft is finalized first (a void invoice has a number, and
     numbers stay gapless), with ``invoice.finalized``."""
     if invoice.status is InvoiceStatus.DRAFT:
@@ -64,8 +68,10 @@ async def _void(conn: Connection, invoice: InvoiceRow, now: datetime) -> None:
             invoice_domain.default_prefix(invoice.merchant_id),
         )
         number = invoice_domain.invoice_number(prefix, sequence)
-        changes = {"number": number, "finalized_at": now}
+        link = new_link(base_url)
+        changes = {"number": number, "finalized_at": now, "hosted_invoice_url": link.url}
         await _move(conn, invoice.id, InvoiceAction.FINALIZE, now, changes)
+        await publish(conn, {invoice.id: link}, now)
     else:
         if not await invoices_db.try_payment_lock(conn, invoice.id):
             return  # a /pay runs: it decides (waiting could deadlock on this customer's row)

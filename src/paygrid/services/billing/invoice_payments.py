@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from paygrid.db import customers as customers_db
+from paygrid.db import dunning as dunning_db
 from paygrid.db import invoices as invoices_db
 from paygrid.db import payment_methods as pm_db
 from paygrid.db import prices as prices_db
@@ -40,7 +42,9 @@ from paygrid.schemas.payments import Payment, PaymentCreate
 from paygrid.schemas.refunds import RefundCreate
 from paygrid.schemas.subscriptions import Subscription
 from paygrid.services.billing.clocks import deps_for_customer
-from paygrid.services.billing.invoices import emit, load, move, view_of
+from paygrid.services.billing.dunning.failures import follow_failed_attempt
+from paygrid.services.billing.dunning.methods import require_payable_method
+from paygrid.services.billing.invoices import load, move, view_of
 from paygrid.services.context import Tenant
 from paygrid.services.payments import create_payment
 from paygrid.services.refunds import create_refund
@@ -55,12 +59,12 @@ async def pay_invoice(deps: Deps, tenant: Tenant, invoice_id: str, params: Invoi
     the error, and the card error is the answer (402)."""
     before = await load(deps.pool, tenant, invoice_id)
     domain.apply(before.status, InvoiceAction.PAY)  # paid or void already: 409
-    async with _taking_turns(deps, invoice_id):
+    async with taking_turns(deps, invoice_id):
         return await _pay(deps, tenant, invoice_id, params)
 
 
 @asynccontextmanager
-async def _taking_turns(deps: Deps, invoice_id: str) -> AsyncIterator[None]:
+async def taking_turns(deps: Deps, invoice_id: str) -> AsyncIterator[None]:
     """Hold the invoice's payment lock (``hold_payment_lock``) while ``/pay`` runs, so a
     ``/void`` (or another ``/pay``) waits for it and then sees the outcome. The lock holds
     a connection while the charge uses others: at most half the pool's connections hold
@@ -71,6 +75,15 @@ async def _taking_turns(deps: Deps, invoice_id: str) -> AsyncIterator[None]:
     async with gate, deps.pool.acquire() as conn, conn.transaction():
         await invoices_db.hold_payment_lock(conn, invoice_id)
         yield
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerPresent:
+    """An attempt the customer makes on the hosted invoice page: 3-D Secure returns to
+    ``return_url``; ``save_method`` saves a new card to the customer once it pays."""
+
+    return_url: str
+    save_method: bool
 
 
 # One gate per pool (a process has one or two, for its lifetime; asyncpg pools cannot be
@@ -91,19 +104,35 @@ async def _pay(deps: Deps, tenant: Tenant, invoice_id: str, params: InvoicePay) 
     method = method or await _customers_default(deps, tenant, row.customer_id)
     if method is None:
         raise InvoicePaymentMethodMissing(param="payment_method")
+    if params.payment_method is not None:  # another customer's method: 400; unknown: 404
+        await require_payable_method(deps, tenant, params.payment_method, row.customer_id)
     off_session = await _saved_to(deps, tenant, method, row)
     payment = await attempt_payment(deps, tenant, row, method, off_session=off_session)
     return await settle_attempt(deps, tenant, row, payment)
 
 
 async def attempt_payment(
-    deps: Deps, tenant: Tenant, row: InvoiceRow, method: str, *, off_session: bool
+    deps: Deps,
+    tenant: Tenant,
+    row: InvoiceRow,
+    method: str,
+    *,
+    off_session: bool,
+    present: CustomerPresent | None = None,
 ) -> Payment:
     """The payment of the invoice's next attempt, through the payment service with the key
     of the invoice and attempt (``deps`` on the customer's clock). A card error is counted
-    as the attempt's failure (``invoice.payment_failed``) and raised."""
+    as the attempt's failure (``invoice.payment_failed``) and raised. ``present``: the
+    customer pays on the hosted invoice page (3-D Secure comes back to its page)."""
     attempt = row.attempt_count + 1
     charge = _charge(row, method, off_session=off_session)
+    if present is not None:
+        charge = charge.model_copy(
+            update={
+                "return_url": present.return_url,
+                "setup_future_usage": "off_session" if present.save_method else None,
+            }
+        )
     try:
         return await create_payment(
             deps, tenant, charge, idempotency_key=domain.attempt_key(row.id, attempt)
@@ -189,8 +218,13 @@ async def _paid(deps: Deps, tenant: Tenant, row: InvoiceRow, payment_id: str | N
         if current.status in domain.allowed_sources(InvoiceAction.PAY):
             changes: dict[str, Any] = {"paid_at": now, "amount_paid": current.amount_due}
             if payment_id is not None:
+                # Stripe's attempt_count counts the paying attempt too (2 declines, then
+                # a success: 3).
+                attempts = current.attempt_count + 1
                 changes.update(payment_id=payment_id, last_payment_error=None)
+                changes.update(attempt_count=attempts)
             paid = await move(conn, tenant, row.id, InvoiceAction.PAY, now, changes)
+            await dunning_db.clear_schedule(conn, row.id)  # no retry of a paid invoice
             if current.subscription_id is not None:
                 await _subscription_follows(conn, current.subscription_id, row.id, now)
             return paid
@@ -256,8 +290,9 @@ async def _failed(
         )
         if failed is None:  # recorded already, or the invoice moved on
             return await view_of(conn, await load(conn, tenant, row.id))
-        lines = await invoices_db.lines_of(conn, [row.id])
-        return await emit(conn, failed, lines[row.id], EventType.INVOICE_PAYMENT_FAILED)
+        # The decline's class, the next retry (dunning), invoice.payment_failed and what
+        # follows it, in this transaction.
+        return await follow_failed_attempt(deps, conn, tenant, failed, payment_id, error)
 
 
 def _error_of(error: CardError) -> dict[str, Any]:

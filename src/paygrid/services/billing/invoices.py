@@ -29,7 +29,9 @@ from paygrid.ids import new_id
 from paygrid.money import get_currency
 from paygrid.schemas.invoices import DEFAULT_DAYS_UNTIL_DUE, Invoice, InvoiceCreate
 from paygrid.services.billing.clocks import clock_for_customer
+from paygrid.services.billing.hosted_links import new_link, publish
 from paygrid.services.billing.invoice_charging import refuse_while_charging
+from paygrid.services.billing.settings import load_settings
 from paygrid.services.context import Tenant
 from paygrid.services.payment_methods import require_customer
 from paygrid.services.snapshots import emit_object
@@ -40,7 +42,8 @@ async def create_invoice(deps: Deps, tenant: Tenant, params: InvoiceCreate) -> I
     the oldest pending item's); items in other currencies stay pending. None to collect is
     400 ``invoice_no_pending_items``."""
     method = CollectionMethod(params.collection_method)
-    days = _days_until_due(method, params.days_until_due)
+    settings = await load_settings(deps, tenant)
+    days = _days_until_due(method, params.days_until_due, settings.invoices.days_until_due)
     await require_customer(deps.pool, tenant, params.customer)
     currency = await _currency(deps, params)
     clock = await clock_for_customer(deps, params.customer)
@@ -63,9 +66,12 @@ async def create_invoice(deps: Deps, tenant: Tenant, params: InvoiceCreate) -> I
     return await transactions.run(deps.pool, work)
 
 
-def _days_until_due(method: CollectionMethod, days: int | None) -> int | None:
+def _days_until_due(
+    method: CollectionMethod, days: int | None, default: int = DEFAULT_DAYS_UNTIL_DUE
+) -> int | None:
+    """``send_invoice`` invoices without their own take the billing settings' days."""
     if method is CollectionMethod.SEND_INVOICE:
-        return DEFAULT_DAYS_UNTIL_DUE if days is None else days
+        return default if days is None else days
     if days is not None:
         raise InvalidRequest(
             "days_until_due is only for collection_method send_invoice.", param="days_until_due"
@@ -196,12 +202,18 @@ async def finalize_invoice(deps: Deps, tenant: Tenant, invoice_id: str) -> Invoi
             conn, tenant.merchant_id, tenant.livemode, domain.default_prefix(tenant.merchant_id)
         )
         days = locked.days_until_due
+        link = new_link(deps.settings.base_url())
+        footer = (await load_settings(deps, tenant, conn)).invoices.footer
         changes = {
+            "footer": locked.footer or footer,
             "number": domain.invoice_number(prefix, sequence),
             "finalized_at": now,
             "due_date": None if days is None else now + timedelta(days=days),
+            "hosted_invoice_url": link.url,
         }
-        return await move(conn, tenant, invoice_id, InvoiceAction.FINALIZE, now, changes)
+        view = await move(conn, tenant, invoice_id, InvoiceAction.FINALIZE, now, changes)
+        await publish(conn, {invoice_id: link}, now)
+        return view
 
     return await transactions.run(deps.pool, work)
 

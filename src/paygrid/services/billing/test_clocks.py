@@ -112,7 +112,9 @@ async def delete_clock(deps: Deps, tenant: Tenant, clock_id: str) -> DeletedObje
             )
             if customer is not None and not customer.deleted:
                 # Its subscriptions and invoices end at the clock's time, as it reads.
-                await customer_deletion.end_billing(conn, customer, row.frozen_time)
+                await customer_deletion.end_billing(
+                    conn, customer, row.frozen_time, base_url=deps.settings.base_url()
+                )
                 await customers.delete_customer_row(conn, customer, now)
         deleted = await test_clocks_db.mark_deleted(conn, row.id, now)
         await _emit(conn, deleted, EventType.TEST_CLOCK_DELETED)

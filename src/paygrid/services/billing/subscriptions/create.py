@@ -28,6 +28,7 @@ from paygrid.schemas.subscriptions import (
 )
 from paygrid.services.billing import invoices
 from paygrid.services.billing.clocks import deps_for_customer
+from paygrid.services.billing.settings import load_settings
 from paygrid.services.billing.subscriptions import invoicing
 from paygrid.services.billing.subscriptions.items import (
     billable_prices,
@@ -53,7 +54,8 @@ async def create_subscription(
     await check_payment_method(deps.pool, tenant, params.default_payment_method, params.customer)
     prices = await billable_prices(deps.pool, tenant, [i.price for i in params.items])
     now = deps.clock.now()
-    row = _subscription(tenant, params, prices[0], now)
+    days_default = (await load_settings(deps, tenant)).invoices.days_until_due
+    row = _subscription(tenant, params, prices[0], now, days_default)
     items = [
         SubscriptionItemRow(new_id("si"), row.id, p.id, i.quantity, i.metadata, now)
         for i, p in zip(params.items, prices, strict=True)
@@ -134,7 +136,11 @@ async def _expire(deps: Deps, sub: SubscriptionRow, invoice_id: str) -> None:
 
 
 def _subscription(
-    tenant: Tenant, params: SubscriptionCreate, price: PriceRow, now: datetime
+    tenant: Tenant,
+    params: SubscriptionCreate,
+    price: PriceRow,
+    now: datetime,
+    days_default: int = DEFAULT_DAYS_UNTIL_DUE,
 ) -> SubscriptionRow:
     recurrence = recurrence_of(price)
     trial_end = _trial_end(params, now)
@@ -150,7 +156,7 @@ def _subscription(
         status = SubscriptionStatus.INCOMPLETE  # until its first invoice is paid
     days = params.days_until_due
     if method is CollectionMethod.SEND_INVOICE and days is None:
-        days = DEFAULT_DAYS_UNTIL_DUE
+        days = days_default  # the billing settings' invoices.days_until_due
     return SubscriptionRow(
         id=new_id("sub"),
         merchant_id=tenant.merchant_id,

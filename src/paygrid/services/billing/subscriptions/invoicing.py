@@ -26,6 +26,7 @@ from paygrid.domain.subscriptions import SubscriptionAction, SubscriptionStatus
 from paygrid.ids import new_id
 from paygrid.schemas.invoices import Invoice, InvoicePay
 from paygrid.services.billing import invoice_payments, invoices
+from paygrid.services.billing.subscriptions import finalize_delays
 from paygrid.services.billing.subscriptions.views import emit
 from paygrid.services.context import Tenant
 
@@ -235,7 +236,7 @@ async def collect(deps: Deps, sub: SubscriptionRow, invoice_id: str) -> None:
     tenant = tenant_of(sub)
     invoice = await invoices.get_invoice(deps, tenant, invoice_id)
     if invoice.status is InvoiceStatus.DRAFT:
-        if not _finalize_due(deps, invoice):
+        if not _finalize_due(deps, invoice, await finalize_delays.delay_for(deps, tenant)):
             return  # the schedule comes back when it is (db.subscriptions.FINALIZE_DUE)
         invoice = await invoices.finalize_invoice(deps, tenant, invoice_id)
     charged = invoice.collection_method is CollectionMethod.CHARGE_AUTOMATICALLY
@@ -251,12 +252,12 @@ async def collect(deps: Deps, sub: SubscriptionRow, invoice_id: str) -> None:
         await settle_payment(deps, sub.id, paid=True)
 
 
-def _finalize_due(deps: Deps, invoice: Invoice) -> bool:
-    """A renewal's draft waits ``PAYGRID_INVOICE_FINALIZE_DELAY_SECONDS`` on the customer's
-    clock (``deps.clock`` here) before it is finalized; other drafts do not wait."""
+def _finalize_due(deps: Deps, invoice: Invoice, delay: timedelta) -> bool:
+    """A renewal's draft waits ``delay`` (the merchant's ``finalize_after_seconds``, else
+    ``PAYGRID_INVOICE_FINALIZE_DELAY_SECONDS``) on the customer's clock (``deps.clock``
+    here) before it is finalized; other drafts do not wait."""
     if invoice.billing_reason is not BillingReason.SUBSCRIPTION_CYCLE:
         return True
-    delay = timedelta(seconds=deps.settings.invoice_finalize_delay_seconds)
     return datetime.fromtimestamp(invoice.created, UTC) + delay <= deps.clock.now()
 
 

@@ -32,7 +32,8 @@ from paygrid.domain.events import EventType
 from paygrid.domain.invoices import BillingReason, InvoiceAction
 from paygrid.domain.subscriptions import BILLING, SubscriptionAction, SubscriptionStatus
 from paygrid.schemas.subscriptions import Subscription
-from paygrid.services.billing.subscriptions import invoicing, renewal_charges
+from paygrid.services.billing.hosted_links import new_link, publish
+from paygrid.services.billing.subscriptions import finalize_delays, invoicing, renewal_charges
 from paygrid.services.billing.subscriptions.renewal_charges import event_of, invoice_event
 from paygrid.services.billing.subscriptions.upcoming import preview_of
 
@@ -83,24 +84,39 @@ async def process_batches(deps: Deps, subscription_ids: Sequence[str]) -> set[st
 
 async def _batch(deps: Deps, subscription_ids: Sequence[str]) -> set[str]:
     now = deps.clock.now()
-    delay = timedelta(seconds=deps.settings.invoice_finalize_delay_seconds)
+    delay = finalize_delays.default_delay(deps)
+    base_url = deps.settings.base_url()  # of the finalized invoices' hosted pages
     async with deps.pool.acquire() as conn, conn.transaction():
         locked = await renewals_db.lock_batch(conn, subscription_ids)
+        # Each merchant's finalize delay: its billing settings', else the default.
+        delays = await finalize_delays.delays_of(conn, locked, delay)
         chosen = {sub.id: due for sub in locked if (due := due_in_batch(sub, now)) is not None}
         # Renewal drafts whose finalize delay is over (``invoicing.collect``'s finalize).
-        waiting = [sub.id for sub in locked if sub.id not in chosen]
-        matured = await _finalize_matured(conn, waiting, now - delay, now)
+        waiting = [sub for sub in locked if sub.id not in chosen]
+        matured = [
+            invoice
+            for made_by, ids in sorted(finalize_delays.cutoffs(waiting, delays, now).items())
+            for invoice in await _finalize_matured(conn, ids, made_by, now, base_url)
+        ]
         if not chosen and not matured:
             return set()
         # A renewal's invoice is finalized at once only without a finalize delay; else it
         # stays a draft until the pass after the delay (``_finalize_matured``).
-        at_once = delay == timedelta(0)
-        noticed, renewed, opened = await _renew_chosen(conn, locked, chosen, now, at_once)
+        # (Per merchant: those without a delay are renewed apart, finalizing at once.)
+        instant = {s.id for s in locked if delays[(s.merchant_id, s.livemode)] == timedelta(0)}
+        noticed, renewed, opened = await _renew_chosen(
+            conn, locked, {i: d for i, d in chosen.items() if i in instant}, now, base_url
+        )
+        later = await _renew_chosen(
+            conn, locked, {i: d for i, d in chosen.items() if i not in instant}, now, None
+        )
+        noticed, renewed, opened = noticed + later[0], renewed + later[1], opened + later[2]
     subs = {sub.id: sub for sub in locked} | {sub.id: sub for sub in renewed}
     await renewal_charges.collect(deps, subs, [*matured, *opened])
     changed = [*noticed, *renewed, *(subs[i.subscription_id or ""] for i in matured)]
     ids = [sub.id for sub in changed]
-    left = await renewals_db.with_invoices_to_collect(deps.pool, ids, now - delay)
+    shortest = min(delays.values(), default=delay)  # a later draft is left to ``process``
+    left = await renewals_db.with_invoices_to_collect(deps.pool, ids, now - shortest)
     return {sub.id for sub in changed if idle(sub, now) and sub.id not in left}
 
 
@@ -109,10 +125,10 @@ async def _renew_chosen(
     locked: Sequence[SubscriptionRow],
     chosen: dict[str, Due],
     now: datetime,
-    finalize: bool,
+    finalize: str | None,
 ) -> tuple[list[SubscriptionRow], list[SubscriptionRow], list[InvoiceRow]]:
     """The upcoming notices and renewals of ``chosen``: the subscriptions noticed, those
-    renewed and the invoices opened."""
+    renewed and the invoices opened (``finalize``: their pages' base URL; None: drafts)."""
     if not chosen:
         return [], [], []
     items = await subs_db.items_of(conn, list(chosen))
@@ -142,16 +158,16 @@ def idle(sub: SubscriptionRow, now: datetime) -> bool:
 
 
 async def _finalize_matured(
-    conn: Connection, subscription_ids: Sequence[str], made_by: datetime, now: datetime
+    conn: Connection, sub_ids: Sequence[str], made_by: datetime, now: datetime, base_url: str
 ) -> list[InvoiceRow]:
     """Finalize the renewal drafts of the subscriptions made at or before ``made_by``,
     with ``invoice.finalized``: the invoices opened."""
-    if not subscription_ids:
+    if not sub_ids:
         return []
-    drafts = await renewals_db.lock_renewal_drafts(conn, subscription_ids, made_by)
+    drafts = await renewals_db.lock_renewal_drafts(conn, sub_ids, made_by)
     if not drafts:
         return []
-    opened = await _finalize(conn, drafts, now)
+    opened = await _finalize(conn, drafts, now, base_url)
     lines = await invoices_db.lines_of(conn, [row.id for row in opened])
     events = [invoice_event(row, lines[row.id], EventType.INVOICE_FINALIZED) for row in opened]
     await events_db.insert_events(conn, events)
@@ -186,7 +202,7 @@ async def _renew(
     prices: dict[str, PriceRow],
     now: datetime,
     *,
-    finalize: bool,
+    finalize: str | None,
 ) -> tuple[list[SubscriptionRow], list[InvoiceRow]]:
     """``schedule._renew`` for each, then (``finalize``) the new invoices finalized: the
     subscriptions moved and the invoices opened."""
@@ -212,7 +228,7 @@ async def _renew(
     ]
     sources = domain.allowed_sources(SubscriptionAction.RENEW)
     moved = await renewals_db.renew(conn, plan, sources, now)
-    opened = await _finalize(conn, created, now) if finalize else []
+    opened = [] if finalize is None else await _finalize(conn, created, now, finalize)
     await events_db.insert_events(
         conn, _renewal_events(created, moved, opened, lines, items, prices)
     )
@@ -246,10 +262,12 @@ async def _lines(
 
 
 async def _finalize(
-    conn: Connection, drafts: Sequence[InvoiceRow], now: datetime
+    conn: Connection, drafts: Sequence[InvoiceRow], now: datetime, base_url: str
 ) -> list[InvoiceRow]:
     """``invoices.finalize_invoice`` for each draft: ``open`` with the merchant's next
-    numbers, taken in this transaction in invoice order (merchants in a fixed order)."""
+    numbers, taken in this transaction in invoice order (merchants in a fixed order), and
+    a hosted page under ``base_url``."""
+    links = {row.id: new_link(base_url) for row in drafts}
     by_merchant: dict[tuple[str, bool], list[InvoiceRow]] = {}
     for draft in sorted(drafts, key=lambda row: row.id):
         by_merchant.setdefault((draft.merchant_id, draft.livemode), []).append(draft)
@@ -262,9 +280,10 @@ async def _finalize(
             days = row.days_until_due
             due = None if days is None else now + timedelta(days=days)
             number = invoices_domain.invoice_number(prefix, first + offset)
-            finalizations.append(Finalization(row.id, number, due))
+            finalizations.append(Finalization(row.id, number, due, links[row.id].url))
     sources = invoices_domain.allowed_sources(InvoiceAction.FINALIZE)
     opened = await renewals_db.finalize(conn, finalizations, sources, now)
+    await publish(conn, {row.id: links[row.id] for row in opened}, now)
     return sorted(opened, key=lambda row: row.id)
 
 

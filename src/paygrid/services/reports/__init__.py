@@ -1,0 +1,1 @@
+"""Reports (docs/reports.md): the payments summary, read synchronously or by a report run."""
