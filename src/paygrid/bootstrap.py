@@ -35,6 +35,8 @@ from paygrid.services.billing.clock_advance import ClockAdvanceStep
 from paygrid.services.billing.retries import jobs as dunning_jobs
 from paygrid.services.billing.subscriptions import schedule as subscription_schedule
 from paygrid.services.emails import card_expiry, prepare, sending
+from paygrid.services.reconciliation import jobs as reconciliation_jobs
+from paygrid.services.reconciliation import runs as reconciliation_runs
 from paygrid.services.reports import run_job as report_runs
 from paygrid.services.settlements import jobs as settlement_jobs
 from paygrid.webhooks import delivery
@@ -174,6 +176,11 @@ def standard_registry(
     registry.register(settlement_jobs.IMPORT_DUE, _settlements_due, retry=MAINTENANCE_RETRY)
     registry.schedule(settlement_jobs.IMPORT_DUE, every=settlement_jobs.IMPORT_EVERY)
     registry.register(settlement_jobs.IMPORT, _import_settlements, retry=DELIVERY_CRASH_RETRY)
+    # Reconciliation: runs queued by the API, and each live account's daily run.
+    registry.register(reconciliation_runs.RUN, _reconciliation_run, retry=DELIVERY_CRASH_RETRY)
+    registry.register(reconciliation_jobs.DAILY_DUE, _reconciliation_due, retry=MAINTENANCE_RETRY)
+    registry.schedule(reconciliation_jobs.DAILY_DUE, every=reconciliation_jobs.DAILY_EVERY)
+    registry.register(reconciliation_jobs.DAILY, _reconciliation_daily, retry=DELIVERY_CRASH_RETRY)
     return registry
 
 
@@ -195,6 +202,18 @@ async def _settlements_due(payload: dict[str, Any], context: JobContext) -> None
 
 async def _import_settlements(payload: dict[str, Any], context: JobContext) -> None:
     await settlement_jobs.import_one(payload, context.deps)
+
+
+async def _reconciliation_run(payload: dict[str, Any], context: JobContext) -> None:
+    await reconciliation_jobs.run_job(payload, context.deps)
+
+
+async def _reconciliation_due(payload: dict[str, Any], context: JobContext) -> None:
+    await reconciliation_jobs.daily_due(payload, context.deps)
+
+
+async def _reconciliation_daily(payload: dict[str, Any], context: JobContext) -> None:
+    await reconciliation_jobs.daily(payload, context.deps)
 
 
 class Background:

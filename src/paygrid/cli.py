@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from paygrid import logs
+from paygrid import logs, reconcile_cli
 from paygrid.api.security import warn_if_plaintext
 from paygrid.bootstrap import QUEUES, Background, build_deps, open_read_pool
 from paygrid.clock import SYSTEM_CLOCK
@@ -651,6 +651,31 @@ def audit_verify(
     )
     if any(report.broken is not None for report in reports):
         raise typer.Exit(1)
+
+
+@app.command()
+def reconcile(
+    account: reconcile_cli.AccountOption,
+    from_: reconcile_cli.FromOption,
+    to: reconcile_cli.ToOption,
+    heal: reconcile_cli.HealOption = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
+) -> None:
+    """Run one reconciliation run of a connector account now, with a progress bar, and print
+    what it found (docs/reconciliation.md)."""
+    window = (reconcile_cli.moment(from_), reconcile_cli.moment(to))
+    run = _with_pool(lambda pool: reconcile_cli.reconcile_account(pool, account, window, heal))
+    if as_json:
+        typer.echo(run.model_dump_json(indent=2))
+        return
+    rows = [(kind, str(count)) for kind, count in run.counts.items()]
+    _print_rows(("discrepancy", "new"), rows, False, "")
+    typer.echo(
+        f"{run.id}: {run.status}, {run.objects_compared:,} objects compared, "
+        f"{run.already_known} known before, {run.healed} healed"
+    )
+    if run.status != "completed":
+        raise _fail(run.failure_message or "the run failed")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, get_args
@@ -121,6 +122,11 @@ class Settings(BaseSettings):
         description="An attempt still pending this long lost its process and is synced; if the "
         "provider then has no charge for it, it is marked not_sent and the payment returns to "
         "requires_payment_method.",
+    )
+    reconciliation_daily_at: time = Field(
+        default=time(6, 0),
+        description="Local time (HH:MM, in each merchant's time zone, merchants.timezone) of "
+        "the daily reconciliation run of every enabled live Paystack account.",
     )
     requires_action_expiry_hours: float = Field(
         default=24.0,

@@ -92,6 +92,13 @@ TAGS: Final[list[dict[str, Any]]] = [
         "completion limit holds under concurrency. See docs/billing.md.",
     },
     {
+        "name": "Reconciliation",
+        "description": "Runs (`recon_...`) that compare a connector account's charges and "
+        "refunds with the provider's for a window, and the typed discrepancies (`rdis_...`) "
+        "they find; `heal` fixes only status drift and provider-side refunds. See "
+        "docs/reconciliation.md.",
+    },
+    {
         "name": "Webhooks",
         "description": "Endpoints that receive events, signed per Standard Webhooks "
         "(`webhook-id`, `webhook-timestamp`, `webhook-signature`).",

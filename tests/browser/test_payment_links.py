@@ -16,6 +16,7 @@ from tests.browser.test_dashboard_flows import PASSWORD, new_user, sign_in
 from tests.conftest import SUCCESS_CARD
 
 DECLINED_CARD = "4000000000000002"
+THREE_DS_CARD = "4000002500003155"
 
 
 async def one_time_price(demo_server: DemoServer, amount: int = 1250) -> str:
@@ -30,12 +31,12 @@ async def one_time_price(demo_server: DemoServer, amount: int = 1250) -> str:
     return str(price.json()["id"])
 
 
-async def pay_on_page(page: Page, email: str, number: str) -> None:
+async def pay_on_page(page: Page, email: str, number: str, button: str = "Pay $25.00") -> None:
     await page.get_by_label("Email address").fill(email)
     await page.get_by_label("Card number").fill(number)
     await page.get_by_label("Expiry").fill("12 / 34")
     await page.get_by_label("CVC").fill("123")
-    await page.get_by_role("button", name="Pay $25.00").click()
+    await page.get_by_role("button", name=button).click()
 
 
 async def test_support_creates_a_link_and_a_customer_pays_it(
@@ -92,3 +93,48 @@ async def test_support_creates_a_link_and_a_customer_pays_it(
     ).to_be_visible()
     await screenshot(page, "payment-link-gone")
     await assert_accessible(page, "payment link gone")
+
+
+async def test_a_recurring_link_takes_a_three_d_secure_card(
+    page: Page, demo_server: DemoServer
+) -> None:
+    """The first invoice is paid on-session: the simulator's challenge, then back to the
+    link's page and its confirmation; the card is the new customer's default."""
+    async with demo_server.api() as api:
+        product = await api.post("/v1/products", json={"name": "Paygrid plan"})
+        assert product.status_code == 200, product.text
+        price = await api.post(
+            "/v1/prices",
+            json={
+                "product": product.json()["id"],
+                "currency": "USD",
+                "unit_amount": 2500,
+                "recurring": {"interval": "month"},
+            },
+        )
+        assert price.status_code == 200, price.text
+        created = await api.post(
+            "/v1/payment_links",
+            json={
+                "line_items": [{"price": price.json()["id"], "quantity": 1}],
+                "restrictions": {"completed_sessions": {"limit": 1}},
+            },
+        )
+    assert created.status_code == 200, created.text
+    link = created.json()
+    await page.goto(link["url"])
+    await pay_on_page(page, "grace.3ds@example.com", THREE_DS_CARD, "Subscribe")
+    await page.get_by_role("button", name="Approve").click()  # the simulator's 3-D Secure
+    await expect(page.get_by_role("heading", name=re.compile("Thank you"))).to_be_visible()
+    await assert_accessible(page, "recurring payment link confirmation")
+
+    customers = await demo_server.get("/v1/customers?email=grace.3ds@example.com")
+    customer = customers["data"][0]
+    subs = await demo_server.get(f"/v1/subscriptions?customer={customer['id']}")
+    assert subs["data"][0]["status"] == "active"
+    invoice = await demo_server.get(f"/v1/invoices/{subs['data'][0]['latest_invoice']}")
+    assert invoice["status"] == "paid"
+    paid = await demo_server.get(f"/v1/payments/{invoice['payment']}")
+    assert customer["invoice_settings"]["default_payment_method"] == paid["payment_method"]
+    done = await demo_server.get(f"/v1/payment_links/{link['id']}")
+    assert done["restrictions"]["completed_sessions"] == {"count": 1, "limit": 1}

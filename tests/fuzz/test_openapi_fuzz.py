@@ -74,6 +74,8 @@ BUSINESS_RULES: dict[tuple[int, str], str] = {
     # Billing settings: a retry schedule's days must be strictly increasing (an order between
     # list items, which a schema cannot state; every other limit is in the schema).
     (400, "billing_settings_invalid"): "retry days not strictly increasing",
+    # Reports: a synchronous summary covers at most 366 days (a report run takes more).
+    (400, "report_window_too_large"): "a summary window over 366 days",
     (409, "test_clock_advancing"): "the clock is advancing",
     (409, "test_clock_internal_failure"): "the clock failed to advance",
     # Invoices (docs/billing.md): what a customer has pending, the invoice's status and
@@ -101,6 +103,16 @@ BUSINESS_RULE_PARAMETERS: dict[str, str] = {
     "billing_cycle_anchor": "an anchor in the past or over one interval ahead",
     "resumes_at": "a resume time in the past",
     "items": "an update that removes every item",
+    # Reports: a date of the right shape that does not exist (2026-02-30), a window that
+    # ends before it starts, and time zones, which are IANA's list (too long for an enum).
+    "from": "a date that does not exist, or after `to`",
+    "to": "a date that does not exist, or before `from`",
+    "parameters[from]": "a date that does not exist, or after `to`",
+    "parameters[to]": "a date that does not exist, or before `from`",
+    "timezone": "a name outside IANA's time zones",
+    "parameters[timezone]": "a name outside IANA's time zones",
+    # A report run's dimensions are checked by the use case, with the query's message.
+    "group_by": "a dimension other than day, status, currency and connector",
 }
 # Statuses the built-in positive_data_acceptance check lets through; which 400, 402, 409 and
 # 422 are business rules is up to ``business_rules_only`` (the built-in cannot read codes).

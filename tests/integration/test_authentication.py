@@ -468,9 +468,19 @@ COLLECTION: list[tuple[str, str, Any, str | None]] = [
     ("GET", "/v1/report_runs/{missing}", None, None),
     ("GET", "/v1/report_runs/{missing}/file", None, None),
     ("GET", "/v1/settlements", None, None),
-    ("POST", "/v1/settlements/import", {"connector_account": "{missing}"}, None),
+    ("POST", "/v1/settlement_imports", {"connector_account": "{missing}"}, None),
     ("GET", "/v1/settlements/{missing}", None, None),
     ("GET", "/v1/settlements/{missing}/transactions", None, None),
+    (
+        "POST",
+        "/v1/reconciliation_runs",
+        {"connector_account": "{missing}", "from": 1_800_000_000, "to": 1_800_086_400},
+        None,
+    ),
+    ("GET", "/v1/reconciliation_runs", None, None),
+    ("GET", "/v1/reconciliation_runs/{missing}", None, None),
+    ("GET", "/v1/reconciliation_discrepancies", None, None),
+    ("POST", "/v1/reconciliation_discrepancies/{missing}/resolve", {"note": "refunded"}, None),
 ]
 FORBIDDEN += COLLECTION
 ALLOWED = {("POST", "/v1/payment_methods")}

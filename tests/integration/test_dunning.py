@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from paygrid.clock import FrozenClock
 from paygrid.dependencies import Deps
-from paygrid.services.billing import invoice_payments
+from paygrid.services.billing import invoice_outcomes
 from paygrid.services.billing.retries.jobs import STEP as DUNNING
 from paygrid.services.billing.retries.jobs import retries_job
 from paygrid.services.billing.subscriptions.schedule import STEP as RENEWALS
@@ -446,7 +446,7 @@ async def test_customers_on_the_system_clock_are_retried_by_the_periodic_job_exa
     await retries_job({}, early)
     assert ok(await api.get(f"/v1/invoices/{invoice['id']}"))["status"] == "open"
 
-    real_settle, crashes = invoice_payments.settle_attempt, list[bool]()
+    real_settle, crashes = invoice_outcomes.settle_attempt, list[bool]()
 
     async def crash_once(*args: Any) -> Any:
         if not crashes:
@@ -454,7 +454,7 @@ async def test_customers_on_the_system_clock_are_retried_by_the_periodic_job_exa
             raise RuntimeError("the worker died after the charge")
         return await real_settle(*args)
 
-    monkeypatch.setattr(invoice_payments, "settle_attempt", crash_once)
+    monkeypatch.setattr(invoice_outcomes, "settle_attempt", crash_once)
     on_time = JobContext(replace(deps, clock=FrozenClock(due + timedelta(seconds=1))), "j", 1, "w")
     with pytest.raises(RuntimeError):
         await retries_job({}, on_time)

@@ -182,7 +182,14 @@ BODIES: dict[str, dict[str, Any]] = {
             "group_by": ["day", "currency"],
         },
     },
-    "/v1/settlements/import": {"connector_account": "{paystack_account}"},
+    "/v1/settlement_imports": {"connector_account": "{paystack_account}"},
+    "/v1/reconciliation_runs": {
+        "connector_account": "{paystack_account}",
+        "from": 1_800_000_000,
+        "to": 1_800_086_400,
+        "heal": False,
+    },
+    "/v1/reconciliation_discrepancies/{discrepancy_id}/resolve": {"note": "refunded by phone"},
 }
 
 # Past every integer column (bigint included); amounts as large as 2**31 are legitimate.
@@ -264,6 +271,7 @@ async def ids(admin: Api) -> AsyncIterator[dict[str, Any]]:
     link = await made("/v1/payment_links", {"line_items": [{"price": price, "quantity": 1}]})
     paystack = {"provider": "paystack", "credentials": {"secret_key": "sk_test_hostile_9876"}}
     yield {
+        "discrepancy_id": "rdisc_missing",
         "paystack_account": await made("/v1/connector_accounts", paystack),
         "link_id": link,
         "customer": customer,

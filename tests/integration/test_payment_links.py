@@ -305,8 +305,14 @@ async def test_recurring_link_makes_a_customer_and_a_subscription(
     assert sub["metadata"]["payment_link"] == link["id"]
     invoice = ok(await api.get(f"/v1/invoices/{sub['latest_invoice']}"))
     assert (invoice["status"], invoice["amount_paid"]) == ("paid", 900)
+    # The card paid the first invoice on-session and was saved for the renewals: the
+    # customer's default, with the mandate of that payment.
     methods = ok(await api.get("/v1/payment_methods", customer=customers[0]["id"]))["data"]
-    assert [m["id"] for m in methods] == [sub["default_payment_method"]]
+    customer = ok(await api.get(f"/v1/customers/{customers[0]['id']}"))
+    assert [m["id"] for m in methods] == [customer["invoice_settings"]["default_payment_method"]]
+    payment = ok(await api.get(f"/v1/payments/{invoice['payment']}"))
+    assert (payment["off_session"], payment["setup_future_usage"]) == (False, "off_session")
+    assert payment["payment_method"] == methods[0]["id"] and methods[0]["mandate"] is not None
     session = ok(await api.get(f"/v1/checkout_sessions/{page.session_id}"))
     assert (session["status"], session["payment"]) == ("complete", invoice["payment"])
     assert ok(await api.get(f"/v1/payment_links/{link['id']}"))["completed_sessions_count"] == 1

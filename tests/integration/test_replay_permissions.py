@@ -122,7 +122,14 @@ async def _sample_bodies(admin: Api) -> dict[tuple[str, str], dict[str, Any]]:
             "line_items": [{"price": monthly.json()["id"], "quantity": 1}]
         },
         ("POST", "/v1/report_runs"): {"report_type": "payments_summary", "parameters": {}},
-        ("POST", "/v1/settlements/import"): {"connector_account": paystack.json()["id"]},
+        ("POST", "/v1/settlement_imports"): {"connector_account": paystack.json()["id"]},
+        ("POST", "/v1/reconciliation_runs"): {
+            "connector_account": paystack.json()["id"],
+            "from": 1_800_000_000,
+            "to": 1_800_086_400,
+        },
+        # A discrepancy that does not exist: a saved 404.
+        ("POST", "/v1/reconciliation_discrepancies/{discrepancy_id}/resolve"): {"note": "ok"},
         # A method that does not exist: a saved 404.
         ("POST", "/v1/test_helpers/payment_methods/{pm_id}/outcomes"): {"outcomes": ["succeeded"]},
     }

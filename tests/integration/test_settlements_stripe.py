@@ -240,7 +240,7 @@ async def test_an_import_on_demand_is_queued_once(
     api: Api, pool: asyncpg.Pool, stripe_fake: StripeFake
 ) -> None:
     account_id, _ = await _stripe_account(api, stripe_fake)
-    queued = await api.post("/v1/settlements/import", {"connector_account": account_id})
+    queued = await api.post("/v1/settlement_imports", {"connector_account": account_id})
     assert queued.status_code == 202, queued.text
     assert queued.json() == {
         "object": "settlement_import",
@@ -248,16 +248,16 @@ async def test_an_import_on_demand_is_queued_once(
         "status": "queued",
         "livemode": False,
     }
-    twice = await api.post("/v1/settlements/import", {"connector_account": account_id})
+    twice = await api.post("/v1/settlement_imports", {"connector_account": account_id})
     assert twice.json()["status"] == "already_queued"
-    unknown = await api.post("/v1/settlements/import", {"connector_account": "ca_nope"})
+    unknown = await api.post("/v1/settlement_imports", {"connector_account": "ca_nope"})
     assert unknown.status_code == 404, unknown.text
     simulator = await api.post(
         "/v1/connector_accounts", {"provider": "simulator", "currencies": ["USD"]}
     )
     assert simulator.status_code == 200, simulator.text
     refused = await api.post(
-        "/v1/settlements/import", {"connector_account": simulator.json()["id"]}
+        "/v1/settlement_imports", {"connector_account": simulator.json()["id"]}
     )
     assert refused.status_code == 400, refused.text
     assert refused.json()["error"]["param"] == "connector_account"
@@ -278,7 +278,7 @@ async def test_the_hourly_pass_queues_each_account_once_and_later(
         assert len(rows) == 1, "one live import per account"
         later = deps.clock.now() + settlement_jobs.IMPORT_DELAY - timedelta(minutes=1)
         assert rows[0]["run_at"] > later
-        hurried = await api.post("/v1/settlements/import", {"connector_account": account_id})
+        hurried = await api.post("/v1/settlement_imports", {"connector_account": account_id})
         assert hurried.json()["status"] == "already_queued"
         (row,) = await _import_jobs(pool, account_id)
         assert row["run_at"] <= deps.clock.now()

@@ -15,6 +15,7 @@ from paygrid.services import audit, maintenance, status_sync
 from paygrid.services.billing import clock_advance
 from paygrid.services.billing.retries import jobs as dunning_jobs
 from paygrid.services.billing.subscriptions import schedule as subscription_schedule
+from paygrid.services.reconciliation import jobs as reconciliation_jobs
 from paygrid.services.settlements import jobs as settlement_jobs
 from paygrid.worker.registry import JobContext, JobRegistry, Schedule
 from paygrid.worker.retry import DEFAULT_RETRY, RetryPolicy
@@ -67,6 +68,7 @@ def test_standard_registry_runs_housekeeping_periodically() -> None:
         Schedule(dunning_jobs.RETRIES, timedelta(minutes=1), clock_advance.QUEUE),
         Schedule(emails.CARD_EXPIRY, timedelta(days=1), emails.QUEUE),
         Schedule(settlement_jobs.IMPORT_DUE, timedelta(hours=1), DEFAULT_QUEUE),
+        Schedule(reconciliation_jobs.DAILY_DUE, reconciliation_jobs.DAILY_EVERY, DEFAULT_QUEUE),
     ]
     purge = registry.get(maintenance.PURGE_IDEMPOTENCY_KEYS)
     assert purge is not None and purge.handler is maintenance.purge_idempotency_keys

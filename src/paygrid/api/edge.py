@@ -46,6 +46,7 @@ from paygrid.domain.errors import PaygridError
 from paygrid.observability import tracing
 from paygrid.observability.metrics import Metrics
 from paygrid.observability.middleware import Telemetry
+from paygrid.observability.paths import loggable_path
 from paygrid.services import audit_actor
 
 log = structlog.get_logger("paygrid.http")
@@ -118,7 +119,7 @@ class HttpEdge:
             log.info(
                 "request.completed",
                 method=method,
-                path=path,
+                path=loggable_path(path),
                 status=answer.status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )

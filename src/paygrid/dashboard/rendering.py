@@ -42,6 +42,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("Products", "/dashboard/products", "products:read"),
     ("Payment links", "/dashboard/payment_links", "payment_links:read"),
     ("Reports", "/dashboard/reports", "reports:read"),
+    ("Reconciliation", "/dashboard/reconciliation", "reconciliation:read"),
     ("Events", "/dashboard/events", "webhooks:read"),
     ("Webhooks", "/dashboard/webhooks", "webhooks:read"),
     ("Developers", "/dashboard/developers", "admin:read"),

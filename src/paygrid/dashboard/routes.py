@@ -22,6 +22,7 @@ from paygrid.dashboard import (
     invoices,
     payment_links,
     payments,
+    reconciliation,
     records,
     reports,
     subscriptions,
@@ -246,5 +247,6 @@ for module in (
     billing_settings,
     emails,
     reports,
+    reconciliation,
 ):
     router.include_router(module.router)

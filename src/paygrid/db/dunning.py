@@ -13,7 +13,7 @@ import asyncpg
 from paygrid.db.executor import Connection, Executor
 from paygrid.db.invoices import InvoiceRow
 from paygrid.db.rows import column_values
-from paygrid.domain.dunning import DeclineClass
+from paygrid.domain.dunning import DeclineClass, DunningOutcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +44,7 @@ class AttemptLogRow:
     livemode: bool
     invoice_id: str
     attempt: int | None
-    outcome: str  # failed, requires_action, action_expired, skipped
+    outcome: DunningOutcome
     payment_id: str | None
     payment_method_id: str | None
     code: str | None
@@ -59,7 +59,9 @@ class AttemptLogRow:
     def from_record(cls, record: asyncpg.Record) -> AttemptLogRow:
         values = {f.name: record[f.name] for f in fields(cls)}
         raw = record["classification"]
-        return cls(**{**values, "classification": None if raw is None else DeclineClass(raw)})
+        klass = None if raw is None else DeclineClass(raw)
+        outcome = DunningOutcome(record["outcome"])
+        return cls(**{**values, "classification": klass, "outcome": outcome})
 
 
 _SCHEDULE_COLUMNS: Final = ", ".join(f.name for f in fields(ScheduleRow))
@@ -120,6 +122,49 @@ async def clear_action(conn: Executor, invoice_id: str, payment_id: str) -> bool
     return bool(status.endswith(" 1"))
 
 
+async def await_action(
+    conn: Executor, invoice_id: str, payment_id: str, expires_at: datetime
+) -> bool:
+    """The open invoice waits for ``payment_id``'s authentication until ``expires_at`` (a
+    challenge started on the hosted invoice page), unless it already waits for another."""
+    status = await conn.execute(
+        "UPDATE invoices SET action_payment_id = $2, action_expires_at = $3"
+        " WHERE id = $1 AND status = 'open'"
+        " AND (action_payment_id IS NULL OR action_payment_id = $2)",
+        invoice_id,
+        payment_id,
+        expires_at,
+    )
+    return bool(status.endswith(" 1"))
+
+
+async def failed_cancels(conn: Executor, invoice_id: str, payment_id: str, code: str) -> int:
+    """How many times the expiry could not cancel the invoice's waiting ``payment_id``
+    (its history lines of ``code``)."""
+    value = await conn.fetchval(
+        "SELECT count(*) FROM invoice_dunning_attempts"
+        " WHERE invoice_id = $1 AND payment_id = $2 AND code = $3",
+        invoice_id,
+        payment_id,
+        code,
+    )
+    return int(value or 0)
+
+
+async def put_off_action(
+    conn: Executor, invoice_id: str, payment_id: str, expires_at: datetime | None
+) -> bool:
+    """The invoice still waits for ``payment_id``, whose expiry comes again at
+    ``expires_at`` (None: not any more; the payment stays the invoice's waiting one)."""
+    status = await conn.execute(
+        "UPDATE invoices SET action_expires_at = $3 WHERE id = $1 AND action_payment_id = $2",
+        invoice_id,
+        payment_id,
+        expires_at,
+    )
+    return bool(status.endswith(" 1"))
+
+
 async def invoice_by_id(conn: Executor, invoice_id: str) -> InvoiceRow | None:
     """The invoice, whoever's it is (the worker's jobs name invoices by id)."""
     record = await conn.fetchrow("SELECT * FROM invoices WHERE id = $1", invoice_id)
@@ -131,6 +176,7 @@ async def insert_attempt(conn: Executor, row: AttemptLogRow) -> bool:
     values = column_values(row)
     if row.classification is not None:
         values["classification"] = row.classification.value
+    values["outcome"] = row.outcome.value
     names = ", ".join(values)
     params = ", ".join(f"${i}" for i in range(1, len(values) + 1))
     status = await conn.execute(
@@ -154,17 +200,32 @@ async def method_payments_between(
 ) -> int:
     """The payments made with ``method_id`` in ``(since, until]`` (by their time, on their
     customer's clock), whatever they were for: the card networks count every attempt on a
-    card. A declined payment keeps no method, so its authorization attempts are read."""
+    card. A declined payment keeps no method, so its authorization attempts are read.
+
+    Only a saved method is retried, and it is charged only for its own customer's payments
+    (``services/payment_method_ownership.py``), so they are found through the customer's
+    payments (``payments_by_customer_newest``) and their attempts: no index on the method is
+    kept for this, which every payment and attempt written would otherwise pay for."""
     value = await conn.fetchval(
-        "SELECT count(DISTINCT p.id) FROM payments p"
-        " WHERE p.created_at > $2 AND p.created_at <= $3 AND (p.payment_method_id = $1"
-        "  OR p.id IN (SELECT a.payment_id FROM payment_attempts a"
-        "   WHERE a.payment_method_id = $1 AND a.operation = 'authorize'))",
+        "SELECT count(*) FROM payment_methods m JOIN payments p ON p.customer_id = m.customer_id"
+        " WHERE m.id = $1 AND p.created_at > $2 AND p.created_at <= $3"
+        " AND (p.payment_method_id = $1 OR EXISTS (SELECT 1 FROM payment_attempts a"
+        "  WHERE a.payment_id = p.id AND a.payment_method_id = $1 AND a.operation = 'authorize'))",
         method_id,
         since,
         until,
     )
     return int(value or 0)
+
+
+async def hold_method_lock(conn: Connection, method_id: str) -> None:
+    """Wait for, then hold until the caller's transaction ends, the lock that serializes
+    the card network cap's count and the attempt it lets through, per method (advisory:
+    the charge runs on other connections). Always taken after the invoice's payment lock
+    (``invoices.try_payment_lock``), never before, so two retries cannot wait on each other."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('paygrid.method_cap:' || $1))", method_id
+    )
 
 
 async def saved_methods_newest_first(conn: Executor, customer_id: str) -> list[str]:

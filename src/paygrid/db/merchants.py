@@ -22,6 +22,8 @@ class MerchantRow:
     id: str
     name: str
     created_at: datetime
+    # The IANA zone of the merchant's daily reconciliation run (0027_reconciliation).
+    timezone: str = "UTC"
 
     @classmethod
     def from_record(cls, record: Row) -> MerchantRow:

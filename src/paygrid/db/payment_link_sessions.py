@@ -134,6 +134,41 @@ async def complete(
     return row
 
 
+async def record_subscriber(
+    conn: Connection,
+    checkout_session_id: str,
+    *,
+    customer_id: str,
+    subscription_id: str | None,
+) -> bool:
+    """Name the customer (then the subscription) a recurring link's reserved session makes,
+    as soon as each exists, so a crash before the session settles cannot hide a paid
+    subscription from the settle path. ``False`` if the session holds no slot."""
+    recorded = await conn.fetchval(
+        "UPDATE payment_link_sessions SET customer_id = $2,"
+        " subscription_id = COALESCE($3, subscription_id)"
+        " WHERE checkout_session_id = $1 AND status = 'reserved' RETURNING checkout_session_id",
+        checkout_session_id,
+        customer_id,
+        subscription_id,
+    )
+    return recorded is not None
+
+
+async def subscription_made_for(
+    conn: Executor, customer_id: str, checkout_session_id: str
+) -> str | None:
+    """The newest subscription of ``customer_id`` made for the checkout session (its
+    metadata names it): found even if a crash came before ``record_subscriber``."""
+    found = await conn.fetchval(
+        "SELECT id FROM subscriptions WHERE customer_id = $1"
+        " AND metadata->>'checkout_session' = $2 ORDER BY created_at DESC, id DESC LIMIT 1",
+        customer_id,
+        checkout_session_id,
+    )
+    return None if found is None else str(found)
+
+
 async def release_idle(conn: Connection, link_id: str, checkout_session_id: str) -> bool:
     """Give back the session's slot if its payment is not under way: none yet, or one
     that failed (a decline, a canceled or failed attempt). ``False`` if it kept it."""

@@ -403,6 +403,17 @@ async def insert_attempt_with_method(conn: Connection, use: pm_db.Use, attempt: 
     return bool(row["n"])
 
 
+async def set_return_url(conn: Executor, payment_id: str, return_url: str) -> bool:
+    """Where the customer goes back after authenticating a payment that waits for it (an
+    off-session charge the customer resumes on the hosted invoice page)."""
+    status = await conn.execute(
+        "UPDATE payments SET return_url = $2 WHERE id = $1 AND status = 'requires_action'",
+        payment_id,
+        return_url,
+    )
+    return bool(status.endswith(" 1"))
+
+
 async def set_payment_method(conn: Executor, payment_id: str, pm_id: str) -> None:
     await conn.execute(
         "UPDATE payments SET payment_method_id = $2 WHERE id = $1 AND payment_method_id IS NULL",

@@ -100,6 +100,25 @@ def classify(code: str | None, decline_code: str | None) -> DeclineClass:
     return DeclineClass.SOFT
 
 
+class DunningOutcome(StrEnum):
+    """What a line of an invoice's dunning history records (``invoice_dunning_attempts``)."""
+
+    FAILED = "failed"  # an attempt declined
+    REQUIRES_ACTION = "requires_action"  # an attempt waits for the customer's authentication
+    ACTION_EXPIRED = "action_expired"  # that wait ended without it
+    SKIPPED = "skipped"  # a due retry not made
+
+
+# A waiting payment whose cancellation the provider refused (it is down) is asked again
+# ``CANCEL_RETRY_DELAY`` later, ``MAX_FAILED_CANCELS`` times; then only every
+# ``CANCEL_RECHECK_DELAY`` (the status sync janitor cancels it meanwhile). A retry that
+# finds it still unresolved is put off by ``UNRESOLVED_WAIT_DELAY``, its step kept.
+CANCEL_RETRY_DELAY: Final = timedelta(hours=1)
+MAX_FAILED_CANCELS: Final = 3
+CANCEL_RECHECK_DELAY: Final = timedelta(hours=24)
+UNRESOLVED_WAIT_DELAY: Final = timedelta(hours=6)
+
+
 @dataclass(frozen=True, slots=True)
 class DunningState:
     """Where an invoice stands in its schedule."""
@@ -166,6 +185,13 @@ def after_action_expired(
     if decided.next_attempt_at is None:
         return decided
     return replace(decided, next_attempt_at=max(decided.next_attempt_at, expired_at))
+
+
+def after_unresolved_wait(state: DunningState, *, at: datetime) -> Decision:
+    """A due retry that could not start because an earlier payment still waits for the
+    customer and its provider could not cancel it: no step of the schedule is used; the
+    retry comes again ``UNRESOLVED_WAIT_DELAY`` later (the payment is asked again then)."""
+    return Decision(state, at + UNRESOLVED_WAIT_DELAY)
 
 
 def after_skip(settings: DunningSettings, state: DunningState, *, at: datetime) -> Decision:

@@ -71,6 +71,8 @@ class EventType(StrEnum):
     # Reports (issue 15 §3): a report run ended (Stripe's names)
     REPORT_RUN_SUCCEEDED = "reporting.report_run.succeeded"
     REPORT_RUN_FAILED = "reporting.report_run.failed"
+    # Reconciliation (issue 15 §2): a run compared an account with its provider
+    RECONCILIATION_RUN_COMPLETED = "reconciliation_run.completed"
 
 
 def payment_event_for(status: PaymentStatus, *, attempt_failed: bool = False) -> EventType:

@@ -17,6 +17,7 @@ RESOURCES: Final = (
     "payment_links",
     "reports",
     "settlements",
+    "reconciliation",
     "admin",
 )
 ALL_SCOPES: Final = frozenset(f"{r}:{a}" for r in RESOURCES for a in ("read", "write"))
@@ -72,6 +73,11 @@ _RESOURCE_OF_SEGMENT: Final = {
     "report_runs": "reports",
     # What providers paid out, with fees (issue 15 §1); importing on demand needs write.
     "settlements": "settlements",
+    "settlement_imports": "settlements",
+    # Reconciliation runs and their discrepancies (issue 15 §2); creating a run and
+    # resolving a discrepancy need reconciliation:write (in no role but admin).
+    "reconciliation_runs": "reconciliation",
+    "reconciliation_discrepancies": "reconciliation",
     "admin": "admin",
     "audit_log": "admin",
     "api_keys": "admin",

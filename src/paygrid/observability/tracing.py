@@ -15,6 +15,8 @@ import structlog
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, format_trace_id
 
+from paygrid.observability.paths import loggable_path
+
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from starlette.types import Scope
@@ -73,7 +75,10 @@ def request_span(scope: Scope) -> Iterator[trace.Span | None]:
         scope["method"],
         context=propagate.extract(carrier),
         kind=SpanKind.SERVER,
-        attributes={"http.request.method": scope["method"], "url.path": scope["path"]},
+        attributes={
+            "http.request.method": scope["method"],
+            "url.path": loggable_path(scope["path"]),
+        },
     ) as opened:
         structlog.contextvars.bind_contextvars(
             trace_id=format_trace_id(opened.get_span_context().trace_id)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 # count or amount in minor units.
 Cell = str | int | None
 Moment = Annotated[
-    StrictInt | Annotated[StrictStr, Field(max_length=20)],
+    StrictInt | Annotated[StrictStr, Field(pattern=r"^([0-9]{1,11}|[0-9]{4}-[0-9]{2}-[0-9]{2})$")],
     Field(description="Unix seconds, or a date (YYYY-MM-DD) meaning its midnight in timezone."),
 ]
 

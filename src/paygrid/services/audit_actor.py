@@ -4,6 +4,9 @@ the request makes afterwards is audited as that actor's."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from paygrid.db import audit as audit_db
 
 
@@ -36,3 +39,15 @@ def begin_request(request_id: str, ip: str | None) -> None:
 def act_as_api_key(key_id: str) -> None:
     """An authenticated API key acts: audited as ``api_key:<key id>``."""
     audit_db.set_actor(f"api_key:{key_id}")
+
+
+@contextmanager
+def acting_as_reconciliation_run(run_id: str) -> Iterator[None]:
+    """A reconciliation run heals what it found: every change made inside is audited as
+    ``reconciliation_run:<run id>``; who acted before is restored after."""
+    previous = audit_db.current.get()
+    audit_db.act_as(f"reconciliation_run:{run_id}")
+    try:
+        yield
+    finally:
+        audit_db.current.set(previous)

@@ -31,7 +31,7 @@ from paygrid.domain.payment_links import (
 )
 from paygrid.domain.payment_methods import PaymentMethodType
 from paygrid.ids import new_id
-from paygrid.services import checkout, payments
+from paygrid.services import checkout, payment_link_subscriptions, payments
 from paygrid.services.checkout import Outcome, Result
 from paygrid.services.checkout_sessions import DEFAULT_LIFETIME, expire_if_due
 from paygrid.services.context import Tenant
@@ -198,10 +198,12 @@ async def release(deps: Deps, link: PaymentLinkRow, session_id: str) -> None:
 
 async def settle_stale(deps: Deps, link: PaymentLinkRow) -> int:
     """Settle the slots held longer than ``STALE_RESERVATION``: the payment is asked for
-    its outcome (as when the customer comes back); one that succeeded while its customer
-    never came back is completed; one still waiting for 3-D Secure is canceled (voided:
-    no money can move afterwards); then a failed or canceled one, or none at all, gives
-    its slot back. Returns how many were settled."""
+    its outcome (as when the customer comes back; for a recurring link, the payment of
+    the first invoice of the subscription the session made); one that succeeded while its
+    customer never came back is completed; one still waiting for 3-D Secure is canceled
+    (voided: no money can move afterwards); one still processing keeps its slot; then a
+    failed or canceled one, or none at all, gives its slot back. Returns how many were
+    settled."""
     before = deps.clock.now() - STALE_RESERVATION
     stale = await link_sessions_db.stale_sessions(deps.pool, link.id, before)
     tenant = Tenant(link.merchant_id, link.livemode)
@@ -209,6 +211,18 @@ async def settle_stale(deps: Deps, link: PaymentLinkRow) -> int:
         session = await sessions_db.get_session_unscoped(deps.pool, session_id)
         assert session is not None
         try:
+            if link.recurring_interval is not None:
+                # The first invoice of the subscription the session made, if any (found
+                # even after a crash before the session settled).
+                state = await payment_link_subscriptions.abandon(deps, link, session)
+                await settle(
+                    deps,
+                    link,
+                    state.outcome,
+                    subscription_id=state.subscription_id,
+                    customer_id=state.customer_id,
+                )
+                continue
             outcome = await checkout.returned(deps, session)
             if outcome.result is Result.REDIRECT and outcome.payment is not None:
                 await payments.cancel_payment(deps, tenant, outcome.payment.id, "abandoned")

@@ -1,32 +1,26 @@
 """Paying a payment link's checkout session: the slot first, then the money.
 
 A one-time link's session is paid by the hosted checkout's use case (one payment per
-session, idempotent). A recurring link's session makes a customer from the entered email,
-saves the card to it for off-session use (with its mandate), and creates the subscription,
-whose first invoice is charged with that card at once; the session is then complete with
-the invoice's payment."""
+session, idempotent). A recurring link's session makes a customer from the entered email
+and an incomplete subscription, whose first invoice the customer pays on the page,
+on-session (3-D Secure included), saving the card for the renewals
+(``payment_link_subscriptions``); the session is then complete with the invoice's
+payment. A first payment still processing, or waiting for 3-D Secure, keeps the slot until
+it ends (the return page, or the settle path of slots held too long)."""
 
 from __future__ import annotations
 
 from pydantic import TypeAdapter, ValidationError
 
-from paygrid.db import checkout_sessions as sessions_db
-from paygrid.db import payment_links as links_db
 from paygrid.db.checkout_sessions import CheckoutSessionRow
 from paygrid.db.payment_links import PaymentLinkRow
 from paygrid.dependencies import Deps
-from paygrid.domain.errors import CardError, InvalidRequest, PaygridError
+from paygrid.domain.errors import InvalidRequest, PaygridError
 from paygrid.domain.payment_links import LinkSessionStatus
-from paygrid.domain.subscriptions import SubscriptionStatus
 from paygrid.schemas.common import Email
-from paygrid.schemas.customers import CustomerCreate
-from paygrid.schemas.subscriptions import SubscriptionCreate
-from paygrid.services import checkout, customers, payments, saved_methods
-from paygrid.services.billing import invoices
-from paygrid.services.billing.subscriptions.create import create_subscription
+from paygrid.services import checkout, payment_link_subscriptions
 from paygrid.services.checkout import Outcome, Result
-from paygrid.services.checkout_sessions import CheckoutSessionInvalidState, complete_session
-from paygrid.services.context import Tenant
+from paygrid.services.checkout_sessions import CheckoutSessionInvalidState
 from paygrid.services.payment_link_checkout import release, reserve, settle
 from paygrid.services.payment_links import is_recurring
 
@@ -60,9 +54,19 @@ async def pay(
         return Outcome(Result.SUCCEEDED, session)
     if not is_recurring(link):
         return await _pay_once(deps, link, session, payment_method, address, return_url)
-    if not newly:  # another submit of this session is subscribing
-        raise CheckoutSessionInvalidState("This payment is already being made.")
-    return await _subscribe(deps, link, session, payment_method, address)
+    if not newly:  # another submit of this session: where its payment stands
+        return await _again(deps, link, session)
+    return await _subscribe(deps, link, session, payment_method, address, return_url)
+
+
+async def _again(deps: Deps, link: PaymentLinkRow, session: CheckoutSessionRow) -> Outcome:
+    """A second submit while the session holds its slot: back to the 3-D Secure challenge
+    (or the processing page) of the first; nothing is released here, as the first submit
+    may still be making the subscription."""
+    state = await payment_link_subscriptions.resume(deps, link, session)
+    if state.outcome.result in (Result.REDIRECT, Result.PROCESSING, Result.SUCCEEDED):
+        return await _settled(deps, link, state)
+    raise CheckoutSessionInvalidState("This payment is already being made.")
 
 
 async def _pay_once(
@@ -89,55 +93,47 @@ async def _subscribe(
     session: CheckoutSessionRow,
     payment_method: str,
     email: str,
+    return_url: str,
 ) -> Outcome:
-    tenant = Tenant(link.merchant_id, link.livemode)
     try:
-        customer = await customers.create_customer(
+        state = await payment_link_subscriptions.start(
             deps,
-            tenant,
-            CustomerCreate(email=email, metadata={"payment_link": link.id}),
+            link,
+            session,
+            payment_method=payment_method,
+            email=email,
+            return_url=return_url,
         )
-        await saved_methods.save_for_future(
-            deps,
-            tenant,
-            method_id=payment_method,
-            customer_id=customer.id,
-            source_id=session.id,
-            mandate_data=None,
-        )
-        items = await links_db.line_items(deps.pool, [link.id])
-        params = SubscriptionCreate.model_validate(
-            {
-                "customer": customer.id,
-                "items": [{"price": i.price_id, "quantity": i.quantity} for i in items],
-                "default_payment_method": payment_method,
-                "payment_behavior": "error_if_incomplete",
-                "metadata": {"payment_link": link.id, "checkout_session": session.id},
-            },
-            strict=False,
-        )
-        subscription = await create_subscription(deps, tenant, params)
-    except CardError as error:
-        await release(deps, link, session.id)
-        return Outcome(Result.DECLINED, session, message=error.message)
     except PaygridError:
-        await release(deps, link, session.id)
+        # The slot goes back only if the first invoice is neither paid nor being paid:
+        # ``resume`` asks, as the settle path does.
+        await _settle_subscription(deps, link, session)
         raise
-    if subscription.status is not SubscriptionStatus.ACTIVE or not subscription.latest_invoice:
-        await release(deps, link, session.id)
-        return Outcome(Result.DECLINED, session, message="Your card could not be charged.")
-    invoice = await invoices.get_invoice(deps, tenant, subscription.latest_invoice)
-    assert invoice.payment is not None
-    linked = await sessions_db.link_payment(deps.pool, session.id, invoice.payment)
-    completed = await complete_session(deps, linked or session, invoice.payment)
-    payment = await payments.get_payment(deps, tenant, invoice.payment)
-    outcome = Outcome(Result.SUCCEEDED, completed, payment)
+    return await _settled(deps, link, state)
+
+
+async def _settle_subscription(
+    deps: Deps, link: PaymentLinkRow, session: CheckoutSessionRow
+) -> Outcome:
+    return await _settled(deps, link, await payment_link_subscriptions.resume(deps, link, session))
+
+
+async def _settled(
+    deps: Deps, link: PaymentLinkRow, state: payment_link_subscriptions.Subscribed
+) -> Outcome:
     return await settle(
-        deps, link, outcome, subscription_id=subscription.id, customer_id=customer.id
+        deps,
+        link,
+        state.outcome,
+        subscription_id=state.subscription_id,
+        customer_id=state.customer_id,
     )
 
 
 async def returned(deps: Deps, link: PaymentLinkRow, session: CheckoutSessionRow) -> Outcome:
-    """Back from 3-D Secure or a provider's page: the hosted checkout learns the outcome;
-    the link records the completion or gives the slot back."""
+    """Back from 3-D Secure or a provider's page: the hosted checkout (or, for a recurring
+    link, the first invoice) learns the outcome; the link records the completion or gives
+    the slot back (a payment still processing keeps it)."""
+    if is_recurring(link):
+        return await _settle_subscription(deps, link, session)
     return await settle(deps, link, await checkout.returned(deps, session))

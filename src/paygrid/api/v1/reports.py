@@ -26,6 +26,9 @@ _CSV: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
 }
 _MOMENT = "Unix seconds, or a date (YYYY-MM-DD) meaning its midnight in `timezone`."
+_MOMENT_PATTERN = r"^([0-9]{1,11}|[0-9]{4}-[0-9]{2}-[0-9]{2})$"
+_DIMENSION = "(day|status|currency|connector)"
+_GROUP_BY_PATTERN = rf"^({_DIMENSION}(,{_DIMENSION})*)?$"  # empty: by currency only
 
 
 def _wants_csv(request: Request) -> bool:
@@ -42,17 +45,22 @@ async def payments_summary(
     request: Request,
     tenant: SecretTenant,
     start: Annotated[
-        str | None, Query(alias="from", max_length=20, description=f"{_MOMENT} Inclusive.")
+        str | None,
+        Query(alias="from", pattern=_MOMENT_PATTERN, description=f"{_MOMENT} Inclusive."),
     ] = None,
     end: Annotated[
-        str | None, Query(alias="to", max_length=20, description=f"{_MOMENT} Exclusive.")
+        str | None,
+        Query(alias="to", pattern=_MOMENT_PATTERN, description=f"{_MOMENT} Exclusive."),
     ] = None,
     timezone: Annotated[
         str, Query(max_length=64, description="IANA time zone the days are cut in.")
     ] = "UTC",
     group_by: Annotated[
         str | None,
-        Query(max_length=100, description="Comma-separated: day, status, currency, connector."),
+        Query(
+            pattern=_GROUP_BY_PATTERN,
+            description="Comma-separated: day, status, currency, connector.",
+        ),
     ] = None,
 ) -> Response:
     """Payments created in `[from, to)` (default: the last 30 days), grouped by the chosen

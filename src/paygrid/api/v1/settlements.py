@@ -21,11 +21,11 @@ from paygrid.schemas.settlements import (
 from paygrid.services.context import Tenant
 from paygrid.services.settlements import jobs, queries
 
-router = APIRouter(prefix="/v1/settlements", tags=["Settlements"], responses=COMMON_ERRORS)
+router = APIRouter(prefix="/v1", tags=["Settlements"], responses=COMMON_ERRORS)
 SecretTenant = Annotated[Tenant, Depends(secret_key)]
 
 
-@router.get("", response_model=ListObject[Settlement], summary="List settlements")
+@router.get("/settlements", response_model=ListObject[Settlement], summary="List settlements")
 async def list_settlements(
     request: Request,
     tenant: SecretTenant,
@@ -53,7 +53,10 @@ async def list_settlements(
 
 
 @router.post(
-    "/import", response_model=SettlementImport, status_code=202, summary="Import settlements now"
+    "/settlement_imports",
+    response_model=SettlementImport,
+    status_code=202,
+    summary="Import settlements now",
 )
 async def import_settlements(
     request: Request, body: SettlementImportCreate, tenant: SecretTenant
@@ -64,13 +67,15 @@ async def import_settlements(
     return json_response(queued, status_code=202)
 
 
-@router.get("/{settlement_id}", response_model=Settlement, summary="Retrieve a settlement")
+@router.get(
+    "/settlements/{settlement_id}", response_model=Settlement, summary="Retrieve a settlement"
+)
 async def get_settlement(request: Request, settlement_id: str, tenant: SecretTenant) -> Response:
     return json_response(await queries.get_settlement(deps_of(request), tenant, settlement_id))
 
 
 @router.get(
-    "/{settlement_id}/transactions",
+    "/settlements/{settlement_id}/transactions",
     response_model=ListObject[SettlementTransaction],
     summary="List a settlement's transactions",
 )

@@ -22,8 +22,10 @@ from paygrid.connectors.base import (
     ProviderUnreachable,
 )
 from paygrid.connectors.paystack import mapping, webhooks
+from paygrid.connectors.paystack import reconciliation as recon_mapping
 from paygrid.connectors.paystack import settlements as settlement_mapping
 from paygrid.connectors.settlements import ProviderSettlement, ProviderSettlementTransaction
+from paygrid.domain.reconciliation import ProviderCharge, ProviderRefund
 
 DEFAULT_API_BASE: Final = "https://api.paystack.co"
 # How far before a settlement the refunds it may have deducted are looked for.
@@ -211,6 +213,32 @@ class PaystackConnector:
         if status != 200:
             raise ConnectorError(f"Paystack refused {path}: {mapping.message(envelope)}")
         return settlement_mapping.settlement_page(envelope)
+
+    async def reconciliation_charges(self, since: int) -> list[ProviderCharge]:
+        """Transactions created at or after ``since`` (``GET /transaction``, newest first)."""
+        return [
+            recon_mapping.charge(item) for item in await self._newest_since("/transaction", since)
+        ]
+
+    async def reconciliation_refunds(self, since: int) -> list[ProviderRefund]:
+        """Refunds created at or after ``since`` (``GET /refund``, newest first)."""
+        found = [recon_mapping.refund(item) for item in await self._newest_since("/refund", since)]
+        return [refund for refund in found if refund is not None]
+
+    async def _newest_since(self, path: str, since: int) -> list[mapping.Json]:
+        """Every item of a newest-first list down to the first created before ``since``."""
+        found: list[mapping.Json] = []
+        page: int | None = 1
+        while page is not None:
+            status, envelope = await self._send("GET", f"{path}?perPage=100&page={page}")
+            if status != 200:
+                raise OutcomeUnknown(f"Paystack refused {path}: {mapping.message(envelope)}")
+            items, page = recon_mapping.page(envelope)
+            for item in items:
+                if recon_mapping.unix(item.get("createdAt") or item.get("created_at")) < since:
+                    return found
+                found.append(item)
+        return found
 
     def parse_webhook(
         self, raw_body: bytes, headers: Mapping[str, str], now: float

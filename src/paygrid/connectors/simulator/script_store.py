@@ -4,6 +4,8 @@ the charge's own statement. Only the simulator touches it."""
 
 from __future__ import annotations
 
+from functools import cache
+
 import asyncpg
 
 from paygrid.connectors.simulator.store import ChargeRow, Scripted, get_charge_by_key
@@ -29,7 +31,7 @@ async def insert_scripted_charge(
     row taken, if any: one taken by a request whose key had a charge already must be given
     back (``give_back``)."""
     row = await pool.fetchrow(
-        _SCRIPTED_INSERT,
+        _scripted_insert(tuple(scripted)),
         charge_id,
         idempotency_key,
         token,
@@ -39,9 +41,6 @@ async def insert_scripted_charge(
         status,
         decline_code,
         return_url,
-        [entry[0] for entry in scripted],
-        [entry[1] for entry in scripted],
-        [entry[2] for entry in scripted],
     )
     assert row is not None  # the statement always answers one row
     taken: dict[str, object] | None = row["scripted"]
@@ -51,6 +50,22 @@ async def insert_scripted_charge(
         assert existing is not None
         return existing, taken
     return row, taken
+
+
+def _literal(value: str | None) -> str:
+    return "NULL::text" if value is None else "'" + value.replace("'", "''") + "'"
+
+
+@cache
+def _scripted_insert(scripted: tuple[tuple[str, str, str | None], ...]) -> str:
+    """The statement with the outcomes' statuses and decline codes written into it: they are
+    the simulator's own constants (four tables in all), and as parameters asyncpg would
+    encode three arrays on every charge of every payment, scripted or not."""
+    values = ", ".join(
+        f"({_literal(outcome)}, {_literal(status)}, {_literal(code)})"
+        for outcome, status, code in scripted
+    )
+    return _SCRIPTED_INSERT.replace("{outcomes}", values)
 
 
 # A new charge (no charge has its idempotency key yet) takes its card's first scripted
@@ -67,7 +82,7 @@ _SCRIPTED_INSERT = (
     " SELECT coalesce(m.status, $7::text) AS status,"
     "  CASE WHEN t.outcome IS NULL THEN $8::text ELSE m.decline_code END AS decline_code"
     " FROM (SELECT 1) AS one LEFT JOIN taken t ON true"
-    " LEFT JOIN unnest($10::text[], $11::text[], $12::text[]) AS m(outcome, status, decline_code)"
+    " LEFT JOIN (VALUES {outcomes}) AS m(outcome, status, decline_code)"
     "  ON m.outcome = t.outcome),"
     " inserted AS ("
     " INSERT INTO simulator.charges (id, idempotency_key, token_id, amount, currency, capture,"

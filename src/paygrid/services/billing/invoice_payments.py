@@ -16,50 +16,49 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 import asyncpg
 
 from paygrid.db import customers as customers_db
-from paygrid.db import dunning as dunning_db
 from paygrid.db import invoices as invoices_db
 from paygrid.db import payment_methods as pm_db
-from paygrid.db import prices as prices_db
-from paygrid.db import subscriptions as subs_db
-from paygrid.db.executor import Connection
 from paygrid.db.invoices import InvoiceRow
 from paygrid.dependencies import Deps
 from paygrid.domain import invoices as domain
-from paygrid.domain import subscriptions as subs_domain
 from paygrid.domain.errors import CardError
-from paygrid.domain.events import EventType
 from paygrid.domain.invoices import InvoiceAction, InvoicePaymentMethodMissing
-from paygrid.domain.payments import PaymentStatus
-from paygrid.domain.subscriptions import SubscriptionAction, SubscriptionStatus
 from paygrid.schemas.invoices import Invoice, InvoicePay
 from paygrid.schemas.payments import Payment, PaymentCreate
-from paygrid.schemas.refunds import RefundCreate
-from paygrid.schemas.subscriptions import Subscription
 from paygrid.services.billing.clocks import deps_for_customer
-from paygrid.services.billing.dunning.failures import follow_failed_attempt
 from paygrid.services.billing.dunning.methods import require_payable_method
-from paygrid.services.billing.invoices import load, move, view_of
+from paygrid.services.billing.dunning.page_challenges import before_new_attempt
+from paygrid.services.billing.dunning.waiting_payments import replaced_by_new_attempt
+from paygrid.services.billing.invoice_outcomes import fail_attempt, record_paid, settle_attempt
+from paygrid.services.billing.invoices import load, view_of
 from paygrid.services.context import Tenant
 from paygrid.services.payments import create_payment
-from paygrid.services.refunds import create_refund
-from paygrid.services.snapshots import emit_object
 
 
-async def pay_invoice(deps: Deps, tenant: Tenant, invoice_id: str, params: InvoicePay) -> Invoice:
+async def pay_invoice(
+    deps: Deps, tenant: Tenant, invoice_id: str, params: InvoicePay, *, first_only: bool = False
+) -> Invoice:
     """Charge the invoice's remaining amount to ``payment_method``, else the invoice's
     ``default_payment_method``, else the customer's ``invoice_settings`` default (off-session
     when the method is saved to the customer): ``paid`` on success; on a decline or a card
     that needs the customer it stays ``open``, ``invoice.payment_failed`` is written with
-    the error, and the card error is the answer (402)."""
+    the error, and the card error is the answer (402).
+
+    ``first_only`` (the subscription schedule's collection, also when it reruns after a
+    crash or races another pass): charge only an invoice no attempt has failed yet, as
+    seen under the payment lock; a later attempt is dunning's (``retries.retry_invoice``),
+    which alone knows the invoice's hard-declined methods and the card network cap."""
     before = await load(deps.pool, tenant, invoice_id)
     domain.apply(before.status, InvoiceAction.PAY)  # paid or void already: 409
     async with taking_turns(deps, invoice_id):
+        if first_only:
+            row = await load(deps.pool, tenant, invoice_id)
+            if row.attempt_count > 0 or row.payment_id is not None:
+                return await view_of(deps.pool, row)  # attempted already: dunning's now
         return await _pay(deps, tenant, invoice_id, params)
 
 
@@ -99,7 +98,7 @@ async def _pay(deps: Deps, tenant: Tenant, invoice_id: str, params: InvoicePay) 
     # Everything on the customer's behalf runs on its clock (a test clock's, if any).
     deps = await deps_for_customer(deps, row.customer_id)
     if row.amount_remaining == 0:
-        return await _paid(deps, tenant, row, None)
+        return await record_paid(deps, tenant, row, None)
     method = params.payment_method or row.default_payment_method_id
     method = method or await _customers_default(deps, tenant, row.customer_id)
     if method is None:
@@ -107,6 +106,7 @@ async def _pay(deps: Deps, tenant: Tenant, invoice_id: str, params: InvoicePay) 
     if params.payment_method is not None:  # another customer's method: 400; unknown: 404
         await require_payable_method(deps, tenant, params.payment_method, row.customer_id)
     off_session = await _saved_to(deps, tenant, method, row)
+    row = await before_new_attempt(deps, tenant, row)  # a page challenge waiting: ended
     payment = await attempt_payment(deps, tenant, row, method, off_session=off_session)
     return await settle_attempt(deps, tenant, row, payment)
 
@@ -123,7 +123,10 @@ async def attempt_payment(
     """The payment of the invoice's next attempt, through the payment service with the key
     of the invoice and attempt (``deps`` on the customer's clock). A card error is counted
     as the attempt's failure (``invoice.payment_failed``) and raised. ``present``: the
-    customer pays on the hosted invoice page (3-D Secure comes back to its page)."""
+    customer pays on the hosted invoice page (3-D Secure comes back to its page). A
+    payment still awaiting authentication is settled first (``replaced_by_new_attempt``)."""
+    if (completed := await replaced_by_new_attempt(deps, tenant, row)) is not None:
+        return completed  # the customer authenticated an earlier attempt's payment
     attempt = row.attempt_count + 1
     charge = _charge(row, method, off_session=off_session)
     if present is not None:
@@ -138,8 +141,7 @@ async def attempt_payment(
             deps, tenant, charge, idempotency_key=domain.attempt_key(row.id, attempt)
         )
     except CardError as error:
-        payment_id = error.extra.get("payment_id")
-        await _failed(deps, tenant, row, attempt, payment_id, _error_of(error))
+        await fail_attempt(deps, tenant, row, attempt, error)
         raise
 
 
@@ -171,135 +173,3 @@ def _charge(row: InvoiceRow, method: str, *, off_session: bool) -> PaymentCreate
         description=f"Invoice {row.number}",
         metadata={"invoice": row.id},
     )
-
-
-async def settle_attempt(deps: Deps, tenant: Tenant, row: InvoiceRow, payment: Payment) -> Invoice:
-    """Move the invoice (as ``row`` was before its next attempt) by what that attempt's
-    payment says."""
-    attempt = row.attempt_count + 1
-    match payment.status:
-        case PaymentStatus.SUCCEEDED:
-            return await _paid(deps, tenant, row, payment.id)
-        case PaymentStatus.REQUIRES_ACTION:
-            # Off-session, the customer is not there to authenticate: a failed attempt, and
-            # the answer a card error like a decline's.
-            message = "The card needs the customer to authenticate this payment."
-            error = {
-                "type": "card_error",
-                "code": "authentication_required",
-                "message": message,
-                "payment": payment.id,
-            }
-            await _failed(deps, tenant, row, attempt, payment.id, error)
-            raise CardError(message, code="authentication_required", payment_id=payment.id)
-        case PaymentStatus.REQUIRES_PAYMENT_METHOD | PaymentStatus.CANCELED:
-            # A resumed attempt whose payment was declined before a crash.
-            failure = payment.last_payment_error
-            error = {"payment": payment.id, **(failure.model_dump() if failure else {})}
-            return await _failed(deps, tenant, row, attempt, payment.id, error)
-        case (
-            PaymentStatus.PROCESSING
-            | PaymentStatus.REQUIRES_CAPTURE
-            | PaymentStatus.REQUIRES_CONFIRMATION
-        ):
-            # Not known yet: the next /pay resumes this payment under the same key.
-            return await view_of(deps.pool, await load(deps.pool, tenant, row.id))
-
-
-async def _paid(deps: Deps, tenant: Tenant, row: InvoiceRow, payment_id: str | None) -> Invoice:
-    """``paid`` with its payment; a concurrent ``/pay`` that got there first is the answer."""
-    async with deps.pool.acquire() as conn, conn.transaction():
-        # Locked first, so a concurrent /pay of the same attempt waits and then finds it paid.
-        current = await invoices_db.lock_invoice(conn, row.id, frozenset(domain.InvoiceStatus))
-        assert current is not None
-        if current.status is domain.InvoiceStatus.PAID:
-            return await view_of(conn, current)
-        now = deps.clock.now()
-        if current.status in domain.allowed_sources(InvoiceAction.PAY):
-            changes: dict[str, Any] = {"paid_at": now, "amount_paid": current.amount_due}
-            if payment_id is not None:
-                # Stripe's attempt_count counts the paying attempt too (2 declines, then
-                # a success: 3).
-                attempts = current.attempt_count + 1
-                changes.update(payment_id=payment_id, last_payment_error=None)
-                changes.update(attempt_count=attempts)
-            paid = await move(conn, tenant, row.id, InvoiceAction.PAY, now, changes)
-            await dunning_db.clear_schedule(conn, row.id)  # no retry of a paid invoice
-            if current.subscription_id is not None:
-                await _subscription_follows(conn, current.subscription_id, row.id, now)
-            return paid
-    # Voided while this attempt charged (a /pay and a /void take turns, but the schedule's
-    # charges do not take the turn): the money goes back and the invoice stays void.
-    if payment_id is not None:
-        await _give_back(deps, tenant, row.id, payment_id)
-    raise domain.invalid_state(current.status, InvoiceAction.PAY)
-
-
-async def _give_back(deps: Deps, tenant: Tenant, invoice_id: str, payment_id: str) -> None:
-    """Refund in full the payment of an invoice voided while it was being charged."""
-    refund = RefundCreate(payment=payment_id, metadata={"invoice": invoice_id})
-    await create_refund(deps, tenant, refund, idempotency_key=f"invoice:{invoice_id}:voided")
-
-
-async def _subscription_follows(
-    conn: Connection, subscription_id: str, invoice_id: str, now: datetime
-) -> None:
-    """The subscription whose latest invoice this is becomes ``active`` in the paying
-    transaction (``past_due`` → ``active``, by the transition table), not at the schedule's
-    next pass. Locked after the invoice: every path takes invoice, then subscription."""
-    sub = await subs_db.lock_by_id(conn, subscription_id)
-    sources = subs_domain.allowed_sources(SubscriptionAction.PAYMENT_SUCCEEDED)
-    if sub is None or sub.latest_invoice_id != invoice_id or sub.status not in sources:
-        return  # an older invoice, or a status a payment does not move (canceled, paused)
-    if sub.status is SubscriptionStatus.ACTIVE:
-        return
-    moved = await subs_db.transition(conn, sub.id, sources, SubscriptionStatus.ACTIVE, now)
-    if moved is None:
-        return
-    # The subscription's view as ``subscriptions.views.emit`` writes it (that package calls
-    # this module, so this one cannot call it).
-    items = (await subs_db.items_of(conn, [moved.id]))[moved.id]
-    prices = {}
-    for item in items:
-        price = await prices_db.get_price(conn, moved.merchant_id, moved.livemode, item.price_id)
-        assert price is not None, "prices are never deleted"
-        prices[item.price_id] = price
-    view = Subscription.from_row(moved, items, prices).model_dump(mode="json")
-    event = EventType.CUSTOMER_SUBSCRIPTION_UPDATED
-    await emit_object(conn, moved, event, view, created_at=moved.updated_at)
-
-
-async def _failed(
-    deps: Deps,
-    tenant: Tenant,
-    row: InvoiceRow,
-    attempt: int,
-    payment_id: str | None,
-    error: dict[str, Any],
-) -> Invoice:
-    """Count the attempt as failed and write ``invoice.payment_failed``, once per attempt."""
-    async with deps.pool.acquire() as conn, conn.transaction():
-        failed = await invoices_db.record_failed_attempt(
-            conn,
-            row.id,
-            attempt=attempt,
-            sources=domain.allowed_sources(InvoiceAction.PAY),
-            payment_id=payment_id,
-            error=error,
-            now=deps.clock.now(),
-        )
-        if failed is None:  # recorded already, or the invoice moved on
-            return await view_of(conn, await load(conn, tenant, row.id))
-        # The decline's class, the next retry (dunning), invoice.payment_failed and what
-        # follows it, in this transaction.
-        return await follow_failed_attempt(deps, conn, tenant, failed, payment_id, error)
-
-
-def _error_of(error: CardError) -> dict[str, Any]:
-    return {
-        "type": error.error_type,
-        "code": error.code,
-        "decline_code": error.extra.get("decline_code"),
-        "message": error.message,
-        "payment": error.extra.get("payment_id"),
-    }

@@ -2,7 +2,7 @@
 ``IMPORT_EVERY`` and queues one ``settlements.import`` per enabled Stripe or Paystack account
 (live and test), due ``IMPORT_DELAY`` later and unique while queued or running, so N workers
 import an account once an hour; ``request_import`` queues the same job on demand
-(``POST /v1/settlements/import``), or brings the queued one forward to now.
+(``POST /v1/settlement_imports``), or brings the queued one forward to now.
 
 The delay spreads the first imports after a deploy away from the worker's start (the
 periodic pass is due as soon as a worker first starts)."""

@@ -12,9 +12,9 @@
   invoice's awaited authentication that expires), earliest first.
 - ``invoice_dunning_attempts``: one row per failed, skipped or expired attempt, with its
   decline code and class and the retry it scheduled (the dashboard's attempt history).
-- ``payments_by_method``, ``payment_attempts_by_method``: counting a method's payments in a
-  window (the card network cap, across every invoice and subscription; a declined payment
-  keeps its method on its authorization attempt only).
+- The card network cap counts a method's payments through its customer's payments
+  (``payments_by_customer_newest``), so no index on the method is added to ``payments`` or
+  ``payment_attempts``: every payment written would pay for it.
 
 Revision ID: 0020_dunning
 Revises: 0019_billing_settings
@@ -69,16 +69,9 @@ CREATE INDEX invoice_dunning_attempts_invoice
 CREATE INDEX invoice_dunning_attempts_list ON invoice_dunning_attempts (merchant_id, livemode, id);
 CREATE UNIQUE INDEX invoice_dunning_attempts_once
     ON invoice_dunning_attempts (invoice_id, attempt, outcome) WHERE attempt IS NOT NULL;
-
-CREATE INDEX payments_by_method ON payments (payment_method_id, created_at)
-    WHERE payment_method_id IS NOT NULL;
-CREATE INDEX payment_attempts_by_method ON payment_attempts (payment_method_id)
-    WHERE payment_method_id IS NOT NULL AND operation = 'authorize'
 """
 
 DOWNGRADE = """
-DROP INDEX payment_attempts_by_method;
-DROP INDEX payments_by_method;
 DROP TABLE invoice_dunning_attempts;
 DROP INDEX invoices_dunning_due;
 ALTER TABLE invoices

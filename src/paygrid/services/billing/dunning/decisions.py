@@ -12,7 +12,7 @@ from paygrid.db.dunning import AttemptLogRow, ScheduleRow
 from paygrid.db.executor import Connection
 from paygrid.db.invoices import InvoiceRow
 from paygrid.domain.billing_settings import DunningSettings
-from paygrid.domain.dunning import Decision, DeclineClass, DunningState
+from paygrid.domain.dunning import Decision, DeclineClass, DunningOutcome, DunningState
 from paygrid.ids import new_id
 from paygrid.services.billing.dunning.exhaustion import apply_on_exhausted
 
@@ -47,7 +47,7 @@ def log_row(
     invoice: InvoiceRow,
     *,
     attempt: int | None,
-    outcome: str,
+    outcome: DunningOutcome,
     payment_id: str | None,
     method: str | None,
     code: str | None,

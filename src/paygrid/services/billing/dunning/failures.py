@@ -23,6 +23,7 @@ from paygrid.dependencies import Deps
 from paygrid.domain import dunning as domain
 from paygrid.domain.billing_settings import DunningSettings
 from paygrid.domain.dunning import Decision, DeclineClass
+from paygrid.domain.dunning import DunningOutcome as O
 from paygrid.domain.events import EventType
 from paygrid.domain.invoices import BillingReason, CollectionMethod
 from paygrid.schemas.invoices import Invoice
@@ -66,7 +67,7 @@ async def follow_failed_attempt(
     log = decisions.log_row(
         failed,
         attempt=failed.attempt_count,
-        outcome="requires_action" if action_payment is not None else "failed",
+        outcome=O.REQUIRES_ACTION if action_payment is not None else O.FAILED,
         payment_id=payment_id,
         method=method,
         code=code,

@@ -15,7 +15,7 @@ from paygrid.services.context import Tenant
 @dataclass(frozen=True, slots=True)
 class AttemptLine:
     attempt: int | None  # None for a skipped retry
-    outcome: str  # failed, requires_action, action_expired, skipped
+    outcome: str  # a DunningOutcome: failed, requires_action, action_expired, skipped
     payment: str | None
     payment_method: str | None
     code: str | None
@@ -33,7 +33,7 @@ async def attempt_history(deps: Deps, tenant: Tenant, invoice_id: str) -> list[A
     return [
         AttemptLine(
             attempt=line.attempt,
-            outcome=line.outcome,
+            outcome=line.outcome.value,
             payment=line.payment_id,
             payment_method=line.payment_method_id,
             code=line.code,

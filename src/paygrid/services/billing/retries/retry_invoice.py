@@ -5,10 +5,15 @@ invoice's payment lock, so a crash and a rerun resume the same payment and a con
 ``/pay``, ``/void`` or retry takes its turn instead of charging again.
 
 A retry that may not charge (the method reached the card network cap, or no method is left
-that a hard decline did not stop) is skipped: the schedule moves on to its next step."""
+that a hard decline did not stop) is skipped: the schedule moves on to its next step. The
+cap's count and the attempt are serialized per method (``dunning_db.hold_method_lock``,
+after the invoice's lock). A retry blocked by an earlier payment that still waits for the
+customer and could not be canceled is put off (``waiting_payment_unresolved``) without
+using a step."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -18,19 +23,21 @@ from paygrid.db import dunning as dunning_db
 from paygrid.db import invoices as invoices_db
 from paygrid.db import payments as payments_db
 from paygrid.db.dunning import ScheduleRow
+from paygrid.db.executor import Connection
 from paygrid.db.invoices import InvoiceRow
 from paygrid.dependencies import Deps
 from paygrid.domain import dunning as domain
 from paygrid.domain import invoices as invoices_domain
 from paygrid.domain.billing_settings import DunningSettings
+from paygrid.domain.dunning import DunningOutcome
 from paygrid.domain.errors import CardError, PaygridError
-from paygrid.domain.invoices import InvoiceStatus
-from paygrid.services.billing import invoice_payments
+from paygrid.domain.invoices import InvoiceInvalidState, InvoiceStatus
+from paygrid.services.billing import invoice_outcomes, invoice_payments
 from paygrid.services.billing.clocks import deps_for_customer
 from paygrid.services.billing.dunning import decisions
 from paygrid.services.billing.dunning.failures import retried
 from paygrid.services.billing.dunning.methods import retry_method, saved_to_customer
-from paygrid.services.billing.retries.action_expiry import cancel_waiting_payment
+from paygrid.services.billing.dunning.page_challenges import before_new_attempt
 from paygrid.services.billing.settings import load_settings
 from paygrid.services.context import Tenant
 
@@ -57,11 +64,16 @@ async def retry_invoice(deps: Deps, invoice_id: str, *, because: Because) -> Non
         # The invoice's payment lock, as /pay holds it; one held by a /pay: its turn.
         if not await invoices_db.try_payment_lock(holder, invoice_id):
             return
-        await _retry_locked(deps, tenant, settings, invoice_id, because)
+        await _retry_locked(deps, holder, tenant, settings, invoice_id, because)
 
 
 async def _retry_locked(
-    deps: Deps, tenant: Tenant, settings: DunningSettings, invoice_id: str, because: Because
+    deps: Deps,
+    holder: Connection,
+    tenant: Tenant,
+    settings: DunningSettings,
+    invoice_id: str,
+    because: Because,
 ) -> None:
     now = deps.clock.now()
     row = await invoices_db.get_invoice(deps.pool, tenant.merchant_id, tenant.livemode, invoice_id)
@@ -70,11 +82,19 @@ async def _retry_locked(
         return
     if because is Because.SCHEDULE and not _due(schedule, now):
         return
+    # A challenge the customer left on the hosted invoice page ends (counted failed), so
+    # this attempt has its own key rather than resuming that on-session payment.
+    row = await before_new_attempt(deps, tenant, row)
+    schedule = await dunning_db.schedule_of(deps.pool, invoice_id)
+    if schedule is None or row.status is not InvoiceStatus.OPEN:
+        return
     started = await _started(deps, row)
     if started is not None:
         # A run that crashed made this attempt's payment: resume it (same key, same
         # method), whatever the cap says now; it is not another attempt.
-        await _charge(deps, tenant, row, started)
+        refused = await _charge(deps, tenant, row, started)
+        if isinstance(refused, InvoiceInvalidState) and because is Because.SCHEDULE:
+            await _skip(deps, settings, row, started, _UNRESOLVED, now)
         return
     method = await retry_method(
         deps.pool, row, schedule, customers_default=because is Because.METHOD_UPDATE
@@ -82,22 +102,29 @@ async def _retry_locked(
     state = decisions.state_of(schedule)
     if method is None or not domain.may_charge(settings, state, method):
         if because is Because.SCHEDULE:
-            await _skip(deps, settings, row, schedule, method, "payment_method_unusable", now)
+            await _skip(deps, settings, row, method, "payment_method_unusable", now)
         return
+    # The count and the attempt it allows, one retry of this method at a time (across
+    # invoices and workers), so concurrent retries cannot exceed the cap by one. The
+    # holder keeps the lock (after the invoice's) until the attempt is written.
+    await dunning_db.hold_method_lock(holder, method)
     since = now - domain.cap_window(settings)
     made = await dunning_db.method_payments_between(deps.pool, method, since, now)
     if not domain.within_cap(settings, made):
         if because is Because.SCHEDULE:
-            await _skip(deps, settings, row, schedule, method, "attempt_cap_reached", now)
+            await _skip(deps, settings, row, method, "attempt_cap_reached", now)
         return
-    if schedule.action_payment_id is not None:
-        # A new attempt replaces the one waiting for the customer: nothing stays pending.
-        await cancel_waiting_payment(deps, tenant, row.id, schedule.action_payment_id)
+    # A new attempt replaces the one waiting for the customer (nothing stays pending), or
+    # settles with it if the customer completed it (``attempt_payment``).
     refused = await _charge(deps, tenant, row, method)
     if refused is not None and because is Because.SCHEDULE:
-        # Refused before any card said anything (the method was detached, ...): the
-        # schedule moves on rather than trying the same thing again at once.
-        await _skip(deps, settings, row, schedule, method, "payment_method_unusable", now)
+        # Refused before any card said anything: an earlier payment still waits for the
+        # customer and its provider could not cancel it (409, ``replaced_by_new_attempt``),
+        # or the method cannot be charged (detached, ...). The schedule moves on for the
+        # method; for the waiting payment it keeps its step and comes back later.
+        unresolved = isinstance(refused, InvoiceInvalidState)
+        reason = _UNRESOLVED if unresolved else "payment_method_unusable"
+        await _skip(deps, settings, row, method, reason, now)
 
 
 async def _started(deps: Deps, row: InvoiceRow) -> str | None:
@@ -122,7 +149,7 @@ async def _charge(deps: Deps, tenant: Tenant, row: InvoiceRow, method: str) -> P
         payment = await invoice_payments.attempt_payment(
             deps, tenant, row, method, off_session=off_session
         )
-        await invoice_payments.settle_attempt(deps, tenant, row, payment)
+        await invoice_outcomes.settle_attempt(deps, tenant, row, payment)
     except CardError as error:  # the failure is on the invoice and its schedule
         log.info("invoice.retry_failed", invoice=row.id, code=error.code)
     except PaygridError as error:
@@ -135,37 +162,49 @@ async def _skip(
     deps: Deps,
     settings: DunningSettings,
     row: InvoiceRow,
-    schedule: ScheduleRow,
     method: str | None,
     reason: str,
     now: datetime,
 ) -> None:
     """A due retry not made: the schedule's next step (or its end), with the skip in the
-    attempt history."""
-    decision = domain.after_skip(settings, decisions.state_of(schedule), at=now)
-    after = decisions.schedule_after(schedule, decision, action_payment_id=None, now=now)
-    line = decisions.log_row(
-        row,
-        attempt=None,
-        outcome="skipped",
-        payment_id=None,
-        method=method,
-        code=reason,
-        decline_code=None,
-        classification=None,
-        message=_SKIPPED[reason],
-        decision=decision,
-        now=now,
-    )
+    attempt history. ``_UNRESOLVED`` uses no step: the retry is only put off. A payment
+    the invoice waits for stays tracked (its columns are read again under the lock)."""
     async with deps.pool.acquire() as conn, conn.transaction():
         locked = await invoices_db.lock_invoice(conn, row.id, frozenset({InvoiceStatus.OPEN}))
-        if locked is None:
+        current = await dunning_db.schedule_of(conn, row.id)
+        if locked is None or current is None:
             return
+        state = decisions.state_of(current)
+        if reason == _UNRESOLVED:
+            decision = domain.after_unresolved_wait(state, at=now)
+        else:
+            decision = domain.after_skip(settings, state, at=now)
+        after = replace(
+            decisions.schedule_after(current, decision, action_payment_id=None, now=now),
+            action_payment_id=current.action_payment_id,
+            action_expires_at=current.action_expires_at,
+        )
+        line = decisions.log_row(
+            locked,
+            attempt=None,
+            outcome=DunningOutcome.SKIPPED,
+            payment_id=current.action_payment_id if reason == _UNRESOLVED else None,
+            method=method,
+            code=reason,
+            decline_code=None,
+            classification=None,
+            message=_SKIPPED[reason],
+            decision=decision,
+            now=now,
+        )
         await decisions.write_and_exhaust(conn, settings, after, line, decision, now)
     log.info("invoice.retry_skipped", invoice=row.id, reason=reason)
 
 
+_UNRESOLVED = "waiting_payment_unresolved"
 _SKIPPED = {
+    _UNRESOLVED: "An earlier payment still waits for the customer's authentication and its"
+    " provider could not cancel it; the retry is put off.",
     "attempt_cap_reached": "The card network cap on attempts per payment method was reached.",
     "payment_method_unusable": "No payment method is left that may be charged.",
 }

@@ -243,7 +243,11 @@ async def collect(deps: Deps, sub: SubscriptionRow, invoice_id: str) -> None:
     if invoice.status is not InvoiceStatus.OPEN or not charged or not invoice.auto_advance:
         return
     try:
-        paid = await invoice_payments.pay_invoice(deps, tenant, invoice_id, InvoicePay())
+        # The first attempt only: a rerun (or a racing pass) never charges an invoice that
+        # already failed, whose retries go through dunning's gate (hard declines, the cap).
+        paid = await invoice_payments.pay_invoice(
+            deps, tenant, invoice_id, InvoicePay(), first_only=True
+        )
     except PaygridError as error:
         log.info("subscription.payment_failed", subscription=sub.id, code=error.code)
         await settle_payment(deps, sub.id, paid=False)

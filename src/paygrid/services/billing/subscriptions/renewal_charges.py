@@ -40,7 +40,7 @@ from paygrid.domain.invoices import CollectionMethod, InvoiceAction, InvoiceStat
 from paygrid.domain.payments import PaymentStatus
 from paygrid.domain.subscriptions import SubscriptionAction, SubscriptionStatus
 from paygrid.schemas.invoices import Invoice
-from paygrid.services.billing import invoice_payments
+from paygrid.services.billing import invoice_outcomes, invoice_payments
 from paygrid.services.billing.subscriptions import invoicing
 from paygrid.services.billing.subscriptions import views as subscription_views
 
@@ -146,7 +146,7 @@ async def _charge(
         )
         if payment.status is PaymentStatus.SUCCEEDED:
             return Payment(row.id, payment.id, payer.clock.now())
-        invoice = await invoice_payments.settle_attempt(payer, tenant, row, payment)
+        invoice = await invoice_outcomes.settle_attempt(payer, tenant, row, payment)
     except PaygridError as error:
         log.info("subscription.payment_failed", subscription=sub.id, code=error.code)
         await invoicing.settle_payment(deps, sub.id, paid=False)
@@ -158,7 +158,7 @@ async def _charge(
 
 
 async def _mark_paid(deps: Deps, paid: Sequence[tuple[InvoiceRow, Payment]]) -> None:
-    """``invoice_payments._paid`` for many invoices in one transaction: ``paid`` with
+    """``invoice_outcomes.record_paid`` for many invoices in one transaction: ``paid`` with
     ``invoice.paid``, and each subscription whose latest invoice it is ``active``."""
     if not paid:
         return

@@ -22,19 +22,18 @@ from paygrid.db.events import NewEventOf
 from paygrid.db.executor import Connection
 from paygrid.db.invoices import InvoiceLineRow, InvoiceRow
 from paygrid.db.prices import PriceRow
-from paygrid.db.renewals import Finalization, Renewal
+from paygrid.db.renewals import Renewal
 from paygrid.db.subscriptions import SubscriptionItemRow, SubscriptionRow
 from paygrid.dependencies import Deps
-from paygrid.domain import invoices as invoices_domain
 from paygrid.domain import subscriptions as domain
 from paygrid.domain.billing_dates import Period
 from paygrid.domain.events import EventType
-from paygrid.domain.invoices import BillingReason, InvoiceAction
+from paygrid.domain.invoices import BillingReason
 from paygrid.domain.subscriptions import BILLING, SubscriptionAction, SubscriptionStatus
 from paygrid.schemas.subscriptions import Subscription
-from paygrid.services.billing.hosted_links import new_link, publish
 from paygrid.services.billing.subscriptions import finalize_delays, invoicing, renewal_charges
 from paygrid.services.billing.subscriptions.renewal_charges import event_of, invoice_event
+from paygrid.services.billing.subscriptions.renewal_finalizing import finalize_batch
 from paygrid.services.billing.subscriptions.upcoming import preview_of
 
 # Subscriptions claimed by one transaction.
@@ -167,7 +166,7 @@ async def _finalize_matured(
     drafts = await renewals_db.lock_renewal_drafts(conn, sub_ids, made_by)
     if not drafts:
         return []
-    opened = await _finalize(conn, drafts, now, base_url)
+    opened = await finalize_batch(conn, drafts, now, base_url)
     lines = await invoices_db.lines_of(conn, [row.id for row in opened])
     events = [invoice_event(row, lines[row.id], EventType.INVOICE_FINALIZED) for row in opened]
     await events_db.insert_events(conn, events)
@@ -228,7 +227,7 @@ async def _renew(
     ]
     sources = domain.allowed_sources(SubscriptionAction.RENEW)
     moved = await renewals_db.renew(conn, plan, sources, now)
-    opened = [] if finalize is None else await _finalize(conn, created, now, finalize)
+    opened = [] if finalize is None else await finalize_batch(conn, created, now, finalize)
     await events_db.insert_events(
         conn, _renewal_events(created, moved, opened, lines, items, prices)
     )
@@ -259,32 +258,6 @@ async def _lines(
         lines[invoice.id] = own
     await renewals_db.insert_lines(conn, [line for own in lines.values() for line in own])
     return lines
-
-
-async def _finalize(
-    conn: Connection, drafts: Sequence[InvoiceRow], now: datetime, base_url: str
-) -> list[InvoiceRow]:
-    """``invoices.finalize_invoice`` for each draft: ``open`` with the merchant's next
-    numbers, taken in this transaction in invoice order (merchants in a fixed order), and
-    a hosted page under ``base_url``."""
-    links = {row.id: new_link(base_url) for row in drafts}
-    by_merchant: dict[tuple[str, bool], list[InvoiceRow]] = {}
-    for draft in sorted(drafts, key=lambda row: row.id):
-        by_merchant.setdefault((draft.merchant_id, draft.livemode), []).append(draft)
-    finalizations = []
-    for (merchant_id, livemode), rows in sorted(by_merchant.items()):
-        prefix, first = await renewals_db.take_numbers(
-            conn, merchant_id, livemode, invoices_domain.default_prefix(merchant_id), len(rows)
-        )
-        for offset, row in enumerate(rows):
-            days = row.days_until_due
-            due = None if days is None else now + timedelta(days=days)
-            number = invoices_domain.invoice_number(prefix, first + offset)
-            finalizations.append(Finalization(row.id, number, due, links[row.id].url))
-    sources = invoices_domain.allowed_sources(InvoiceAction.FINALIZE)
-    opened = await renewals_db.finalize(conn, finalizations, sources, now)
-    await publish(conn, {row.id: links[row.id] for row in opened}, now)
-    return sorted(opened, key=lambda row: row.id)
 
 
 def _renewal_events(

@@ -1,0 +1,95 @@
+"""Import a refund made at the provider (in its dashboard) that paygrid never saw: a
+``succeeded`` refund of the payment, with ``refund.created`` and ``refund.succeeded``, in
+one transaction. Its money already moved at the provider, so nothing is sent to it; the
+provider's refund id is its ``provider_reference`` and, through the idempotency key
+``provider_refund:<id>``, it is imported once however often it is asked."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from paygrid.db import payments as payments_db
+from paygrid.db import refunds as refunds_db
+from paygrid.db import transactions
+from paygrid.db.executor import Connection
+from paygrid.db.refunds import RefundRow
+from paygrid.dependencies import Deps
+from paygrid.domain.events import EventType
+from paygrid.domain.refunds import RefundStatus
+from paygrid.ids import new_id
+from paygrid.schemas.refunds import Refund
+from paygrid.services.snapshots import emit_object
+
+# More work for the import's transaction, given the refund (a reconciliation run marks its
+# discrepancy healed in it).
+Work = Callable[[Connection, RefundRow], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSideRefund:
+    merchant_id: str
+    livemode: bool
+    payment_id: str
+    provider_reference: str
+    amount: int
+    currency: str
+
+
+async def import_provider_refund(
+    deps: Deps, refund: ProviderSideRefund, *, also: Work | None = None
+) -> RefundRow | None:
+    """The imported refund (or the one imported before); ``None`` when the payment cannot
+    take it (not succeeded, another currency, or less left to refund than the provider
+    says), which stays for a person. ``also`` runs in the same transaction once the refund exists."""
+
+    async def work(conn: Connection) -> RefundRow | None:
+        payment = await payments_db.find_payment(
+            conn, refund.merchant_id, refund.livemode, refund.payment_id, lock=True
+        )
+        if payment is None:
+            return None
+        key = f"provider_refund:{refund.provider_reference}"
+        existing = await refunds_db.find_by_idempotency_key(conn, payment.id, key)
+        if existing is None and refund.currency == payment.currency.strip().upper():
+            existing = await _insert(deps, conn, payment.currency, refund, key)
+        if existing is not None and also is not None:
+            await also(conn, existing)
+        return existing
+
+    return await transactions.run(deps.pool, work)
+
+
+async def _insert(
+    deps: Deps, conn: Connection, currency: str, refund: ProviderSideRefund, key: str
+) -> RefundRow | None:
+    now = deps.clock.now()
+    if await payments_db.reserve_refund(conn, refund.payment_id, refund.amount, now) is None:
+        return None
+    created = await refunds_db.insert_refund(
+        conn,
+        refund_id=new_id("re"),
+        merchant_id=refund.merchant_id,
+        livemode=refund.livemode,
+        payment_id=refund.payment_id,
+        amount=refund.amount,
+        currency=currency,
+        reason=None,
+        metadata={},
+        idempotency_key=key,
+        created_at=now,
+    )
+    await emit_object(
+        conn, created, EventType.REFUND_CREATED, Refund.from_row(created).model_dump(mode="json")
+    )
+    finished = await refunds_db.finish_refund(
+        conn,
+        created.id,
+        status=RefundStatus.SUCCEEDED,
+        provider_reference=refund.provider_reference,
+        failure_reason=None,
+    )
+    assert finished is not None, "a refund inserted in this transaction is pending"
+    view = Refund.from_row(finished).model_dump(mode="json")
+    await emit_object(conn, finished, EventType.REFUND_SUCCEEDED, view)
+    return finished

@@ -1,0 +1,1 @@
+"""Reconciliation runs (issue 15 §2): docs/reconciliation.md."""
