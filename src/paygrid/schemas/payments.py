@@ -95,7 +95,8 @@ class PaymentCreate(RequestModel):
                             "cvc": "123",
                         },
                     },
-                    "reference": "order-1043",
+                    # No `reference`: it is unique per merchant, so a fixed one makes the
+                    # example answer 200 once and 409 after (stateful fuzz replays it).
                     "metadata": {"order_number": "1043"},
                 }
             ],
