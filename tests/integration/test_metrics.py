@@ -23,12 +23,21 @@ from paygrid.app import create_app
 from paygrid.bootstrap import build_deps, standard_registry
 from paygrid.clock import SYSTEM_CLOCK
 from paygrid.config import Settings
+from paygrid.db import engine
 from paygrid.db import jobs as jobs_db
 from paygrid.observability import tracing
 from paygrid.observability.metrics import Metrics
-from paygrid.services.merchants import NewMerchant
+from paygrid.services.merchants import NewMerchant, create_merchant
 from paygrid.webhooks.dispatcher import EventDispatcher
-from tests.conftest import LOCAL_WEBHOOK_HOSTS, ROOT, SUCCESS_CARD, TEST_BASE_URL, Api, card
+from tests.conftest import (
+    LOCAL_WEBHOOK_HOSTS,
+    ROOT,
+    SUCCESS_CARD,
+    TEST_BASE_URL,
+    Api,
+    card,
+    scratch_database,
+)
 from tests.integration.webhook_receiver import receiver
 from tests.integration.worker_harness import eventually, running
 
@@ -150,9 +159,32 @@ async def test_queue_depth_and_oldest_job_age_come_from_the_jobs_table(
     assert value(samples, "paygrid_queue_oldest_job_age_seconds", queue=queue) >= 3600
 
 
+@pytest.fixture
+def own_database_url(server_url: str) -> Iterator[str]:
+    with scratch_database(server_url, "paygrid_metrics") as url:
+        engine.upgrade(url)
+        yield url
+
+
+@pytest.fixture
+async def own_database(own_database_url: str) -> AsyncIterator[tuple[asyncpg.Pool, asyncpg.Pool]]:
+    """A database of this test's own (its pool and bookkeeping pool): the counters below are
+    the process's, so no other test's webhook deliveries, due on the shared ``webhooks``
+    queue, may be delivered (and counted) by this test's worker."""
+    pool = await engine.create_pool(own_database_url, 8)
+    bookkeeping = await engine.create_pool(own_database_url, 4, durable=False)
+    try:
+        yield pool, bookkeeping
+    finally:
+        await bookkeeping.close()
+        await pool.close()
+
+
 async def test_webhook_outcomes_and_delivery_delay(
-    pool: asyncpg.Pool, bookkeeping_pool: asyncpg.Pool, merchant: NewMerchant
+    own_database: tuple[asyncpg.Pool, asyncpg.Pool],
 ) -> None:
+    pool, bookkeeping_pool = own_database
+    merchant = await create_merchant(pool, "Metrics")
     settings = Settings(
         public_url=TEST_BASE_URL,
         webhook_retry_schedule="0,0,0",
@@ -183,7 +215,7 @@ async def test_webhook_outcomes_and_delivery_delay(
             async def delivered() -> bool:
                 return len(hooks.received) >= 2
 
-            # The shared webhooks queue may hold other tests' due jobs ahead of these.
+            # Its own database: the worker delivers only this test's webhooks.
             await eventually(delivered, deadline=60)
 
             async def recorded() -> bool:  # the attempt is recorded just after the answer
