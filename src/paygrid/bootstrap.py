@@ -30,7 +30,7 @@ from paygrid.domain import emails
 from paygrid.lookup_cache import Lookups
 from paygrid.observability.metrics import Metrics
 from paygrid.services import audit, maintenance, provider_webhooks, status_sync
-from paygrid.services.billing import clock_advance
+from paygrid.services.billing import clock_advance, hosted_invoice_pdfs
 from paygrid.services.billing.clock_advance import ClockAdvanceStep
 from paygrid.services.billing.retries import jobs as dunning_jobs
 from paygrid.services.billing.subscriptions import schedule as subscription_schedule
@@ -39,6 +39,7 @@ from paygrid.services.reconciliation import jobs as reconciliation_jobs
 from paygrid.services.reconciliation import runs as reconciliation_runs
 from paygrid.services.reports import run_job as report_runs
 from paygrid.services.settlements import jobs as settlement_jobs
+from paygrid.web.invoice_pdf import render_pdf
 from paygrid.webhooks import delivery
 from paygrid.webhooks.destinations import SYSTEM_RESOLVER
 from paygrid.webhooks.dispatcher import EventDispatcher
@@ -49,7 +50,14 @@ from paygrid.worker.runner import Worker, WorkerConfig
 log = structlog.get_logger("paygrid.worker")
 
 # The broker queue is always worked: without PAYGRID_AMQP_URL no job is ever put on it.
-QUEUES = (DEFAULT_QUEUE, delivery.QUEUE, publisher.QUEUE, clock_advance.QUEUE, emails.QUEUE)
+QUEUES = (
+    DEFAULT_QUEUE,
+    delivery.QUEUE,
+    publisher.QUEUE,
+    clock_advance.QUEUE,
+    emails.QUEUE,
+    hosted_invoice_pdfs.QUEUE,
+)
 # A failed housekeeping run is tried once more a minute later, then waits for its next period.
 MAINTENANCE_RETRY = RetryPolicy((60.0,))
 DELIVERY_CRASH_RETRY = RetryPolicy((1.0, 5.0, 30.0, 300.0))
@@ -172,6 +180,8 @@ def standard_registry(
     registry.register(emails.SEND, sending.job, retry=sending.SEND_RETRY)
     registry.register(emails.CARD_EXPIRY, card_expiry.job, retry=MAINTENANCE_RETRY)
     registry.schedule(emails.CARD_EXPIRY, every=timedelta(days=1), queue=emails.QUEUE)
+    # Invoice PDFs, rendered and stored just after finalize (a download may beat it).
+    registry.register(hosted_invoice_pdfs.RENDER_PDFS, _render_pdfs, retry=DELIVERY_CRASH_RETRY)
     # Settlements: an hourly pass queues one import per Stripe/Paystack account.
     registry.register(settlement_jobs.IMPORT_DUE, _settlements_due, retry=MAINTENANCE_RETRY)
     registry.schedule(settlement_jobs.IMPORT_DUE, every=settlement_jobs.IMPORT_EVERY)
@@ -198,6 +208,10 @@ async def _seal_audit_log(payload: dict[str, Any], context: JobContext) -> None:
 
 async def _settlements_due(payload: dict[str, Any], context: JobContext) -> None:
     await settlement_jobs.import_due(payload, context.deps)
+
+
+async def _render_pdfs(payload: dict[str, Any], context: JobContext) -> None:
+    await hosted_invoice_pdfs.render_pdfs(context.deps, payload["invoices"], render_pdf)
 
 
 async def _import_settlements(payload: dict[str, Any], context: JobContext) -> None:

@@ -12,7 +12,7 @@ from paygrid.broker import publisher
 from paygrid.db.jobs import DEFAULT_QUEUE
 from paygrid.domain import emails
 from paygrid.services import audit, maintenance, status_sync
-from paygrid.services.billing import clock_advance
+from paygrid.services.billing import clock_advance, hosted_invoice_pdfs
 from paygrid.services.billing.retries import jobs as dunning_jobs
 from paygrid.services.billing.subscriptions import schedule as subscription_schedule
 from paygrid.services.reconciliation import jobs as reconciliation_jobs
@@ -87,6 +87,12 @@ def test_workers_send_emails_on_their_queue_by_default() -> None:
     for kind in (emails.PREPARE, emails.SEND, emails.CARD_EXPIRY):
         assert standard_registry().get(kind) is not None
     assert emails.QUEUE in QUEUES
+
+
+def test_workers_store_invoice_pdfs_on_their_queue_by_default() -> None:
+    render = standard_registry().get(hosted_invoice_pdfs.RENDER_PDFS)
+    assert render is not None
+    assert hosted_invoice_pdfs.QUEUE in QUEUES
 
 
 def test_workers_advance_test_clocks_on_the_billing_queue_by_default() -> None:

@@ -62,6 +62,13 @@ async def by_token(conn: Executor, token: str) -> HostedInvoiceRow | None:
     return None if found is None else HostedInvoiceRow.from_record(found)
 
 
+async def by_invoice(conn: Executor, invoice_id: str) -> HostedInvoiceRow | None:
+    found = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM hosted_invoices WHERE invoice_id = $1", invoice_id
+    )
+    return None if found is None else HostedInvoiceRow.from_record(found)
+
+
 async def stored_pdf(conn: Executor, invoice_id: str) -> bytes | None:
     value = await conn.fetchval("SELECT pdf FROM hosted_invoices WHERE invoice_id = $1", invoice_id)
     return None if value is None else bytes(value)

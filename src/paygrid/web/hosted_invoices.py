@@ -27,6 +27,7 @@ from paygrid.web.checkout import NO_STORE, FormTokenInvalid, templates
 from paygrid.web.invoice_pdf import render_pdf
 
 router = APIRouter(include_in_schema=False)
+MAKE_DEFAULT = "make_default"
 
 STATUS_TEXT = {
     InvoiceStatus.OPEN: "Open: this invoice is waiting for payment.",
@@ -61,10 +62,18 @@ async def pay(request: Request, token: str) -> Response:
         return await _render(request, page)
     act_as_invoice_customer(page.invoice_id)
     method = fields.get("payment_method") if fields.get("method") == "card" else None
+    # The new card's "make it my default" box, carried through 3-D Secure in the return URL.
+    make_default = method is not None and fields.get("make_default") == "1"
     return_url = f"{deps.settings.base_url()}/i/{token}/return"
+    if make_default:
+        return_url += f"?{MAKE_DEFAULT}=1"
     try:
         outcome = await hosted_invoice_payments.pay_on_page(
-            deps, page, payment_method=method or None, return_url=return_url
+            deps,
+            page,
+            payment_method=method or None,
+            return_url=return_url,
+            make_default=make_default,
         )
     except PaygridError as error:
         return await _after(request, token, PageOutcome(PageResult.DECLINED, message=error.message))
@@ -80,7 +89,8 @@ async def returned(request: Request, token: str) -> Response:
         return _not_found(request)
     act_as_invoice_customer(page.invoice_id)
     try:
-        outcome = await hosted_invoice_payments.returned(deps, page)
+        make_default = request.query_params.get(MAKE_DEFAULT) == "1"
+        outcome = await hosted_invoice_payments.returned(deps, page, make_default=make_default)
     except PaygridError as error:
         outcome = PageOutcome(PageResult.DECLINED, message=error.message)
     return await _after(request, token, outcome)

@@ -75,7 +75,15 @@ class InvoicePage:
 
 async def page_for(deps: Deps, token: str) -> InvoicePage | None:
     """The invoice whose page ``token`` opens; None for a token no invoice has."""
-    hosted = await hosted_db.by_token(deps.pool, token)
+    return await _page(deps, await hosted_db.by_token(deps.pool, token))
+
+
+async def page_of_invoice(deps: Deps, invoice_id: str) -> InvoicePage | None:
+    """The page of a finalized invoice, by its id (the PDF job's)."""
+    return await _page(deps, await hosted_db.by_invoice(deps.pool, invoice_id))
+
+
+async def _page(deps: Deps, hosted: HostedInvoiceRow | None) -> InvoicePage | None:
     if hosted is None:
         return None
     row = await invoices_db.get_invoice(

@@ -29,7 +29,7 @@ from paygrid.domain.errors import CardError, InvalidRequest
 from paygrid.domain.invoices import InvoiceAction, InvoiceStatus
 from paygrid.domain.payments import PaymentStatus
 from paygrid.schemas.payments import Payment
-from paygrid.services.billing import invoice_outcomes, invoice_payments
+from paygrid.services.billing import hosted_invoice_defaults, invoice_outcomes, invoice_payments
 from paygrid.services.billing.clocks import deps_for_customer
 from paygrid.services.billing.dunning import page_challenges
 from paygrid.services.billing.hosted_invoice_pages import InvoicePage
@@ -56,10 +56,16 @@ class PageOutcome:
 
 
 async def pay_on_page(
-    deps: Deps, page: InvoicePage, *, payment_method: str | None, return_url: str
+    deps: Deps,
+    page: InvoicePage,
+    *,
+    payment_method: str | None,
+    return_url: str,
+    make_default: bool = False,
 ) -> PageOutcome:
     """Charge the invoice's remaining amount to ``payment_method`` (a card the page just
-    tokenized), or to the saved card the page offered."""
+    tokenized), or to the saved card the page offered. With ``make_default``, a new card
+    that pays becomes the customer's default (after 3-D Secure: ``returned``)."""
     method = payment_method or (None if page.saved_card is None else page.saved_card.payment_method)
     if method is None:
         raise InvalidRequest("Enter a card to pay with.", param="payment_method")
@@ -81,7 +87,10 @@ async def pay_on_page(
             save_method=saved is None or saved.customer_id != row.customer_id,
         )
         # Another card: a new attempt, which cancels the waiting payment first.
-        return await _attempt(deps, tenant, row, method, present)
+        outcome = await _attempt(deps, tenant, row, method, present)
+    if make_default and present.save_method and outcome.result is PageResult.PAID:
+        await hosted_invoice_defaults.make_default(deps, tenant, row.customer_id, method)
+    return outcome
 
 
 async def _attempt(
@@ -146,11 +155,12 @@ def _outcome_of(status: InvoiceStatus, payment: Payment | None = None) -> PageOu
     return PageOutcome(PageResult.PENDING)
 
 
-async def returned(deps: Deps, page: InvoicePage) -> PageOutcome:
+async def returned(deps: Deps, page: InvoicePage, *, make_default: bool = False) -> PageOutcome:
     """Back from 3-D Secure: the current attempt's payment is asked of its provider, then
     settled as ``/pay`` settles it (an authentication not completed counts as the
     attempt's failure, so no attempt is left pending). Back from the waiting payment's
-    resumed challenge (no attempt of the page's own): that payment pays the invoice."""
+    resumed challenge (no attempt of the page's own): that payment pays the invoice.
+    ``make_default``: the new card of the page's attempt, paid, becomes the default."""
     tenant = page.tenant
     row = await load(deps.pool, tenant, page.invoice_id)
     if row.status is InvoiceStatus.PAID:
@@ -166,7 +176,11 @@ async def returned(deps: Deps, page: InvoicePage) -> PageOutcome:
         if waiting is None:
             return PageOutcome(PageResult.UNPAID)
         return await _resumed(deps, tenant, row, waiting)
-    return await _settle_returned(deps, tenant, row, found)
+    outcome = await _settle_returned(deps, tenant, row, found)
+    method = found.payment_method_id
+    if make_default and method is not None and outcome.result is PageResult.PAID:
+        await hosted_invoice_defaults.make_default(deps, tenant, row.customer_id, method)
+    return outcome
 
 
 async def _settle_returned(

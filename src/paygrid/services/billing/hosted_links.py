@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from paygrid.db import hosted_invoices as hosted_db
+from paygrid.db import jobs as jobs_db
 from paygrid.db.executor import Connection
+from paygrid.services.billing.hosted_invoice_pdfs import QUEUE, RENDER_PDFS
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +30,11 @@ def new_link(base_url: str) -> HostedLink:
 
 async def publish(conn: Connection, links: Mapping[str, HostedLink], now: datetime) -> None:
     """Record the pages of the invoices just finalized (invoice id → link), in the
-    finalizing transaction, with the merchant and customer as they are now."""
+    finalizing transaction, with the merchant and customer as they are now, and the job that
+    renders and stores their PDFs (``hosted_invoice_pdfs``)."""
     tokens = {
         invoice_id: (link.token, secrets.token_urlsafe(24)) for invoice_id, link in links.items()
     }
     await hosted_db.record(conn, tokens, now)
+    if tokens:  # their PDFs, rendered and stored by the worker once this commits
+        await jobs_db.enqueue(conn, RENDER_PDFS, {"invoices": list(tokens)}, queue=QUEUE)
