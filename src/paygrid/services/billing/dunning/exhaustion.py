@@ -88,7 +88,7 @@ async def _subscription(
                 conn, sub, A.PAUSE_EXHAUSTED, now, changes, EventType.CUSTOMER_SUBSCRIPTION_PAUSED
             )
         case OnExhausted.PAST_DUE:
-            pass
+            return  # the merchant's choice: the subscription stays past_due, its invoice open
 
 
 async def _move(
