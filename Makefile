@@ -24,6 +24,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src tests bench
 	$(BIN)/lint-imports
+	# Kubernetes manifests: rendered with kubectl kustomize, every object validated.
+	$(BIN)/python -m tests.deploy.kubernetes_manifests
+	# The Dockerfiles (hadolint) and compose.yaml (Compose's parser, then paygrid's rules).
+	$(BIN)/hadolint Dockerfile deploy/compose/pgbouncer/Dockerfile
+	$(BIN)/python -m tests.deploy.compose_rules
 
 bench: $(STAMP)
 	$(BIN)/python bench/payments.py

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -33,6 +34,10 @@ TEST_BASE_URL = "http://testserver"
 # Webhook receivers in the tests listen on loopback, which the SSRF guard admits only for
 # allow-listed hosts.
 LOCAL_WEBHOOK_HOSTS = "127.0.0.1"
+# Set by ``python -m tests.pgbouncer``: PAYGRID_TEST_DATABASE_URL is then a PgBouncer in
+# transaction mode, and this its server, for what needs a session (CREATE DATABASE,
+# migrations); the pools go through PgBouncer, configured as PAYGRID_DATABASE_POOLER says.
+DIRECT_URL = os.environ.get("PAYGRID_TEST_DATABASE_DIRECT_URL")
 
 
 @pytest.fixture(scope="session")
@@ -75,9 +80,9 @@ def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
     """A fresh database for this session, migrated from empty to head."""
-    with scratch_database(server_url, "paygrid_test") as url:
+    with scratch_database(DIRECT_URL or server_url, "paygrid_test") as url:
         engine.upgrade(url)
-        yield url
+        yield url if DIRECT_URL is None else _with_database(server_url, urlsplit(url).path[1:])
 
 
 def _with_database(url: str, name: str) -> str:
@@ -109,7 +114,7 @@ async def close_or_fail(pool: asyncpg.Pool, name: str) -> None:
 
 @pytest.fixture(scope="session")
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    created = await engine.create_pool(database_url, 60)
+    created = await engine.create_pool(database_url, 60, pooler=DIRECT_URL is not None)
     yield created
     await close_or_fail(created, "main")
 
@@ -117,7 +122,9 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture(scope="session")
 async def bookkeeping_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     """The asynchronous-commit pool, configured as the app configures it."""
-    created = await engine.create_pool(database_url, 20, durable=False)
+    created = await engine.create_pool(
+        database_url, 20, durable=False, pooler=DIRECT_URL is not None
+    )
     yield created
     await close_or_fail(created, "bookkeeping")
 

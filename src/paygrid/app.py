@@ -18,6 +18,7 @@ from paygrid.api.openapi_links import add_links
 from paygrid.api.query import only_declared_parameters
 from paygrid.api.rate_limits import close_storage, storage_for
 from paygrid.api.v1 import (
+    account,
     admin,
     api_keys,
     audit_log,
@@ -57,6 +58,7 @@ from paygrid.observability.metrics import Metrics
 from paygrid.openapi_docs import API_DESCRIPTION, TAGS, optional_empty_bodies, storable_text
 from paygrid.services import lookup_invalidation
 from paygrid.services.merchants import Authenticator
+from paygrid.services.restore.fence import FenceWatch, WriteFence
 from paygrid.web import checkout, demo_store, docs, hosted_invoices, pages, portal
 from paygrid.web import payment_links as link_pages
 
@@ -100,12 +102,16 @@ def create_app(
             # The process's one LISTEN connection, for the worker, the event dispatcher and
             # the lookup caches: PostgreSQL wakes every listening connection on every
             # notifying commit, whatever its channels.
-            notifications = Notifications(owned[0], owner="serve")
+            # Behind a transaction-mode pooler it connects directly (PAYGRID_DATABASE_DIRECT_URL).
+            listen_pool = await engine.create_listen_pool(database_url)
+            owned.extend([] if listen_pool is None else [listen_pool])
+            notifications = Notifications(listen_pool or owned[0], owner="serve")
             await notifications.start()
             if settings.worker_in_process:
                 # Only an app that owns its pool runs a worker: apps built on shared deps
                 # (tests, embedders) run their own, or none.
                 background = Background(app.state.deps, settings, notifications=notifications)
+                app.state.write_fence.on_change(background.hold)  # held while restoring
                 await background.start()
         app.state.authenticator = Authenticator(app.state.deps.pool, app.state.deps.lookups)
         # Only an app that owns its pool caches lookups: it listens for their changes.
@@ -114,6 +120,10 @@ def create_app(
             if notifications is not None
             else None
         )
+        # The restore's write fence, heard on the same LISTEN hub (services/restore/fence.py).
+        fence_watch = FenceWatch(app.state.write_fence, app.state.deps)
+        if notifications is not None:
+            await fence_watch.start(notifications)
         if owned:
             # Serving: what start-up built lives as long as the process; no collection need
             # scan it again, and young objects are collected less often.
@@ -125,6 +135,7 @@ def create_app(
         finally:
             if listener is not None:
                 await listener.stop()
+            await fence_watch.stop()
             if background is not None:
                 await background.stop()
             if notifications is not None:
@@ -148,6 +159,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.migration_head = engine.head_revision()
+    app.state.write_fence = WriteFence()
     app.state.rate_limit_storage = storage_for(settings)
     if deps is not None:
         app.state.deps = deps
@@ -181,6 +193,7 @@ def create_app(
         test_clocks.router,
         test_helpers.router,
         billing_settings.router,
+        account.router,
         reports.router,
         reports.runs_router,
         settlements.router,
@@ -223,6 +236,7 @@ def create_app(
         metrics=app_metrics,
         storage=app.state.rate_limit_storage,
         clock=deps.clock if deps is not None else SYSTEM_CLOCK,
+        fence=app.state.write_fence,
     )
     return app
 

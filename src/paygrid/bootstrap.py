@@ -25,6 +25,7 @@ from paygrid.connectors.simulator import SimulatorConnector
 from paygrid.db import engine
 from paygrid.db.jobs import DEFAULT_QUEUE
 from paygrid.db.listener import Notifications
+from paygrid.db.read_replica import ReadReplica
 from paygrid.dependencies import Deps
 from paygrid.domain import emails
 from paygrid.lookup_cache import Lookups
@@ -117,6 +118,7 @@ def build_deps(
         clock=clock,
         lookups=Lookups(clock),
         read_pool=read_pool,
+        read_replica=None if read_pool is None else ReadReplica(read_pool, clock.monotonic),
     )
 
 
@@ -265,6 +267,17 @@ class Background:
             await self._notifications.start()
         await self.worker.start()
         self._dispatching = asyncio.create_task(self._dispatcher.run(self._stopping))
+
+    @property
+    def notifications(self) -> Notifications:
+        """The LISTEN hub the worker and the dispatcher wake on."""
+        return self._notifications
+
+    def hold(self, retry_after: int | None) -> None:
+        """A ``WriteFence`` observer: while the restore's fence is raised (``retry_after``
+        set), the worker claims no job, so nothing is charged or delivered from a database
+        being replaced, nor from the restored one before its re-sync with the providers."""
+        self.worker.hold(retry_after is not None)
 
     async def stop(self) -> None:
         """Stop dispatching (a batch in progress commits or rolls back whole), stop the

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from paygrid import logs, reconcile_cli
+from paygrid import backup_cli, logs, reconcile_cli, restore_cli
 from paygrid.api.security import warn_if_plaintext
 from paygrid.bootstrap import QUEUES, Background, build_deps, open_read_pool
 from paygrid.clock import SYSTEM_CLOCK
@@ -32,6 +32,7 @@ from paygrid.db import customers as customers_db
 from paygrid.db import engine
 from paygrid.db import merchants as merchants_db
 from paygrid.db.embedded import EmbeddedPostgres, Supervisor
+from paygrid.db.listener import Notifications
 from paygrid.db.merchants import ApiKeyRow
 from paygrid.db.runtime import resolve_database
 from paygrid.demo import DEMO_USER_EMAIL, DemoMerchant, ensure_demo_merchant, ensure_demo_user
@@ -46,6 +47,7 @@ from paygrid.services import (
 )
 from paygrid.services import customers as customer_service
 from paygrid.services import merchants as merchant_service
+from paygrid.services.restore.fence import FenceWatch, WriteFence
 
 app = typer.Typer(help="paygrid: a self-hosted payment gateway.", no_args_is_help=True)
 merchants_app = typer.Typer(help="Manage merchants.", no_args_is_help=True)
@@ -58,6 +60,7 @@ customers_app = typer.Typer(help="Customers' personal data.", no_args_is_help=Tr
 app.add_typer(customers_app, name="customers")
 users_app = typer.Typer(help="Dashboard users.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+app.command("restore")(restore_cli.restore)
 # Never wrapped: keys and ids are copied from the output, whatever the terminal's width.
 console = Console(soft_wrap=True, highlight=False)
 errors = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -129,16 +132,21 @@ def _print_rows(
 def _with_pool(work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
     """Run ``work`` against the configured database (starting the embedded one if needed),
     with the schema migrated."""
+    return _with_database(lambda pool, _url: work(pool))
+
+
+def _with_database(work: Callable[[asyncpg.Pool, str], Awaitable[T]]) -> T:
+    """``_with_pool``, also handing ``work`` the database's direct URL (past any pooler)."""
     settings = get_settings()
     url, embedded = _database(settings)
     try:
-        engine.upgrade(url)
+        engine.upgrade(engine.direct_url(url))  # never through a pooler
 
         async def main() -> T:
             audit_db.act_as(f"cli:{getpass.getuser()}")  # what the command changes is its own
             pool = await engine.create_pool(url, 2)
             try:
-                return await work(pool)
+                return await work(pool, engine.direct_url(url))
             finally:
                 await pool.close()
 
@@ -147,6 +155,9 @@ def _with_pool(work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
         raise _fail(error.message) from None
     finally:
         _leave(embedded)
+
+
+app.add_typer(backup_cli.make_app(_with_database), name="backup")
 
 
 def _leave(embedded: EmbeddedPostgres | None) -> None:
@@ -162,7 +173,7 @@ def migrate() -> None:
     settings = get_settings()
     url, embedded = _database(settings)
     try:
-        engine.upgrade(url)
+        engine.upgrade(engine.direct_url(url))  # never through a pooler
         console.print(f"migrated to {engine.head_revision()}")
     finally:
         _leave(embedded)
@@ -179,7 +190,7 @@ def serve(
     url, embedded = _database(settings)
     supervisor: Supervisor | None = None
     try:
-        engine.upgrade(url)
+        engine.upgrade(engine.direct_url(url))  # never through a pooler
         base = settings.base_url()
         lines = [
             ("paygrid", base),
@@ -545,7 +556,7 @@ def worker(
     settings = get_settings()
     url, embedded = _database(settings)
     try:
-        engine.upgrade(url)
+        engine.upgrade(engine.direct_url(url))  # never through a pooler
         asyncio.run(_work(url, settings, tuple(queue or QUEUES)))
     finally:
         _leave(embedded)
@@ -574,12 +585,27 @@ async def _work(url: str, settings: Settings, queues: tuple[str, ...]) -> None:
         prometheus_client.start_http_server(
             settings.worker_metrics_port, addr=settings.host, registry=deps.metrics.registry
         )
-    runner = Background(deps, settings, queues)
+    # LISTEN past any pooler (PAYGRID_DATABASE_DIRECT_URL); unset: a connection of ``pool``.
+    listen_pool = await engine.create_listen_pool(url)
+    notifications = None if listen_pool is None else Notifications(listen_pool, owner="worker")
+    runner = Background(deps, settings, queues, notifications=notifications)
+    # The restore's write fence holds the worker's claims (services/restore/fence.py).
+    fence = WriteFence()
+    fence.on_change(runner.hold)
+    fence_watch = FenceWatch(fence, deps)
     try:
+        if notifications is not None:
+            await notifications.start()
         await runner.start()
+        await fence_watch.start(runner.notifications)
         await stop.wait()
+        await fence_watch.stop()
         await runner.stop()
     finally:
+        if notifications is not None:
+            await notifications.stop()
+        if listen_pool is not None:
+            await listen_pool.close()
         await pool.close()
         if read_pool is not None:
             await read_pool.close()

@@ -9,7 +9,7 @@ from typing import Literal, get_args
 
 import limits
 import platformdirs
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from paygrid.crypto import KeyRing
@@ -25,6 +25,16 @@ class Settings(BaseSettings):
 
     database_url: SecretStr | None = Field(
         default=None, description="PostgreSQL URL; unset starts the embedded pgserver."
+    )
+    database_direct_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL that bypasses a pooler, for what needs a session of its "
+        "own: LISTEN and migrations. Unset: PAYGRID_DATABASE_URL.",
+    )
+    database_pooler: Literal["none", "transaction"] = Field(
+        default="none",
+        description="`transaction`: PAYGRID_DATABASE_URL is a pooler in transaction mode "
+        "(PgBouncer): no prepared-statement cache, no session settings (docs/deploy.md).",
     )
     read_database_url: SecretStr | None = Field(
         default=None,
@@ -230,6 +240,15 @@ class Settings(BaseSettings):
         description="Failed dashboard logins allowed per email and per client IP, in limits "
         "notation; more are refused until the window has passed.",
     )
+    backup_dir: Path = Field(
+        default_factory=lambda: platformdirs.user_data_path("paygrid") / "backups",
+        description="Where paygrid backup create writes archives and backup list looks.",
+    )
+    pg_bin_dir: Path | None = Field(
+        default=None,
+        description="Directory of the pg_dump/pg_restore backups use; unset: picked by the "
+        "server's major version (pgserver's, /usr/lib/postgresql/<major>/bin, then PATH).",
+    )
 
     @field_validator(
         "rate_limit_per_key",
@@ -241,6 +260,16 @@ class Settings(BaseSettings):
     def _rate_limit(cls, value: str) -> str:
         limits.parse(value)  # raises ValueError, so a typo fails at start-up
         return value
+
+    @model_validator(mode="after")
+    def _pooler_needs_direct_url(self) -> Settings:
+        # LISTEN through a transaction-mode pooler would look up but hear nothing, and the
+        # lookup caches would then serve stale keys: refuse to start instead.
+        if self.database_pooler == "transaction" and self.database_direct_url is None:
+            raise ValueError(
+                "PAYGRID_DATABASE_POOLER=transaction needs PAYGRID_DATABASE_DIRECT_URL"
+            )
+        return self
 
     @field_validator("redis_url")
     @classmethod

@@ -20,6 +20,7 @@ from paygrid.clock import SYSTEM_CLOCK, Clock
 from paygrid.config import Settings
 from paygrid.connectors.registry import ConnectorRegistry
 from paygrid.crypto import KeyRing
+from paygrid.db.read_replica import ReadReplica
 from paygrid.lookup_cache import Lookups
 from paygrid.observability.metrics import Metrics
 
@@ -76,6 +77,9 @@ class Deps:
     # Only read-only report queries use it, never a request or job that writes, so a read
     # after a write in the same request sequence never lands on a replica that lags.
     read_pool: asyncpg.Pool | None = None
+    # The same replica for list endpoints and reports marked read-only, behind the rule that
+    # lets it serve only a read it is caught up for (paygrid.db.read_replica); None: unset.
+    read_replica: ReadReplica | None = None
 
     @property
     def report_reads(self) -> asyncpg.Pool:

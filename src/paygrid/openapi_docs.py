@@ -81,6 +81,11 @@ TAGS: Final[list[dict[str, Any]]] = [
         "and emails. See docs/billing.md.",
     },
     {
+        "name": "Account",
+        "description": "The merchant the key belongs to (`GET`/`POST /v1/account`), with its "
+        "time zone. See docs/api.md#account.",
+    },
+    {
         "name": "Customer billing portal",
         "description": "A short-lived link (`bps_...`) to a customer's own billing page: "
         "subscriptions, invoices and saved cards. See docs/billing.md.",

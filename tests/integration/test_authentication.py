@@ -445,6 +445,8 @@ FORBIDDEN += [
 COLLECTION: list[tuple[str, str, Any, str | None]] = [
     ("GET", "/v1/billing_settings", None, None),
     ("POST", "/v1/billing_settings", {"portal": {"allow_cancel": False}}, None),
+    ("GET", "/v1/account", None, None),
+    ("POST", "/v1/account", {"timezone": "Africa/Lagos"}, None),
     (
         "POST",
         "/v1/billing_portal/sessions",

@@ -155,6 +155,7 @@ BODIES: dict[str, dict[str, Any]] = {
         "portal": {"allow_cancel": False},
         "emails": {"receipt": False},
     },
+    "/v1/account": {"timezone": "Europe/Paris"},
     "/v1/billing_portal/sessions": {
         "customer": "{customer}",
         "return_url": "https://shop.example.com/account",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -81,3 +83,32 @@ async def test_schema_constraints_refuse_bad_rows(pool: asyncpg.Pool) -> None:
             " request_hash, locked_at) VALUES ($1, false, 'k', 'POST', '/v1/refunds', '\\x01', now())",
             merchant,
         )
+
+
+def test_processes_starting_together_migrate_once_in_turn(empty_database: str) -> None:
+    """Two processes migrating one empty database at once (a deployment's serve and worker
+    starting together): the advisory lock of ``migrations/env.py`` makes them take turns,
+    so both succeed and the schema is at head once."""
+    script = "import sys; from paygrid.db import engine; engine.upgrade(sys.argv[1])"
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, empty_database],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=300)[0].decode() for process in started]
+    assert [process.returncode for process in started] == [0, 0], outputs
+
+    async def versions() -> list[str]:
+        conn = await asyncpg.connect(empty_database)
+        try:
+            return [
+                r["version_num"]
+                for r in await conn.fetch("SELECT version_num FROM alembic_version")
+            ]
+        finally:
+            await conn.close()
+
+    assert asyncio.run(versions()) == [engine.head_revision()]

@@ -114,6 +114,7 @@ async def _sample_bodies(admin: Api) -> dict[tuple[str, str], dict[str, Any]]:
             "destinations": [{"connector_account": account.json()["id"]}]
         },
         ("POST", "/v1/billing_settings"): {"portal": {"allow_cancel": False}},
+        ("POST", "/v1/account"): {"timezone": "Europe/Paris"},
         ("POST", "/v1/billing_portal/sessions"): {
             "customer": customer,
             "return_url": "https://shop.example/account",

@@ -461,3 +461,25 @@ async def test_failing_periodic_job_waits_for_its_next_period_instead_of_dying(
     assert (row["status"], row["attempts"]) == ("queued", 0)
     assert row["last_error"] == "RuntimeError: upstream down"
     assert row["run_at"] - row["updated_at"] == timedelta(hours=1)
+
+
+async def test_a_held_worker_claims_nothing_until_released(
+    pool: asyncpg.Pool, deps: Deps, queue: str
+) -> None:
+    """The restore's fence holds workers (``Worker.hold``): a job committed, and notified,
+    while the worker is held waits through poll after poll; released, the worker runs it."""
+    record = Recorder()
+    async with running(deps, registry_of(record=record), queue, poll_seconds=0.05) as worker:
+        worker.hold(True)
+        await asyncio.wait_for(worker.waiting.wait(), 10)
+        job = await jobs_db.enqueue(pool, "test.record", queue=queue)
+        assert job is not None
+        # Several rounds of its loop (each ends in a wait), none of which claims the job.
+        for _ in range(5):
+            worker.waiting.clear()
+            await asyncio.wait_for(worker.waiting.wait(), 10)
+        assert (await job_row(pool, job))["status"] == "queued"
+        assert record.runs == []
+        worker.hold(False)
+        await settled(pool, job)
+    assert record.runs == [(job, 1, worker.id)]

@@ -15,6 +15,8 @@ layer's logic lives on as a plain function or class beside it). In order:
    (``api/rate_limits.py``).
 
 Every response leaves with ``X-Request-Id``, the security headers and any CORS headers.
+While ``paygrid restore`` fences writes, step 4 is swapped for a 503
+``maintenance_restoring`` (``_fenced``); an open fence costs a request nothing.
 """
 
 from __future__ import annotations
@@ -42,14 +44,20 @@ from paygrid.api.rate_limits import RateLimits
 from paygrid.api.security import SecurityPolicy
 from paygrid.clock import SYSTEM_CLOCK, Clock
 from paygrid.config import Settings
-from paygrid.domain.errors import PaygridError
+from paygrid.domain.errors import PaygridError, ServiceUnavailable
 from paygrid.observability import tracing
 from paygrid.observability.metrics import Metrics
 from paygrid.observability.middleware import Telemetry
 from paygrid.observability.paths import loggable_path
 from paygrid.services import audit_actor
+from paygrid.services.restore.fence import WriteFence
 
 log = structlog.get_logger("paygrid.http")
+
+MAINTENANCE_RESTORING = "maintenance_restoring"
+# What a fenced process still answers: its probes (``/readyz`` says ``restoring``) and
+# its metrics.
+FENCE_OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class _Answer:
@@ -70,12 +78,19 @@ class HttpEdge:
         metrics: Metrics,
         storage: Storage,
         clock: Clock = SYSTEM_CLOCK,
+        fence: WriteFence | None = None,
     ) -> None:
         self.app = app
         self.security = SecurityPolicy(settings)
         self.telemetry = Telemetry(metrics)
         self.limits = RateLimits(settings, storage, clock)
         self.max_body_bytes = settings.max_body_bytes
+        # The guard is swapped while ``paygrid restore`` fences (services/restore/fence.py),
+        # so an open fence costs a request nothing: not even a test of a flag.
+        self._guard = self._guarded
+        self._retry_after = 0
+        if fence is not None:
+            fence.on_change(self._fence_changed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -142,9 +157,30 @@ class HttpEdge:
         span: trace.Span | None,
     ) -> None:
         try:
-            await self._guarded(scope, receive, send)
+            await self._guard(scope, receive, send)
         finally:
             self.telemetry.observe(scope, span, answer.status, started)
+
+    def _fence_changed(self, retry_after: int | None) -> None:
+        self._retry_after = retry_after or 0
+        self._guard = self._guarded if retry_after is None else self._fenced
+
+    async def _fenced(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """While a restore replaces the database: probes and metrics answer, everything
+        else (reads too: they would show data about to be replaced) is a 503."""
+        if scope["path"] in FENCE_OPEN_PATHS:
+            await self._guarded(scope, receive, send)
+            return
+        await send_error(
+            scope,
+            send,
+            ServiceUnavailable(
+                "paygrid is restoring its database from a backup; nothing was changed. "
+                "Retry after the number of seconds in the Retry-After header.",
+                code=MAINTENANCE_RESTORING,
+                retry_after=self._retry_after,
+            ),
+        )
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] in WRITE_METHODS:

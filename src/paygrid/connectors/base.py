@@ -80,6 +80,9 @@ class AuthorizeRequest:
     off_session: bool = False
     # Save the method for later off-session charges once this charge is authenticated.
     setup_future_usage: bool = False
+    # The merchant's Idempotency-Key, sent as metadata beside ``payment_id`` so that
+    # ``paygrid restore`` can re-import a charge made after the backup under its key.
+    merchant_idempotency_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

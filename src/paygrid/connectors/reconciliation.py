@@ -22,3 +22,14 @@ class ReconciliationSource(Protocol):
     async def reconciliation_refunds(self, since: int) -> list[ProviderRefund]:
         """Every refund created at or after ``since`` (Unix time)."""
         ...
+
+
+@runtime_checkable
+class MissingChargeCheck(Protocol):
+    """A connector that can say whether the provider has one charge, more precisely than
+    ``retrieve`` (whose "not found" means "never sent" to status sync)."""
+
+    async def charge_exists(self, attempt_id: str, reference: str) -> bool | None:
+        """``False`` when the provider definitely has no such charge, ``True`` when it has
+        it, ``None`` when it cannot say."""
+        ...

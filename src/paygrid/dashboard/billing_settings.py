@@ -18,6 +18,7 @@ from paygrid.dashboard.sessions import Viewer, current_viewer, form_viewer
 from paygrid.domain.billing_settings import OnExhausted
 from paygrid.domain.errors import InvalidRequest, PaygridError
 from paygrid.schemas.billing_settings import BillingSettingsUpdate
+from paygrid.services import account
 from paygrid.services.billing import settings_update
 
 router = APIRouter(route_class=DashboardRoute)
@@ -35,10 +36,19 @@ NUMBERS = {
 }
 
 
+NOTICES = {"saved": "Saved.", "account_saved": "Time zone saved."}
+
+
 @router.get("/billing_settings")
 async def settings_page(request: Request, viewer: SignedIn, notice: str | None = None) -> Response:
     viewer.require("invoices:read")
-    return await _page(request, viewer, "Saved." if notice == "saved" else None, None)
+    return await _page(request, viewer, NOTICES.get(notice or ""), None)
+
+
+async def account_refused(request: Request, viewer: Viewer, error: PaygridError) -> Response:
+    """The page again, with why the account form (``dashboard/account.py``) was refused."""
+    viewer.require("invoices:read")
+    return await _page(request, viewer, None, None, error, status_code=error.status_code)
 
 
 @router.post("/billing_settings")
@@ -58,13 +68,21 @@ async def _page(
     viewer: Viewer,
     notice: str | None,
     error: PaygridError | None,
+    account_error: PaygridError | None = None,
     status_code: int = 200,
 ) -> Response:
     settings = await settings_update.get_billing_settings(deps_of(request), viewer.tenant)
+    shown = (
+        await account.get_account(deps_of(request), viewer.tenant)
+        if viewer.can("account:read")
+        else None
+    )
     return render(
         request,
         "billing_settings.html",
         {
+            "account": shown,
+            "account_error": account_error,
             "settings": settings,
             "on_exhausted": [o.value for o in OnExhausted],
             "notice": notice,

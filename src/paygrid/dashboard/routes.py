@@ -14,6 +14,7 @@ from markupsafe import Markup
 
 from paygrid.api.dependencies import deps_of
 from paygrid.dashboard import (
+    account,
     billing_settings,
     catalog,
     charts,
@@ -245,6 +246,7 @@ for module in (
     subscriptions,
     invoices,
     billing_settings,
+    account,
     emails,
     reports,
     reconciliation,

@@ -10,6 +10,7 @@ import asyncpg
 import orjson
 
 from paygrid.db import audit
+from paygrid.db import pooler as pooled
 from paygrid.db.executor import Connection
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -91,11 +92,56 @@ def pool_kwargs(size: int, *, durable: bool = True, audited: bool | None = None)
 
 
 async def create_pool(
-    url: str, size: int, *, durable: bool = True, audited: bool | None = None
+    url: str,
+    size: int,
+    *,
+    durable: bool = True,
+    audited: bool | None = None,
+    pooler: bool | None = None,
 ) -> asyncpg.Pool:
     """A connection pool. ``durable=False`` commits without waiting for the WAL flush: only
-    for writes whose loss in a crash is harmless (see ``Deps.bookkeeping_pool``)."""
-    pool = await asyncpg.create_pool(url, **pool_kwargs(size, durable=durable, audited=audited))
+    for writes whose loss in a crash is harmless (see ``Deps.bookkeeping_pool``).
+    ``pooler``: ``url`` is a transaction-mode pooler (``paygrid.db.pooler``); default
+    ``PAYGRID_DATABASE_POOLER``."""
+    kwargs = pool_kwargs(size, durable=durable, audited=audited)
+    if behind_pooler() if pooler is None else pooler:
+        audited = durable if audited is None else audited
+        kwargs = pooled.pool_kwargs(kwargs, audited=audited, durable=durable)
+    pool = await asyncpg.create_pool(url, **kwargs)
+    assert pool is not None
+    return pool
+
+
+def behind_pooler() -> bool:
+    """Whether ``PAYGRID_DATABASE_URL`` is a transaction-mode pooler."""
+    from paygrid.config import get_settings
+
+    return get_settings().database_pooler == "transaction"
+
+
+def direct_url(url: str) -> str:
+    """``PAYGRID_DATABASE_DIRECT_URL`` (past any pooler), or ``url`` when it is unset: for
+    what needs a session of its own, LISTEN and migrations."""
+    from paygrid.config import get_settings
+    from paygrid.db.url import asyncpg_url
+
+    direct = get_settings().database_direct_url
+    return url if direct is None else asyncpg_url(direct.get_secret_value())
+
+
+async def create_listen_pool(url: str) -> asyncpg.Pool | None:
+    """The pool of the process's LISTEN hub when ``PAYGRID_DATABASE_DIRECT_URL`` is set (one
+    session connection, past the pooler, which would lend a LISTENing server connection to
+    other clients); None: the hub takes its connection from the main pool, as always."""
+    direct = direct_url(url)
+    if direct == url:
+        return None
+    pool = await asyncpg.create_pool(
+        direct,
+        min_size=0,
+        max_size=1,
+        server_settings={"application_name": application_name()},
+    )
     assert pool is not None
     return pool
 
@@ -108,6 +154,9 @@ async def create_read_pool(url: str, size: int) -> asyncpg.Pool:
     is read-only, so nothing can write through it, and its sessions show as
     ``paygrid-read[<pid>]`` in ``pg_stat_activity``."""
     kwargs = pool_kwargs(size, audited=False)
+    # No connection opened up front: a replica that is down when the process starts must not
+    # stop it (reads go to the primary until the replica answers; db/read_replica.py).
+    kwargs["min_size"] = 0
     kwargs["server_settings"] = {
         "application_name": f"{READ_APPLICATION_NAME}[{os.getpid()}]",
         "default_transaction_read_only": "on",

@@ -69,6 +69,22 @@ async def get_merchant(conn: Executor, merchant_id: str) -> MerchantRow | None:
     return None if record is None else MerchantRow.from_record(record)
 
 
+async def set_timezone(
+    conn: Connection, merchant_id: str, timezone: str
+) -> tuple[MerchantRow, str] | None:
+    """Set the merchant's time zone under a row lock; the row after, and the zone before."""
+    before: str | None = await conn.fetchval(
+        "SELECT timezone FROM merchants WHERE id = $1 FOR UPDATE", merchant_id
+    )
+    if before is None:
+        return None
+    record = await conn.fetchrow(
+        "UPDATE merchants SET timezone = $2 WHERE id = $1 RETURNING *", merchant_id, timezone
+    )
+    assert record is not None
+    return MerchantRow.from_record(record), before
+
+
 async def merchant_name(conn: Executor, merchant_id: str) -> str | None:
     name: str | None = await conn.fetchval("SELECT name FROM merchants WHERE id = $1", merchant_id)
     return name

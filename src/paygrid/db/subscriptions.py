@@ -313,13 +313,22 @@ async def insert_period_invoice(conn: Connection, invoice: InvoiceRow) -> Invoic
     return None if record is None else InvoiceRow.from_record(record)
 
 
+# An open invoice the schedule charges and no attempt has touched yet (the predicate of
+# the partial index ``invoices_uncollected``, migration 0030).
+UNCOLLECTED: Final = (
+    "{i}.status = 'open' AND {i}.attempt_count = 0 AND {i}.payment_id IS NULL"
+    " AND {i}.subscription_id IS NOT NULL AND {i}.auto_advance"
+    " AND {i}.collection_method = 'charge_automatically'"
+)
+
+
 async def invoices_to_collect(conn: Executor, subscription_id: str) -> list[str]:
     """The subscription's invoices the schedule still has to finalize (drafts) or charge
     (open, automatic, never attempted), oldest first."""
     rows = await conn.fetch(
-        "SELECT id FROM invoices WHERE subscription_id = $1 AND auto_advance AND ("
-        " status = 'draft' OR (status = 'open' AND collection_method = 'charge_automatically'"
-        " AND attempt_count = 0 AND payment_id IS NULL)) ORDER BY id",
+        "SELECT id FROM invoices WHERE subscription_id = $1 AND ("
+        f" (status = 'draft' AND auto_advance) OR ({UNCOLLECTED.format(i='invoices')}))"
+        " ORDER BY id",
         subscription_id,
     )
     return [str(r["id"]) for r in rows]
@@ -363,6 +372,15 @@ FINALIZE_DUE: Final = (
     " FROM invoices i WHERE i.id = s.latest_invoice_id"
     " AND i.status = 'draft' AND i.auto_advance AND i.billing_reason = 'subscription_cycle')"
 )
+# When an active subscription's renewal invoice that a crashed pass finalized but never
+# charged is due: at its finalization (a worker killed between a renewal batch's commit and
+# its charges leaves such invoices; ``schedule._sweep`` charges them with the same key, so
+# a charge that did reach the provider is found, not made twice). Only ``active``: a
+# collection that fails (a decline, no method) moves the subscription to ``past_due``.
+COLLECT_DUE: Final = (
+    "(SELECT min(i.finalized_at) FROM invoices i WHERE i.subscription_id = s.id"
+    f" AND s.status = 'active' AND {UNCOLLECTED.format(i='i')})"
+)
 # Not ended, and its customer not deleted (a deleted customer's subscriptions bill nothing).
 _LIVE: Final = "s.status NOT IN ('canceled', 'incomplete_expired') AND c.deleted_at IS NULL"
 
@@ -371,9 +389,10 @@ async def next_due_on_clock(
     conn: Executor, clock_id: str, finalize_delay: timedelta
 ) -> datetime | None:
     """The earliest due moment of the subscriptions of test clock ``clock_id``'s customers
-    (a renewal's draft: ``finalize_delay`` after it was made)."""
+    (a renewal's draft: ``finalize_delay`` after it was made; an uncollected renewal
+    invoice: its finalization)."""
     value = await conn.fetchval(
-        f"SELECT min(least({DUE_AT}, {FINALIZE_DUE.format(2)}))"
+        f"SELECT min(least({DUE_AT}, {FINALIZE_DUE.format(2)}, {COLLECT_DUE}))"
         " FROM subscriptions s JOIN customers c ON c.id = s.customer_id"
         f" WHERE c.test_clock_id = $1 AND {_LIVE}",
         clock_id,
@@ -408,5 +427,22 @@ async def due_on_system_clock(
         now,
         limit,
         finalize_delay,
+    )
+    return [str(r["id"]) for r in rows]
+
+
+async def uncollected_on_system_clock(conn: Executor, before: datetime, limit: int) -> list[str]:
+    """Active subscriptions of customers without a test clock with a renewal invoice
+    finalized before ``before`` and never charged (``COLLECT_DUE``), found through the
+    partial index ``invoices_uncollected``."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT s.id FROM invoices i"
+        " JOIN subscriptions s ON s.id = i.subscription_id"
+        " JOIN customers c ON c.id = s.customer_id"
+        f" WHERE {UNCOLLECTED.format(i='i')} AND i.finalized_at < $1"
+        f" AND s.status = 'active' AND c.test_clock_id IS NULL AND {_LIVE}"
+        " ORDER BY s.id LIMIT $2",
+        before,
+        limit,
     )
     return [str(r["id"]) for r in rows]

@@ -68,6 +68,7 @@ class EventType(StrEnum):
     INVOICE_UPCOMING = "invoice.upcoming"
     # Billing settings (issue 14 §1)
     BILLING_SETTINGS_UPDATED = "billing_settings.updated"
+    ACCOUNT_UPDATED = "account.updated"
     # Reports (issue 15 §3): a report run ended (Stripe's names)
     REPORT_RUN_SUCCEEDED = "reporting.report_run.succeeded"
     REPORT_RUN_FAILED = "reporting.report_run.failed"

@@ -52,6 +52,9 @@ class ProviderCharge:
     currency: str  # upper case
     fee: int | None  # the fee the provider states on the charge itself, when it does
     created: int  # Unix time
+    # paygrid's attempt id when the provider carries it (Stripe's PaymentIntent metadata):
+    # matches an attempt that has no provider reference stored (its create timed out).
+    attempt_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,12 +201,15 @@ def compare_charges(ours: Sequence[PaygridCharge], theirs: Iterable[ProviderChar
     """Match charges by reference; what is left over on either side is for the caller to
     confirm (a provider lookup, a wider read of paygrid) before it is reported missing."""
     by_reference = {c.reference: c for c in theirs}
+    by_attempt = {c.attempt_id: c for c in by_reference.values() if c.attempt_id is not None}
     findings: list[Finding] = []
     unmatched_ours: list[PaygridCharge] = []
     seen: set[str] = set()
     for charge in ours:
-        provider = by_reference.get(charge.reference)
+        provider = by_reference.get(charge.reference) or by_attempt.get(charge.attempt_id)
         seen.add(charge.reference)
+        if provider is not None:
+            seen.add(provider.reference)
         if provider is None:
             if charge.attempt_status in _MONEY_IN:
                 unmatched_ours.append(charge)

@@ -18,6 +18,7 @@ RESOURCES: Final = (
     "reports",
     "settlements",
     "reconciliation",
+    "account",
     "admin",
 )
 ALL_SCOPES: Final = frozenset(f"{r}:{a}" for r in RESOURCES for a in ("read", "write"))
@@ -78,6 +79,9 @@ _RESOURCE_OF_SEGMENT: Final = {
     # resolving a discrepancy need reconciliation:write (in no role but admin).
     "reconciliation_runs": "reconciliation",
     "reconciliation_discrepancies": "reconciliation",
+    # The merchant's own account object (its time zone): read with any read role, changed
+    # with account:write (admin and standard keys), like the other settings' write scopes.
+    "account": "account",
     "admin": "admin",
     "audit_log": "admin",
     "api_keys": "admin",

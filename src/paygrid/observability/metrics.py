@@ -9,7 +9,8 @@ Two kinds of numbers:
   worker per container or pod) and let PromQL ``sum`` them. A standalone ``paygrid worker``
   serves no ``/metrics``; the in-process worker (the default) is counted by its app.
 * Gauges read from the database at scrape time: payments by status, queue depths, the age of
-  the oldest due job. They are the same whichever process answers.
+  the oldest due job, the age of the newest (verified) backup. They are the same whichever
+  process answers.
 
 Payments are a scrape-time gauge (``paygrid_payments``), not counters of transitions: status
 changes happen in the API, in workers, in provider webhooks and in status sync, possibly in
@@ -35,6 +36,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from paygrid.db import backups as backups_db
 from paygrid.db import jobs as jobs_db
 from paygrid.db import payments as payments_db
 from paygrid.db.jobs import QueueCounts
@@ -60,6 +62,8 @@ class Snapshot:
     queues: Sequence[QueueCounts] = field(default_factory=list)
     breakers: Mapping[str, CircuitState] = field(default_factory=dict)
     database_ok: bool = True
+    # Ages of the newest verified backup and of the newest of any status (None: none yet).
+    backup_ages: tuple[float | None, float | None] | None = None
 
 
 class Metrics:
@@ -141,6 +145,7 @@ class Metrics:
                 await conn.execute("SET LOCAL statement_timeout = '5s'")
                 snapshot.payments = await payments_db.count_by_status(conn)
                 snapshot.queues = await jobs_db.queue_stats(conn, now)
+                snapshot.backup_ages = _ages(await backups_db.newest(conn), now)
         except (asyncpg.PostgresError, OSError, TimeoutError) as error:
             log.warning("metrics.database_unavailable", error=type(error).__name__)
             snapshot.database_ok = False
@@ -182,6 +187,7 @@ class _ScrapeCollector(Collector):
             ],
         )
         yield from _queue_gauges(snapshot.queues)
+        yield from _backup_gauges(snapshot.backup_ages)
         yield _gauge(
             "paygrid_circuit_breaker_state",
             "Circuit breaker per connector account: 0 closed, 1 half-open, 2 open.",
@@ -206,6 +212,37 @@ def _queue_gauges(queues: Sequence[QueueCounts]) -> Iterator[Metric]:
         "Age of the oldest due job per queue (0 when nothing is due).",
         ["queue"],
         [((row.queue,), row.oldest_due_seconds or 0.0) for row in queues],
+    )
+
+
+def _ages(
+    taken: tuple[datetime | None, datetime | None], now: datetime
+) -> tuple[float | None, float | None]:
+    verified, newest = taken
+    return _age(verified, now), _age(newest, now)
+
+
+def _age(at: datetime | None, now: datetime) -> float | None:
+    return None if at is None else max((now - at).total_seconds(), 0.0)
+
+
+def _backup_gauges(ages: tuple[float | None, float | None] | None) -> Iterator[Metric]:
+    """From the ``backups`` catalog (docs/operations.md, "Backups"): +Inf when there is no
+    such backup, so an alert on the age fires; left out when the database was not read."""
+    if ages is None:
+        return
+    verified, newest = (float("inf") if age is None else age for age in ages)
+    yield _gauge(
+        "paygrid_backup_age_seconds",
+        "Age of the newest backup that paygrid backup verify passed (+Inf if none).",
+        [],
+        [((), verified)],
+    )
+    yield _gauge(
+        "paygrid_backup_newest_age_seconds",
+        "Age of the newest backup, verified or not (+Inf if none).",
+        [],
+        [((), newest)],
     )
 
 

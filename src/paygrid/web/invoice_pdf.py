@@ -14,7 +14,6 @@ from __future__ import annotations
 import unicodedata
 from pathlib import Path
 
-from fpdf import FPDF
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from paygrid.services.billing.hosted_invoice_pages import InvoicePage
@@ -28,6 +27,11 @@ _TEMPLATES = Environment(
 
 def render_pdf(page: InvoicePage) -> bytes:
     """The invoice as a PDF (A4)."""
+    # Imported here, not at the top: fpdf2 and its fontTools take most of a second to import,
+    # which every ``paygrid`` process (serve, worker, each CLI command) paid at start-up
+    # through the composition root, for PDFs that only the ``documents`` queue renders.
+    from fpdf import FPDF
+
     html = _TEMPLATES.get_template("hosted_invoice_pdf.html").render(page=page)
     pdf = FPDF(format="A4")
     pdf.core_fonts_encoding = _ENCODING

@@ -128,6 +128,7 @@ class Worker:
         self._in_flight = _InFlight()
         self._wake = asyncio.Event()
         self._stopping = False
+        self._held = False
         self._claiming: asyncio.Task[None] | None = None
         self._housekeeping: asyncio.Task[None] | None = None
         self._failures = _Failures(self.id)
@@ -186,6 +187,14 @@ class Worker:
             log.exception("worker.stop_not_recorded", worker_id=self.id)
         log.info("worker.stopped", worker_id=self.id, released=released)
 
+    def hold(self, held: bool) -> None:
+        """Stop claiming while ``held`` (jobs in flight run on, heartbeats go on), claim
+        again at once when released. Whoever embeds the worker decides when (paygrid's
+        restore fence holds every worker while the database is replaced)."""
+        self._held = held
+        if not held:
+            self._wake.set()
+
     async def _drain(self) -> list[str]:
         tasks = dict(self._in_flight.tasks)
         if not tasks:
@@ -213,7 +222,7 @@ class Worker:
             now = self._clock.now()
             timeout = config.poll_seconds
             free = config.concurrency - len(self._in_flight.tasks)
-            if free > 0:
+            if free > 0 and not self._held:
                 try:
                     jobs = await jobs_db.claim(
                         self._deps.pool, self.id, config.queues, free, config.lease_seconds, now

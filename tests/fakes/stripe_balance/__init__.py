@@ -10,6 +10,10 @@ Stripe's API (``Authorization: Bearer sk_test_...``):
 - ``GET /v1/balance_transactions`` (payout, limit, starting_after, ``expand[]=data.source``:
   the charge, refund or payout as localstripe has it), ``GET /v1/balance_transactions/{id}``.
   A payout's list holds its own ``payout`` transaction, as Stripe's does.
+  Also filtered by ``type``, ``source``, ``currency`` and ``created[gt|gte|lt|lte]``.
+- ``GET /v1/payment_intents`` and ``GET /v1/refunds`` (``lists.py``): only the objects this
+  key created (localstripe shares one store), newest first, ``created`` filters,
+  ``limit``/``starting_after``; unknown parameters are a 400. Retrieves pass through.
 
 Controls (the same Bearer key, JSON bodies):
 
@@ -18,7 +22,8 @@ Controls (the same Bearer key, JSON bodies):
   plus injected unknown charges and dashboard refunds; a source is paid out once. A non-zero
   ``net_delta`` breaks ``gross - fee = net`` on one transaction (nonsense to refuse).
 - ``POST /_fake/payouts/{id}/status`` ``{status}``: move a payout on (``paid``, ``failed`` ...).
-- ``POST /_fake/discrepancies/fee`` ``{payment_intent, fee}``: its charge's fee at payout.
+- ``POST /_fake/discrepancies/fee`` ``{payment_intent, fee}``: its charge's fee at payout
+  (after its payout: its balance transaction's fee changes, as a fee adjustment shows).
 - ``POST /_fake/discrepancies/missing_charge`` ``{payment_intent}``: localstripe's answers
   about it (and its charge) become 404s, and lists omit it.
 - ``POST /_fake/discrepancies/unknown_charge`` ``{amount, currency=usd}``: a charge made at

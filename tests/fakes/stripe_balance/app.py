@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.stripe_balance import ledger
+from tests.fakes.stripe_balance import ledger, lists
 from tests.fakes.stripe_balance.ledger import Account, Ledger
 
 Json = dict[str, Any]
@@ -46,6 +46,8 @@ class StripeBalanceFake:
         return Starlette(
             routes=[
                 Route("/v1/payouts", ctl(self.list_payouts), methods=["GET"]),
+                Route("/v1/payment_intents", ctl(self.list_intents), methods=["GET"]),
+                Route("/v1/refunds", ctl(self.list_refunds), methods=["GET"]),
                 Route("/v1/payouts/{id}", ctl(self.get_payout), methods=["GET"]),
                 Route("/v1/balance_transactions", ctl(self.list_transactions), methods=["GET"]),
                 Route("/v1/balance_transactions/{id}", ctl(self.get_transaction), methods=["GET"]),
@@ -84,6 +86,8 @@ class StripeBalanceFake:
         body: Json = answer.json()
         if answer.status_code != 200:
             raise FakeError(answer.status_code, str(body.get("error", body)))
+        if method == "POST":
+            _record_owner(self.ledger.account(key), path, body)
         return body
 
     # -- Stripe's API ---------------------------------------------------------------------
@@ -100,11 +104,14 @@ class StripeBalanceFake:
         return found
 
     async def list_transactions(self, request: Request, account: Account, key: str) -> Json:
+        _check_list(request, "balance_transaction")
         payout = request.query_params.get("payout")
         rows = [
             t
             for t in reversed(account.transactions.values())
-            if payout is None or account.payout_of.get(t["id"]) == payout
+            if (payout is None or account.payout_of.get(t["id"]) == payout)
+            and lists.created_matches(request.query_params, t["created"])
+            and lists.field_matches(request.query_params, t, ("type", "source", "currency"))
         ]
         page = _page(request, "/v1/balance_transactions", rows)
         if any(v == "data.source" for k, v in request.query_params.multi_items() if "expand" in k):
@@ -125,6 +132,37 @@ class StripeBalanceFake:
         if found is None:
             raise FakeError(404, f"No such balance transaction: '{request.path_params['id']}'")
         return found
+
+    async def list_intents(self, request: Request, account: Account, key: str) -> Json:
+        return await self._list_owned(request, account, key, "payment_intent", ("customer",))
+
+    async def list_refunds(self, request: Request, account: Account, key: str) -> Json:
+        names = ("payment_intent", "charge")
+        return await self._list_owned(request, account, key, "refund", names)
+
+    async def _list_owned(
+        self, request: Request, account: Account, key: str, kind: str, filters: tuple[str, ...]
+    ) -> Json:
+        """This key's objects of ``kind``, as Stripe lists them (``lists``)."""
+        _check_list(request, kind)
+        query = request.query_params
+        expand: list[tuple[str, str | int | float | bool | None]] = [
+            ("expand[]", e) for e in lists.expansions(query)
+        ]
+        found: list[Json] = []
+        async with httpx.AsyncClient(base_url=self.backend_url, auth=(key, ""), timeout=10) as http:
+            for object_id in reversed(account.owned[kind]):
+                answer = await http.get(f"/v1/{kind}s/{object_id}", params=expand)
+                if answer.status_code == 200:
+                    found.append(answer.json())
+        rows = [
+            _altered(account, o)
+            for o in found
+            if not _hidden(account, o)
+            and lists.created_matches(query, o["created"])
+            and lists.field_matches(query, o, filters)
+        ]
+        return _page(request, f"/v1/{kind}s", rows)
 
     # -- controls -------------------------------------------------------------------------
 
@@ -226,9 +264,20 @@ class StripeBalanceFake:
         )
 
     async def inject_fee(self, request: Request, account: Account, key: str) -> Json:
+        """The fee of the PaymentIntent's charge: at its payout, or (already paid out) a
+        later change of its balance transaction's fee, as a Stripe fee adjustment shows."""
         body = await _json(request)
-        account.fees[str(body["payment_intent"])] = int(body["fee"])
-        return {"payment_intent": body["payment_intent"], "fee": int(body["fee"])}
+        intent_id, fee = str(body["payment_intent"]), int(body["fee"])
+        account.fees[intent_id] = fee
+        intent = await self._backend(key, "GET", f"/v1/payment_intents/{intent_id}")
+        charge = intent.get("latest_charge")
+        charge_id = charge.get("id") if isinstance(charge, dict) else charge
+        for line in account.transactions.values():
+            if line["type"] == "charge" and line["source"] == charge_id:
+                line["fee"], line["net"] = fee, line["amount"] - fee
+                for detail in line["fee_details"]:
+                    detail["amount"] = fee
+        return {"payment_intent": intent_id, "fee": fee}
 
     async def inject_missing_charge(self, request: Request, account: Account, key: str) -> Json:
         body = await _json(request)
@@ -293,6 +342,8 @@ class StripeBalanceFake:
             )
         key = _secret_key(request)
         media = answer.headers.get("content-type", "application/json")
+        if key is not None and request.method == "POST" and answer.status_code == 200:
+            _record_owner(self.ledger.account(key), request.url.path, answer.json())
         if key is None or request.method != "GET" or "json" not in media:
             return Response(answer.content, answer.status_code, media_type=media)
         account = self.ledger.account(key)
@@ -304,6 +355,25 @@ class StripeBalanceFake:
         elif isinstance(body, dict):
             body = _altered(account, body)
         return JSONResponse(body, answer.status_code)
+
+
+def _record_owner(account: Account, path: str, body: object) -> None:
+    """Note that this key created the PaymentIntent or refund ``body``."""
+    kinds = {"/v1/payment_intents": "payment_intent", "/v1/refunds": "refund"}
+    kind = kinds.get(path.rstrip("/"))
+    if kind is None or not isinstance(body, dict) or not isinstance(body.get("id"), str):
+        return
+    if body["id"] not in account.owned[kind]:
+        account.owned[kind].append(body["id"])
+
+
+def _check_list(request: Request, kind: str) -> None:
+    unknown = lists.unknown_parameters(kind, request.query_params)
+    if unknown:
+        raise FakeError(400, f"Received unknown parameter: {unknown[0]}", unknown[0])
+    invalid = lists.invalid_created(request.query_params)
+    if invalid is not None:
+        raise FakeError(400, f"Invalid integer: {request.query_params[invalid]}", invalid)
 
 
 def _intent_of(obj: Json) -> str | None:
@@ -323,6 +393,9 @@ def _altered(account: Account, obj: Json) -> Json:
     if intent is None:
         return obj
     changed = dict(obj)
+    if obj.get("object") == "payment_intent" and "amount_received" not in obj:
+        # Stripe's field, which localstripe lacks: what the succeeded charge took.
+        changed["amount_received"] = obj.get("amount") if obj.get("status") == "succeeded" else 0
     if intent in account.amounts:
         changed["amount"] = account.amounts[intent]
         if "amount_received" in changed:

@@ -40,6 +40,11 @@ class Account:
     hidden: set[str] = field(default_factory=set)  # PaymentIntents missing at the provider
     extra_intents: list[str] = field(default_factory=list)  # unknown charges, to pay out
     extra_refunds: list[str] = field(default_factory=list)  # dashboard refunds, to pay out
+    # PaymentIntents and refunds this key created, oldest first (localstripe shares one
+    # store across keys; the fake's lists show a key only its own).
+    owned: dict[str, list[str]] = field(
+        default_factory=lambda: {"payment_intent": [], "refund": []}
+    )
 
 
 class Ledger:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from paygrid.api.authentication import admin_key
-from paygrid.api.dependencies import deps_of
+from paygrid.api.read_only import read_only, reads_of
 from paygrid.api.responses import COMMON_ERRORS, Page, list_response
 from paygrid.schemas.audit import AuditEntry
 from paygrid.schemas.common import ListObject
@@ -19,6 +19,7 @@ router = APIRouter(prefix="/v1/audit_log", tags=["Audit log"], responses=COMMON_
 
 
 @router.get("", response_model=ListObject[AuditEntry], summary="List audit entries")
+@read_only
 async def list_entries(
     request: Request,
     tenant: Annotated[Tenant, Depends(admin_key)],
@@ -39,7 +40,7 @@ async def list_entries(
     merchant a few seconds after they are written (`sealed`); `paygrid audit verify` checks
     the chain."""
     data, has_more = await audit.list_entries(
-        deps_of(request),
+        reads_of(request),
         tenant,
         page,
         object_id=object,

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from paygrid.api.authentication import secret_key
 from paygrid.api.dependencies import deps_of
+from paygrid.api.read_only import read_only, reads_of
 from paygrid.api.responses import COMMON_ERRORS, Page, json_response, list_response
 from paygrid.schemas.checkout_sessions import CheckoutSession, CheckoutSessionCreate, CheckoutStatus
 from paygrid.schemas.common import ListObject
@@ -34,6 +35,7 @@ async def create_session(
 
 
 @router.get("", response_model=ListObject[CheckoutSession], summary="List checkout sessions")
+@read_only
 async def list_sessions(
     request: Request,
     tenant: SecretTenant,
@@ -42,7 +44,7 @@ async def list_sessions(
     payment: Annotated[str | None, Query(description="Sessions paid by this `pay_...`.")] = None,
 ) -> Response:
     data, has_more = await checkout_sessions.list_sessions(
-        deps_of(request), tenant, page, status=status, payment=payment
+        reads_of(request), tenant, page, status=status, payment=payment
     )
     return list_response(request, data, has_more)
 

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from paygrid.api.authentication import secret_key
 from paygrid.api.dependencies import deps_of
+from paygrid.api.read_only import read_only, reads_of
 from paygrid.api.responses import COMMON_ERRORS, Page, json_response, list_response
 from paygrid.schemas.common import DeletedObject, ListObject
 from paygrid.schemas.customers import Customer, CustomerCreate, CustomerUpdate
@@ -26,13 +27,14 @@ async def create_customer(request: Request, body: CustomerCreate, tenant: Secret
 
 
 @router.get("", response_model=ListObject[Customer], summary="List customers")
+@read_only
 async def list_customers(
     request: Request,
     tenant: SecretTenant,
     page: Page,
     email: Annotated[str | None, Query(max_length=254)] = None,
 ) -> Response:
-    data, has_more = await customers.list_customers(deps_of(request), tenant, page, email)
+    data, has_more = await customers.list_customers(reads_of(request), tenant, page, email)
     return list_response(request, data, has_more)
 
 

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from paygrid.api.authentication import secret_key
 from paygrid.api.dependencies import deps_of
+from paygrid.api.read_only import read_only, reads_of
 from paygrid.api.responses import COMMON_ERRORS, Page, json_response, list_response
 from paygrid.schemas.common import ListObject
 from paygrid.schemas.events import Event
@@ -20,6 +21,7 @@ SecretTenant = Annotated[Tenant, Depends(secret_key)]
 
 
 @router.get("", response_model=ListObject[Event], summary="List events")
+@read_only
 async def list_events(
     request: Request,
     tenant: SecretTenant,
@@ -30,7 +32,9 @@ async def list_events(
     ] = None,
 ) -> Response:
     """Newest first, with cursor pagination."""
-    data, has_more = await events.list_events(deps_of(request), tenant, page, event_type=event_type)
+    data, has_more = await events.list_events(
+        reads_of(request), tenant, page, event_type=event_type
+    )
     return list_response(request, data, has_more)
 
 

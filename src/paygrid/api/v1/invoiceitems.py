@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from paygrid.api.authentication import secret_key
 from paygrid.api.dependencies import deps_of
+from paygrid.api.read_only import read_only, reads_of
 from paygrid.api.responses import COMMON_ERRORS, Page, json_response, list_response
 from paygrid.schemas.common import DeletedObject, ListObject
 from paygrid.schemas.invoices import InvoiceItem, InvoiceItemCreate
@@ -29,6 +30,7 @@ async def create_invoice_item(
 
 
 @router.get("", response_model=ListObject[InvoiceItem], summary="List invoice items")
+@read_only
 async def list_invoice_items(
     request: Request,
     tenant: SecretTenant,
@@ -42,7 +44,7 @@ async def list_invoice_items(
     ] = None,
 ) -> Response:
     data, has_more = await invoice_items.list_invoice_items(
-        deps_of(request), tenant, page, customer=customer, pending=pending
+        reads_of(request), tenant, page, customer=customer, pending=pending
     )
     return list_response(request, data, has_more)
 

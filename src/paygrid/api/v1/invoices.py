@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from paygrid.api.authentication import secret_key
 from paygrid.api.dependencies import deps_of
+from paygrid.api.read_only import read_only, reads_of
 from paygrid.api.responses import CARD_ERRORS, COMMON_ERRORS, Page, json_response, list_response
 from paygrid.domain.invoices import InvoiceStatus
 from paygrid.schemas.common import ListObject
@@ -30,6 +31,7 @@ async def create_invoice(request: Request, body: InvoiceCreate, tenant: SecretTe
 
 
 @router.get("", response_model=ListObject[Invoice], summary="List invoices")
+@read_only
 async def list_invoices(
     request: Request,
     tenant: SecretTenant,
@@ -42,7 +44,7 @@ async def list_invoices(
     ] = None,
 ) -> Response:
     data, has_more = await invoices.list_invoices(
-        deps_of(request), tenant, page, customer=customer, status=status
+        reads_of(request), tenant, page, customer=customer, status=status
     )
     return list_response(request, data, has_more)
 

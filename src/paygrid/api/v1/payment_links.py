@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from paygrid.api.authentication import secret_key
 from paygrid.api.dependencies import deps_of
+from paygrid.api.read_only import read_only, reads_of
 from paygrid.api.responses import COMMON_ERRORS, Page, json_response, list_response
 from paygrid.schemas.common import ListObject
 from paygrid.schemas.payment_links import (
@@ -35,6 +36,7 @@ async def create_link(request: Request, body: PaymentLinkCreate, tenant: SecretT
 
 
 @router.get("", response_model=ListObject[PaymentLink], summary="List payment links")
+@read_only
 async def list_links(
     request: Request,
     tenant: SecretTenant,
@@ -42,7 +44,7 @@ async def list_links(
     active: Annotated[bool | None, Query()] = None,
 ) -> Response:
     """Newest first, with cursor pagination."""
-    data, has_more = await payment_links.list_links(deps_of(request), tenant, page, active)
+    data, has_more = await payment_links.list_links(reads_of(request), tenant, page, active)
     return list_response(request, data, has_more)
 
 

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from paygrid.api.authentication import any_key, principal_of, secret_key
 from paygrid.api.dependencies import deps_of
+from paygrid.api.read_only import read_only, reads_of
 from paygrid.api.responses import CARD_ERRORS, COMMON_ERRORS, Page, json_response, list_response
 from paygrid.schemas.common import ListObject
 from paygrid.schemas.payment_methods import (
@@ -54,6 +55,7 @@ async def create_payment_method(
 
 
 @router.get("", response_model=ListObject[PaymentMethod], summary="List payment methods")
+@read_only
 async def list_payment_methods(
     request: Request,
     tenant: SecretTenant,
@@ -61,7 +63,7 @@ async def list_payment_methods(
     customer: Annotated[str | None, Query()] = None,
 ) -> Response:
     data, has_more = await payment_methods.list_payment_methods(
-        deps_of(request), tenant, page, customer
+        reads_of(request), tenant, page, customer
     )
     return list_response(request, data, has_more)
 

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from paygrid.api.authentication import secret_key
 from paygrid.api.dependencies import deps_of, idempotency_claim_of, idempotency_key_of
 from paygrid.api.lean_route import LeanRoute
+from paygrid.api.read_only import read_only, reads_of
 from paygrid.api.responses import (
     CARD_ERRORS,
     COMMON_ERRORS,
@@ -61,6 +62,7 @@ router.add_api_route(
 
 
 @router.get("", response_model=ListObject[Payment], summary="List payments")
+@read_only
 async def list_payments(
     request: Request,
     tenant: SecretTenant,
@@ -72,7 +74,7 @@ async def list_payments(
 ) -> Response:
     """Newest first, with cursor pagination."""
     data, has_more = await payments.list_payments(
-        deps_of(request),
+        reads_of(request),
         tenant,
         page,
         status=status,

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from paygrid.api.authentication import secret_key
 from paygrid.api.dependencies import deps_of
+from paygrid.api.read_only import read_only, reads_of
 from paygrid.api.responses import COMMON_ERRORS, Page, json_response, list_response
 from paygrid.domain.catalog import PriceType
 from paygrid.schemas.catalog import MAX_LOOKUP_KEY_LENGTH, Price, PriceCreate, PriceUpdate
@@ -34,6 +35,7 @@ async def create_price(request: Request, body: PriceCreate, tenant: SecretTenant
 
 
 @router.get("", response_model=ListObject[Price], summary="List prices")
+@read_only
 async def list_prices(
     request: Request,
     tenant: SecretTenant,
@@ -51,7 +53,7 @@ async def list_prices(
     the prices with any of those keys."""
     keys = tuple([*(lookup_keys or ()), *(lookup_keys_brackets or ())])
     query = PriceQuery(product, active, currency, type, keys)
-    data, has_more = await prices.list_prices(deps_of(request), tenant, page, query)
+    data, has_more = await prices.list_prices(reads_of(request), tenant, page, query)
     return list_response(request, data, has_more)
 
 

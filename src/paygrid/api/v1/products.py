@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from paygrid.api.authentication import secret_key
 from paygrid.api.dependencies import deps_of
+from paygrid.api.read_only import read_only, reads_of
 from paygrid.api.responses import COMMON_ERRORS, Page, json_response, list_response
 from paygrid.schemas.catalog import Product, ProductCreate, ProductUpdate
 from paygrid.schemas.common import DeletedObject, ListObject
@@ -25,6 +26,7 @@ async def create_product(request: Request, body: ProductCreate, tenant: SecretTe
 
 
 @router.get("", response_model=ListObject[Product], summary="List products")
+@read_only
 async def list_products(
     request: Request,
     tenant: SecretTenant,
@@ -32,7 +34,7 @@ async def list_products(
     active: Annotated[bool | None, Query(description="Only active or only archived.")] = None,
 ) -> Response:
     """Newest first, with cursor pagination."""
-    data, has_more = await products.list_products(deps_of(request), tenant, page, active)
+    data, has_more = await products.list_products(reads_of(request), tenant, page, active)
     return list_response(request, data, has_more)
 
 

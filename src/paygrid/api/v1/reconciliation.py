@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from paygrid.api.authentication import secret_key
 from paygrid.api.dependencies import deps_of
+from paygrid.api.read_only import read_only, reads_of
 from paygrid.api.responses import COMMON_ERRORS, Page, json_response, list_response
 from paygrid.domain.reconciliation import DiscrepancyStatus, DiscrepancyType
 from paygrid.schemas.common import ListObject
@@ -40,8 +41,9 @@ async def create_run(
 
 
 @router.get("", response_model=ListObject[ReconciliationRun], summary="List reconciliation runs")
+@read_only
 async def list_runs(request: Request, tenant: SecretTenant, page: Page) -> Response:
-    data, has_more = await runs.list_runs(deps_of(request), tenant, page)
+    data, has_more = await runs.list_runs(reads_of(request), tenant, page)
     return list_response(request, data, has_more)
 
 

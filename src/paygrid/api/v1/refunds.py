@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from paygrid.api.authentication import secret_key
 from paygrid.api.dependencies import deps_of, idempotency_key_of
+from paygrid.api.read_only import read_only, reads_of
 from paygrid.api.responses import CARD_ERRORS, COMMON_ERRORS, Page, json_response, list_response
 from paygrid.schemas.common import ListObject
 from paygrid.schemas.refunds import Refund, RefundCreate
@@ -31,13 +32,14 @@ async def create_refund(request: Request, body: RefundCreate, tenant: SecretTena
 
 
 @router.get("", response_model=ListObject[Refund], summary="List refunds")
+@read_only
 async def list_refunds(
     request: Request,
     tenant: SecretTenant,
     page: Page,
     payment: Annotated[str | None, Query(description="Only refunds of this payment.")] = None,
 ) -> Response:
-    data, has_more = await refunds.list_refunds(deps_of(request), tenant, page, payment)
+    data, has_more = await refunds.list_refunds(reads_of(request), tenant, page, payment)
     return list_response(request, data, has_more)
 
 

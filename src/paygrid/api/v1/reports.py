@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from paygrid.api.authentication import secret_key
 from paygrid.api.dependencies import deps_of
+from paygrid.api.read_only import read_only, reads_of
 from paygrid.api.responses import COMMON_ERRORS, Page, json_response, list_response
 from paygrid.schemas.common import ListObject
 from paygrid.schemas.reports import PaymentsSummary, ReportRun, ReportRunCreate
@@ -41,6 +42,7 @@ def _wants_csv(request: Request) -> bool:
     summary="Summarize payments",
     responses=_CSV,
 )
+@read_only
 async def payments_summary(
     request: Request,
     tenant: SecretTenant,
@@ -68,7 +70,7 @@ async def payments_summary(
     `amount_refunded`, `fee`, `net` (minor units) and `fee_pending_count`. At most 366 days
     (400 `report_window_too_large`: create a report run). `Accept: text/csv` returns the same
     rows as CSV."""
-    deps = deps_of(request)
+    deps = reads_of(request)
     checked = summary_request(
         deps.clock.now(),
         start=start,
@@ -92,8 +94,9 @@ async def create_run(request: Request, body: ReportRunCreate, tenant: SecretTena
 
 
 @runs_router.get("", response_model=ListObject[ReportRun], summary="List report runs")
+@read_only
 async def list_runs(request: Request, tenant: SecretTenant, page: Page) -> Response:
-    data, has_more = await report_runs.list_runs(deps_of(request), tenant, page)
+    data, has_more = await report_runs.list_runs(reads_of(request), tenant, page)
     return list_response(request, data, has_more)
 
 

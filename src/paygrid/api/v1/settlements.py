@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from paygrid.api.authentication import secret_key
 from paygrid.api.dependencies import deps_of
+from paygrid.api.read_only import read_only, reads_of
 from paygrid.api.responses import COMMON_ERRORS, Page, UnixTime, json_response, list_response
 from paygrid.domain.settlements import SettlementStatus
 from paygrid.schemas.common import ListObject
@@ -26,6 +27,7 @@ SecretTenant = Annotated[Tenant, Depends(secret_key)]
 
 
 @router.get("/settlements", response_model=ListObject[Settlement], summary="List settlements")
+@read_only
 async def list_settlements(
     request: Request,
     tenant: SecretTenant,
@@ -41,7 +43,7 @@ async def list_settlements(
 ) -> Response:
     """Newest first, with cursor pagination; filter by account, status and arrival date."""
     data, has_more = await queries.list_settlements(
-        deps_of(request),
+        reads_of(request),
         tenant,
         page,
         connector_account=connector_account,
@@ -79,9 +81,10 @@ async def get_settlement(request: Request, settlement_id: str, tenant: SecretTen
     response_model=ListObject[SettlementTransaction],
     summary="List a settlement's transactions",
 )
+@read_only
 async def list_transactions(
     request: Request, settlement_id: str, tenant: SecretTenant, page: Page
 ) -> Response:
     """Each transaction with the paygrid payment or refund it settles."""
-    data, has_more = await queries.list_transactions(deps_of(request), tenant, settlement_id, page)
+    data, has_more = await queries.list_transactions(reads_of(request), tenant, settlement_id, page)
     return list_response(request, data, has_more)

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from paygrid.api.authentication import secret_key
 from paygrid.api.dependencies import deps_of
+from paygrid.api.read_only import read_only, reads_of
 from paygrid.api.responses import CARD_ERRORS, COMMON_ERRORS, Page, json_response, list_response
 from paygrid.schemas.common import ListObject
 from paygrid.schemas.mandates import Mandate
@@ -36,6 +37,7 @@ async def create_setup_intent(
 
 
 @router.get("", response_model=ListObject[SetupIntent], summary="List setup intents")
+@read_only
 async def list_setup_intents(
     request: Request,
     tenant: SecretTenant,
@@ -43,7 +45,7 @@ async def list_setup_intents(
     customer: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     data, has_more = await setup_intents.list_setup_intents(
-        deps_of(request), tenant, page, customer
+        reads_of(request), tenant, page, customer
     )
     return list_response(request, data, has_more)
 

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from paygrid.api.authentication import secret_key
 from paygrid.api.dependencies import deps_of
+from paygrid.api.read_only import read_only, reads_of
 from paygrid.api.responses import CARD_ERRORS, COMMON_ERRORS, Page, json_response, list_response
 from paygrid.domain.subscriptions import SubscriptionStatus
 from paygrid.schemas.common import ListObject
@@ -49,6 +50,7 @@ async def create_subscription(
 
 
 @router.get("", response_model=ListObject[Subscription], summary="List subscriptions")
+@read_only
 async def list_subscriptions(
     request: Request,
     tenant: SecretTenant,
@@ -64,7 +66,7 @@ async def list_subscriptions(
     ] = None,
 ) -> Response:
     data, has_more = await views.list_subscriptions(
-        deps_of(request), tenant, page, customer=customer, status=status, price=price
+        reads_of(request), tenant, page, customer=customer, status=status, price=price
     )
     return list_response(request, data, has_more)
 

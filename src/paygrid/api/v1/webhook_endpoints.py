@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from paygrid.api.authentication import secret_key
 from paygrid.api.dependencies import deps_of
+from paygrid.api.read_only import read_only, reads_of
 from paygrid.api.responses import COMMON_ERRORS, Page, json_response, list_response
 from paygrid.schemas.common import DeletedObject, ListObject
 from paygrid.schemas.webhooks import (
@@ -43,8 +44,9 @@ async def create_endpoint(
 
 
 @router.get("", response_model=ListObject[WebhookEndpoint], summary="List webhook endpoints")
+@read_only
 async def list_endpoints(request: Request, tenant: SecretTenant, page: Page) -> Response:
-    data, has_more = await webhook_endpoints.list_endpoints(deps_of(request), tenant, page)
+    data, has_more = await webhook_endpoints.list_endpoints(reads_of(request), tenant, page)
     return list_response(request, data, has_more)
 
 
@@ -89,12 +91,13 @@ async def rotate_secret(request: Request, endpoint_id: str, tenant: SecretTenant
     response_model=ListObject[WebhookDelivery],
     summary="List an endpoint's deliveries",
 )
+@read_only
 async def list_deliveries(
     request: Request, endpoint_id: str, tenant: SecretTenant, page: Page
 ) -> Response:
     """Newest first; each delivery lists every attempt with its time, status code, latency,
     the first 1 KB of the response body and the error."""
-    deps = deps_of(request)
+    deps = reads_of(request)
     await webhook_endpoints.require_endpoint(deps, tenant, endpoint_id)
     data, has_more = await webhook_endpoints.list_deliveries(
         deps, tenant, page, endpoint_id=endpoint_id

@@ -23,7 +23,9 @@ from paygrid.connectors.base import (
 )
 from paygrid.connectors.paystack import mapping, webhooks
 from paygrid.connectors.paystack import reconciliation as recon_mapping
+from paygrid.connectors.paystack import resync as resync_mapping
 from paygrid.connectors.paystack import settlements as settlement_mapping
+from paygrid.connectors.resync import ProviderChargeRecord
 from paygrid.connectors.settlements import ProviderSettlement, ProviderSettlementTransaction
 from paygrid.domain.reconciliation import ProviderCharge, ProviderRefund
 
@@ -80,6 +82,7 @@ class PaystackConnector:
             channels=request.channels,
             callback_url=request.return_url,
             payment_id=request.payment_id,
+            idempotency_key=request.merchant_idempotency_key,
         )
         status, envelope = await self._send("POST", "/transaction/initialize", body)
         if status == 200:
@@ -99,6 +102,7 @@ class PaystackConnector:
             currency=request.currency,
             authorization_code=authorization_code,
             payment_id=request.payment_id,
+            idempotency_key=request.merchant_idempotency_key,
         )
         status, envelope = await self._send("POST", "/transaction/charge_authorization", body)
         if status == 200:
@@ -219,6 +223,12 @@ class PaystackConnector:
         return [
             recon_mapping.charge(item) for item in await self._newest_since("/transaction", since)
         ]
+
+    async def resync_charges(self, since: int) -> list[ProviderChargeRecord]:
+        """Transactions created at or after ``since`` with paygrid's metadata, for a
+        restore's re-sync (``GET /transaction``, newest first)."""
+        items = await self._newest_since("/transaction", since)
+        return [resync_mapping.charge_record(item) for item in items]
 
     async def reconciliation_refunds(self, since: int) -> list[ProviderRefund]:
         """Refunds created at or after ``since`` (``GET /refund``, newest first)."""

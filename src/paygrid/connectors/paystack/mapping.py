@@ -135,6 +135,22 @@ def payment_channels(channels: tuple[str, ...]) -> list[str]:
         raise UnsupportedChannel(f"Paystack does not offer the channel {error.args[0]!r}") from None
 
 
+PAYMENT_METADATA_KEY = "paygrid_payment_id"
+ATTEMPT_METADATA_KEY = "paygrid_attempt_id"
+IDEMPOTENCY_METADATA_KEY = "paygrid_idempotency_key"
+
+
+def paygrid_metadata(
+    payment_id: str, attempt_id: str, idempotency_key: str | None
+) -> dict[str, str]:
+    """What a transaction carries of ours: the payment, the attempt and the merchant's
+    Idempotency-Key (what ``paygrid restore`` re-imports a charge under)."""
+    metadata = {PAYMENT_METADATA_KEY: payment_id, ATTEMPT_METADATA_KEY: attempt_id}
+    if idempotency_key is not None:
+        metadata[IDEMPOTENCY_METADATA_KEY] = idempotency_key
+    return metadata
+
+
 def initialize_body(
     *,
     reference: str,
@@ -144,6 +160,7 @@ def initialize_body(
     channels: tuple[str, ...],
     callback_url: str,
     payment_id: str,
+    idempotency_key: str | None = None,
 ) -> dict[str, Any]:
     """The JSON for ``POST /transaction/initialize``."""
     body: dict[str, Any] = {
@@ -152,7 +169,7 @@ def initialize_body(
         "amount": amount,
         "currency": currency,
         "callback_url": callback_url,
-        "metadata": {"paygrid_payment_id": payment_id, "paygrid_attempt_id": reference},
+        "metadata": paygrid_metadata(payment_id, reference, idempotency_key),
     }
     if channels:
         body["channels"] = payment_channels(channels)
@@ -167,10 +184,11 @@ def charge_authorization_body(
     currency: str,
     authorization_code: str,
     payment_id: str,
+    idempotency_key: str | None = None,
 ) -> dict[str, Any]:
     """The JSON for ``POST /transaction/charge_authorization``; here Paystack's spec types
     ``metadata`` as a string (stringified JSON), unlike initialize's object."""
-    metadata = {"paygrid_payment_id": payment_id, "paygrid_attempt_id": reference}
+    metadata = paygrid_metadata(payment_id, reference, idempotency_key)
     return {
         "reference": reference,
         "email": email,

@@ -33,9 +33,11 @@ from paygrid.connectors.base import (
     SetupRequest,
     TokenizedCard,
 )
+from paygrid.connectors.resync import ProviderChargeRecord
 from paygrid.connectors.settlements import ProviderSettlement, ProviderSettlementTransaction
-from paygrid.connectors.stripe import mapping, payouts, webhooks
+from paygrid.connectors.stripe import listing, mapping, payouts, resync, webhooks
 from paygrid.domain.payments import AttemptOutcome
+from paygrid.domain.reconciliation import ProviderCharge, ProviderRefund
 
 T = TypeVar("T")
 EXPAND: Final = ["latest_charge"]
@@ -307,6 +309,34 @@ class StripeConnector:
     ) -> list[ProviderSettlementTransaction]:
         """The payout's balance transactions, its own transfer left out (``payouts.py``)."""
         return await payouts.payout_transactions(self._client, settlement)
+
+    async def reconciliation_charges(self, since: int) -> list[ProviderCharge]:
+        """PaymentIntents created at or after ``since``, with fees (``listing.py``)."""
+        return await listing.charges(self._client, since)
+
+    async def resync_charges(self, since: int) -> list[ProviderChargeRecord]:
+        """PaymentIntents created at or after ``since`` with paygrid's metadata, for a
+        restore's re-sync (``resync.py``)."""
+        return await resync.charges(self._client, since)
+
+    async def reconciliation_refunds(self, since: int) -> list[ProviderRefund]:
+        """Refunds created at or after ``since`` (``listing.py``)."""
+        return await listing.refunds(self._client, since)
+
+    async def charge_exists(self, attempt_id: str, reference: str) -> bool | None:
+        """Whether Stripe has this PaymentIntent: ``False`` only on a definite 404 (or a
+        complete list without the attempt), ``None`` when Stripe cannot say."""
+        try:
+            if not reference.startswith("pi_"):
+                return await self._find(attempt_id) is not None or None
+            await _call(self._client.v1.payment_intents.retrieve_async(reference))
+        except NoSuchCharge:
+            return False
+        except stripe.InvalidRequestError as error:
+            return False if error.http_status == 404 else None
+        except (OutcomeUnknown, ProviderUnreachable):
+            return None
+        return True
 
     async def tokenize_card(self, card: CardDetails) -> TokenizedCard:
         """Create a card PaymentMethod from raw card data (test mode only: real Stripe

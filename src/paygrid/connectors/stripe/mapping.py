@@ -80,6 +80,7 @@ THREE_DECIMAL_CURRENCIES: Final = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
 
 ATTEMPT_METADATA_KEY: Final = "paygrid_attempt_id"
 PAYMENT_METADATA_KEY: Final = "paygrid_payment_id"
+IDEMPOTENCY_METADATA_KEY: Final = "paygrid_idempotency_key"
 SETUP_METADATA_KEY: Final = "paygrid_setup_intent_id"
 
 # Stripe's decline_code (more specific) is consulted before its error code.
@@ -173,6 +174,8 @@ def payment_intent_params(
         },
         "expand": ["latest_charge"],
     }
+    if request.merchant_idempotency_key is not None:  # what paygrid restore re-imports under
+        params["metadata"][IDEMPOTENCY_METADATA_KEY] = request.merchant_idempotency_key
     if request.payment_method_token is not None:
         params["payment_method"] = request.payment_method_token
     if request.customer_reference is not None:

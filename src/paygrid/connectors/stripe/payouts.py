@@ -25,7 +25,7 @@ async def list_payouts(client: stripe.StripeClient, since: datetime) -> list[Pro
     found: list[ProviderSettlement] = []
     after: str | None = None
     while True:
-        page = await _read(
+        page = await read(
             client.v1.payouts.list_async(
                 {
                     "limit": PAGE_SIZE,
@@ -48,7 +48,7 @@ async def payout_transactions(
     found: list[ProviderSettlementTransaction] = []
     after: str | None = None
     while True:
-        page = await _read(
+        page = await read(
             client.v1.balance_transactions.list_async(
                 {
                     "payout": settlement.provider_id,
@@ -69,8 +69,9 @@ async def payout_transactions(
         after = page.data[-1].id
 
 
-async def _read(request: Awaitable[T]) -> T:
-    """One SDK read; transport failures classified as every Stripe call's are."""
+async def read(request: Awaitable[T], purpose: str = "settlement") -> T:
+    """One SDK read (of a settlement, or of ``purpose``); transport failures classified as
+    every Stripe call's are."""
     try:
         return await request
     except stripe.AuthenticationError as error:
@@ -79,4 +80,4 @@ async def _read(request: Awaitable[T]) -> T:
         failure = mapping.transport_failure(error)
         if failure is not None:
             raise failure from error
-        raise ConnectorError(f"Stripe refused a settlement read: {error.code}") from error
+        raise ConnectorError(f"Stripe refused a {purpose} read: {error.code}") from error

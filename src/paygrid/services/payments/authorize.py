@@ -152,6 +152,7 @@ async def _request(deps: Deps, begun: Begun) -> AuthorizeRequest:
         customer_reference=customer_reference,
         off_session=payment.off_session,
         setup_future_usage=payment.setup_future_usage is not None,
+        merchant_idempotency_key=payment.idempotency_key,
     )
 
 

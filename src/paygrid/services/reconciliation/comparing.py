@@ -50,10 +50,16 @@ async def compare_window(
     matched = compare_charges(ours, charges)
     findings = list(matched.findings)
     theirs = [c for c in matched.unmatched_theirs if bounds[0] <= c.created < bounds[1]]
-    elsewhere = await reads.charges_by_reference(pool, account, [c.reference for c in theirs])
+    # An attempt without a stored reference is read by its id (Stripe's metadata names it).
+    keys = [c.reference for c in theirs] + [c.attempt_id for c in theirs if c.attempt_id]
+    elsewhere = await reads.charges_by_reference(pool, account, keys)
     findings.extend(compare_charges(elsewhere, theirs).findings)
-    seen = {c.reference for c in elsewhere}
-    findings.extend(missing_in_paygrid(c) for c in theirs if c.reference not in seen)
+    seen = {c.reference for c in elsewhere} | {c.attempt_id for c in elsewhere}
+    findings.extend(
+        missing_in_paygrid(c)
+        for c in theirs
+        if c.reference not in seen and (c.attempt_id is None or c.attempt_id not in seen)
+    )
     findings.extend(await _refunds(pool, account, window, ours + elsewhere, refunds))
     compared = matched.compared + len(refunds)
     return Found(findings, compared, matched.unmatched_ours)

@@ -17,7 +17,7 @@ from paygrid.connectors.base import (
     OutcomeUnknown,
     ProviderUnreachable,
 )
-from paygrid.connectors.reconciliation import ReconciliationSource
+from paygrid.connectors.reconciliation import MissingChargeCheck, ReconciliationSource
 from paygrid.db import reconciliation_runs as runs_db
 from paygrid.db import transactions
 from paygrid.db.connector_accounts import get_account_unscoped
@@ -75,6 +75,8 @@ async def _reconcile(deps: Deps, run: RunRow, progress: Progress | None) -> RunR
     )
 
     async def confirm(charge: PaygridCharge) -> bool:
+        if isinstance(connector, MissingChargeCheck):
+            return await connector.charge_exists(charge.attempt_id, charge.reference) is False
         try:
             await connector.retrieve(charge.attempt_id, charge.reference)
         except NoSuchCharge:

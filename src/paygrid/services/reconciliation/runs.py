@@ -27,7 +27,7 @@ from paygrid.services.context import Tenant
 
 RUN: Final = "reconciliation.run"
 # Providers whose connectors implement ``ReconciliationSource``.
-RECONCILING_PROVIDERS: Final = ("paystack",)
+RECONCILING_PROVIDERS: Final = ("paystack", "stripe")
 
 
 async def create_run(

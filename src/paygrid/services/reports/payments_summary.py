@@ -5,7 +5,8 @@ currency's.
 
 It reads from ``deps.report_reads``, the read replica when one is configured. Only this
 read-only query goes there; nothing that writes, nor a read that must see a write just made
-(a report run's own row, for one), ever does.
+(a report run's own row, for one), ever does. The API's summary is ``@read_only``: it gets
+the replica only when the replica has caught up with the primary (``api/read_only.py``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The ``report_runs.run`` job: compute a run's summary from the reports' pool (the replica,
-when configured), render it as the synchronous endpoint's CSV and store it with the run's
+when configured and caught up: ``services/read_replica.py``), render it as the synchronous endpoint's CSV and store it with the run's
 ``succeeded`` status in one statement, with ``reporting.report_run.succeeded``.
 
 A job re-run after its worker died recomputes from the stored parameters (the same window:
@@ -22,6 +22,7 @@ from paygrid.domain.events import EventType
 from paygrid.domain.reports import ReportRunStatus
 from paygrid.schemas.reports import ReportRun
 from paygrid.services.context import Tenant
+from paygrid.services.read_replica import reads_for
 from paygrid.services.reports.parameters import summary_request
 from paygrid.services.reports.payments_summary import summary_rows, to_csv
 from paygrid.services.snapshots import emit_object
@@ -66,7 +67,9 @@ async def produce(deps: Deps, run_id: str) -> None:
         synchronous=False,
     )
     tenant = Tenant(started.merchant_id, started.livemode)
-    rows = await summary_rows(deps, tenant, request)
+    # The replica only once it has replayed every write acknowledged so far (the payments the
+    # merchant made before asking for the run included), else the primary.
+    rows = await summary_rows(await reads_for(deps), tenant, request)
     content = to_csv(request, rows)
     async with deps.pool.acquire() as conn, conn.transaction():
         done = await reports_db.succeed_run(conn, run_id, deps.clock.now(), content, len(rows))

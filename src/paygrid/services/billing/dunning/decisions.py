@@ -5,16 +5,18 @@ the caller's transaction, after the invoice's row (locked by the caller's update
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from paygrid.db import dunning as dunning_db
 from paygrid.db.dunning import AttemptLogRow, ScheduleRow
 from paygrid.db.executor import Connection
 from paygrid.db.invoices import InvoiceRow
+from paygrid.domain import dunning as domain
 from paygrid.domain.billing_settings import DunningSettings
 from paygrid.domain.dunning import Decision, DeclineClass, DunningOutcome, DunningState
 from paygrid.ids import new_id
 from paygrid.services.billing.dunning.exhaustion import apply_on_exhausted
+from paygrid.services.billing.dunning.waiting_payments import ABANDONED_MESSAGE
 
 
 def state_of(schedule: ScheduleRow) -> DunningState:
@@ -106,3 +108,34 @@ async def write_and_exhaust(
     if saved is not None and decision.exhausted:
         return await apply_on_exhausted(conn, settings, saved, now)
     return saved
+
+
+async def action_expired(
+    conn: Connection,
+    settings: DunningSettings,
+    invoice: InvoiceRow,
+    schedule: ScheduleRow,
+    payment_id: str,
+    now: datetime,
+) -> tuple[ScheduleRow, AttemptLogRow, Decision]:
+    """What an authentication left unanswered decides (its expiry, or the hosted page's
+    challenge abandoned): the attempt counts as a failure made when the challenge began,
+    ``action_expiry_hours`` before it expires, and its line in the history says so."""
+    began = (schedule.action_expires_at or now) - timedelta(hours=settings.action_expiry_hours)
+    decision = domain.after_action_expired(
+        settings, state_of(schedule), failed_at=min(began, now), expired_at=now
+    )
+    line = log_row(
+        invoice,
+        attempt=invoice.attempt_count,
+        outcome=DunningOutcome.ACTION_EXPIRED,
+        payment_id=payment_id,
+        method=await dunning_db.payment_method_of(conn, payment_id),
+        code="authentication_required",
+        decline_code=None,
+        classification=DeclineClass.ACTION,
+        message=ABANDONED_MESSAGE,
+        decision=decision,
+        now=now,
+    )
+    return schedule_after(schedule, decision, action_payment_id=None, now=now), line, decision

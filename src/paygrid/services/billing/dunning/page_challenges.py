@@ -19,9 +19,8 @@ from paygrid.db import invoices as invoices_db
 from paygrid.db import payments as payments_db
 from paygrid.db.invoices import InvoiceRow
 from paygrid.dependencies import Deps
-from paygrid.domain import dunning as domain
 from paygrid.domain import invoices as invoices_domain
-from paygrid.domain.dunning import DeclineClass, DunningOutcome
+from paygrid.domain.dunning import DeclineClass
 from paygrid.domain.events import EventType
 from paygrid.domain.invoices import InvoiceAction, InvoiceStatus
 from paygrid.domain.payments import PaymentStatus
@@ -105,23 +104,8 @@ async def count_abandoned(deps: Deps, tenant: Tenant, invoice_id: str, payment_i
                 lines = (await invoices_db.lines_of(conn, [failed.id]))[failed.id]
                 await emit(conn, failed, lines, EventType.INVOICE_PAYMENT_FAILED)
             return
-        started = (current.action_expires_at or now) - timedelta(hours=settings.action_expiry_hours)
-        decision = domain.after_action_expired(
-            settings, decisions.state_of(current), failed_at=min(started, now), expired_at=now
-        )
-        after = decisions.schedule_after(current, decision, action_payment_id=None, now=now)
-        line = decisions.log_row(
-            failed,
-            attempt=failed.attempt_count,
-            outcome=DunningOutcome.ACTION_EXPIRED,
-            payment_id=payment_id,
-            method=await dunning_db.payment_method_of(conn, payment_id),
-            code="authentication_required",
-            decline_code=None,
-            classification=DeclineClass.ACTION,
-            message=ABANDONED_MESSAGE,
-            decision=decision,
-            now=now,
+        after, line, decision = await decisions.action_expired(
+            conn, settings, failed, current, payment_id, now
         )
         saved = await decisions.write(
             conn, after, line, classification=DeclineClass.ACTION, now=now

@@ -10,16 +10,12 @@ way (``dunning.page_challenges``); one whose provider cannot cancel it stays tra
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import structlog
 
 from paygrid.db import dunning as dunning_db
 from paygrid.db import invoices as invoices_db
 from paygrid.db import payments as payments_db
 from paygrid.dependencies import Deps
-from paygrid.domain import dunning as domain
-from paygrid.domain.dunning import DeclineClass, DunningOutcome
 from paygrid.domain.invoices import InvoiceStatus
 from paygrid.domain.payments import PaymentStatus
 from paygrid.services.billing import invoice_outcomes
@@ -79,25 +75,8 @@ async def expire_if_due(deps: Deps, invoice_id: str) -> None:
         if back or locked.status is not InvoiceStatus.OPEN or not retried(locked):
             await dunning_db.clear_action(conn, row.id, payment_id)
             return
-        failed_at = (current.action_expires_at or now) - timedelta(
-            hours=settings.action_expiry_hours
-        )
-        decision = domain.after_action_expired(
-            settings, decisions.state_of(current), failed_at=failed_at, expired_at=now
-        )
-        after = decisions.schedule_after(current, decision, action_payment_id=None, now=now)
-        line = decisions.log_row(
-            locked,
-            attempt=locked.attempt_count,
-            outcome=DunningOutcome.ACTION_EXPIRED,
-            payment_id=payment_id,
-            method=await dunning_db.payment_method_of(conn, payment_id),
-            code="authentication_required",
-            decline_code=None,
-            classification=DeclineClass.ACTION,
-            message=ABANDONED_MESSAGE,
-            decision=decision,
-            now=now,
+        after, line, decision = await decisions.action_expired(
+            conn, settings, locked, current, payment_id, now
         )
         await decisions.write_and_exhaust(conn, settings, after, line, decision, now)
     log.info("invoice.action_expired", invoice=row.id, payment=payment_id)

@@ -53,6 +53,10 @@ UPCOMING_NOTICE: Final = timedelta(days=7)
 # Changes to one subscription in one pass before it yields to the others (a system clock
 # that stood still for years catches up over several passes).
 MAX_CHANGES_PER_PASS: Final = 1000
+# A renewal invoice finalized but still uncharged this long after is one a crashed pass
+# left: longer than a batch takes from its commit to its charges, so a pass does not race
+# the batch still charging it (a race would charge once anyway: the same key).
+UNCOLLECTED_GRACE: Final = timedelta(minutes=5)
 A = SubscriptionAction
 S = SubscriptionStatus
 
@@ -73,10 +77,13 @@ STEP: Final = SubscriptionStep()
 
 
 async def job(_payload: dict[str, Any], context: JobContext) -> None:
-    """Periodic: the due subscriptions of customers on the system clock."""
+    """Periodic: the due subscriptions of customers on the system clock, and those whose
+    renewal invoice a crashed pass left uncollected (``UNCOLLECTED_GRACE`` old)."""
     deps = context.deps
     now, delay = deps.clock.now(), finalize_delay(deps)
-    await process_all(deps, await subs_db.due_on_system_clock(deps.pool, now, BATCH, delay))
+    due = await subs_db.due_on_system_clock(deps.pool, now, BATCH, delay)
+    stranded = await subs_db.uncollected_on_system_clock(deps.pool, now - UNCOLLECTED_GRACE, BATCH)
+    await process_all(deps, list(dict.fromkeys([*due, *stranded])))
 
 
 def finalize_delay(deps: Deps) -> timedelta:

@@ -1,0 +1,1 @@
+"""Backups: the archive format, create, verify, list, and the catalog (issue 16 §5)."""
