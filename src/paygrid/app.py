@@ -82,6 +82,7 @@ def create_app(
         owned: list[asyncpg.Pool] = []
         background: Background | None = None
         notifications: Notifications | None = None
+        fence_watch: FenceWatch | None = None
         if deps is None:
             assert database_url is not None
             owned.append(await engine.create_pool(database_url, settings.db_pool_size))
@@ -107,6 +108,11 @@ def create_app(
             owned.extend([] if listen_pool is None else [listen_pool])
             notifications = Notifications(listen_pool or owned[0], owner="serve")
             await notifications.start()
+            # The restore's write fence, heard on the same LISTEN hub and read before any
+            # background work starts: a process started during a restore begins fenced
+            # (services/restore/fence.py).
+            fence_watch = FenceWatch(app.state.write_fence, app.state.deps)
+            await fence_watch.start(notifications)
             if settings.worker_in_process:
                 # Only an app that owns its pool runs a worker: apps built on shared deps
                 # (tests, embedders) run their own, or none.
@@ -120,10 +126,6 @@ def create_app(
             if notifications is not None
             else None
         )
-        # The restore's write fence, heard on the same LISTEN hub (services/restore/fence.py).
-        fence_watch = FenceWatch(app.state.write_fence, app.state.deps)
-        if notifications is not None:
-            await fence_watch.start(notifications)
         if owned:
             # Serving: what start-up built lives as long as the process; no collection need
             # scan it again, and young objects are collected less often.
@@ -135,7 +137,8 @@ def create_app(
         finally:
             if listener is not None:
                 await listener.stop()
-            await fence_watch.stop()
+            if fence_watch is not None:
+                await fence_watch.stop()
             if background is not None:
                 await background.stop()
             if notifications is not None:

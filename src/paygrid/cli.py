@@ -587,23 +587,22 @@ async def _work(url: str, settings: Settings, queues: tuple[str, ...]) -> None:
         )
     # LISTEN past any pooler (PAYGRID_DATABASE_DIRECT_URL); unset: a connection of ``pool``.
     listen_pool = await engine.create_listen_pool(url)
-    notifications = None if listen_pool is None else Notifications(listen_pool, owner="worker")
+    notifications = Notifications(listen_pool or pool, owner="worker")
     runner = Background(deps, settings, queues, notifications=notifications)
-    # The restore's write fence holds the worker's claims (services/restore/fence.py).
+    # The restore's write fence holds the worker's claims (services/restore/fence.py); it is
+    # read before the worker starts, so a worker started during a restore claims nothing.
     fence = WriteFence()
     fence.on_change(runner.hold)
     fence_watch = FenceWatch(fence, deps)
     try:
-        if notifications is not None:
-            await notifications.start()
+        await notifications.start()
+        await fence_watch.start(notifications)
         await runner.start()
-        await fence_watch.start(runner.notifications)
         await stop.wait()
         await fence_watch.stop()
         await runner.stop()
     finally:
-        if notifications is not None:
-            await notifications.stop()
+        await notifications.stop()
         if listen_pool is not None:
             await listen_pool.close()
         await pool.close()

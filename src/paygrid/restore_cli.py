@@ -26,7 +26,7 @@ from paygrid.db.runtime import resolve_database
 from paygrid.dependencies import Deps
 from paygrid.services.backups.archive import BackupError
 from paygrid.services.restore import restoring
-from paygrid.services.restore.restoring import RestoreOptions, RestoreReport
+from paygrid.services.restore.restoring import RestoreOptions, RestoreReport, ResyncIncomplete
 
 console = Console(soft_wrap=True, highlight=False)
 errors = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -129,6 +129,11 @@ def restore(
         options = RestoreOptions(settle_seconds=settle, retry_after=retry_after, jobs=jobs)
         try:
             report = asyncio.run(run_restore(url, file, options))
+        except ResyncIncomplete as error:
+            print_report(error.report)
+            errors.print(f"[red]error:[/red] {escape(str(error))}")
+            errors.print("The fence stays up; see `paygrid restore --reopen`.")
+            raise typer.Exit(1) from error
         except BackupError as error:
             errors.print(f"[red]error:[/red] {escape(str(error))}")
             errors.print("If the fence was raised it stays up; see `paygrid restore --reopen`.")

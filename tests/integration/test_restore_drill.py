@@ -5,6 +5,8 @@ through the Paystack fake, restore the backup behind the write fence, and check 
 - the audit chain verifies;
 - the 50 payments made after the backup are re-imported from Paystack, and retrying their
   Idempotency-Keys answers the same payments and charges nothing new at Paystack;
+- a payment created before the backup and confirmed after it gets its attempt back: it is
+  ``succeeded`` again, and retrying the confirm charges nothing;
 - the fence was seen: a write during the restore got 503 ``maintenance_restoring`` with
   Retry-After, and ``/readyz`` said ``restoring``.
 
@@ -142,12 +144,23 @@ async def test_a_restore_drill_reimports_what_was_charged_after_the_backup(
             "/v1/events?limit=100",
         ]
         expected = await _snapshot(api, paths)
+        unconfirmed = await api.post(
+            "/v1/payments",
+            {**_charge(customer, method, 7), "confirm": False, "off_session": False},
+        )
+        assert unconfirmed.status_code == 200, unconfirmed.text
+        late = unconfirmed.json()["id"]
         pool = await engine.create_pool(drill_url, 2)
         try:
             backup = await create_backup(pool, drill_url, tmp_path)
         finally:
             await pool.close()
 
+        confirm_key = f"drill-confirm-{uuid.uuid4().hex}"
+        confirmed = await api.post(
+            f"/v1/payments/{late}/confirm", {}, **{"Idempotency-Key": confirm_key}
+        )
+        assert confirmed.json()["status"] == "succeeded", confirmed.text
         keys = [f"drill-{uuid.uuid4().hex}" for _ in range(AFTER_BACKUP)]
         after: dict[str, dict[str, Any]] = {}
         for n, key in enumerate(keys):
@@ -189,7 +202,7 @@ async def test_a_restore_drill_reimports_what_was_charged_after_the_backup(
         assert set(report.timings) == {"fence", "empty", "restore", "migrate", "resync", "reopen"}
         (found,) = report.accounts
         assert len(after) >= AFTER_BACKUP
-        assert (found.imported, found.error) == (len(after), None)
+        assert (found.imported, found.reattached, found.error) == (len(after), 1, None)
 
         await _wait_until_open(http)
         assert await _snapshot(api, paths[:-2]) == {p: expected[p] for p in paths[:-2]}
@@ -210,6 +223,19 @@ async def test_a_restore_drill_reimports_what_was_charged_after_the_backup(
                 body["attempts"][-1]["provider_reference"]
                 == answered["attempts"][-1]["provider_reference"]
             )
+        # Confirmed after the backup: its attempt is back, and a retried confirm (its key
+        # unknown to the restored database) finds the payment paid, charging nothing.
+        restored = (await api.get(f"/v1/payments/{late}")).json()
+        assert restored["status"] == "succeeded", restored
+        assert (
+            restored["attempts"][-1]["provider_reference"]
+            == confirmed.json()["attempts"][-1]["provider_reference"]
+        )
+        retried = await api.post(
+            f"/v1/payments/{late}/confirm", {}, **{"Idempotency-Key": confirm_key}
+        )
+        assert retried.status_code in (200, 400, 409), retried.text
+        assert retried.status_code != 200 or retried.json()["status"] == "succeeded"
         assert await _charges_at_paystack(paystack_merchant) == charged
 
     pool = await engine.create_pool(drill_url, 2)

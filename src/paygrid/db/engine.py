@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +175,39 @@ def alembic_config(url: str) -> Any:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["database_url"] = url
     return config
+
+
+# The advisory lock migrations take (``migrations/env.py``), and a restore holds while it
+# replaces the schema, so a process starting meanwhile waits instead of migrating an empty
+# database under pg_restore ("paygrid" in ASCII, as a bigint).
+MIGRATION_LOCK = 0x70617967726964
+
+
+@asynccontextmanager
+async def migration_lock(url: str) -> AsyncIterator[None]:
+    """Hold the migrations' advisory lock (on a session of its own) while inside."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+        try:
+            yield
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+    finally:
+        await conn.close()
+
+
+def known_revision(revision: str | None) -> bool:
+    """Whether this paygrid's migrations know ``revision`` (None: an empty schema)."""
+    if revision is None:
+        return True
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    try:
+        return ScriptDirectory.from_config(alembic_config("")).get_revision(revision) is not None
+    except CommandError:
+        return False
 
 
 def upgrade(url: str, revision: str = "head") -> None:

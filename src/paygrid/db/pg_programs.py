@@ -137,7 +137,13 @@ async def _run(program: Path, args: list[str], url: str, options: tuple[str, ...
         stderr=asyncio.subprocess.PIPE,
         env=env,
     )
-    _, stderr = await process.communicate()
+    try:
+        _, stderr = await process.communicate()
+    except BaseException:  # cancelled (Ctrl-C, a timeout): never leave it running on its own
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        raise
     if process.returncode != 0:
         message = stderr.decode(errors="replace").strip()[-2000:]
         raise PgProgramError(f"{program.name} exited with {process.returncode}: {message}")

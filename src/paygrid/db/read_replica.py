@@ -4,22 +4,24 @@ had made durable when the read began.
 
 Why this rule. A client that wrote (through any API process) and then reads must see its
 write, and behind a load balancer no process knows who wrote what, nor when. The primary
-does: its WAL flush position (``pg_current_wal_flush_lsn()``) taken when the read begins is
-at or past the commit record of every write already acknowledged to any client (a commit
-is acknowledged after its WAL is flushed). A standby whose ``pg_last_wal_replay_lsn()`` has
-reached that position shows all of them. So each gated read costs one tiny statement on the
-primary (no table is touched) and, only when the replica's last known position is behind,
-one on the replica. What is cached, and why that is safe:
+does: its WAL insert position (``pg_current_wal_insert_lsn()``) taken when the read begins
+is at or past the commit record of every write already visible to any client. A standby
+whose ``pg_last_wal_replay_lsn()`` has reached that position shows all of them. So each
+gated read costs one tiny statement on the primary (no table is touched) and, only when the
+replica's last known position is behind, one on the replica. What is cached, and why that
+is safe:
 
 - the replica's replay position: it only ever grows (a standby never un-replays WAL), so a
   position seen once is a lower bound for ever after, in every request;
 - never the primary's position: it is what a write just moved.
 
-A flush position rather than the insert position, because a standby can only receive WAL
-the primary has flushed: an insert position past it (asynchronous commits waiting for the
-WAL writer) would keep the replica "behind" for up to ``wal_writer_delay`` for nothing.
-Writes made with asynchronous commit (idempotency bookkeeping, the simulator's state) are
-not shown by any read-only endpoint.
+The insert position rather than the flush position, because the workers commit
+asynchronously (``cli._work``, ``durable=False``): their writes (a payment settled by
+status sync, an invoice paid by a renewal, the events a merchant's webhook announces) are
+visible on the primary, and acknowledged by the webhook, before their WAL is flushed, so a
+flush position can be behind them. The price: while asynchronous commits keep arriving, the
+replica can look behind for up to ``wal_writer_delay`` (200 ms), and those reads go to the
+primary; a read never shows the merchant less than it was already told.
 
 A replica that fails (refuses connections, stopped, times out) is left alone for
 ``RETRY_SECONDS`` (reads go to the primary meanwhile) and then tried again; ``/readyz``
@@ -46,7 +48,7 @@ RETRY_SECONDS: Final = 5.0
 # rather go to the primary than wait for a replica in trouble.
 PROBE_TIMEOUT_SECONDS: Final = 1.0
 
-_PRIMARY_POSITION: Final = "SELECT (pg_current_wal_flush_lsn() - '0/0'::pg_lsn)::bigint"
+_PRIMARY_POSITION: Final = "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint"
 # NULL on a server that is not in recovery: not a standby, so it cannot prove it has a write.
 _REPLAYED_POSITION: Final = (
     "SELECT (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint AS paygrid_replica_position"
@@ -71,6 +73,11 @@ def replica_failure(error: BaseException) -> bool:
             asyncpg.PostgresConnectionError,
             # 40001 on a read-only standby: "canceling statement due to conflict with recovery"
             asyncpg.SerializationError,
+            # A replica whose role lost its grants (a restore without privileges) or whose
+            # schema differs from the primary's: the primary answers instead of a 500.
+            asyncpg.InsufficientPrivilegeError,
+            asyncpg.UndefinedTableError,
+            asyncpg.UndefinedColumnError,
         ),
     )
 
@@ -91,7 +98,7 @@ class ReadReplica:
 
     async def serves_read(self, primary: asyncpg.Pool) -> bool:
         """Whether a read beginning now may go to the replica: it is not failing and has
-        replayed all the primary has flushed. Costs one statement on the primary, plus one
+        replayed all the primary has written. Costs one statement on the primary, plus one
         on the replica when its known position is behind."""
         if self._retry_at is not None and self._monotonic() < self._retry_at:
             return False

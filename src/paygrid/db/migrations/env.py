@@ -17,11 +17,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from paygrid.db.engine import MIGRATION_LOCK
 from paygrid.db.url import sqlalchemy_url
-
-# The advisory lock's key: any constant that nothing else in paygrid locks ("paygrid" in
-# ASCII, as a bigint).
-MIGRATION_LOCK = 0x70617967726964
 
 
 def _run(connection: Connection) -> None:

@@ -24,6 +24,8 @@ import json
 import os
 import tarfile
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -221,6 +223,50 @@ def extract_dump(path: Path, into: Path) -> Manifest:
     return manifest
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedDump:
+    """An archive ready to restore: its manifest, its dump extracted (sha256 checked) and
+    the pg_restore that can read it into this server found."""
+
+    manifest: Manifest
+    dump_file: Path
+    bin_dir: Path
+    archive: Path
+
+
+@asynccontextmanager
+async def checked_dump(
+    database_url: str, path: Path, *, pg_bin_dir: Path | None = None
+) -> AsyncIterator[CheckedDump]:
+    """Everything a restore can check before it touches the database: the archive read,
+    its dump extracted to a temporary directory with its sha256 checked, and a pg_restore
+    of a major version that reads both the dump and this server. Raises
+    ``ArchiveUnreadable``, ``ArchiveCorrupt`` or ``RestoreFailed``; the dump is removed on
+    leaving."""
+    if pg_bin_dir is None:
+        pg_bin_dir = _configured_bin_dir()
+    with tempfile.TemporaryDirectory(prefix="paygrid-restore-") as scratch:
+        dump_file = Path(scratch) / DUMP_MEMBER
+        manifest = await asyncio.to_thread(extract_dump, path, dump_file)
+        try:
+            server = await pg_programs.server_version(database_url)
+            programs = pg_programs.bin_dir(max(server.major, manifest.pg_dump_version), pg_bin_dir)
+        except pg_programs.PgProgramError as error:
+            raise RestoreFailed(f"{path}: {error}") from error
+        yield CheckedDump(manifest, dump_file, programs, path)
+
+
+async def restore_checked(database_url: str, checked: CheckedDump, *, jobs: int = 1) -> None:
+    """pg_restore a ``checked_dump`` into the EXISTING, EMPTY database at ``database_url``;
+    it stops at the first error (``RestoreFailed``)."""
+    try:
+        await pg_programs.restore(
+            database_url, checked.dump_file, bin_dir=checked.bin_dir, jobs=jobs
+        )
+    except pg_programs.PgProgramError as error:
+        raise RestoreFailed(f"{checked.archive}: {error}") from error
+
+
 async def restore_into(
     database_url: str,
     path: Path,
@@ -234,18 +280,9 @@ async def restore_into(
     ``PAYGRID_PG_BIN_DIR`` setting, else by the server's version); ``jobs`` > 1 restores
     tables and indexes in parallel. Raises ``ArchiveUnreadable``, ``ArchiveCorrupt`` or
     ``RestoreFailed``; it never creates or drops the database."""
-    if pg_bin_dir is None:
-        pg_bin_dir = _configured_bin_dir()
-    with tempfile.TemporaryDirectory(prefix="paygrid-restore-") as scratch:
-        dump_file = Path(scratch) / DUMP_MEMBER
-        manifest = await asyncio.to_thread(extract_dump, path, dump_file)
-        try:
-            server = await pg_programs.server_version(database_url)
-            programs = pg_programs.bin_dir(max(server.major, manifest.pg_dump_version), pg_bin_dir)
-            await pg_programs.restore(database_url, dump_file, bin_dir=programs, jobs=jobs)
-        except pg_programs.PgProgramError as error:
-            raise RestoreFailed(f"{path}: {error}") from error
-    return manifest
+    async with checked_dump(database_url, path, pg_bin_dir=pg_bin_dir) as checked:
+        await restore_checked(database_url, checked, jobs=jobs)
+    return checked.manifest
 
 
 def _configured_bin_dir() -> Path | None:

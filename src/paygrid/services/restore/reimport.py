@@ -15,7 +15,7 @@ from paygrid.db import events as events_db
 from paygrid.db import payments as payments_db
 from paygrid.db.connector_accounts import ConnectorAccountRow
 from paygrid.db.engine import JsonText
-from paygrid.db.payments import AttemptRow, PaymentRow
+from paygrid.db.payments import AttemptRow, PaymentRow, Transition
 from paygrid.dependencies import Deps
 from paygrid.domain.events import EventType
 from paygrid.domain.payments import (
@@ -24,6 +24,7 @@ from paygrid.domain.payments import (
     AttemptStatus,
     CaptureMethod,
     PaymentStatus,
+    confirm_sources,
 )
 from paygrid.ids import new_id
 from paygrid.schemas.payments import Payment
@@ -32,9 +33,10 @@ from paygrid.services.payments.sync import sync_attempt
 
 async def reimport_charge(
     deps: Deps, account: ConnectorAccountRow, charge: ProviderChargeRecord
-) -> AttemptOutcome | None:
-    """Write the charge's payment back and sync it; ``None`` when it was already there (its
-    Idempotency-Key made a payment meanwhile) or the provider cannot say yet."""
+) -> bool:
+    """Write the charge's payment back and sync it (the provider may not be able to say
+    yet: status sync asks again); False when it was already there (its Idempotency-Key
+    made a payment meanwhile)."""
     assert charge.payment_id is not None and charge.attempt_id is not None
     created_at = datetime.fromtimestamp(charge.created, UTC)
     payment = _payment(account, charge, created_at, deps.clock.now())
@@ -52,7 +54,44 @@ async def reimport_charge(
         deps.pool, payment=payment, method=None, attempt=attempt, event=event
     )
     if not created:
-        return None
+        return False
+    await sync_attempt(deps, payment, attempt)
+    return True
+
+
+# Where a payment the backup has can be when an attempt made after the backup is put back
+# on it: where a confirm may begin one, or already in flight (a failover's next attempt).
+REATTACH_SOURCES = confirm_sources(attaching_method=True) | {PaymentStatus.PROCESSING}
+
+
+async def reattach_charge(
+    deps: Deps, account: ConnectorAccountRow, charge: ProviderChargeRecord
+) -> AttemptOutcome | None:
+    """A charge made after the backup for a payment paygrid has (created before the backup
+    and confirmed after it, or a later attempt of a payment just re-imported: a decline
+    then a success, a failover): its attempt is put back on the payment, moved to
+    ``processing`` as a confirm moves it, and synced, so a retry of the confirm finds the
+    payment paid instead of charging again. ``None`` when the payment belongs to another
+    merchant's account or has moved on (a person looks at it)."""
+    assert charge.payment_id is not None and charge.attempt_id is not None
+    attempt = _attempt(account, charge, datetime.fromtimestamp(charge.created, UTC))
+    move = Transition(
+        REATTACH_SOURCES,
+        PaymentStatus.PROCESSING,
+        {"connector": account.provider, "connector_account_id": account.id},
+        deps.clock.now(),
+    )
+    async with deps.pool.acquire() as conn, conn.transaction():
+        current = await payments_db.payment_by_id(conn, charge.payment_id)
+        if current is None or (current.merchant_id, current.livemode) != (
+            account.merchant_id,
+            account.livemode,
+        ):
+            return None  # never another merchant's payment, whatever the metadata says
+        payment = await payments_db.transition(conn, charge.payment_id, move)
+        if payment is None:
+            return None
+        await payments_db.insert_attempt(conn, attempt)
     return await sync_attempt(deps, payment, attempt)
 
 

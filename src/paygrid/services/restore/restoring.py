@@ -32,7 +32,12 @@ from paygrid.db import engine
 from paygrid.db import fence as fence_db
 from paygrid.db import restore as restore_db
 from paygrid.dependencies import Deps
-from paygrid.services.backups.archive import Manifest, read_manifest, restore_into
+from paygrid.services.backups.archive import (
+    BackupError,
+    Manifest,
+    checked_dump,
+    restore_checked,
+)
 from paygrid.services.restore.fence import RESTORING
 from paygrid.services.restore.resync import AccountResync, resync
 
@@ -72,24 +77,53 @@ async def restore(
 ) -> RestoreReport:
     """Restore ``archive`` into the database at ``database_url`` (a direct URL, never a
     transaction pooler's) behind the write fence; see the module's docstring."""
-    report = RestoreReport(read_manifest(archive))  # unreadable: nothing was touched
-    step = _Steps(report, progress)
-    async with step("fence", "raising the write fence"):
-        await raise_fence(database_url, clock, options.retry_after)
-        await asyncio.sleep(options.settle_seconds)  # every process hears it and drains
-    async with step("empty", "emptying the database"):
-        await _empty(database_url)
-    async with step("restore", f"restoring {archive.name}"):
-        await restore_into(database_url, archive, jobs=options.jobs)
+    # Everything that can be checked is, before anything is touched: the archive, its
+    # dump's checksum, a pg_restore that can read it into this server, and its schema.
+    async with checked_dump(database_url, archive) as checked:
+        report = RestoreReport(checked.manifest)
+        if not engine.known_revision(checked.manifest.schema_revision):
+            raise RestoreRefused(
+                f"{archive.name} was taken by a newer paygrid (schema "
+                f"{checked.manifest.schema_revision}); restore it with that version"
+            )
+        step = _Steps(report, progress)
+        async with step("fence", "raising the write fence"):
+            await raise_fence(database_url, clock, options.retry_after)
+            await asyncio.sleep(options.settle_seconds)  # every process hears it and drains
+        # A process starting meanwhile migrates only after the restore (the migrations'
+        # lock): never the empty schema pg_restore is about to fill.
+        async with engine.migration_lock(database_url):
+            async with step("empty", "emptying the database"):
+                await _empty(database_url)
+            async with step("restore", f"restoring {archive.name}"):
+                await restore_checked(database_url, checked, jobs=options.jobs)
     async with step("migrate", "migrating to head"):
         report.migrated_from = await _migrate(database_url, report.manifest)
     async with step("resync", "re-syncing with the providers"), open_deps() as deps:
         audit_db.act_as(f"restore:{archive.name}")
         report.accounts = await resync(deps, report.manifest.created_at, progress)
+    unsynced = [account for account in report.accounts if account.error is not None]
+    if unsynced:
+        # Reopening now could charge again what a provider charged after the backup.
+        raise ResyncIncomplete(report, unsynced)
     async with step("reopen", "lowering the write fence"):
         await reopen(database_url)
     log.info("restore.completed", archive=archive.name, seconds=round(report.total_seconds, 2))
     return report
+
+
+class RestoreRefused(BackupError):
+    """The archive cannot be restored by this paygrid; nothing was touched."""
+
+
+class ResyncIncomplete(BackupError):
+    """The database was restored but an account could not be re-synced: the fence stays
+    raised (``paygrid restore --reopen`` once it is dealt with)."""
+
+    def __init__(self, report: RestoreReport, unsynced: list[AccountResync]) -> None:
+        self.report = report
+        names = "; ".join(f"{a.provider} {a.account_id}: {a.error}" for a in unsynced)
+        super().__init__(f"the database is restored, but re-syncing failed for {names}")
 
 
 async def raise_fence(database_url: str, clock: Clock, retry_after: int) -> None:

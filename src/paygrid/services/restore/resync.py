@@ -26,9 +26,8 @@ from paygrid.db import reconciliation_reads as reads
 from paygrid.db import restore as restore_db
 from paygrid.db.connector_accounts import ConnectorAccountRow
 from paygrid.dependencies import Deps
-from paygrid.domain.reconciliation import ChargeState
 from paygrid.services.provider_refunds import ProviderSideRefund, import_provider_refund
-from paygrid.services.restore.reimport import reimport_charge
+from paygrid.services.restore.reimport import reattach_charge, reimport_charge
 
 log = structlog.get_logger("paygrid.restore")
 
@@ -48,7 +47,8 @@ class AccountResync:
     provider: str
     listed: int = 0
     already_known: int = 0
-    imported: int = 0
+    imported: int = 0  # payments re-made from their charges
+    reattached: int = 0  # later attempts put back on a payment paygrid has
     refunds_imported: int = 0
     skipped: list[str] = field(default_factory=list)  # why, one line each
     error: str | None = None
@@ -83,6 +83,9 @@ async def _account(deps: Deps, account: ConnectorAccountRow, since: int) -> Acco
     except ConnectorError as error:
         found.error = str(error)
         log.warning("restore.resync_failed", account_id=account.id, error=str(error))
+    except Exception as error:  # any other failure of one account: reported, fence kept up
+        found.error = f"{type(error).__name__}: {error}"
+        log.exception("restore.resync_failed", account_id=account.id)
     return found
 
 
@@ -98,19 +101,27 @@ async def _charges(
     found.already_known = len(charges) - len(unknown)
     ours = [c for c in unknown if c.payment_id is not None and c.attempt_id is not None]
     found.skipped.extend(f"{c.reference}: not made by paygrid" for c in unknown if c not in ours)
-    existing = await restore_db.existing_payments(deps.pool, [c.payment_id or "" for c in ours])
+    # A payment's attempts together, oldest first: a decline then a success, a failover.
+    attempts: dict[str, list[ProviderChargeRecord]] = {}
     for charge in ours:
-        if charge.payment_id in existing:
-            # A payment from before the backup, confirmed after it: its attempt is for a
-            # person to look at (reconciliation reports it as missing in paygrid).
-            found.skipped.append(f"{charge.reference}: {charge.payment_id} predates the backup")
-            continue
-        if charge.state is ChargeState.REQUIRES_ACTION:
-            found.skipped.append(f"{charge.reference}: never paid (abandoned at the provider)")
-            continue
-        if await reimport_charge(deps, account, charge) is not None:
+        attempts.setdefault(charge.payment_id or "", []).append(charge)
+    existing = await restore_db.existing_payments(deps.pool, list(attempts))
+    for payment_id, charges in attempts.items():
+        if payment_id not in existing:
+            first, *charges = charges
+            if not await reimport_charge(deps, account, first):
+                found.skipped.append(f"{first.reference}: {payment_id} could not be re-made")
+                continue
             found.imported += 1
-            log.info("restore.reimported_charge", payment_id=charge.payment_id)
+            log.info("restore.reimported_charge", payment_id=payment_id)
+        # Attempts made after the backup on a payment paygrid has: put back on it, so a
+        # retried confirm finds them instead of charging again.
+        for charge in charges:
+            if await reattach_charge(deps, account, charge) is None:
+                found.skipped.append(f"{charge.reference}: {payment_id} has moved on")
+                continue
+            found.reattached += 1
+            log.info("restore.reattached_charge", payment_id=payment_id)
 
 
 async def _refunds(
