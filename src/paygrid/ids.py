@@ -12,7 +12,9 @@ millisecond changes. The ids are the same format, parseable by any ULID library.
 
 from __future__ import annotations
 
+import hashlib
 import os
+from datetime import datetime
 from typing import Final
 
 from paygrid.clock import wall_milliseconds
@@ -122,3 +124,17 @@ def milliseconds_of(object_id: str) -> int | None:
 
 
 _CROCKFORD_SET: Final = frozenset(CROCKFORD)
+
+
+def derived_id(prefix: str, at: datetime, *names: str) -> str:
+    """The id of the one object ``names`` name, made at ``at``: the same on every call, in
+    every process and database. Its time part is ``at``'s (so it sorts with the ids made
+    then) and its random part the first 80 bits of a BLAKE2b hash of ``names``. For objects
+    that must come back under the same id when made again from the same facts (a
+    subscription's invoice for one period, re-made after a restore, so that the key of its
+    charge is the one the provider already saw); never for ids that must be unguessable."""
+    millisecond = int(at.timestamp() * 1000)
+    digest = hashlib.blake2b("\x1f".join(names).encode(), digest_size=10).digest()
+    bits = int.from_bytes(digest, "big")
+    random_part = "".join(CROCKFORD[(bits >> shift) & 31] for shift in range(75, -1, -5))
+    return f"{prefix}_{_time_prefix(millisecond)}{_PAIRS[millisecond & 1023]}{random_part}"

@@ -7,6 +7,7 @@ retrying those keys answers the same payments and creates no PaymentIntent."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from paygrid.config import Settings
 from paygrid.db import engine
 from paygrid.restore_cli import deps_opener
 from paygrid.services.backups.create import create_backup
+from paygrid.services.billing.subscriptions.schedule import STEP
 from paygrid.services.merchants import create_merchant
 from paygrid.services.restore import restoring
 from paygrid.services.restore.restoring import RestoreOptions
@@ -24,7 +26,10 @@ from tests.conftest import SUCCESS_CARD, Api, card
 from tests.fakes.stripe_balance import StripeFake
 from tests.fakes.stripe_balance.server import StripeFakeAccount
 from tests.integration.test_restore_drill import _wait_until_open, drill_url, serving
+from tests.integration.test_saved_methods_stripe import _saving
 from tests.integration.test_settlements_stripe import _pay, _stripe_account
+from tests.integration.test_subscriptions import T0, invoices_of, monthly_price, move, ok, subscribe
+from tests.integration.test_test_clocks import billing_worker, create_clock
 
 __all__ = ["drill_url"]  # the fixture, shared with the Paystack drill
 
@@ -101,4 +106,60 @@ async def test_a_restore_reimports_what_stripe_charged_after_the_backup(
                 body["attempts"][-1]["provider_reference"]
                 == answered["attempts"][-1]["provider_reference"]
             )
+        assert await _payment_intents(stripe) == intents
+
+
+async def test_a_renewal_charged_after_the_backup_is_not_charged_again_after_the_restore(
+    drill_url: str, settings: Settings, tmp_path: Path, stripe_fake: StripeFake
+) -> None:
+    """A subscription renews (and is charged at Stripe) after the backup; the restored
+    database renews that period again: the invoice comes back under its old id (derived
+    from the subscription and period), its charge's key is the one the re-sync re-imported
+    the payment under, and Stripe sees no new PaymentIntent."""
+    pool = await engine.create_pool(drill_url, 2)
+    try:
+        merchant = await create_merchant(pool, f"Stripe renewals {uuid.uuid4().hex[:6]}")
+    finally:
+        await pool.close()
+    open_deps = deps_opener(drill_url, settings)
+    async with serving(settings, drill_url) as http:
+        api = Api(http, merchant.key("secret", livemode=False))
+        _account, stripe = await _stripe_account(api, stripe_fake)
+        clock = await create_clock(api, T0)
+        email = f"renewal-{uuid.uuid4().hex[:12]}@example.com"
+        customer = ok(await api.post("/v1/customers", {"email": email, "test_clock": clock["id"]}))
+        saving = ok(await api.post("/v1/payments", _saving(customer["id"], SUCCESS_CARD)))
+        default = {"invoice_settings": {"default_payment_method": saving["payment_method"]}}
+        ok(await api.post(f"/v1/customers/{customer['id']}", default))
+        assert (await subscribe(api, customer["id"], await monthly_price(api, 2900)))[
+            "status"
+        ] == "active"
+        pool = await engine.create_pool(drill_url, 2)
+        try:
+            backup = await create_backup(pool, drill_url, tmp_path)
+        finally:
+            await pool.close()
+
+        async with open_deps() as deps, billing_worker(deps, STEP):
+            await move(api, clock["id"], T0 + timedelta(days=32))
+        renewal = (await invoices_of(api, customer["id"]))[-1]
+        assert (renewal["billing_reason"], renewal["status"]) == ("subscription_cycle", "paid")
+        intents = await _payment_intents(stripe)
+
+        report = await restoring.restore(
+            drill_url, backup.path, open_deps, SYSTEM_CLOCK, RestoreOptions(settle_seconds=0.2)
+        )
+        (found,) = report.accounts
+        assert (found.imported, found.error) == (1, None)
+        await _wait_until_open(http)
+        # The restored clock stands where the backup left it: the period renews again.
+        assert len(await invoices_of(api, customer["id"])) == 1
+        async with open_deps() as deps, billing_worker(deps, STEP):
+            await move(api, clock["id"], T0 + timedelta(days=32))
+        invoices = await invoices_of(api, customer["id"])
+        assert [(i["billing_reason"], i["status"]) for i in invoices] == [
+            ("subscription_create", "paid"),
+            ("subscription_cycle", "paid"),
+        ]
+        assert (invoices[-1]["id"], invoices[-1]["payment"]) == (renewal["id"], renewal["payment"])
         assert await _payment_intents(stripe) == intents

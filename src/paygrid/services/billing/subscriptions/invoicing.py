@@ -23,7 +23,7 @@ from paygrid.domain.events import EventType
 from paygrid.domain.invoices import BillingReason, CollectionMethod, InvoiceStatus, LineType
 from paygrid.domain.proration import ProrationKind, ProrationLine, prorate, remaining_seconds
 from paygrid.domain.subscriptions import SubscriptionAction, SubscriptionStatus
-from paygrid.ids import new_id
+from paygrid.ids import derived_id, new_id
 from paygrid.schemas.invoices import Invoice, InvoicePay
 from paygrid.services.billing import invoice_payments, invoices
 from paygrid.services.billing.subscriptions import finalize_delays
@@ -37,13 +37,26 @@ def tenant_of(row: SubscriptionRow) -> Tenant:
     return Tenant(row.merchant_id, row.livemode)
 
 
+CYCLE = BillingReason.SUBSCRIPTION_CYCLE
+
+
+def period_invoice_id(sub: SubscriptionRow, period: Period) -> str:
+    """A renewal invoice's id: derived from its subscription and period (unique together),
+    so the invoice of a period is the same object however often it is made. After a restore
+    (``paygrid restore``) the schedule renews a period again that was renewed and charged
+    after the backup: the invoice comes back under its old id, its charge's key
+    (``invoice:<id>:attempt:<n>``) is the one the re-sync re-imported the payment under, and
+    the charge finds that payment instead of charging the customer a second time."""
+    return derived_id("in", period.start, sub.id, period.start.isoformat())
+
+
 def draft(
     sub: SubscriptionRow, reason: BillingReason, period: Period | None, now: datetime
 ) -> InvoiceRow:
     """A draft invoice of ``sub``; ``period`` (its start unique per subscription) for a
     period's invoice, None for an invoice of prorations only."""
     return InvoiceRow(
-        id=new_id("in"),
+        id=period_invoice_id(sub, period) if reason is CYCLE and period else new_id("in"),
         merchant_id=sub.merchant_id,
         livemode=sub.livemode,
         customer_id=sub.customer_id,
