@@ -2,7 +2,8 @@
 backup (localstripe behind the Stripe fake of tests/fakes/stripe_balance, whose
 PaymentIntent list filters by ``created`` and shows each secret key only its own objects)
 are re-imported from their PaymentIntents' metadata under their ids and Idempotency-Keys;
-retrying those keys answers the same payments and creates no PaymentIntent."""
+retrying those keys answers the same payments and creates no PaymentIntent; a refund made
+after the backup comes back under its id and key, and its retry refunds nothing more."""
 
 from __future__ import annotations
 
@@ -53,6 +54,12 @@ async def _payment_intents(stripe: StripeFakeAccount) -> int:
     return len(listed.json()["data"])
 
 
+async def _refunds(stripe: StripeFakeAccount) -> int:
+    listed = await stripe.api("GET", "/v1/refunds", limit=100)
+    assert listed.status_code == 200, listed.text
+    return len(listed.json()["data"])
+
+
 async def test_a_restore_reimports_what_stripe_charged_after_the_backup(
     drill_url: str, settings: Settings, tmp_path: Path, stripe_fake: StripeFake
 ) -> None:
@@ -76,7 +83,12 @@ async def test_a_restore_reimports_what_stripe_charged_after_the_backup(
             made = await api.post("/v1/payments", _purchase(20_000 + n), **{"Idempotency-Key": key})
             assert made.status_code == 200 and made.json()["status"] == "succeeded", made.text
             after[key] = made.json()
+        refund_key = f"stripe-drill-refund-{uuid.uuid4().hex}"
+        refunding = {"payment": before, "amount": 4_000}
+        refund = await api.post("/v1/refunds", refunding, **{"Idempotency-Key": refund_key})
+        assert refund.status_code == 200 and refund.json()["status"] == "succeeded", refund.text
         intents = await _payment_intents(stripe)
+        refunds = await _refunds(stripe)
 
         report = await restoring.restore(
             drill_url,
@@ -88,6 +100,7 @@ async def test_a_restore_reimports_what_stripe_charged_after_the_backup(
         (found,) = report.accounts
         assert (found.provider, found.error) == ("stripe", None)
         assert (found.imported, found.already_known) == (AFTER_BACKUP, 1)
+        assert found.refunds_imported == 1
 
         await _wait_until_open(http)
         assert (await api.get(f"/v1/payments/{before}")).json()["status"] == "succeeded"
@@ -107,6 +120,13 @@ async def test_a_restore_reimports_what_stripe_charged_after_the_backup(
                 == answered["attempts"][-1]["provider_reference"]
             )
         assert await _payment_intents(stripe) == intents
+        # The refund made after the backup is back under its id and the merchant's key (from
+        # its Stripe metadata): the retry answers it, and Stripe refunds nothing more.
+        again = await api.post("/v1/refunds", refunding, **{"Idempotency-Key": refund_key})
+        assert again.status_code == 200, again.text
+        assert (again.json()["id"], again.json()["status"]) == (refund.json()["id"], "succeeded")
+        assert (await api.get(f"/v1/payments/{before}")).json()["amount_refunded"] == 4_000
+        assert await _refunds(stripe) == refunds
 
 
 async def test_a_renewal_charged_after_the_backup_is_not_charged_again_after_the_restore(

@@ -162,10 +162,18 @@ class Connector(Protocol):
         ...
 
     async def refund(
-        self, provider_reference: str, amount: int, idempotency_key: str
+        self,
+        provider_reference: str,
+        amount: int,
+        idempotency_key: str,
+        *,
+        merchant_idempotency_key: str | None = None,
     ) -> OperationResult:
         """Return ``amount`` of captured money to the customer. ``pending`` when the
-        provider settles refunds later."""
+        provider settles refunds later. ``idempotency_key`` is paygrid's refund id when a
+        refund of the API makes the call; ``merchant_idempotency_key`` the merchant's key of
+        that refund: providers that keep metadata store both with the refund, so that
+        ``paygrid restore`` re-imports it under them."""
         ...
 
     async def retrieve_refund(self, refund_reference: str) -> OperationResult:

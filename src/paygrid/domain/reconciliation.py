@@ -65,6 +65,10 @@ class ProviderRefund:
     currency: str
     succeeded: bool
     created: int
+    # What paygrid stored with a refund it made (providers with metadata): its refund id
+    # and the merchant's Idempotency-Key, which a restore re-imports the refund under.
+    refund_id: str | None = None
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

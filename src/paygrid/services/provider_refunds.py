@@ -34,6 +34,10 @@ class ProviderSideRefund:
     provider_reference: str
     amount: int
     currency: str
+    # A refund paygrid made, re-imported by a restore: its own id and the merchant's key
+    # (from the provider's metadata), so that the merchant's retry finds it.
+    refund_id: str | None = None
+    idempotency_key: str | None = None
 
 
 async def import_provider_refund(
@@ -49,7 +53,7 @@ async def import_provider_refund(
         )
         if payment is None:
             return None
-        key = f"provider_refund:{refund.provider_reference}"
+        key = refund.idempotency_key or f"provider_refund:{refund.provider_reference}"
         existing = await refunds_db.find_by_idempotency_key(conn, payment.id, key)
         if existing is None and refund.currency == payment.currency.strip().upper():
             existing = await _insert(deps, conn, payment.currency, refund, key)
@@ -68,7 +72,7 @@ async def _insert(
         return None
     created = await refunds_db.insert_refund(
         conn,
-        refund_id=new_id("re"),
+        refund_id=refund.refund_id or new_id("re"),
         merchant_id=refund.merchant_id,
         livemode=refund.livemode,
         payment_id=refund.payment_id,

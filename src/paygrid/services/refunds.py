@@ -143,7 +143,12 @@ async def _execute(
         outcome = await provider_operations.call(
             deps,
             attempt,
-            lambda _attempt_id: connector.refund(reference, refund.amount, refund.id),
+            lambda _attempt_id: connector.refund(
+                reference,
+                refund.amount,
+                refund.id,
+                merchant_idempotency_key=refund.idempotency_key,
+            ),
             payment_id=payment.id,
             repeat=repeat,
         )

@@ -55,7 +55,12 @@ class ThirdpayConnector:
         return OperationResult(False, provider_reference, "thirdpay_has_no_void")
 
     async def refund(
-        self, provider_reference: str, amount: int, idempotency_key: str
+        self,
+        provider_reference: str,
+        amount: int,
+        idempotency_key: str,
+        *,
+        merchant_idempotency_key: str | None = None,
     ) -> OperationResult:
         return OperationResult(True, f"tp_re_{idempotency_key}")
 

@@ -134,7 +134,12 @@ class PaystackConnector:
         raise mapping.UnsupportedOperation("Paystack has no void")
 
     async def refund(
-        self, provider_reference: str, amount: int, idempotency_key: str
+        self,
+        provider_reference: str,
+        amount: int,
+        idempotency_key: str,
+        *,
+        merchant_idempotency_key: str | None = None,
     ) -> OperationResult:
         """Create a refund; Paystack settles refunds later, so the result is usually
         ``pending`` with the refund id to sync. Paystack has no idempotency key for refunds:

@@ -361,7 +361,12 @@ class SimulatorConnector:
         return await self._operation("void", provider_reference, 0, idempotency_key)
 
     async def refund(
-        self, provider_reference: str, amount: int, idempotency_key: str
+        self,
+        provider_reference: str,
+        amount: int,
+        idempotency_key: str,
+        *,
+        merchant_idempotency_key: str | None = None,
     ) -> OperationResult:
         return await self._operation("refund", provider_reference, amount, idempotency_key)
 

@@ -276,13 +276,25 @@ class StripeConnector:
         return mapping.void_result(intent.to_dict())
 
     async def refund(
-        self, provider_reference: str, amount: int, idempotency_key: str
+        self,
+        provider_reference: str,
+        amount: int,
+        idempotency_key: str,
+        *,
+        merchant_idempotency_key: str | None = None,
     ) -> OperationResult:
-        """Refund ``amount`` of the PaymentIntent; ``pending`` while Stripe settles it."""
+        """Refund ``amount`` of the PaymentIntent; ``pending`` while Stripe settles it. The
+        refund's metadata names paygrid's refund and the merchant's key, for a restore."""
         try:
             refund = await _call(
                 self._client.v1.refunds.create_async(
-                    {"payment_intent": provider_reference, "amount": amount},
+                    {
+                        "payment_intent": provider_reference,
+                        "amount": amount,
+                        "metadata": mapping.refund_metadata(
+                            idempotency_key, merchant_idempotency_key
+                        ),
+                    },
                     {"idempotency_key": idempotency_key},
                 )
             )

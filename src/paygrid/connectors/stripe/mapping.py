@@ -82,6 +82,17 @@ ATTEMPT_METADATA_KEY: Final = "paygrid_attempt_id"
 PAYMENT_METADATA_KEY: Final = "paygrid_payment_id"
 IDEMPOTENCY_METADATA_KEY: Final = "paygrid_idempotency_key"
 SETUP_METADATA_KEY: Final = "paygrid_setup_intent_id"
+REFUND_ID_METADATA_KEY: Final = "paygrid_refund_id"
+
+
+def refund_metadata(refund_id: str, merchant_idempotency_key: str | None) -> dict[str, str]:
+    """What a refund carries to Stripe for ``paygrid restore``: paygrid's refund id (the
+    call's own key) and, when the merchant sent one, its Idempotency-Key."""
+    tags = {REFUND_ID_METADATA_KEY: refund_id}
+    if merchant_idempotency_key is not None:
+        tags[IDEMPOTENCY_METADATA_KEY] = merchant_idempotency_key
+    return tags
+
 
 # Stripe's decline_code (more specific) is consulted before its error code.
 _BY_DECLINE_CODE: Final[dict[str, DeclineCode]] = {

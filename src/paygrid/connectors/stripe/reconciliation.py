@@ -15,6 +15,8 @@ from typing import assert_never
 from paygrid.connectors.base import ConnectorError
 from paygrid.connectors.stripe.mapping import (
     ATTEMPT_METADATA_KEY,
+    IDEMPOTENCY_METADATA_KEY,
+    REFUND_ID_METADATA_KEY,
     IntentStatus,
     Json,
     RefundStatus,
@@ -88,6 +90,9 @@ def refund(item: Json, intent_of_charge: Mapping[str, str]) -> ProviderRefund | 
         intent = intent_of_charge.get(charge_id) if charge_id is not None else None
     if intent is None:
         return None
+    metadata = item.get("metadata")
+    tags = metadata if isinstance(metadata, Mapping) else {}
+    refund_id, key = tags.get(REFUND_ID_METADATA_KEY), tags.get(IDEMPOTENCY_METADATA_KEY)
     return ProviderRefund(
         reference=_text(item, "id"),
         charge_reference=intent,
@@ -95,6 +100,8 @@ def refund(item: Json, intent_of_charge: Mapping[str, str]) -> ProviderRefund | 
         currency=_text(item, "currency").upper(),
         succeeded=refund_succeeded(status_of(RefundStatus, item)),
         created=_integer(item, "created"),
+        refund_id=refund_id if isinstance(refund_id, str) and refund_id.startswith("re_") else None,
+        idempotency_key=key if isinstance(key, str) else None,
     )
 
 

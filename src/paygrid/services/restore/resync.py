@@ -154,6 +154,8 @@ async def _refunds(
                 provider_reference=refund.reference,
                 amount=refund.amount,
                 currency=refund.currency,
+                refund_id=refund.refund_id,
+                idempotency_key=refund.idempotency_key,
             ),
         )
         if imported is not None:
