@@ -97,7 +97,8 @@ async def test_pgbouncer_pools_transactions_and_breaks_the_statement_cache(
                 return pid
 
         backends = set(await asyncio.gather(*(one(i) for i in range(30))))
-        assert 1 <= len(backends) <= POOL_SIZE
+        # 30 clients at once, their statements on no more server connections than the pool.
+        assert len(backends) <= POOL_SIZE < 30
         pools = [row for row in _admin(bouncer, "SHOW POOLS") if row["database"] == name]
         assert pools and int(pools[0]["cl_active"]) + int(pools[0]["cl_waiting"]) == 30
         assert pool.get_size() == 30
