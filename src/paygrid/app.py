@@ -51,6 +51,7 @@ from paygrid.clock import SYSTEM_CLOCK
 from paygrid.config import Settings
 from paygrid.dashboard import routes as dashboard
 from paygrid.db import engine
+from paygrid.db.fence import ProcessRole
 from paygrid.db.listener import Notifications
 from paygrid.dependencies import Deps
 from paygrid.observability import tracing
@@ -111,13 +112,14 @@ def create_app(
             # The restore's write fence, heard on the same LISTEN hub and read before any
             # background work starts: a process started during a restore begins fenced
             # (services/restore/fence.py).
-            fence_watch = FenceWatch(app.state.write_fence, app.state.deps)
+            fence_watch = FenceWatch(app.state.write_fence, app.state.deps, ProcessRole.SERVE)
             await fence_watch.start(notifications)
             if settings.worker_in_process:
                 # Only an app that owns its pool runs a worker: apps built on shared deps
                 # (tests, embedders) run their own, or none.
                 background = Background(app.state.deps, settings, notifications=notifications)
                 app.state.write_fence.on_change(background.hold)  # held while restoring
+                app.state.write_fence.count(background.jobs_in_flight)  # and drained
                 await background.start()
         app.state.authenticator = Authenticator(app.state.deps.pool, app.state.deps.lookups)
         # Only an app that owns its pool caches lookups: it listens for their changes.
@@ -137,10 +139,10 @@ def create_app(
         finally:
             if listener is not None:
                 await listener.stop()
-            if fence_watch is not None:
-                await fence_watch.stop()
             if background is not None:
                 await background.stop()
+            if fence_watch is not None:  # after its jobs: a restore waits for those
+                await fence_watch.stop()
             if notifications is not None:
                 await notifications.stop()
             await close_storage(app.state.rate_limit_storage)

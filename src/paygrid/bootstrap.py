@@ -279,6 +279,10 @@ class Background:
         being replaced, nor from the restored one before its re-sync with the providers."""
         self.worker.hold(retry_after is not None)
 
+    def jobs_in_flight(self) -> int:
+        """A ``WriteFence`` counter: the jobs still running (the restore waits for 0)."""
+        return self.worker.in_flight
+
     async def stop(self) -> None:
         """Stop dispatching (a batch in progress commits or rolls back whole), stop the
         worker gracefully, then close the broker connection its publish jobs used."""

@@ -32,6 +32,7 @@ from paygrid.db import customers as customers_db
 from paygrid.db import engine
 from paygrid.db import merchants as merchants_db
 from paygrid.db.embedded import EmbeddedPostgres, Supervisor
+from paygrid.db.fence import ProcessRole
 from paygrid.db.listener import Notifications
 from paygrid.db.merchants import ApiKeyRow
 from paygrid.db.runtime import resolve_database
@@ -144,9 +145,12 @@ def _with_database(work: Callable[[asyncpg.Pool, str], Awaitable[T]]) -> T:
 
         async def main() -> T:
             audit_db.act_as(f"cli:{getpass.getuser()}")  # what the command changes is its own
-            pool = await engine.create_pool(url, 2)
+            # Past any pooler when a direct URL is set: a backup holds one snapshot
+            # transaction for its whole read, which a transaction pooler would pin anyway.
+            direct = engine.direct_url(url)
+            pool = await engine.create_pool(direct, 2, pooler=False if direct != url else None)
             try:
-                return await work(pool, engine.direct_url(url))
+                return await work(pool, direct)
             finally:
                 await pool.close()
 
@@ -593,14 +597,15 @@ async def _work(url: str, settings: Settings, queues: tuple[str, ...]) -> None:
     # read before the worker starts, so a worker started during a restore claims nothing.
     fence = WriteFence()
     fence.on_change(runner.hold)
-    fence_watch = FenceWatch(fence, deps)
+    fence.count(runner.jobs_in_flight)  # a restore waits for these to finish
+    fence_watch = FenceWatch(fence, deps, ProcessRole.WORKER)
     try:
         await notifications.start()
         await fence_watch.start(notifications)
         await runner.start()
         await stop.wait()
-        await fence_watch.stop()
         await runner.stop()
+        await fence_watch.stop()  # after the jobs: a restore waits for those
     finally:
         await notifications.stop()
         if listen_pool is not None:

@@ -77,7 +77,8 @@ def print_report(report: RestoreReport) -> None:
     steps.add_row("[bold]total[/bold]", f"[bold]{report.total_seconds:.2f}[/bold]")
     console.print(steps)
     accounts = Table(
-        "account", "provider", "listed", "known", "re-imported", "refunds", "note",
+        "account", "provider", "listed", "known", "re-imported", "refunds", "answered",
+        "note",
         title="Re-sync since the backup",
     )  # fmt: skip
     for found in report.accounts:
@@ -89,9 +90,38 @@ def print_report(report: RestoreReport) -> None:
             str(found.already_known),
             str(found.imported),
             str(found.refunds_imported),
+            str(found.refunds_reattached),
             f"[red]{escape(note)}[/red]" if found.error else escape(note),
         )
     console.print(accounts if report.accounts else "No connector accounts to re-sync.")
+
+
+def _options(
+    drain_timeout: float, settle: float | None, retry_after: int, jobs: int
+) -> RestoreOptions:
+    """The restore's options from the command line (warning about a deprecated one)."""
+    if settle is not None:  # the fixed sleep it set gave way to the drain
+        errors.print(
+            "[yellow]warning:[/yellow] --settle is deprecated and ignored; "
+            "the restore waits for what is in flight (--drain-timeout)"
+        )
+    return RestoreOptions(drain_timeout_seconds=drain_timeout, retry_after=retry_after, jobs=jobs)
+
+
+def _restore_and_report(url: str, file: Path, options: RestoreOptions) -> None:
+    """Run the restore and print its summary, or why it failed (exit code 1)."""
+    try:
+        report = asyncio.run(run_restore(url, file, options))
+    except ResyncIncomplete as error:
+        print_report(error.report)
+        errors.print(f"[red]error:[/red] {escape(str(error))}")
+        errors.print("The fence stays up; see `paygrid restore --reopen`.")
+        raise typer.Exit(1) from error
+    except BackupError as error:
+        errors.print(f"[red]error:[/red] {escape(str(error))}")
+        errors.print("If the fence was raised it stays up; see `paygrid restore --reopen`.")
+        raise typer.Exit(1) from error
+    print_report(report)
 
 
 def restore(
@@ -105,9 +135,15 @@ def restore(
         bool,
         typer.Option("--reopen", help="Only lower a fence a failed restore left raised."),
     ] = False,
-    settle: Annotated[
-        float, typer.Option(help="Seconds between raising the fence and touching the data.")
-    ] = 2.0,
+    drain_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds to wait, after raising the fence, for the requests and jobs in "
+            "flight to finish; refused (nothing emptied) past it.",
+            min=0,
+        ),
+    ] = 90.0,
+    settle: Annotated[float | None, typer.Option(hidden=True, help="Deprecated: ignored.")] = None,
     retry_after: Annotated[
         int, typer.Option(help="The Retry-After fenced requests are answered with.")
     ] = 30,
@@ -126,19 +162,7 @@ def restore(
             raise typer.BadParameter("FILE is required (or --reopen)")
         if not yes:
             typer.confirm(f"Replace everything in the database with {file.name}?", abort=True)
-        options = RestoreOptions(settle_seconds=settle, retry_after=retry_after, jobs=jobs)
-        try:
-            report = asyncio.run(run_restore(url, file, options))
-        except ResyncIncomplete as error:
-            print_report(error.report)
-            errors.print(f"[red]error:[/red] {escape(str(error))}")
-            errors.print("The fence stays up; see `paygrid restore --reopen`.")
-            raise typer.Exit(1) from error
-        except BackupError as error:
-            errors.print(f"[red]error:[/red] {escape(str(error))}")
-            errors.print("If the fence was raised it stays up; see `paygrid restore --reopen`.")
-            raise typer.Exit(1) from error
-        print_report(report)
+        _restore_and_report(url, file, _options(drain_timeout, settle, retry_after, jobs))
     finally:
         if embedded is not None:
             embedded.release()

@@ -207,6 +207,37 @@ async def test_partial_then_full_refund_pending_then_processed(
     assert (failed.succeeded, failed.pending) == (False, False)
 
 
+async def test_a_refund_names_paygrids_refund_and_the_merchants_key_in_its_note(
+    connector: PaystackConnector, paystack_merchant: FakeMerchant
+) -> None:
+    """The note ``refund`` sends is what the refund list (the restore's re-sync) reads back
+    as paygrid's refund id and the merchant's key; a dashboard refund names neither."""
+    attempt = request(amount=10_000)
+    await pay(paystack_merchant, (await connector.authorize(attempt)).redirect_url)
+    key = 'order 42 key retry ~ "x"'
+    made = await connector.refund(
+        attempt.idempotency_key, 4_000, "re_01JNOTE", merchant_idempotency_key=key
+    )
+    keyless = await connector.refund(attempt.idempotency_key, 1_000, "re_01JKEYLESS")
+    dashboard = await paystack_merchant.inject(
+        "dashboard_refund", reference=attempt.idempotency_key, amount=500
+    )
+    fetched = await paystack_merchant.api("GET", f"/refund/{made.provider_reference}")
+    assert fetched.json()["data"]["merchant_note"] == f"paygrid refund re_01JNOTE key {key}"
+
+    listed = {r.reference: r for r in await connector.reconciliation_refunds(0)}
+    assert set(listed) == {
+        made.provider_reference,
+        keyless.provider_reference,
+        str(dashboard["id"]),
+    }
+    found = [
+        (listed[str(reference)].refund_id, listed[str(reference)].idempotency_key)
+        for reference in (made.provider_reference, keyless.provider_reference, dashboard["id"])
+    ]
+    assert found == [("re_01JNOTE", key), ("re_01JKEYLESS", None), (None, None)]
+
+
 async def test_pending_refund_webhook_is_parsed(
     connector: PaystackConnector, paystack_merchant: FakeMerchant
 ) -> None:

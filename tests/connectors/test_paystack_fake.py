@@ -256,6 +256,35 @@ async def test_refunds_match_the_spec(paystack_merchant: FakeMerchant) -> None:
     assert_conforms(missing, "/refund/{id}", "get", "404")
 
 
+async def test_a_refunds_notes_are_kept_and_answered_on_create_fetch_and_list(
+    paystack_merchant: FakeMerchant,
+) -> None:
+    """``merchant_note`` and ``customer_note`` (``RefundCreate``) come back exactly on the
+    create, ``GET /refund/{id}`` and ``GET /refund``, as the spec's answers list them:
+    paygrid's restore reads its refund id and the merchant's key back from the note."""
+    await paid_transaction(paystack_merchant, "ref-noted", amount=10_000)
+    note = 'paygrid refund re_01JEXAMPLE key a key with "quotes" {and} braces ~'
+    created = await paystack_merchant.api(
+        "POST",
+        "/refund",
+        {"transaction": "ref-noted", "amount": 3_000, "merchant_note": note, "customer_note": "c"},
+    )
+    assert_conforms(created, "/refund", "post", "200")
+    refund = created.json()["data"]
+    fetched = await paystack_merchant.api("GET", f"/refund/{refund['id']}")
+    assert_conforms(fetched, "/refund/{id}", "get", "200")
+    listed = await paystack_merchant.api("GET", "/refund?perPage=10&page=1")
+    assert_conforms(listed, "/refund", "get", "200")
+    (item,) = listed.json()["data"]
+    for answer in (refund, fetched.json()["data"], item):
+        assert (answer["id"], answer["merchant_note"], answer["customer_note"]) == (
+            refund["id"],
+            note,
+            "c",
+        )
+    assert item["transaction_reference"] == "ref-noted"
+
+
 # The fields of Paystack's documented webhook samples (docs: payments/webhooks, refunds).
 CHARGE_SUCCESS_FIELDS = {
     "id", "domain", "status", "reference", "amount", "message", "gateway_response", "paid_at",

@@ -11,15 +11,21 @@ kubernetes-validate knows. kubernetes-validate only warns, and passes, when it h
 schema for a kind (a CRD); here that is an error instead, and the one CRD paygrid uses,
 the Prometheus Operator's ServiceMonitor, is checked against the JSON schema in
 deploy/kubernetes/schemas/ (its source is noted in it).
+
+On top of the schemas, paygrid's own rules (``problems``): every pod is hardened (non-root,
+read-only root filesystem, no capabilities, RuntimeDefault seccomp), and the backup
+CronJob creates then verifies the same archive, one run at a time, on its volume, straight
+to PostgreSQL. tests/deploy/test_kubernetes.py shows that each rule catches what it is for.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +49,16 @@ CRD_SCHEMAS: dict[tuple[str, str], Path] = {
 }
 
 Manifest = dict[str, Any]
+BACKUP_CRONJOB = "paygrid-backup"
+BACKUP_CLAIM = "paygrid-backups"
+# The backup script: the file `create` prints is the one `verify` gets, and PAYGRID_DATABASE_URL
+# is the direct URL (when the Secret has one) before either runs.
+BACKUP_DIRECT_URL = (
+    'export PAYGRID_DATABASE_URL="${PAYGRID_DATABASE_DIRECT_URL:-$PAYGRID_DATABASE_URL}"'
+)
+BACKUP_CREATE_THEN_VERIFY = re.compile(
+    r"^(\w+)=\$\(paygrid backup create\)\n(?:exec )?paygrid backup verify \"\$\1\"$", re.MULTILINE
+)
 
 
 class RenderError(Exception):
@@ -96,6 +112,100 @@ def validate(manifests: Sequence[Manifest], versions: Sequence[str]) -> list[Pro
     return problems
 
 
+def pod_spec(manifest: Manifest) -> dict[str, Any] | None:
+    """The pod template's spec of a Deployment, Job or CronJob; None for other kinds."""
+    spec: dict[str, Any] = manifest.get("spec") or {}
+    if manifest.get("kind") == "CronJob":
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    elif manifest.get("kind") not in {"Deployment", "Job"}:
+        return None
+    found: dict[str, Any] = (spec.get("template") or {}).get("spec") or {}
+    return found
+
+
+def problems(manifests: Sequence[Manifest]) -> list[str]:
+    """Every broken paygrid rule, as a sentence; empty when the manifests are as they must be."""
+    found: list[str] = []
+    for manifest in manifests:
+        spec = pod_spec(manifest)
+        if spec is not None:
+            found += [f"{name_of(manifest)}: {p}" for p in _hardening_problems(spec)]
+    cronjobs = [m for m in manifests if name_of(m) == f"CronJob/{BACKUP_CRONJOB}"]
+    if len(cronjobs) != 1:
+        return [*found, f"CronJob/{BACKUP_CRONJOB}: {len(cronjobs)} found, not 1"]
+    where = f"CronJob/{BACKUP_CRONJOB}"
+    found += [f"{where}: {p}" for p in _backup_problems(cronjobs[0], manifests)]
+    return found
+
+
+def _hardening_problems(spec: dict[str, Any]) -> Iterator[str]:
+    pod = spec.get("securityContext") or {}
+    if pod.get("runAsNonRoot") is not True or not pod.get("runAsUser"):
+        yield "the pod must run as a non-root user (runAsNonRoot, runAsUser)"
+    if (pod.get("seccompProfile") or {}).get("type") != "RuntimeDefault":
+        yield "the pod's seccompProfile must be RuntimeDefault"
+    if spec.get("automountServiceAccountToken") is not False:
+        yield "the pod must not mount a service account token"
+    for container in spec.get("containers") or []:
+        context = container.get("securityContext") or {}
+        name = container.get("name")
+        if context.get("readOnlyRootFilesystem") is not True:
+            yield f"container {name} must have readOnlyRootFilesystem"
+        if context.get("allowPrivilegeEscalation") is not False:
+            yield f"container {name} must not allow privilege escalation"
+        if (context.get("capabilities") or {}).get("drop") != ["ALL"]:
+            yield f"container {name} must drop ALL capabilities"
+
+
+def _backup_problems(cronjob: Manifest, manifests: Sequence[Manifest]) -> Iterator[str]:
+    spec = cronjob["spec"]
+    job = (spec.get("jobTemplate") or {}).get("spec") or {}
+    pod = pod_spec(cronjob) or {}
+    if spec.get("concurrencyPolicy") != "Forbid":
+        yield "concurrencyPolicy must be Forbid (two backups at once)"
+    if not spec.get("startingDeadlineSeconds"):
+        yield "startingDeadlineSeconds must be set"
+    if not job.get("activeDeadlineSeconds") or job.get("backoffLimit", 6) > 1:
+        yield "its Job needs activeDeadlineSeconds and backoffLimit of at most 1"
+    if pod.get("restartPolicy") != "Never":
+        yield "restartPolicy must be Never"
+    containers = pod.get("containers") or []
+    if len(containers) != 1:
+        yield "it must have exactly one container"
+        return
+    yield from _backup_container_problems(containers[0], pod, manifests)
+
+
+def _backup_container_problems(
+    container: dict[str, Any], pod: dict[str, Any], manifests: Sequence[Manifest]
+) -> Iterator[str]:
+    script = "\n".join(container.get("args") or [])
+    if container.get("command") != ["sh", "-c"] or not BACKUP_CREATE_THEN_VERIFY.search(script):
+        yield "its script must verify the very file `paygrid backup create` printed"
+    env = {e["name"]: e for e in container.get("env") or []}
+    direct = (env.get("PAYGRID_DATABASE_DIRECT_URL") or {}).get("valueFrom") or {}
+    if (
+        BACKUP_DIRECT_URL not in script.split("paygrid backup", 1)[0]
+        or (env.get("PAYGRID_DATABASE_POOLER") or {}).get("value") != "none"
+        or (direct.get("secretKeyRef") or {}).get("key") != "PAYGRID_DATABASE_DIRECT_URL"
+    ):
+        yield "it must reach PostgreSQL through PAYGRID_DATABASE_DIRECT_URL, not the pooler"
+    claims = {
+        v["name"]: v["persistentVolumeClaim"]["claimName"]
+        for v in pod.get("volumes") or []
+        if "persistentVolumeClaim" in v
+    }
+    mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts") or []}
+    directory = (env.get("PAYGRID_BACKUP_DIR") or {}).get("value")
+    if claims.get(mounts.get(directory, "")) != BACKUP_CLAIM:
+        yield f"PAYGRID_BACKUP_DIR must be where the claim {BACKUP_CLAIM} is mounted"
+    if not any(name_of(m) == f"PersistentVolumeClaim/{BACKUP_CLAIM}" for m in manifests):
+        yield f"the PersistentVolumeClaim {BACKUP_CLAIM} is missing"
+    empty_dirs = {v["name"] for v in pod.get("volumes") or [] if "emptyDir" in v}
+    if mounts.get("/tmp") not in empty_dirs:  # noqa: S108 (the pod's path, an emptyDir)
+        yield "verify's temporary files need an emptyDir at /tmp"
+
+
 def _problem(manifest: Manifest, version: str) -> str | None:
     key = (str(manifest.get("apiVersion")), str(manifest.get("kind")))
     crd_schema = CRD_SCHEMAS.get(key)
@@ -131,14 +241,14 @@ def main() -> int:
             print(f"FAIL {error}", file=sys.stderr)
             failed = True
             continue
-        problems = validate(manifests, versions)
-        for problem in problems:
+        invalid = [*map(str, validate(manifests, versions)), *problems(manifests)]
+        for problem in invalid:
             print(f"FAIL {where}: {problem}", file=sys.stderr)
-        failed = failed or bool(problems) or not manifests
-        if not problems:
+        failed = failed or bool(invalid) or not manifests
+        if not invalid:
             print(
                 f"ok   {where}: {len(manifests)} objects valid against Kubernetes "
-                f"{' and '.join(versions)}"
+                f"{' and '.join(versions)}, and paygrid's rules hold"
             )
     return 1 if failed else 0
 

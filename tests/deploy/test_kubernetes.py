@@ -10,7 +10,8 @@ import copy
 import os
 import re
 import shutil
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,12 @@ if shutil.which("kubectl") is None:
     pytest.skip("kubectl is not installed", allow_module_level=True)
 
 VERSIONS = k8s.kubernetes_versions()
-WORKLOADS = {"Deployment", "Job"}
 CONTAINER_TMP = "/tmp"  # noqa: S108 (a path inside the pods, where an emptyDir is mounted)
+
+
+@pytest.fixture(scope="module")
+def base() -> list[Manifest]:
+    return k8s.render(k8s.BASE)
 
 
 @pytest.fixture(scope="module", params=["base", "production"])
@@ -43,9 +48,11 @@ def only(manifests: list[Manifest], kind: str, name: str) -> Manifest:
 
 
 def pod_specs(manifests: list[Manifest]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The pod spec of every Deployment, Job and CronJob."""
     for manifest in manifests:
-        if manifest["kind"] in WORKLOADS:
-            yield k8s.name_of(manifest), manifest["spec"]["template"]["spec"]
+        spec = k8s.pod_spec(manifest)
+        if spec is not None:
+            yield k8s.name_of(manifest), spec
 
 
 def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
@@ -64,8 +71,11 @@ def test_every_object_validates(rendered: list[Manifest]) -> None:
         "PodDisruptionBudget",
         "ServiceMonitor",
         "NetworkPolicy",
+        "CronJob",
+        "PersistentVolumeClaim",
     } <= kinds
     assert k8s.validate(rendered, VERSIONS) == []
+    assert k8s.problems(rendered) == []
 
 
 def test_probes_and_commands(rendered: list[Manifest]) -> None:
@@ -86,6 +96,94 @@ def test_probes_and_commands(rendered: list[Manifest]) -> None:
     (container,) = job["containers"]
     assert container["command"] + container["args"] == ["paygrid", "migrate"]
     assert job["restartPolicy"] == "Never"
+
+
+def _backup(rendered: list[Manifest]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The backup CronJob's spec, its pod's spec and its one container."""
+    cronjob = only(rendered, "CronJob", k8s.BACKUP_CRONJOB)
+    pod = k8s.pod_spec(cronjob)
+    assert pod is not None
+    (container,) = pod["containers"]
+    return cronjob["spec"], pod, container
+
+
+def test_the_backup_cronjob_creates_and_verifies_one_archive_a_night(
+    rendered: list[Manifest],
+) -> None:
+    spec, pod, container = _backup(rendered)
+    assert (spec["schedule"], spec["timeZone"]) == ("15 2 * * *", "Etc/UTC")
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert spec["startingDeadlineSeconds"] > 0
+    assert spec["successfulJobsHistoryLimit"] > 0 and spec["failedJobsHistoryLimit"] > 0
+    job = spec["jobTemplate"]["spec"]
+    assert job["backoffLimit"] == 1 and 0 < job["activeDeadlineSeconds"] < 24 * 3600
+    assert pod["restartPolicy"] == "Never"
+    # The same image and settings as the API, from the same ConfigMap and Secret.
+    (serve,) = only(rendered, "Deployment", "paygrid-serve")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    assert container["image"] == serve["image"]
+    assert container["envFrom"] == serve["envFrom"]
+    env = {e["name"]: e for e in container["env"]}
+    assert "PAYGRID_ENCRYPTION_KEY" not in env  # a backup copies ciphertext, needs no key
+    # The archives go to the claim, mounted where PAYGRID_BACKUP_DIR says.
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    (volume,) = [
+        v for v in pod["volumes"] if v["name"] == mounts[env["PAYGRID_BACKUP_DIR"]["value"]]
+    ]
+    assert volume["persistentVolumeClaim"] == {"claimName": k8s.BACKUP_CLAIM}
+    claim = only(rendered, "PersistentVolumeClaim", k8s.BACKUP_CLAIM)["spec"]
+    assert claim["accessModes"] == ["ReadWriteOnce"]
+    assert claim["resources"]["requests"]["storage"]
+    assert "storageClassName" not in claim  # the cluster's default, or the overlay's
+
+
+def _run_backup_script(
+    container: dict[str, Any], tmp_path: Path, fail_create: bool = False, **secret: str
+) -> tuple[int, list[str]]:
+    """The CronJob's script, run by sh with a stand-in ``paygrid`` on PATH that logs each
+    call's arguments and PAYGRID_DATABASE_URL (the real one runs in test_wheel_install.py)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(parents=True)
+    fake = bin_dir / "paygrid"
+    create = "exit 1" if fail_create else "echo /backups/a.pgbackup.tar"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'echo "$* @ $PAYGRID_DATABASE_URL" >> "$CALLS"\n'
+        f'if [ "$2" = create ]; then {create}; fi\n'
+    )
+    fake.chmod(0o755)
+    calls = tmp_path / "calls"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "CALLS": str(calls), **secret}
+    done = subprocess.run(
+        [*container["command"], *container["args"]], env=env, check=False, capture_output=True
+    )
+    return done.returncode, calls.read_text().splitlines() if calls.exists() else []
+
+
+def test_the_backup_script_verifies_the_file_it_created_over_the_direct_url(
+    base: list[Manifest], tmp_path: Path
+) -> None:
+    _spec, _pod, container = _backup(base)
+    pooled, direct = "postgresql://pgbouncer:6432/p", "postgresql://postgres:5432/p"
+    code, calls = _run_backup_script(
+        container, tmp_path / "a", PAYGRID_DATABASE_URL=pooled, PAYGRID_DATABASE_DIRECT_URL=direct
+    )
+    assert code == 0
+    assert calls == [
+        f"backup create @ {direct}",
+        f"backup verify /backups/a.pgbackup.tar @ {direct}",
+    ]
+    # Without a pooler the Secret has no direct URL: PAYGRID_DATABASE_URL is the direct one.
+    code, calls = _run_backup_script(container, tmp_path / "b", PAYGRID_DATABASE_URL=direct)
+    assert code == 0 and [c.split(" @ ")[1] for c in calls] == [direct, direct]
+    # A failed create fails the Job, and nothing is verified.
+    code, calls = _run_backup_script(
+        container, tmp_path / "c", fail_create=True, PAYGRID_DATABASE_URL=direct
+    )
+    assert code != 0 and calls == [f"backup create @ {direct}"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["PAYGRID_DATABASE_POOLER"] == "none"  # over the ConfigMap's `transaction`
 
 
 def test_the_api_autoscales_from_3_to_50_at_70_percent_cpu(rendered: list[Manifest]) -> None:
@@ -130,7 +228,7 @@ def test_every_container_has_resources(rendered: list[Manifest]) -> None:
             assert {"cpu", "memory"} <= resources["requests"].keys(), name
             assert {"cpu", "memory"} <= resources["limits"].keys(), name
             seen += 1
-    assert seen == 3  # serve, worker, migrate
+    assert seen == 4  # serve, worker, migrate, backup
 
 
 def test_pods_spread_and_disruptions_are_bounded(rendered: list[Manifest]) -> None:
@@ -192,6 +290,18 @@ def test_network_policies_admit_only_the_ingress_and_prometheus(
         s["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for s in rule["from"]
     }
     assert sources == {"ingress-nginx", "monitoring"}
+    # The backup pods: nothing in (the default deny selects them too), out only DNS and
+    # PostgreSQL; no policy that admits traffic selects them.
+    labels = only(rendered, "CronJob", k8s.BACKUP_CRONJOB)["spec"]["jobTemplate"]["spec"][
+        "template"
+    ]["metadata"]["labels"]
+    selecting = {n for n, p in policies.items() if selects(p["podSelector"]["matchLabels"], labels)}
+    assert selecting == {"paygrid-deny-ingress", "paygrid-backup"}
+    backup = policies["paygrid-backup"]
+    assert backup["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in backup
+    ports = {(p["port"], p["protocol"]) for rule in backup["egress"] for p in rule["ports"]}
+    assert ports == {(53, "UDP"), (53, "TCP"), (5432, "TCP")}
+    assert all("to" not in rule for rule in backup["egress"])  # wherever PostgreSQL runs
 
 
 def test_secrets_are_referenced_never_committed(rendered: list[Manifest]) -> None:
@@ -270,6 +380,84 @@ def test_the_validator_rejects_broken_manifests() -> None:
     assert "'three' is not of type 'integer'" in messages["HorizontalPodAutoscaler/paygrid-serve"]
     assert "intervall" in messages["ServiceMonitor/paygrid"]
     assert messages["Widget/w"].startswith("no schema")
+
+
+def _backup_pod(manifests: list[Manifest]) -> dict[str, Any]:
+    spec = k8s.pod_spec(only(manifests, "CronJob", k8s.BACKUP_CRONJOB))
+    assert spec is not None
+    return spec
+
+
+def _writable_root(manifests: list[Manifest]) -> None:
+    del _backup_pod(manifests)["containers"][0]["securityContext"]["readOnlyRootFilesystem"]
+
+
+def _concurrent(manifests: list[Manifest]) -> None:
+    only(manifests, "CronJob", k8s.BACKUP_CRONJOB)["spec"]["concurrencyPolicy"] = "Allow"
+
+
+def _no_seccomp(manifests: list[Manifest]) -> None:
+    del _backup_pod(manifests)["securityContext"]["seccompProfile"]
+
+
+def _capabilities_kept(manifests: list[Manifest]) -> None:
+    _backup_pod(manifests)["containers"][0]["securityContext"]["capabilities"] = {}
+
+
+def _verifies_another_file(manifests: list[Manifest]) -> None:
+    container = _backup_pod(manifests)["containers"][0]
+    container["args"] = [container["args"][0].replace('verify "$f"', "verify /backups/*")]
+
+
+def _through_the_pooler(manifests: list[Manifest]) -> None:
+    container = _backup_pod(manifests)["containers"][0]
+    container["args"] = [container["args"][0].replace(k8s.BACKUP_DIRECT_URL, "")]
+
+
+def _archives_in_tmp(manifests: list[Manifest]) -> None:
+    for variable in _backup_pod(manifests)["containers"][0]["env"]:
+        if variable["name"] == "PAYGRID_BACKUP_DIR":
+            variable["value"] = CONTAINER_TMP
+
+
+def _no_claim(manifests: list[Manifest]) -> None:
+    manifests.remove(only(manifests, "PersistentVolumeClaim", k8s.BACKUP_CLAIM))
+
+
+def _restarts(manifests: list[Manifest]) -> None:
+    _backup_pod(manifests)["restartPolicy"] = "OnFailure"
+
+
+def _worker_as_root(manifests: list[Manifest]) -> None:
+    worker = only(manifests, "Deployment", "paygrid-worker")
+    worker["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] = False
+
+
+@pytest.mark.parametrize(
+    ("break_it", "complaint"),
+    [
+        (_writable_root, "CronJob/paygrid-backup: container backup must have readOnlyRoot"),
+        (_concurrent, "concurrencyPolicy must be Forbid"),
+        (_no_seccomp, "CronJob/paygrid-backup: the pod's seccompProfile must be RuntimeDefault"),
+        (_capabilities_kept, "must drop ALL capabilities"),
+        (_verifies_another_file, "verify the very file `paygrid backup create` printed"),
+        (_through_the_pooler, "through PAYGRID_DATABASE_DIRECT_URL, not the pooler"),
+        (_archives_in_tmp, "PAYGRID_BACKUP_DIR must be where the claim paygrid-backups"),
+        (_no_claim, "the PersistentVolumeClaim paygrid-backups is missing"),
+        (_restarts, "restartPolicy must be Never"),
+        (_worker_as_root, "Deployment/paygrid-worker: the pod must run as a non-root user"),
+    ],
+)
+def test_each_rule_catches_what_it_is_for(
+    base: list[Manifest], break_it: Callable[[list[Manifest]], None], complaint: str
+) -> None:
+    broken = copy.deepcopy(base)
+    assert k8s.problems(broken) == []
+    break_it(broken)
+    found = k8s.problems(broken)
+    assert any(complaint in problem for problem in found), found
+    # Still valid Kubernetes: only paygrid's rules tell these apart.
+    assert k8s.validate(broken, VERSIONS[:1]) == []
 
 
 def test_render_fails_loudly_on_a_broken_kustomization(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 installed as the Dockerfile installs it (the locked dependencies, hash-checked, binary
 wheels only, then the wheel itself, not editable) into a fresh virtual environment, runs
 ``paygrid migrate``, ``paygrid serve`` and ``paygrid worker`` against a database of its own.
-A payment made through that API succeeds, and the worker delivers its signed webhook.
+A payment made through that API succeeds, and the worker delivers its signed webhook. Then
+the backup CronJob's script backs that database up and verifies the archive with the
+pg_dump and pg_restore the image has (pgserver's).
 
 Anything the wheel lacks (migrations, templates, static files, guides) fails here, since
 nothing of the source tree is on that environment's path."""
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from standardwebhooks import Webhook
 
 from paygrid.db import engine
@@ -246,3 +249,46 @@ async def _pay_and_receive_the_webhook(
     body, headers = await _delivered(hooks, "payment.succeeded", payment.json()["id"])
     event = Webhook(endpoint.json()["secret"]).verify(body, headers)
     assert event["data"]["object"]["amount_received"] == 2000
+
+
+BACKUP_CRONJOB = ROOT / "deploy" / "kubernetes" / "base" / "backup-cronjob.yaml"
+# What the CronJob's pod sets but the test must place elsewhere on this machine.
+POD_PATHS = {"HOME", "PAYGRID_BACKUP_DIR", "PAYGRID_DATA_DIR"}
+
+
+def test_the_backup_cronjobs_script_creates_and_verifies_an_archive_over_the_direct_url(
+    installed: Installed, tmp_path: Path
+) -> None:
+    """The script of deploy/kubernetes/base/backup-cronjob.yaml, run by ``sh`` with the
+    installed paygrid and the pod's own literal settings, as the production overlay's pod
+    would run it: PAYGRID_DATABASE_URL is a PgBouncer that is not there (nothing listens on
+    port 1) and PAYGRID_DATABASE_POOLER=transaction comes from the ConfigMap, so it passes
+    only if every connection goes to PAYGRID_DATABASE_DIRECT_URL."""
+    cronjob = yaml.safe_load(BACKUP_CRONJOB.read_text())
+    (container,) = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    pod_env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    # The image has no other PostgreSQL client programs; this machine's Debian ones would be
+    # picked first, so point at pgserver's in the installed environment.
+    (pgserver_bin,) = installed.venv.glob("lib/python*/site-packages/pgserver/pginstall/bin")
+    env = {
+        **{k: v for k, v in installed.env.items() if k != "PAYGRID_ENCRYPTION_KEY"},
+        "PAYGRID_DATABASE_POOLER": "transaction",  # envFrom: the production ConfigMap
+        "PAYGRID_DATABASE_URL": "postgresql://paygrid@127.0.0.1:1/pgbouncer_is_not_here",
+        "PAYGRID_DATABASE_DIRECT_URL": installed.env["PAYGRID_DATABASE_URL"],
+        "PAYGRID_BACKUP_DIR": str(backups),
+        "PAYGRID_PG_BIN_DIR": str(pgserver_bin),
+        "TMPDIR": str(tmp_path),
+        **{k: v for k, v in pod_env.items() if k not in POD_PATHS},  # env: over envFrom
+    }
+    done = subprocess.run(
+        [*container["command"], *container["args"]],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    (archive,) = backups.glob("paygrid-*.pgbackup.tar")
+    assert f"verified {archive}: " in done.stdout, done.stdout
+    assert "pg_dump 16)" in done.stderr, done.stderr  # pgserver's PostgreSQL 16 programs
+    listed = installed.paygrid("backup", "list", "--dir", str(backups))
+    assert archive.name in listed and "passed" in listed, listed

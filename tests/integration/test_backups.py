@@ -5,6 +5,7 @@ the real pg_dump / pg_restore of the server's major version."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import tarfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ from paygrid.bootstrap import build_deps
 from paygrid.cli import app
 from paygrid.config import Settings, get_settings
 from paygrid.db import audit as audit_db
+from paygrid.db import backups as backups_db
 from paygrid.db import engine
 from paygrid.domain import audit_chain
 from paygrid.services import audit as audit_service
@@ -147,6 +149,70 @@ async def test_create_then_verify_passes(source: Source, archive: Path) -> None:
         "SELECT count(*) FROM pg_database WHERE datname LIKE 'paygrid\\_verify\\_%'"
     )
     assert left == 0
+
+
+_HOLD_A_SCRATCH_DATABASE = """
+import asyncio, sys
+from paygrid.db import backups
+
+async def main(url: str) -> None:
+    async with backups.scratch_database(url) as name:
+        print(name, flush=True)
+        await asyncio.sleep(600)
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+async def _scratch_holder(url: str) -> tuple[asyncio.subprocess.Process, str]:
+    """A process inside ``scratch_database`` (a verify in the middle of its restore)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _HOLD_A_SCRATCH_DATABASE, url, stdout=asyncio.subprocess.PIPE
+    )
+    assert process.stdout is not None
+    name = (await asyncio.wait_for(process.stdout.readline(), 30)).decode().strip()
+    assert name.startswith(backups_db.SCRATCH_PREFIX), name
+    return process, name
+
+
+async def _scratch_databases(pool: asyncpg.Pool) -> set[str]:
+    rows = await pool.fetch(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'paygrid\\_verify\\_%'"
+    )
+    return {row["datname"] for row in rows}
+
+
+async def test_verify_sweeps_what_a_killed_verify_left_and_keeps_a_running_one(
+    source: Source, archive: Path
+) -> None:
+    # A verify of another database on the same server: its lock lives in that database.
+    other_url = backups_db.scratch_url(source.url, "postgres")
+    killed, left_behind = await _scratch_holder(source.url)
+    running, in_use = await _scratch_holder(source.url)
+    elsewhere, theirs = await _scratch_holder(other_url)
+    try:
+        killed.kill()  # SIGKILL: its drop never runs
+        await killed.wait()
+        assert {left_behind, in_use, theirs} <= await _scratch_databases(source.pool)
+
+        verified = await asyncio.to_thread(paygrid, source, "verify", str(archive))
+        assert verified.exit_code == 0, verified.output
+
+        remaining = await _scratch_databases(source.pool)
+        assert left_behind not in remaining  # swept by the next verify
+        assert in_use in remaining  # its owner still runs: never dropped under it
+        assert theirs in remaining  # another database's verify: not this one's to judge
+    finally:
+        for holder in (running, elsewhere):
+            holder.kill()
+            await holder.wait()
+    # The sweep is all a killed verify needs: the two others' databases are now abandoned,
+    # each swept by the next verify of its own database.
+    async with backups_db.scratch_database(source.url):
+        pass
+    async with backups_db.scratch_database(other_url):
+        pass
+    assert not {in_use, theirs} & await _scratch_databases(source.pool)
 
 
 async def test_damaged_archives_fail_verify_loudly(source: Source, archive: Path) -> None:

@@ -32,7 +32,7 @@ from paygrid.db import engine
 from paygrid.restore_cli import deps_opener
 from paygrid.services import audit as audit_service
 from paygrid.services.backups.create import create_backup
-from paygrid.services.merchants import create_merchant
+from paygrid.services.merchants import NewMerchant, create_merchant
 from paygrid.services.restore import restoring
 from paygrid.services.restore.restoring import RestoreOptions
 from tests.conftest import TEST_BASE_URL, Api, scratch_database
@@ -113,6 +113,15 @@ async def _charges_at_paystack(merchant: FakeMerchant) -> int:
     return int(listed.json()["meta"]["total"])
 
 
+async def new_merchant(url: str, name: str) -> NewMerchant:
+    """A merchant of its own in the drill's database (``name`` plus a random suffix)."""
+    pool = await engine.create_pool(url, 2)
+    try:
+        return await create_merchant(pool, f"{name} {uuid.uuid4().hex[:6]}")
+    finally:
+        await pool.close()
+
+
 async def _snapshot(api: Api, paths: list[str]) -> dict[str, Any]:
     return {path: (await api.get(path)).json() for path in paths}
 
@@ -124,11 +133,7 @@ async def test_a_restore_drill_reimports_what_was_charged_after_the_backup(
     paystack_fake: PaystackFake,
     paystack_merchant: FakeMerchant,
 ) -> None:
-    pool = await engine.create_pool(drill_url, 2)
-    try:
-        merchant = await create_merchant(pool, f"Drill {uuid.uuid4().hex[:6]}")
-    finally:
-        await pool.close()
+    merchant = await new_merchant(drill_url, "Drill")
     async with serving(settings, drill_url) as http:
         api = Api(http, merchant.key("secret", livemode=False))
         customer, method = await _saved_method(api, http, paystack_fake, paystack_merchant)
@@ -176,7 +181,7 @@ async def test_a_restore_drill_reimports_what_was_charged_after_the_backup(
                 backup.path,
                 deps_opener(drill_url, settings),
                 SYSTEM_CLOCK,
-                RestoreOptions(settle_seconds=1.0, retry_after=7),
+                RestoreOptions(drain_timeout_seconds=30, retry_after=7),
             )
         )
         fenced = ready = None

@@ -20,13 +20,12 @@ from paygrid.db import engine
 from paygrid.restore_cli import deps_opener
 from paygrid.services.backups.create import create_backup
 from paygrid.services.billing.subscriptions.schedule import STEP
-from paygrid.services.merchants import create_merchant
 from paygrid.services.restore import restoring
 from paygrid.services.restore.restoring import RestoreOptions
 from tests.conftest import SUCCESS_CARD, Api, card
 from tests.fakes.stripe_balance import StripeFake
 from tests.fakes.stripe_balance.server import StripeFakeAccount
-from tests.integration.test_restore_drill import _wait_until_open, drill_url, serving
+from tests.integration.test_restore_drill import _wait_until_open, drill_url, new_merchant, serving
 from tests.integration.test_saved_methods_stripe import _saving
 from tests.integration.test_settlements_stripe import _pay, _stripe_account
 from tests.integration.test_subscriptions import T0, invoices_of, monthly_price, move, ok, subscribe
@@ -63,11 +62,7 @@ async def _refunds(stripe: StripeFakeAccount) -> int:
 async def test_a_restore_reimports_what_stripe_charged_after_the_backup(
     drill_url: str, settings: Settings, tmp_path: Path, stripe_fake: StripeFake
 ) -> None:
-    pool = await engine.create_pool(drill_url, 2)
-    try:
-        merchant = await create_merchant(pool, f"Stripe drill {uuid.uuid4().hex[:6]}")
-    finally:
-        await pool.close()
+    merchant = await new_merchant(drill_url, "Stripe drill")
     async with serving(settings, drill_url) as http:
         api = Api(http, merchant.key("secret", livemode=False))
         _account, stripe = await _stripe_account(api, stripe_fake)
@@ -95,7 +90,7 @@ async def test_a_restore_reimports_what_stripe_charged_after_the_backup(
             backup.path,
             deps_opener(drill_url, settings),
             SYSTEM_CLOCK,
-            RestoreOptions(settle_seconds=0.2),
+            RestoreOptions(drain_timeout_seconds=30),
         )
         (found,) = report.accounts
         assert (found.provider, found.error) == ("stripe", None)
@@ -136,11 +131,7 @@ async def test_a_renewal_charged_after_the_backup_is_not_charged_again_after_the
     database renews that period again: the invoice comes back under its old id (derived
     from the subscription and period), its charge's key is the one the re-sync re-imported
     the payment under, and Stripe sees no new PaymentIntent."""
-    pool = await engine.create_pool(drill_url, 2)
-    try:
-        merchant = await create_merchant(pool, f"Stripe renewals {uuid.uuid4().hex[:6]}")
-    finally:
-        await pool.close()
+    merchant = await new_merchant(drill_url, "Stripe renewals")
     open_deps = deps_opener(drill_url, settings)
     async with serving(settings, drill_url) as http:
         api = Api(http, merchant.key("secret", livemode=False))
@@ -167,7 +158,11 @@ async def test_a_renewal_charged_after_the_backup_is_not_charged_again_after_the
         intents = await _payment_intents(stripe)
 
         report = await restoring.restore(
-            drill_url, backup.path, open_deps, SYSTEM_CLOCK, RestoreOptions(settle_seconds=0.2)
+            drill_url,
+            backup.path,
+            open_deps,
+            SYSTEM_CLOCK,
+            RestoreOptions(drain_timeout_seconds=30),
         )
         (found,) = report.accounts
         assert (found.imported, found.error) == (1, None)

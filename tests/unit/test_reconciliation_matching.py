@@ -7,8 +7,8 @@ from datetime import UTC, datetime, time
 
 import pytest
 
-from paygrid.connectors.paystack.mapping import TransactionStatus
-from paygrid.connectors.paystack.reconciliation import charge_state
+from paygrid.connectors.paystack.mapping import RefundStatus, TransactionStatus
+from paygrid.connectors.paystack.reconciliation import charge_state, refund_state
 from paygrid.domain.payments import AttemptStatus, PaymentStatus
 from paygrid.domain.reconciliation import (
     ChargeState,
@@ -17,6 +17,7 @@ from paygrid.domain.reconciliation import (
     PaygridRefund,
     ProviderCharge,
     ProviderRefund,
+    RefundState,
     compare_charges,
     compare_refunds,
 )
@@ -107,13 +108,24 @@ def test_status_drift_heals_only_while_paygrid_waits(
     assert all(f.healable is healable for f in status)
 
 
+def test_paystack_refund_states() -> None:
+    """Paystack's refunds wait pending or processing for days: still pending, not failed."""
+    assert {s: refund_state(s) for s in RefundStatus} == {
+        RefundStatus.PENDING: RefundState.PENDING,
+        RefundStatus.PROCESSING: RefundState.PENDING,
+        RefundStatus.NEEDS_ATTENTION: RefundState.PENDING,
+        RefundStatus.PROCESSED: RefundState.SUCCEEDED,
+        RefundStatus.FAILED: RefundState.FAILED,
+    }
+
+
 def test_refunds_unknown_on_either_side() -> None:
     provider = [
-        ProviderRefund("11", "ref_a", 300, "NGN", succeeded=True, created=150),
-        ProviderRefund("12", "ref_a", 100, "NGN", succeeded=True, created=150),  # ours
-        ProviderRefund("13", "ref_a", 100, "NGN", succeeded=False, created=150),  # pending
-        ProviderRefund("14", "ref_b", 100, "NGN", succeeded=True, created=150),  # no payment
-        ProviderRefund("15", "ref_a", 100, "NGN", succeeded=True, created=999),  # later
+        ProviderRefund("11", "ref_a", 300, "NGN", RefundState.SUCCEEDED, created=150),
+        ProviderRefund("12", "ref_a", 100, "NGN", RefundState.SUCCEEDED, created=150),  # ours
+        ProviderRefund("13", "ref_a", 100, "NGN", RefundState.PENDING, created=150),  # pending
+        ProviderRefund("14", "ref_b", 100, "NGN", RefundState.SUCCEEDED, created=150),  # no payment
+        ProviderRefund("15", "ref_a", 100, "NGN", RefundState.SUCCEEDED, created=999),  # later
     ]
     paygrid = [
         PaygridRefund("re_1", "pay_a", "12", 100, succeeded=True),

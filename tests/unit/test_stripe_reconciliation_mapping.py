@@ -18,6 +18,7 @@ from paygrid.domain.reconciliation import (
     ChargeState,
     DiscrepancyType,
     PaygridCharge,
+    RefundState,
     compare_charges,
 )
 
@@ -47,7 +48,13 @@ def test_what_the_intent_statuses_mean() -> None:
     assert recon.charge_state(IntentStatus.REQUIRES_ACTION) is ChargeState.REQUIRES_ACTION
     assert recon.charge_state(IntentStatus.CANCELED) is ChargeState.FAILED
     assert recon.charge_state(IntentStatus.PROCESSING) is ChargeState.PROCESSING
-    assert [s for s in RefundStatus if recon.refund_succeeded(s)] == [RefundStatus.SUCCEEDED]
+    assert {s: recon.refund_state(s) for s in RefundStatus} == {
+        RefundStatus.SUCCEEDED: RefundState.SUCCEEDED,
+        RefundStatus.PENDING: RefundState.PENDING,
+        RefundStatus.REQUIRES_ACTION: RefundState.PENDING,
+        RefundStatus.FAILED: RefundState.FAILED,
+        RefundStatus.CANCELED: RefundState.FAILED,
+    }
 
 
 def test_a_payment_intent_becomes_a_provider_charge() -> None:

@@ -16,7 +16,10 @@ layer's logic lives on as a plain function or class beside it). In order:
 
 Every response leaves with ``X-Request-Id``, the security headers and any CORS headers.
 While ``paygrid restore`` fences writes, step 4 is swapped for a 503
-``maintenance_restoring`` (``_fenced``); an open fence costs a request nothing.
+``maintenance_restoring`` (``_fenced``); an open fence costs a request nothing but a
+test of an int and an increment of ``in_flight`` (the requests that passed every check
+and are not answered yet), which the restore waits to see reach 0 before it touches the
+data.
 """
 
 from __future__ import annotations
@@ -86,11 +89,13 @@ class HttpEdge:
         self.limits = RateLimits(settings, storage, clock)
         self.max_body_bytes = settings.max_body_bytes
         # The guard is swapped while ``paygrid restore`` fences (services/restore/fence.py),
-        # so an open fence costs a request nothing: not even a test of a flag.
+        # so an open fence costs a request one test of an int and the in-flight count.
         self._guard = self._guarded
         self._retry_after = 0
+        self.in_flight = 0
         if fence is not None:
             fence.on_change(self._fence_changed)
+            fence.count(self._requests_in_flight)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -165,6 +170,9 @@ class HttpEdge:
         self._retry_after = retry_after or 0
         self._guard = self._guarded if retry_after is None else self._fenced
 
+    def _requests_in_flight(self) -> int:
+        return self.in_flight
+
     async def _fenced(self, scope: Scope, receive: Receive, send: Send) -> None:
         """While a restore replaces the database: probes and metrics answer, everything
         else (reads too: they would show data about to be replaced) is a 503."""
@@ -206,7 +214,18 @@ class HttpEdge:
             if refusal is not None:
                 await send_error(scope, send, refusal)
                 return
-        await self.app(scope, receive, send)
+        # What a raised fence waits for (the restore's drain): requests past every check.
+        # The checks above wait (the body, the key's lookup), and the fence may have risen
+        # meanwhile: tested again here, with no wait between the test and the count, so a
+        # request the drain did not count never reaches the app.
+        if self._retry_after and scope["path"] not in FENCE_OPEN_PATHS:
+            await self._fenced(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
 
 async def _last_resort(

@@ -14,16 +14,25 @@ from typing import Final
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import structlog
 
 from paygrid.db import audit as audit_db
 from paygrid.db.executor import Connection, Executor
 from paygrid.db.url import asyncpg_url
 from paygrid.domain import audit_chain
 
+log = structlog.get_logger("paygrid.backups")
+
 # Schemas a backup leaves out: the write fence of ``paygrid restore`` (migration 0029)
 # must survive the restore it guards.
 EXCLUDED_SCHEMAS: Final = ("paygrid_fence",)
 SCRATCH_PREFIX: Final = "paygrid_verify_"
+# The advisory lock a scratch database's owner holds: (this class, hashtext(its name)). A
+# hash collision can only keep an abandoned database one sweep longer, never drop one in use.
+SCRATCH_LOCK_CLASS: Final = 0x7061_7976  # "payv"
+_LOCK: Final = "SELECT pg_advisory_lock($1, hashtext($2))"
+_TRY_LOCK: Final = "SELECT pg_try_advisory_lock($1, hashtext($2))"
+_UNLOCK: Final = "SELECT pg_advisory_unlock($1, hashtext($2))"
 
 # Row text is compared between two servers (or sessions): fix every setting it depends on.
 _TEXT_SETTINGS: Final = (
@@ -149,25 +158,61 @@ def scratch_url(url: str, database: str) -> str:
     return urlunsplit(parts._replace(path="/" + database))
 
 
-async def create_scratch(url: str) -> str:
-    """Create an empty scratch database on ``url``'s server and return its name."""
-    name = SCRATCH_PREFIX + secrets.token_hex(6)
+@asynccontextmanager
+async def scratch_database(url: str) -> AsyncIterator[str]:
+    """An empty scratch database on ``url``'s server, dropped on leaving; its name is
+    yielded. Scratch databases that a killed ``backup verify`` left behind are swept first.
+
+    How a sweep tells abandoned from in use: the verify that owns a scratch database holds
+    a session advisory lock named after it, on the connection that created it, from before
+    it exists until after it is dropped. A scratch database whose lock can be taken has no
+    live owner (a killed process's session, and with it the lock, ended with it). Advisory
+    locks belong to one database, so a scratch database's name carries the OID of the
+    database its owner is connected to, and a sweep only looks at its own database's."""
     conn = await asyncpg.connect(asyncpg_url(url))
     try:
+        prefix = await _own_prefix(conn)
+        await _sweep_abandoned(conn, prefix)
+        name = prefix + secrets.token_hex(6)
+        await conn.execute(_LOCK, SCRATCH_LOCK_CLASS, name)
         await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+        try:
+            yield name
+        finally:
+            await _drop(conn, name)
     finally:
-        await conn.close()
-    return name
+        await conn.close()  # and the lock with it
 
 
-async def drop_scratch(url: str, name: str) -> None:
+async def _own_prefix(conn: asyncpg.Connection) -> str:
+    """``paygrid_verify_<oid>_``: the scratch databases of verifies connected to this one."""
+    oid = await conn.fetchval("SELECT oid FROM pg_database WHERE datname = current_database()")
+    return f"{SCRATCH_PREFIX}{oid}_"
+
+
+async def _sweep_abandoned(conn: asyncpg.Connection, prefix: str) -> None:
+    """Drop the scratch databases no running ``backup verify`` owns (their lock is free).
+    An owner cannot appear for an existing name while the lock is ours: names are new, and
+    locked before their database is created. One that cannot be dropped (another role's)
+    is logged and left: the verify goes on."""
+    names = await conn.fetch(
+        "SELECT datname FROM pg_database WHERE starts_with(datname, $1)", prefix
+    )
+    for row in names:
+        name = str(row["datname"])
+        if await conn.fetchval(_TRY_LOCK, SCRATCH_LOCK_CLASS, name):
+            try:
+                await _drop(conn, name)
+            except asyncpg.PostgresError as error:
+                log.warning("backup.scratch_not_dropped", database=name, error=str(error))
+            finally:
+                await conn.execute(_UNLOCK, SCRATCH_LOCK_CLASS, name)
+
+
+async def _drop(conn: asyncpg.Connection, name: str) -> None:
     if not name.startswith(SCRATCH_PREFIX):  # never drop anything else
         raise ValueError(f"{name} is not a scratch database")
-    conn = await asyncpg.connect(asyncpg_url(url))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def record(

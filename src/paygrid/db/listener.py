@@ -44,6 +44,10 @@ def next_delay(previous: float) -> float:
     return min(previous * 2, MAX_RETRY_SECONDS)
 
 
+class NotListening(Exception):
+    """The hub has no connection now (it is reconnecting, or never connected yet)."""
+
+
 def _nothing() -> None:
     return None
 
@@ -95,6 +99,23 @@ class Notifications:
     @property
     def listening(self) -> bool:
         return self._conn is not None
+
+    @property
+    def server_pid(self) -> int | None:
+        """The backend pid of the LISTEN connection while it is up (the restore's drain
+        registers a process under it: its liveness is the connection's)."""
+        conn = self._conn
+        return None if conn is None else conn.get_server_pid()
+
+    async def on_connection(self, query: str, *args: object) -> asyncpg.Record | None:
+        """Run one statement on the LISTEN connection itself (what must be tied to its
+        backend: the restore's drain registers the process there, ``db.fence``); its row.
+        ``NotListening`` while the hub has no connection."""
+        async with self._changing:  # never alongside a LISTEN on the same connection
+            conn = self._conn
+            if conn is None:
+                raise NotListening(self._owner)
+            return await conn.fetchrow(query, *args)
 
     async def start(self) -> None:
         """Try to connect now (so nothing committed after a ``subscribe`` returns is missed

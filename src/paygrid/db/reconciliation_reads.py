@@ -93,16 +93,39 @@ async def refunds_in_window(
         start,
         end,
     )
-    return [
-        PaygridRefund(
-            refund_id=r["id"],
-            payment_id=r["payment_id"],
-            reference=r["provider_reference"],
-            amount=r["amount"],
-            succeeded=RefundStatus(r["status"]) is RefundStatus.SUCCEEDED,
-        )
-        for r in records
-    ]
+    return [_refund(r) for r in records]
+
+
+async def refunds_by_id(
+    conn: Executor, account: ConnectorAccountRow, refund_ids: Sequence[str]
+) -> dict[str, PaygridRefund]:
+    """The account's merchant's refunds (of payments at this account) with these ids: the
+    ones provider refunds name. Another merchant's refund is never read."""
+    if not refund_ids:
+        return {}
+    records = await conn.fetch(
+        "SELECT r.id, r.payment_id, r.provider_reference, r.amount, r.status FROM refunds r"
+        " JOIN payments p ON p.id = r.payment_id"
+        " WHERE r.merchant_id = $1 AND r.livemode = $2 AND p.connector_account_id = $3"
+        " AND r.id = ANY($4::text[])",
+        account.merchant_id,
+        account.livemode,
+        account.id,
+        list(refund_ids),
+    )
+    return {r["id"]: _refund(r) for r in records}
+
+
+def _refund(record: asyncpg.Record) -> PaygridRefund:
+    status = RefundStatus(record["status"])
+    return PaygridRefund(
+        refund_id=record["id"],
+        payment_id=record["payment_id"],
+        reference=record["provider_reference"],
+        amount=record["amount"],
+        succeeded=status is RefundStatus.SUCCEEDED,
+        pending=status is RefundStatus.PENDING,
+    )
 
 
 async def known_refund_references(

@@ -147,6 +147,39 @@ async def mark_accepted(
     )
 
 
+async def attach_lost_reference(
+    conn: Connection,
+    *,
+    refund_id: str,
+    merchant_id: str,
+    livemode: bool,
+    payment_id: str,
+    provider_reference: str,
+    amount: int | None,
+    next_sync_at: datetime,
+) -> RefundRow | None:
+    """Give a refund whose provider answer was lost the provider's id (found at the provider
+    afterwards) and schedule status sync, as ``mark_accepted`` leaves an accepted refund.
+    Only that merchant's refund of that payment, still pending without a reference (and of
+    ``amount``, when given) changes; ``None`` otherwise."""
+    return _row(
+        await conn.fetchrow(
+            "UPDATE refunds SET provider_reference = $5, next_sync_at = $7"
+            " WHERE id = $1 AND merchant_id = $2 AND livemode = $3 AND payment_id = $4"
+            " AND status = $8 AND provider_reference IS NULL"
+            " AND ($6::bigint IS NULL OR amount = $6::bigint) RETURNING *",
+            refund_id,
+            merchant_id,
+            livemode,
+            payment_id,
+            provider_reference,
+            amount,
+            next_sync_at,
+            RefundStatus.PENDING,
+        )
+    )
+
+
 async def find_by_provider_reference(
     conn: Executor, connector_account_id: str, refund_reference: str
 ) -> RefundRow | None:
@@ -172,6 +205,11 @@ async def get_refund(
             livemode,
         )
     )
+
+
+async def refund_id_taken(conn: Executor, refund_id: str) -> bool:
+    """Whether any merchant has a refund with this id (nothing else about it is read)."""
+    return bool(await conn.fetchval("SELECT true FROM refunds WHERE id = $1", refund_id))
 
 
 async def list_refunds(

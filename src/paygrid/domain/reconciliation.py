@@ -4,9 +4,10 @@ fed by bulk reads on both sides (a run's states: ``domain.reconciliation_runs``)
 
 Objects are matched by the reference paygrid keeps for them: a charge by its authorize
 attempt's ``provider_reference`` (Stripe's PaymentIntent, Paystack's transaction reference),
-a refund by the provider's refund id. Only ``status_mismatch`` of a payment still waiting
-on the provider and a provider-side refund paygrid never saw are ``healable``: healing never
-invents money."""
+a refund by the provider's refund id, or, when paygrid lost the provider's answer to a refund
+it made, by the refund id paygrid sent along (``named_refund``). Only ``status_mismatch`` of a
+payment still waiting on the provider, a provider-side refund paygrid never saw and a refund
+whose answer was lost are ``healable``: healing never invents money."""
 
 from __future__ import annotations
 
@@ -44,6 +45,14 @@ class ChargeState(StrEnum):
     REQUIRES_ACTION = "requires_action"  # waiting on the customer
 
 
+class RefundState(StrEnum):
+    """A provider refund's state, in paygrid's words (each connector maps its own)."""
+
+    PENDING = "pending"  # accepted, the money has not moved yet (it may still fail)
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # failed or canceled: no money moved
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderCharge:
     reference: str  # what paygrid stores as the authorize attempt's provider_reference
@@ -63,12 +72,17 @@ class ProviderRefund:
     charge_reference: str
     amount: int
     currency: str
-    succeeded: bool
+    state: RefundState
     created: int
     # What paygrid stored with a refund it made (providers with metadata): its refund id
     # and the merchant's Idempotency-Key, which a restore re-imports the refund under.
     refund_id: str | None = None
     idempotency_key: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the refund's money left the balance (pending ones may still fail)."""
+        return self.state is RefundState.SUCCEEDED
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +106,12 @@ class PaygridRefund:
     reference: str | None
     amount: int
     succeeded: bool
+    pending: bool = False  # still waiting on the provider's word (it may have no reference)
+
+    @property
+    def awaiting_reference(self) -> bool:
+        """Made by paygrid, its provider's answer lost: pending, without the provider's id."""
+        return self.pending and self.reference is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,36 +268,71 @@ def missing_in_paygrid(charge: ProviderCharge) -> Finding:
     )
 
 
+def named_refund(
+    refund: ProviderRefund, payment: str | None, awaiting: Mapping[str, PaygridRefund]
+) -> PaygridRefund | None:
+    """The refund of paygrid's that a provider refund is when paygrid lost the provider's
+    answer: named by the refund id paygrid sent along (metadata, Paystack's note), still
+    pending without a reference, and of the very payment the provider refunded. ``awaiting``
+    holds only the account's merchant's refunds, so a note naming another merchant's refund
+    (or a refund of another payment) matches nothing."""
+    if refund.refund_id is None or payment is None:
+        return None
+    ours = awaiting.get(refund.refund_id)
+    if ours is None or not ours.awaiting_reference or ours.payment_id != payment:
+        return None
+    return ours
+
+
+def lost_answer(ours: PaygridRefund, theirs: ProviderRefund) -> Finding:
+    """A refund paygrid made whose answer was lost, found at the provider: healed by giving
+    it the provider's reference and settling it as the provider says (never imported again).
+    Amounts that differ are for a person."""
+    same = ours.amount == theirs.amount
+    return Finding(
+        DiscrepancyType.REFUND_MISMATCH,
+        object_key=f"refund:{theirs.reference}",
+        description="paygrid's refund lost the provider's answer; the provider's refund names it"
+        if same
+        else f"the provider's refund names paygrid's refund but refunds {theirs.amount}, "
+        f"not {ours.amount}",
+        payment_id=ours.payment_id,
+        refund_id=ours.refund_id,
+        provider_reference=theirs.reference,
+        currency=theirs.currency,
+        paygrid_value="pending",
+        provider_value=str(theirs.state),
+        healable=same,
+    )
+
+
 def compare_refunds(
     ours: Sequence[PaygridRefund],
     theirs: Sequence[ProviderRefund],
     payment_of_charge: Mapping[str, str],
     window: tuple[int, int],
     also_known: frozenset[str] = frozenset(),
+    awaiting: Mapping[str, PaygridRefund] | None = None,
 ) -> list[Finding]:
     """Provider refunds (made in its dashboard) paygrid never saw, and paygrid's succeeded
     refunds the provider does not list. ``payment_of_charge`` maps a charge reference to
     its paygrid payment (a refund of an unknown charge is the charge's discrepancy);
-    ``also_known``: provider refund ids paygrid's refunds outside the window carry."""
+    ``also_known``: provider refund ids paygrid's refunds outside the window carry;
+    ``awaiting``: the merchant's refunds, by id, that provider refunds name (``named_refund``):
+    one of them is that refund, whose answer was lost, not a dashboard refund."""
     known = {r.reference for r in ours if r.reference is not None} | also_known
     listed = {r.reference for r in theirs}
     findings = []
     for refund in theirs:
         payment = payment_of_charge.get(refund.charge_reference)
         in_window = window[0] <= refund.created < window[1]
-        if refund.succeeded and in_window and refund.reference not in known and payment:
-            findings.append(
-                Finding(
-                    DiscrepancyType.REFUND_MISMATCH,
-                    object_key=f"refund:{refund.reference}",
-                    description="a refund made at the provider that paygrid never saw",
-                    payment_id=payment,
-                    provider_reference=refund.reference,
-                    currency=refund.currency,
-                    provider_value=str(refund.amount),
-                    healable=True,
-                )
-            )
+        if refund.reference in known or not in_window:
+            continue
+        named = named_refund(refund, payment, awaiting or {})
+        if named is not None:
+            findings.append(lost_answer(named, refund))
+        elif refund.succeeded and payment:
+            findings.append(_dashboard_refund(refund, payment))
     for ours_refund in ours:
         if ours_refund.succeeded and ours_refund.reference not in listed:
             findings.append(
@@ -292,3 +347,16 @@ def compare_refunds(
                 )
             )
     return findings
+
+
+def _dashboard_refund(refund: ProviderRefund, payment: str) -> Finding:
+    return Finding(
+        DiscrepancyType.REFUND_MISMATCH,
+        object_key=f"refund:{refund.reference}",
+        description="a refund made at the provider that paygrid never saw",
+        payment_id=payment,
+        provider_reference=refund.reference,
+        currency=refund.currency,
+        provider_value=str(refund.amount),
+        healable=True,
+    )

@@ -129,6 +129,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._held = False
+        self._claim_pending = False
         self._claiming: asyncio.Task[None] | None = None
         self._housekeeping: asyncio.Task[None] | None = None
         self._failures = _Failures(self.id)
@@ -187,10 +188,17 @@ class Worker:
             log.exception("worker.stop_not_recorded", worker_id=self.id)
         log.info("worker.stopped", worker_id=self.id, released=released)
 
+    @property
+    def in_flight(self) -> int:
+        """The jobs this worker is running now, plus one for a claim under way (it may
+        return jobs: ``hold`` does not stop a claim already sent)."""
+        return len(self._in_flight.tasks) + int(self._claim_pending)
+
     def hold(self, held: bool) -> None:
-        """Stop claiming while ``held`` (jobs in flight run on, heartbeats go on), claim
-        again at once when released. Whoever embeds the worker decides when (paygrid's
-        restore fence holds every worker while the database is replaced)."""
+        """Stop claiming while ``held`` (jobs in flight run on, heartbeats go on; a claim
+        under way when it is held hands its jobs back), claim again at once when released.
+        Whoever embeds the worker decides when (paygrid's restore fence holds every worker
+        while the database is replaced)."""
         self._held = held
         if not held:
             self._wake.set()
@@ -224,12 +232,7 @@ class Worker:
             free = config.concurrency - len(self._in_flight.tasks)
             if free > 0 and not self._held:
                 try:
-                    jobs = await jobs_db.claim(
-                        self._deps.pool, self.id, config.queues, free, config.lease_seconds, now
-                    )
-                    for job in jobs:
-                        self._spawn(job)
-                    if len(jobs) == free:
+                    if await self._claim(free, now) == free:
                         continue  # every slot taken: wait for one to free up
                     due = await jobs_db.seconds_until_due(self._deps.pool, config.queues, now)
                 except Exception as error:  # outlive database outages: try again after the
@@ -240,6 +243,33 @@ class Worker:
                     if due is not None:
                         timeout = max(min(MIN_WAIT_SECONDS, timeout), min(timeout, due))
             await self._idle(now, timeout)
+
+    async def _claim(self, free: int, now: datetime) -> int:
+        """Claim up to ``free`` jobs and start them; how many were started. Counted in
+        flight until then: a claim that returns once the worker is held (the restore's
+        fence rose meanwhile) hands its jobs back to the queue instead."""
+        self._claim_pending = True
+        try:
+            config = self.config
+            jobs = await jobs_db.claim(
+                self._deps.pool, self.id, config.queues, free, config.lease_seconds, now
+            )
+            if self._held and jobs:
+                await self._release_claimed([job.id for job in jobs])
+                return 0
+            for job in jobs:
+                self._spawn(job)
+            return len(jobs)
+        finally:
+            self._claim_pending = False
+
+    async def _release_claimed(self, job_ids: list[str]) -> None:
+        try:
+            await jobs_db.release(self._deps.pool, self.id, job_ids, self._clock.now())
+        except Exception:  # their leases run out and a worker reclaims them once released
+            log.exception("worker.release_failed", worker_id=self.id, job_ids=job_ids)
+        else:
+            log.info("worker.claim_released", worker_id=self.id, job_ids=job_ids)
 
     async def _idle(self, since: datetime, seconds: float) -> None:
         """Wait until woken (a notification, a free slot, stop) or the clock reads

@@ -15,8 +15,9 @@ type?, code?}``.
   ``GET /transaction`` (perPage, page, status; ``meta`` pagination).
 - ``POST /transaction/charge_authorization``: email*, amount*, authorization_code*, reference,
   currency, metadata (a JSON string, as in the spec).
-- ``POST /refund``: transaction* (reference or id), amount (default: what is left), currency.
-  Refunds start ``pending``; ``GET /refund/{id}``.
+- ``POST /refund``: transaction* (reference or id), amount (default: what is left), currency,
+  merchant_note, customer_note (kept, and answered by ``GET /refund/{id}`` and ``GET
+  /refund``). Refunds start ``pending``; ``GET /refund/{id}``.
 
 Hosted checkout: ``GET /checkout/{access_code}`` is a plain HTML form; POST it form-encoded with
 ``channel=card&card_number=...&exp_month=MM&exp_year=YYYY`` or ``channel=<bank|ussd|qr|...>``.

@@ -22,6 +22,10 @@ Controls (the same Bearer key, JSON bodies):
   plus injected unknown charges and dashboard refunds; a source is paid out once. A non-zero
   ``net_delta`` breaks ``gross - fee = net`` on one transaction (nonsense to refuse).
 - ``POST /_fake/payouts/{id}/status`` ``{status}``: move a payout on (``paid``, ``failed`` ...).
+- ``POST /_fake/holds`` ``{path}``: hold this key's next POST to ``path`` before it reaches
+  localstripe (a slow provider call; what it creates exists only once released), until
+  ``POST /_fake/holds/release`` ``{path}`` (or 60 s); ``POST /_fake/holds/arrived``
+  ``{path}`` answers ``{arrived}`` once it is held (waiting up to 10 s).
 - ``POST /_fake/discrepancies/fee`` ``{payment_intent, fee}``: its charge's fee at payout
   (after its payout: its balance transaction's fee changes, as a fee adjustment shows).
 - ``POST /_fake/discrepancies/missing_charge`` ``{payment_intent}``: localstripe's answers

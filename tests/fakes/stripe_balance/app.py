@@ -4,9 +4,12 @@ injected discrepancies applied to what localstripe answers about PaymentIntents 
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -20,6 +23,16 @@ from tests.fakes.stripe_balance.ledger import Account, Ledger
 
 Json = dict[str, Any]
 _HOP_HEADERS = frozenset({"host", "content-length", "connection", "accept-encoding"})
+HOLD_LIMIT_SECONDS = 60.0  # a test that never releases its hold does not hang the fake
+
+
+@dataclass
+class Hold:
+    """The next POST of one key to one path, held before it reaches localstripe (so what
+    it creates exists only once released), as a slow provider call is."""
+
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class FakeError(Exception):
@@ -32,6 +45,7 @@ class StripeBalanceFake:
     def __init__(self, backend_url: str) -> None:
         self.ledger = Ledger()
         self.backend_url = backend_url
+        self.holds: dict[tuple[str, str], Hold] = {}  # (secret key, path)
 
     def app(self) -> Starlette:
         ctl = self._endpoint
@@ -53,6 +67,9 @@ class StripeBalanceFake:
                 Route("/v1/balance_transactions/{id}", ctl(self.get_transaction), methods=["GET"]),
                 Route("/_fake/payouts", ctl(self.create_payout), methods=["POST"]),
                 Route("/_fake/payouts/{id}/status", ctl(self.set_status), methods=["POST"]),
+                Route("/_fake/holds", ctl(self.hold), methods=["POST"]),
+                Route("/_fake/holds/arrived", ctl(self.hold_arrived), methods=["POST"]),
+                Route("/_fake/holds/release", ctl(self.release), methods=["POST"]),
                 *(
                     Route(f"/_fake/discrepancies/{kind}", ctl(handler), methods=["POST"])
                     for kind, handler in injections.items()
@@ -331,9 +348,41 @@ class StripeBalanceFake:
         account.extra_refunds.append(refund["id"])
         return {"refund": refund["id"], "amount": refund["amount"]}
 
+    # -- holds: a slow provider call ------------------------------------------------------
+
+    async def hold(self, request: Request, account: Account, key: str) -> Json:
+        path = str((await _json(request))["path"])
+        self.holds[(key, path)] = Hold()
+        return {"path": path}
+
+    async def hold_arrived(self, request: Request, account: Account, key: str) -> Json:
+        hold = self.holds.get((key, str((await _json(request))["path"])))
+        if hold is None:
+            raise FakeError(404, "no such hold")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(hold.arrived.wait(), 10)
+        return {"arrived": hold.arrived.is_set()}
+
+    async def release(self, request: Request, account: Account, key: str) -> Json:
+        hold = self.holds.pop((key, str((await _json(request))["path"])), None)
+        if hold is None:
+            raise FakeError(404, "no such hold")
+        hold.released.set()
+        return {"released": hold.arrived.is_set()}
+
+    async def _held(self, request: Request) -> None:
+        key = _secret_key(request)
+        hold = None if key is None else self.holds.get((key, request.url.path))
+        if request.method != "POST" or hold is None or hold.arrived.is_set():
+            return
+        hold.arrived.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(hold.released.wait(), HOLD_LIMIT_SECONDS)
+
     # -- everything else: localstripe, with the discrepancies applied ---------------------
 
     async def passthrough(self, request: Request) -> Response:
+        await self._held(request)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
         url = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         async with httpx.AsyncClient(base_url=self.backend_url, timeout=30) as http:

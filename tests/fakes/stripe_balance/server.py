@@ -106,6 +106,19 @@ class StripeFakeAccount:
         """Move a payout on: ``in_transit``, ``paid``, ``failed``, ``canceled``."""
         return await self._control(f"/_fake/payouts/{payout_id}/status", {"status": status})
 
+    async def hold(self, path: str) -> None:
+        """Hold this key's next POST to ``path`` (e.g. ``/v1/payment_intents``) before it
+        reaches localstripe, until ``release``: a slow provider call, in flight."""
+        await self._control("/_fake/holds", {"path": path})
+
+    async def hold_arrived(self, path: str) -> bool:
+        """Whether the held request has arrived (waits up to 10 s for it)."""
+        return bool((await self._control("/_fake/holds/arrived", {"path": path}))["arrived"])
+
+    async def release(self, path: str) -> None:
+        """Let the held request through to localstripe."""
+        await self._control("/_fake/holds/release", {"path": path})
+
     async def inject(self, kind: str, **body: Any) -> dict[str, Any]:
         """Make Stripe disagree with paygrid: ``fee``, ``missing_charge``,
         ``unknown_charge``, ``amount``, ``status`` or ``dashboard_refund``."""

@@ -21,7 +21,7 @@ from paygrid.connectors.base import (
     ProviderEvent,
     ProviderUnreachable,
 )
-from paygrid.connectors.paystack import mapping, webhooks
+from paygrid.connectors.paystack import mapping, refund_notes, webhooks
 from paygrid.connectors.paystack import reconciliation as recon_mapping
 from paygrid.connectors.paystack import resync as resync_mapping
 from paygrid.connectors.paystack import settlements as settlement_mapping
@@ -142,12 +142,13 @@ class PaystackConnector:
         merchant_idempotency_key: str | None = None,
     ) -> OperationResult:
         """Create a refund; Paystack settles refunds later, so the result is usually
-        ``pending`` with the refund id to sync. Paystack has no idempotency key for refunds:
-        ours travels in ``merchant_note`` so a person can match them."""
+        ``pending`` with the refund id to sync. Paystack has no idempotency key and no
+        metadata for refunds: paygrid's refund id and the merchant's key travel in
+        ``merchant_note`` (``refund_notes``), for a person and for ``paygrid restore``."""
         body = {
             "transaction": provider_reference,
             "amount": amount,
-            "merchant_note": f"paygrid:{idempotency_key}",
+            "merchant_note": refund_notes.refund_note(idempotency_key, merchant_idempotency_key),
         }
         status, envelope = await self._send("POST", "/refund", body)
         if status == 200:

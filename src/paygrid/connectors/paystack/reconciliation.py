@@ -7,9 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import assert_never
 
-from paygrid.connectors.paystack import mapping
+from paygrid.connectors.paystack import mapping, refund_notes
 from paygrid.connectors.paystack.mapping import Json, RefundStatus, TransactionStatus
-from paygrid.domain.reconciliation import ChargeState, ProviderCharge, ProviderRefund
+from paygrid.domain.reconciliation import (
+    ChargeState,
+    ProviderCharge,
+    ProviderRefund,
+    RefundState,
+)
 
 
 def charge_state(status: TransactionStatus) -> ChargeState:
@@ -38,6 +43,20 @@ def charge_state(status: TransactionStatus) -> ChargeState:
             assert_never(status)
 
 
+def refund_state(status: RefundStatus) -> RefundState:
+    """A refund's status, exhaustively (as ``mapping`` reads a refund call's answer):
+    Paystack keeps refunds pending or processing for days before they are processed."""
+    match status:
+        case RefundStatus.PROCESSED:
+            return RefundState.SUCCEEDED
+        case RefundStatus.PENDING | RefundStatus.PROCESSING | RefundStatus.NEEDS_ATTENTION:
+            return RefundState.PENDING
+        case RefundStatus.FAILED:
+            return RefundState.FAILED
+        case _:
+            assert_never(status)
+
+
 def charge(item: Json) -> ProviderCharge:
     """One item of ``GET /transaction``'s ``data``."""
     fees = item.get("fees")
@@ -52,18 +71,22 @@ def charge(item: Json) -> ProviderCharge:
 
 
 def refund(item: Json) -> ProviderRefund | None:
-    """One item of ``GET /refund``'s ``data``; ``None`` without a transaction reference."""
+    """One item of ``GET /refund``'s ``data``; ``None`` without a transaction reference.
+    A refund paygrid made names its refund id and the merchant's key in its
+    ``merchant_note`` (``refund_notes``), which ``paygrid restore`` re-imports it under."""
     reference = item.get("transaction_reference")
     if not isinstance(reference, str) or not reference:
         return None
-    status = mapping._status(RefundStatus, item)
+    note = refund_notes.read_refund_note(item.get("merchant_note"))
     return ProviderRefund(
         reference=str(mapping._identifier(item)),
         charge_reference=reference,
         amount=mapping.amount(item),
         currency=mapping._text(item, "currency").upper(),
-        succeeded=status is RefundStatus.PROCESSED,
+        state=refund_state(mapping._status(RefundStatus, item)),
         created=unix(item.get("createdAt")),
+        refund_id=note.refund_id,
+        idempotency_key=note.idempotency_key,
     )
 
 

@@ -1,7 +1,9 @@
 """Pure translation of one item of Paystack's transaction list (``GET /transaction``) into
 what ``paygrid restore`` re-imports: the transaction's ``metadata`` carries paygrid's
 payment id, attempt id and the merchant's Idempotency-Key (``mapping.paygrid_metadata``),
-as an object (initialize) or as stringified JSON (charge_authorization)."""
+as an object (initialize) or as stringified JSON (charge_authorization). Refunds are listed
+with ``reconciliation.refund``, which reads paygrid's refund id and the merchant's key from
+the refund's ``merchant_note`` (``refund_notes``)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,12 @@ from paygrid.connectors.stripe.mapping import (
     RefundStatus,
     status_of,
 )
-from paygrid.domain.reconciliation import ChargeState, ProviderCharge, ProviderRefund
+from paygrid.domain.reconciliation import (
+    ChargeState,
+    ProviderCharge,
+    ProviderRefund,
+    RefundState,
+)
 
 
 class MalformedListItem(ConnectorError):
@@ -46,18 +51,15 @@ def charge_state(status: IntentStatus) -> ChargeState:
             assert_never(status)
 
 
-def refund_succeeded(status: RefundStatus) -> bool:
-    """Whether the refund's money left the balance (pending ones may still fail)."""
+def refund_state(status: RefundStatus) -> RefundState:
+    """A Refund's status, exhaustively: pending and requires_action may still fail."""
     match status:
         case RefundStatus.SUCCEEDED:
-            return True
-        case (
-            RefundStatus.PENDING
-            | RefundStatus.REQUIRES_ACTION
-            | RefundStatus.FAILED
-            | RefundStatus.CANCELED
-        ):
-            return False
+            return RefundState.SUCCEEDED
+        case RefundStatus.PENDING | RefundStatus.REQUIRES_ACTION:
+            return RefundState.PENDING
+        case RefundStatus.FAILED | RefundStatus.CANCELED:
+            return RefundState.FAILED
         case _:
             assert_never(status)
 
@@ -98,7 +100,7 @@ def refund(item: Json, intent_of_charge: Mapping[str, str]) -> ProviderRefund | 
         charge_reference=intent,
         amount=_integer(item, "amount"),
         currency=_text(item, "currency").upper(),
-        succeeded=refund_succeeded(status_of(RefundStatus, item)),
+        state=refund_state(status_of(RefundStatus, item)),
         created=_integer(item, "created"),
         refund_id=refund_id if isinstance(refund_id, str) and refund_id.startswith("re_") else None,
         idempotency_key=key if isinstance(key, str) else None,

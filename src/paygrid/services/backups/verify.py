@@ -62,8 +62,7 @@ async def verify_backup(
 async def _check(
     database_url: str, path: Path, manifest: Manifest, pg_bin_dir: Path | None, jobs: int
 ) -> list[str]:
-    scratch = await backups_db.create_scratch(database_url)
-    try:
+    async with backups_db.scratch_database(database_url) as scratch:
         url = backups_db.scratch_url(database_url, scratch)
         await restore_into(url, path, pg_bin_dir=pg_bin_dir, jobs=jobs)
         restored = await engine.create_pool(url, 2, pooler=False)
@@ -74,8 +73,6 @@ async def _check(
             chains = await audit_service.verify(restored)
         finally:
             await restored.close()
-    finally:
-        await backups_db.drop_scratch(database_url, scratch)
     problems = compare_tables(manifest.tables, tables) + compare_heads(manifest.audit_heads, heads)
     problems += [
         f"audit chain of {c.merchant_id} broken at {c.broken.entry_id} (#{c.broken.seq}):"

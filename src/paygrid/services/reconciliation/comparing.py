@@ -80,8 +80,11 @@ async def _refunds(
     lookups = {r.charge_reference for r in unknown} - payment_of.keys()
     for charge in await reads.charges_by_reference(pool, account, sorted(lookups)):
         payment_of[charge.reference] = charge.payment_id
+    # The refunds the provider's refunds name (paygrid's id sent along): a lost answer's.
+    named = sorted({r.refund_id for r in unknown if r.refund_id is not None})
+    awaiting = await reads.refunds_by_id(pool, account, named)
     bounds = (int(window[0].timestamp()), int(window[1].timestamp()))
-    return compare_refunds(ours, refunds, payment_of, bounds, frozenset(also))
+    return compare_refunds(ours, refunds, payment_of, bounds, frozenset(also), awaiting)
 
 
 async def confirmed_missing(

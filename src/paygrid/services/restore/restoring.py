@@ -1,7 +1,8 @@
 """``paygrid restore``, in order: refuse an unreadable archive before touching anything;
-raise the write fence and give every serving process time to hear it and finish what it
-was doing; empty the database (every schema but the fence's) and restore the archive into
-it in place; migrate it up to head when the archive is older; re-sync every connector
+raise the write fence and wait until every serve and worker process has finished the
+requests and jobs it had in flight (``drain.py``; refused after ``drain_timeout_seconds``
+with nothing emptied); empty the database (every schema but the fence's) and restore the
+archive into it in place; migrate it up to head when the archive is older; re-sync every connector
 account for the window since the backup; only then lower the fence. Each step is timed.
 
 Why in place rather than into a new database renamed over the old one: a rename needs
@@ -21,6 +22,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -38,6 +40,7 @@ from paygrid.services.backups.archive import (
     checked_dump,
     restore_checked,
 )
+from paygrid.services.restore.drain import LOST_GRACE_SECONDS, wait_for_drain
 from paygrid.services.restore.fence import RESTORING
 from paygrid.services.restore.resync import AccountResync, resync
 
@@ -50,9 +53,13 @@ Progress = Callable[[str], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class RestoreOptions:
-    settle_seconds: float = 2.0  # after raising the fence, before touching the data
+    # How long to wait for the requests and jobs in flight when the fence rises: above
+    # Stripe's 80 s timeout, so a request waiting on a provider call can finish.
+    drain_timeout_seconds: float = 90.0
     retry_after: int = 30  # what fenced requests are told
     jobs: int = 1  # pg_restore --jobs
+    # How long a process whose LISTEN connection is gone is waited for (drain.py).
+    lost_grace_seconds: float = LOST_GRACE_SECONDS
 
 
 @dataclass(slots=True)
@@ -88,12 +95,15 @@ async def restore(
             )
         step = _Steps(report, progress)
         async with step("fence", "raising the write fence"):
-            await raise_fence(database_url, clock, options.retry_after)
-            await asyncio.sleep(options.settle_seconds)  # every process hears it and drains
+            raised_at = await raise_fence(database_url, clock, options.retry_after)
+            await _drained(database_url, raised_at, options, progress)
         # A process starting meanwhile migrates only after the restore (the migrations'
         # lock): never the empty schema pg_restore is about to fill.
         async with engine.migration_lock(database_url):
             async with step("empty", "emptying the database"):
+                # Once more right before: a count may have risen again since, or a process
+                # (re)registered that has not reported yet.
+                await _drained(database_url, raised_at, options, progress)
                 await _empty(database_url)
             async with step("restore", f"restoring {archive.name}"):
                 await restore_checked(database_url, checked, jobs=options.jobs)
@@ -126,11 +136,12 @@ class ResyncIncomplete(BackupError):
         super().__init__(f"the database is restored, but re-syncing failed for {names}")
 
 
-async def raise_fence(database_url: str, clock: Clock, retry_after: int) -> None:
-    """Raise the fence (creating its table on a database older than migration 0029)."""
+async def raise_fence(database_url: str, clock: Clock, retry_after: int) -> datetime:
+    """Raise the fence (creating its tables on a database older than migration 0031);
+    returns its ``raised_at``."""
     async with _connection(database_url) as conn:
         await fence_db.ensure_table(conn)
-        await fence_db.raise_fence(conn, RESTORING, retry_after, clock.now())
+        return await fence_db.raise_fence(conn, RESTORING, retry_after, clock.now())
 
 
 async def reopen(database_url: str) -> bool:
@@ -138,6 +149,15 @@ async def reopen(database_url: str) -> bool:
     not raised."""
     async with _connection(database_url) as conn:
         return await fence_db.lower_fence(conn)
+
+
+async def _drained(
+    database_url: str, raised_at: datetime, options: RestoreOptions, progress: Progress | None
+) -> None:
+    async with _connection(database_url) as conn:
+        await wait_for_drain(
+            conn, raised_at, options.drain_timeout_seconds, progress, options.lost_grace_seconds
+        )
 
 
 async def _empty(database_url: str) -> None:

@@ -3,8 +3,14 @@ lists its provider's charges and refunds since the backup (less a margin for clo
 what paygrid made there after the backup is imported back. A charge is re-imported under
 the payment id, attempt id and Idempotency-Key paygrid sent along (``reimport``); a refund
 made at the provider is imported as reconciliation's healing imports one
-(``import_provider_refund``). Whatever is already known is left alone, so running it twice
-imports nothing twice.
+(``import_provider_refund``). A refund paygrid made (it names paygrid's refund id) that the
+provider still has pending comes back pending, under its id and the merchant's key, for the
+provider's webhook or status sync to settle: otherwise the merchant's retry would refund
+twice. Failed refunds moved no money and are not imported. A refund the restored database
+has, still pending without the provider's id (paygrid lost the provider's answer), takes
+the provider's id and settles as the provider says (``lost_refund_answers``), so its
+webhook finds it. Whatever is already known is left alone, so running it twice imports
+nothing twice.
 
 The simulator is skipped: its "provider" keeps its state in paygrid's own database
 (``connectors/simulator/store.py``), so the restore rolled it back with everything else and
@@ -16,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import assert_never
 
 import structlog
 
@@ -23,9 +30,12 @@ from paygrid.connectors.base import ConnectorError
 from paygrid.connectors.reconciliation import ReconciliationSource
 from paygrid.connectors.resync import ProviderChargeRecord, ResyncSource
 from paygrid.db import reconciliation_reads as reads
+from paygrid.db import refunds as refunds_db
 from paygrid.db import restore as restore_db
 from paygrid.db.connector_accounts import ConnectorAccountRow
 from paygrid.dependencies import Deps
+from paygrid.domain.reconciliation import ProviderRefund, RefundState
+from paygrid.services.lost_refund_answers import LostAnswer, reattach_refund
 from paygrid.services.provider_refunds import ProviderSideRefund, import_provider_refund
 from paygrid.services.restore.reimport import reattach_charge, reimport_charge
 
@@ -50,6 +60,7 @@ class AccountResync:
     imported: int = 0  # payments re-made from their charges
     reattached: int = 0  # later attempts put back on a payment paygrid has
     refunds_imported: int = 0
+    refunds_reattached: int = 0  # refunds whose answer was lost, given the provider's id
     skipped: list[str] = field(default_factory=list)  # why, one line each
     error: str | None = None
 
@@ -135,7 +146,12 @@ async def _refunds(
     known = set(
         await reads.known_refund_references(deps.pool, account, [r.reference for r in refunds])
     )
-    fresh = [r for r in reversed(refunds) if r.reference not in known and r.succeeded]
+    # Failed ones too when they name a refund of paygrid's: its lost answer is that failure.
+    fresh = [
+        r
+        for r in reversed(refunds)
+        if r.reference not in known and (_importable(r) or r.refund_id is not None)
+    ]
     charges = await reads.charges_by_reference(
         deps.pool, account, sorted({r.charge_reference for r in fresh})
     )
@@ -143,20 +159,98 @@ async def _refunds(
     for refund in fresh:
         payment_id = payment_of.get(refund.charge_reference)
         if payment_id is None:
-            found.skipped.append(f"refund {refund.reference}: its charge is unknown")
+            if _importable(refund):
+                found.skipped.append(f"refund {refund.reference}: its charge is unknown")
             continue
-        imported = await import_provider_refund(
-            deps,
-            ProviderSideRefund(
-                merchant_id=account.merchant_id,
-                livemode=account.livemode,
-                payment_id=payment_id,
-                provider_reference=refund.reference,
-                amount=refund.amount,
-                currency=refund.currency,
-                refund_id=refund.refund_id,
-                idempotency_key=refund.idempotency_key,
-            ),
-        )
-        if imported is not None:
-            found.refunds_imported += 1
+        if await _known_refund(deps, account, refund):
+            await _reattach(deps, account, payment_id, refund, found)
+        elif _importable(refund):
+            await _import(deps, account, payment_id, refund, found)
+
+
+async def _import(
+    deps: Deps,
+    account: ConnectorAccountRow,
+    payment_id: str,
+    refund: ProviderRefund,
+    found: AccountResync,
+) -> None:
+    refund_id, key = refund.refund_id, refund.idempotency_key
+    if refund_id is not None and await refunds_db.refund_id_taken(deps.pool, refund_id):
+        # Not this merchant's (``_known_refund`` said so) yet taken: another merchant's id
+        # in a note or metadata someone wrote at the provider. The refund is the provider's
+        # own then, imported under a new id, and the other merchant's is never touched.
+        log.warning("restore.refund_names_a_foreign_id", reference=refund.reference)
+        refund_id = key = None
+        if refund.state is not RefundState.SUCCEEDED:
+            return  # only succeeded refunds are imported without paygrid's id
+    imported = await import_provider_refund(
+        deps,
+        ProviderSideRefund(
+            merchant_id=account.merchant_id,
+            livemode=account.livemode,
+            payment_id=payment_id,
+            provider_reference=refund.reference,
+            amount=refund.amount,
+            currency=refund.currency,
+            refund_id=refund_id,
+            idempotency_key=key,
+            state=refund.state,
+        ),
+    )
+    if imported is not None:
+        found.refunds_imported += 1
+
+
+async def _reattach(
+    deps: Deps,
+    account: ConnectorAccountRow,
+    payment_id: str,
+    refund: ProviderRefund,
+    found: AccountResync,
+) -> None:
+    """The restored database has the refund the provider's names: paygrid made it before
+    the backup and lost the provider's answer. It takes the provider's id and settles as
+    the provider says; a refund that is not waiting for that answer is left alone."""
+    assert refund.refund_id is not None
+    lost = LostAnswer(
+        merchant_id=account.merchant_id,
+        livemode=account.livemode,
+        connector_account_id=account.id,
+        payment_id=payment_id,
+        refund_id=refund.refund_id,
+        provider_reference=refund.reference,
+        state=refund.state,
+        amount=refund.amount,
+        currency=refund.currency,
+    )
+    if await reattach_refund(deps, lost) is None:
+        found.skipped.append(f"refund {refund.reference}: paygrid has {refund.refund_id}")
+        return
+    found.refunds_reattached += 1
+    log.info("restore.reattached_refund", refund_id=refund.refund_id)
+
+
+def _importable(refund: ProviderRefund) -> bool:
+    """Succeeded refunds, and pending ones paygrid made (a pending dashboard refund is left
+    alone, as reconciliation leaves it: only succeeded dashboard refunds are imported)."""
+    match refund.state:
+        case RefundState.SUCCEEDED:
+            return True
+        case RefundState.PENDING:
+            return refund.refund_id is not None
+        case RefundState.FAILED:
+            return False
+        case _:
+            assert_never(refund.state)
+
+
+async def _known_refund(deps: Deps, account: ConnectorAccountRow, refund: ProviderRefund) -> bool:
+    """The refund the provider's record names is in the restored database (the merchant's
+    own: another merchant's refund is never read)."""
+    if refund.refund_id is None:
+        return False
+    row = await refunds_db.get_refund(
+        deps.pool, account.merchant_id, account.livemode, refund.refund_id
+    )
+    return row is not None
