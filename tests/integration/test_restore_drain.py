@@ -40,7 +40,6 @@ from paygrid.db import fence as fence_db
 from paygrid.db import jobs as jobs_db
 from paygrid.db.listener import Notifications
 from paygrid.restore_cli import deps_opener
-from paygrid.services.backups.create import create_backup
 from paygrid.services.restore import fence as restore_fence
 from paygrid.services.restore import restoring
 from paygrid.services.restore.drain import DrainTimeout, wait_for_drain
@@ -50,7 +49,13 @@ from paygrid.worker.registry import JobContext, JobRegistry
 from paygrid.worker.runner import Worker, WorkerConfig
 from tests.conftest import Api
 from tests.fakes.stripe_balance import StripeFake
-from tests.integration.test_restore_drill import _wait_until_open, drill_url, new_merchant, serving
+from tests.integration.test_restore_drill import (
+    _wait_until_open,
+    drill_url,
+    new_merchant,
+    serving,
+    take_backup,
+)
 from tests.integration.test_restore_stripe import _payment_intents, _purchase
 from tests.integration.test_scale_out import (
     START_SECONDS,
@@ -67,14 +72,6 @@ __all__ = ["drill_url"]
 pytestmark = pytest.mark.slow
 
 CREATE = "/v1/payment_intents"  # a payment's charge at Stripe: held by the fake
-
-
-async def _backup(url: str, directory: Path) -> Path:
-    pool = await engine.create_pool(url, 2)
-    try:
-        return (await create_backup(pool, url, directory)).path
-    finally:
-        await pool.close()
 
 
 @asynccontextmanager
@@ -94,7 +91,7 @@ async def test_the_restore_waits_for_a_charge_in_flight_and_reimports_it(
         api = Api(http, merchant.key("secret", livemode=False))
         _account, stripe = await _stripe_account(api, stripe_fake)
         await _pay(api, 10_000)
-        backup = await _backup(drill_url, tmp_path)
+        backup = (await take_backup(drill_url, tmp_path)).path
         key = f"drain-{uuid.uuid4().hex}"
         await stripe.hold(CREATE)
         paying = asyncio.create_task(
@@ -151,7 +148,7 @@ async def test_past_the_drain_timeout_the_restore_refuses_and_touches_nothing(
     async with serving(settings, drill_url) as http:
         api = Api(http, merchant.key("secret", livemode=False))
         _account, stripe = await _stripe_account(api, stripe_fake)
-        backup = await _backup(drill_url, tmp_path)
+        backup = (await take_backup(drill_url, tmp_path)).path
         made_after_backup, _ = await _pay(api, 12_000)  # a restore would lose it
         await stripe.hold(CREATE)
         paying = asyncio.create_task(api.post("/v1/payments", _purchase(32_000)))
@@ -203,7 +200,7 @@ async def test_a_dead_process_row_holds_the_restore_only_for_the_grace_period(
     """A crashed process's row (its backend gone), and one whose pid a live backend reuses
     (another ``backend_start``), are marked lost and waited for during the grace period (it
     may only be reconnecting), then swept."""
-    backup = await _backup(drill_url, tmp_path)
+    backup = (await take_backup(drill_url, tmp_path)).path
     async with serving(settings, drill_url), _connection(drill_url) as conn:
         live_pid = conn.get_server_pid()
         await _insert_process(conn, "gone", 2_000_000_000, SYSTEM_CLOCK.now())
@@ -497,7 +494,7 @@ async def test_the_restore_checks_again_that_all_is_drained_right_before_emptyin
 ) -> None:
     """Work that starts again after the drain (a count that rises after 0) is waited for
     once more under the migrations' lock, right before the database is emptied."""
-    backup = await _backup(drill_url, tmp_path)
+    backup = (await take_backup(drill_url, tmp_path)).path
     merchant = await new_merchant(drill_url, "Drain")  # after the backup: a restore drops it
     pool = await engine.create_pool(drill_url, 4)
     deps = build_deps(pool, settings)
@@ -578,7 +575,7 @@ async def test_paygrid_restore_waits_for_running_processes_and_refuses_a_stuck_o
     registered by hand) refuses after ``--drain-timeout``, exits 1 and leaves the data and
     the fence; once that connection is gone, the same command restores and reopens."""
     merchant = await new_merchant(drill_url, "Drain")
-    archive = await _backup(drill_url, tmp_path)
+    archive = (await take_backup(drill_url, tmp_path)).path
     port = _free_port()
     env = {
         "PAYGRID_DATABASE_URL": drill_url,

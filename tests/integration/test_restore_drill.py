@@ -31,7 +31,7 @@ from paygrid.config import Settings
 from paygrid.db import engine
 from paygrid.restore_cli import deps_opener
 from paygrid.services import audit as audit_service
-from paygrid.services.backups.create import create_backup
+from paygrid.services.backups.create import CreatedBackup, create_backup
 from paygrid.services.merchants import NewMerchant, create_merchant
 from paygrid.services.restore import restoring
 from paygrid.services.restore.restoring import RestoreOptions
@@ -113,6 +113,15 @@ async def _charges_at_paystack(merchant: FakeMerchant) -> int:
     return int(listed.json()["meta"]["total"])
 
 
+async def take_backup(url: str, directory: Path) -> CreatedBackup:
+    """A backup of the drill's database into ``directory``."""
+    pool = await engine.create_pool(url, 2)
+    try:
+        return await create_backup(pool, url, directory)
+    finally:
+        await pool.close()
+
+
 async def new_merchant(url: str, name: str) -> NewMerchant:
     """A merchant of its own in the drill's database (``name`` plus a random suffix)."""
     pool = await engine.create_pool(url, 2)
@@ -155,11 +164,7 @@ async def test_a_restore_drill_reimports_what_was_charged_after_the_backup(
         )
         assert unconfirmed.status_code == 200, unconfirmed.text
         late = unconfirmed.json()["id"]
-        pool = await engine.create_pool(drill_url, 2)
-        try:
-            backup = await create_backup(pool, drill_url, tmp_path)
-        finally:
-            await pool.close()
+        backup = await take_backup(drill_url, tmp_path)
 
         confirm_key = f"drill-confirm-{uuid.uuid4().hex}"
         confirmed = await api.post(

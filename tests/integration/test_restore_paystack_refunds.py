@@ -22,7 +22,6 @@ from paygrid.connectors.paystack.refund_notes import refund_note
 from paygrid.db import engine
 from paygrid.restore_cli import deps_opener
 from paygrid.services import status_sync
-from paygrid.services.backups.create import create_backup
 from paygrid.services.restore import restoring, resync
 from paygrid.services.restore.restoring import RestoreOptions
 from tests.conftest import Api, confirmed_payment
@@ -34,6 +33,7 @@ from tests.integration.test_restore_drill import (
     drill_url,
     new_merchant,
     serving,
+    take_backup,
 )
 
 __all__ = ["drill_url"]  # the fixture
@@ -63,11 +63,7 @@ async def test_a_refund_made_after_the_backup_comes_back_under_its_id_and_key(
         customer, method = await _saved_method(api, http, paystack_fake, paystack_merchant)
         before = (await api.post("/v1/payments", _charge(customer, method, 1))).json()
         assert before["status"] == "succeeded", before
-        pool = await engine.create_pool(drill_url, 2)
-        try:
-            backup = await create_backup(pool, drill_url, tmp_path)
-        finally:
-            await pool.close()
+        backup = await take_backup(drill_url, tmp_path)
 
         # After the backup: a payment and its refund through paygrid, and a refund of the
         # older payment made in Paystack's dashboard.
@@ -151,11 +147,7 @@ async def test_a_refund_whose_answer_was_lost_before_the_backup_gets_paystacks_i
         await paystack_merchant.process_refunds()
         ((paystack_id, made),) = (await _refunds_at_paystack(paystack_merchant)).items()
         assert made["status"] == "processed", lost.text
-        pool = await engine.create_pool(drill_url, 2)
-        try:
-            backup = await create_backup(pool, drill_url, tmp_path)
-        finally:
-            await pool.close()
+        backup = await take_backup(drill_url, tmp_path)
 
         report = await restoring.restore(
             drill_url,
@@ -207,11 +199,7 @@ async def _restore_over_a_pending_refund(
 ) -> PendingRefund:
     """Backup; then a payment and a refund Paystack keeps ``pending``; then the restore."""
     customer, method = await _saved_method(api, http, paystack_fake, paystack_merchant)
-    pool = await engine.create_pool(drill_url, 2)
-    try:
-        backup = await create_backup(pool, drill_url, tmp_path)
-    finally:
-        await pool.close()
+    backup = await take_backup(drill_url, tmp_path)
     paid = (await api.post("/v1/payments", _charge(customer, method, 4))).json()
     assert paid["status"] == "succeeded", paid
     key = f"pending-{uuid.uuid4().hex}"
@@ -365,11 +353,7 @@ async def test_a_note_naming_another_merchants_refund_neither_blocks_nor_touches
         )
         assert theirs.status_code == 200 and theirs.json()["status"] == "succeeded", theirs.text
         customer, method = await _saved_method(api, http, paystack_fake, paystack_merchant)
-        pool = await engine.create_pool(drill_url, 2)
-        try:
-            backup = await create_backup(pool, drill_url, tmp_path)
-        finally:
-            await pool.close()
+        backup = await take_backup(drill_url, tmp_path)
 
         paid = (await api.post("/v1/payments", _charge(customer, method, 4))).json()
         assert paid["status"] == "succeeded", paid

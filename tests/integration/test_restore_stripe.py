@@ -16,16 +16,20 @@ import pytest
 
 from paygrid.clock import SYSTEM_CLOCK
 from paygrid.config import Settings
-from paygrid.db import engine
 from paygrid.restore_cli import deps_opener
-from paygrid.services.backups.create import create_backup
 from paygrid.services.billing.subscriptions.schedule import STEP
 from paygrid.services.restore import restoring
 from paygrid.services.restore.restoring import RestoreOptions
 from tests.conftest import SUCCESS_CARD, Api, card
 from tests.fakes.stripe_balance import StripeFake
 from tests.fakes.stripe_balance.server import StripeFakeAccount
-from tests.integration.test_restore_drill import _wait_until_open, drill_url, new_merchant, serving
+from tests.integration.test_restore_drill import (
+    _wait_until_open,
+    drill_url,
+    new_merchant,
+    serving,
+    take_backup,
+)
 from tests.integration.test_saved_methods_stripe import _saving
 from tests.integration.test_settlements_stripe import _pay, _stripe_account
 from tests.integration.test_subscriptions import T0, invoices_of, monthly_price, move, ok, subscribe
@@ -67,11 +71,7 @@ async def test_a_restore_reimports_what_stripe_charged_after_the_backup(
         api = Api(http, merchant.key("secret", livemode=False))
         _account, stripe = await _stripe_account(api, stripe_fake)
         before, _ = await _pay(api, 10_000)
-        pool = await engine.create_pool(drill_url, 2)
-        try:
-            backup = await create_backup(pool, drill_url, tmp_path)
-        finally:
-            await pool.close()
+        backup = await take_backup(drill_url, tmp_path)
         after: dict[str, dict[str, Any]] = {}
         for n in range(AFTER_BACKUP):
             key = f"stripe-drill-{uuid.uuid4().hex}"
@@ -145,11 +145,7 @@ async def test_a_renewal_charged_after_the_backup_is_not_charged_again_after_the
         assert (await subscribe(api, customer["id"], await monthly_price(api, 2900)))[
             "status"
         ] == "active"
-        pool = await engine.create_pool(drill_url, 2)
-        try:
-            backup = await create_backup(pool, drill_url, tmp_path)
-        finally:
-            await pool.close()
+        backup = await take_backup(drill_url, tmp_path)
 
         async with open_deps() as deps, billing_worker(deps, STEP):
             await move(api, clock["id"], T0 + timedelta(days=32))

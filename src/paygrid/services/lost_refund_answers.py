@@ -17,7 +17,6 @@ without a reference, is touched: a forged note cannot reach another merchant's r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import assert_never
 
 from paygrid.connectors.base import OperationResult
@@ -30,8 +29,7 @@ from paygrid.dependencies import Deps
 from paygrid.domain.payments import AttemptStatus
 from paygrid.domain.reconciliation import RefundState
 from paygrid.services import refunds
-from paygrid.services.payments import operations as provider_operations
-from paygrid.services.provider_refunds import Work
+from paygrid.services.provider_refunds import Work, first_sync_at, record_accepted
 
 _OPEN = frozenset({AttemptStatus.PENDING, AttemptStatus.UNKNOWN})
 
@@ -85,7 +83,6 @@ async def _attach(deps: Deps, conn: Connection, lost: LostAnswer) -> RefundRow |
     attempt = await payments_db.refund_attempt(conn, lost.refund_id)
     if attempt is None or attempt.provider_reference is not None or attempt.status not in _OPEN:
         return None
-    now = deps.clock.now()
     attached = await refunds_db.attach_lost_reference(
         conn,
         refund_id=lost.refund_id,
@@ -94,12 +91,11 @@ async def _attach(deps: Deps, conn: Connection, lost: LostAnswer) -> RefundRow |
         payment_id=payment.id,
         provider_reference=lost.provider_reference,
         amount=lost.amount,
-        next_sync_at=now + timedelta(seconds=deps.settings.sync_delays()[0]),
+        next_sync_at=first_sync_at(deps),
     )
     if attached is None:
         return None
-    accepted = OperationResult(False, lost.provider_reference, pending=True)
-    await provider_operations.record(conn, attempt, provider_operations.Outcome(accepted, 0, now))
+    await record_accepted(conn, attempt, lost.provider_reference, deps.clock.now())
     return attached
 
 

@@ -23,7 +23,7 @@ from paygrid.db import payments as payments_db
 from paygrid.db import refunds as refunds_db
 from paygrid.db import transactions
 from paygrid.db.executor import Connection
-from paygrid.db.payments import PaymentRow
+from paygrid.db.payments import AttemptRow, PaymentRow
 from paygrid.db.refunds import RefundRow
 from paygrid.dependencies import Deps
 from paygrid.domain.events import EventType
@@ -144,11 +144,23 @@ async def _pending(
     attempt = await provider_operations.begin(
         conn, payment, AttemptOperation.REFUND, created.amount, now=now, refund_id=created.id
     )
-    accepted = OperationResult(False, provider_reference, pending=True)
-    await provider_operations.record(conn, attempt, provider_operations.Outcome(accepted, 0, now))
-    delay = timedelta(seconds=deps.settings.sync_delays()[0])
+    await record_accepted(conn, attempt, provider_reference, now)
     marked = await refunds_db.mark_accepted(
-        conn, created.id, provider_reference=provider_reference, next_sync_at=now + delay
+        conn, created.id, provider_reference=provider_reference, next_sync_at=first_sync_at(deps)
     )
     assert marked is not None, "a refund inserted in this transaction is pending"
     return marked
+
+
+async def record_accepted(
+    conn: Connection, attempt: AttemptRow, provider_reference: str, now: datetime
+) -> None:
+    """Record a refund attempt the provider has accepted but not settled (its refund found
+    at the provider afterwards), as ``refunds._accepted`` records a live "pending" answer."""
+    accepted = OperationResult(False, provider_reference, pending=True)
+    await provider_operations.record(conn, attempt, provider_operations.Outcome(accepted, 0, now))
+
+
+def first_sync_at(deps: Deps) -> datetime:
+    """When status sync first asks the provider about such a refund."""
+    return deps.clock.now() + timedelta(seconds=deps.settings.sync_delays()[0])
