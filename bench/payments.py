@@ -145,6 +145,7 @@ class BenchConfig:
     fresh: bool
     rate: float | None = None
     reference_commits: int = 1
+    reference_shape: str = "transactions"
 
 
 def parse_args(argv: list[str] | None = None) -> BenchConfig:
@@ -180,6 +181,13 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         default=1,
         help="the reference's writes in 1 transaction (the floor, default) or in paygrid's 3",
     )
+    parser.add_argument(
+        "--reference-shape",
+        choices=("transactions", "statements"),
+        default="transactions",
+        help="with 3 commits: each a transaction of its statements (default), or each one"
+        " statement with the charge not waiting for the WAL flush, as paygrid commits them",
+    )
     args = parser.parse_args(argv)
     if min(args.duration, args.connections, args.workers, args.threads) < 1 or args.warmup < 0:
         parser.error("durations, connections, workers and threads must be positive")
@@ -197,6 +205,7 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         fresh=args.fresh,
         rate=args.rate,
         reference_commits=args.reference_commits,
+        reference_shape=args.reference_shape,
     )
 
 
@@ -228,6 +237,7 @@ def start_reference(config: BenchConfig, database_url: str, merchant_id: str) ->
         BENCH_DATABASE_URL=database_url,
         BENCH_MERCHANT_ID=merchant_id,
         BENCH_REFERENCE_COMMITS=str(config.reference_commits),
+        BENCH_REFERENCE_SHAPE=config.reference_shape,
     )
     src = str(REPO_ROOT / "src")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
@@ -497,7 +507,9 @@ def main(argv: list[str] | None = None) -> int:
             paygrid = measure(wrk, config, server, secret_key, results_dir)
         print(
             f"starting the reference ({config.workers} worker(s),"
-            f" {config.reference_commits} transaction(s) per payment)",
+            f" {config.reference_commits} transaction(s) per payment"
+            + (", each one statement" if config.reference_shape == "statements" else "")
+            + ")",
             flush=True,
         )
         with running(start_reference(config, database_url, merchant_id)) as server:

@@ -23,7 +23,10 @@ only the work done per request differs. ``GET /readyz`` answers 200 once the poo
 Environment: ``BENCH_DATABASE_URL`` (asyncpg URL), ``BENCH_MERCHANT_ID`` (an existing
 merchant, for the foreign keys), optional ``BENCH_POOL_SIZE`` (default 32, paygrid's default) and
 ``BENCH_REFERENCE_COMMITS`` (1, the default: one transaction; 3: the same writes in the three
-transactions paygrid commits, before the provider call, the provider's charge, the outcome).
+transactions paygrid commits, before the provider call, the provider's charge, the outcome) and
+``BENCH_REFERENCE_SHAPE`` (with 3 commits: ``transactions``, the default, each a transaction of
+its statements; ``statements``, each commit ONE statement of data-modifying ``WITH`` clauses and
+the charge committed without waiting for the WAL flush, which is how paygrid commits them).
 
 Run: ``python -m uvicorn --app-dir bench reference_app:app --workers N``.
 """
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from typing import Any
 
@@ -147,6 +151,11 @@ class ReferenceApp:
         self.return_url = "http://127.0.0.1/payments/{}/return"
         # 1: every write in one transaction (the floor); 3: in paygrid's three transactions.
         self.commits = int(os.environ.get("BENCH_REFERENCE_COMMITS", "1"))
+        # With 3 commits: "statements" makes each commit one statement (paygrid's shape).
+        self.one_statement = os.environ.get("BENCH_REFERENCE_SHAPE") == "statements"
+        # The charge's pool in that shape: commits without waiting for the WAL flush, as
+        # paygrid's bookkeeping pool does (a later durable commit flushes it anyway).
+        self.charge_pool: asyncpg.Pool | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -167,10 +176,15 @@ class ReferenceApp:
                 self.pool = await asyncpg.create_pool(
                     os.environ["BENCH_DATABASE_URL"], **pool_kwargs(size)
                 )
+                if self.one_statement:
+                    self.charge_pool = await asyncpg.create_pool(
+                        os.environ["BENCH_DATABASE_URL"], **pool_kwargs(size, durable=False)
+                    )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self.pool is not None:
-                    await self.pool.close()
+                for pool in (self.pool, self.charge_pool):
+                    if pool is not None:
+                        await pool.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -223,6 +237,11 @@ class ReferenceApp:
         ]
         if self.commits == 1:
             await self._run(before_charge + charge + outcome)
+        elif self.one_statement:
+            assert self.charge_pool is not None
+            await _run_as_one(self.pool, before_charge)
+            await _run_as_one(self.charge_pool, charge)
+            await _run_as_one(self.pool, outcome)
         else:
             # paygrid's shape: the payment is committed before the provider is called (so a
             # crash can never charge twice), the provider's charge is its own write, and the
@@ -236,6 +255,33 @@ class ReferenceApp:
         async with self.pool.acquire() as conn, conn.transaction():
             for sql, args in statements:
                 await conn.execute(sql, *args)
+
+
+_PARAMETER = re.compile(r"\$(\d+)")
+# Statement texts by the texts they combine: built once, like paygrid's (db/statements.py).
+_COMBINED: dict[tuple[str, ...], str] = {}
+
+
+async def _run_as_one(pool: asyncpg.Pool, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+    """The statements as one: each a ``WITH`` clause, their parameters renumbered."""
+    texts = tuple(sql for sql, _ in statements)
+    combined = _COMBINED.get(texts)
+    if combined is None:
+        clauses, offset = [], 0
+        for number, (sql, args) in enumerate(statements):
+            clauses.append(f"w{number} AS ({_shifted(sql, offset)})")
+            offset += len(args)
+        combined = _COMBINED[texts] = "WITH " + ", ".join(clauses) + " SELECT 1"
+    await pool.execute(combined, *(arg for _, args in statements for arg in args))
+
+
+def _shifted(sql: str, offset: int) -> str:
+    """``sql`` with its parameters ``$n`` renumbered ``$(n + offset)``."""
+
+    def renumber(match: re.Match[str]) -> str:
+        return f"${int(match.group(1)) + offset}"
+
+    return _PARAMETER.sub(renumber, sql)
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Protocol
+
+import orjson
 
 
 class EntryLike(Protocol):
@@ -46,11 +48,54 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# The canonical form is, and must stay byte for byte, ``json.dumps(recorded, sort_keys=True,
+# separators=(",", ":"), ensure_ascii=False).encode()``: every sealed chain was hashed over it.
+# orjson.dumps(OPT_SORT_KEYS) writes the same bytes several times faster, but only for trees
+# of exact dicts, lists, str, int, bool and None (tests/unit/test_audit_digest_canonical.py
+# proves it for every code point, as key and as value, and the integer bounds). It writes
+# floats differently (0.00001 for 1e-05, null for NaN and Infinity), serialises what
+# json.dumps rejects or writes otherwise (UUID, Enum, dataclasses, datetimes, subclasses),
+# and raises on ints beyond 64 bits, lone surrogates and keys that are not exact str. So a
+# tree holding anything else, or nested deeper than orjson allows, is written by json.dumps,
+# which keeps its bytes and its errors; an orjson error falls back to it too.
+_EXACT_SCALARS: Final = frozenset({str, int, bool, type(None)})
+_EXACT_VALUES: Final = _EXACT_SCALARS | {dict, list}
+_ORJSON_DEPTH: Final = 200  # orjson refuses nesting deeper than 255; also stops at a cycle
+
+
+def _orjson_exact(values: Collection[Any], depth: int = 0) -> bool:
+    """Whether ``values`` and all they hold are of the exact types orjson writes as
+    json.dumps does (dict keys are left to orjson, which refuses any but exact str)."""
+    kinds = set(map(type, values))
+    if kinds <= _EXACT_SCALARS:
+        return True
+    if not kinds <= _EXACT_VALUES or depth >= _ORJSON_DEPTH:
+        return False
+    for value in values:
+        kind = type(value)
+        if kind is dict:
+            if not _orjson_exact(value.values(), depth + 1):
+                return False
+        elif kind is list and not _orjson_exact(value, depth + 1):
+            return False
+    return True
+
+
+def canonical_json(recorded: dict[str, Any]) -> bytes:
+    """``recorded`` as canonical JSON: sorted keys, no spaces, UTF-8 (see above)."""
+    if _orjson_exact(recorded.values()):
+        try:
+            return orjson.dumps(recorded, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            pass  # an int beyond 64 bits, a lone surrogate, a key that is not a str
+    canonical = json.dumps(recorded, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return canonical.encode()
+
+
 def digest(entry: EntryLike) -> bytes:
     """SHA-256 of the entry's recorded fields as canonical JSON (sorted keys, no spaces)."""
     recorded = {field: _plain(entry[field]) for field in RECORDED_FIELDS}
-    canonical = json.dumps(recorded, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).digest()
+    return hashlib.sha256(canonical_json(recorded)).digest()
 
 
 def link(prev_hash: bytes, entry_digest: bytes) -> bytes:
