@@ -185,26 +185,27 @@ async def test_the_simulator_takes_no_outcome_for_a_repeated_key(deps: Deps) -> 
     """A provider call repeated with the same idempotency key (a retry after a lost answer)
     answers with the first charge and leaves the script alone, even when concurrent."""
     simulator = deps.connectors.simulator
-    token = await simulator.tokenize_card(CardDetails(SUCCESS_CARD, 12, 2034, "123"))
-    await simulator.script_outcomes(
-        token.token,
-        [ScriptedOutcome.STOLEN_CARD, ScriptedOutcome.LOST_CARD],
-        merchant_id="mer_test",
-        payment_method_id="pm_test",
-    )
-    request = AuthorizeRequest(
-        idempotency_key=f"att_{uuid.uuid4().hex}",
-        amount=500,
-        currency="USD",
-        capture=True,
-        payment_method_token=token.token,
-        return_url="http://testserver/return",
-        off_session=True,
-    )
-    results = await asyncio.gather(*(simulator.authorize(request) for _ in range(5)))
-    assert {r.provider_reference for r in results} == {results[0].provider_reference}
-    assert {r.decline.decline_code for r in results if r.decline} == {"stolen_card"}
-    assert await simulator.scripted_outcomes(token.token) == [ScriptedOutcome.LOST_CARD]
+    for _ in range(10):  # the race is a matter of interleaving: run it often
+        token = await simulator.tokenize_card(CardDetails(SUCCESS_CARD, 12, 2034, "123"))
+        await simulator.script_outcomes(
+            token.token,
+            [ScriptedOutcome.STOLEN_CARD, ScriptedOutcome.LOST_CARD],
+            merchant_id="mer_test",
+            payment_method_id="pm_test",
+        )
+        request = AuthorizeRequest(
+            idempotency_key=f"att_{uuid.uuid4().hex}",
+            amount=500,
+            currency="USD",
+            capture=True,
+            payment_method_token=token.token,
+            return_url="http://testserver/return",
+            off_session=True,
+        )
+        results = await asyncio.gather(*(simulator.authorize(request) for _ in range(5)))
+        assert {r.provider_reference for r in results} == {results[0].provider_reference}
+        assert {r.decline.decline_code for r in results if r.decline} == {"stolen_card"}
+        assert await simulator.scripted_outcomes(token.token) == [ScriptedOutcome.LOST_CARD]
 
 
 async def test_live_mode_is_refused(

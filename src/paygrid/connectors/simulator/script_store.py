@@ -69,14 +69,19 @@ def _scripted_insert(scripted: tuple[tuple[str, str, str | None], ...]) -> str:
 
 
 # A new charge (no charge has its idempotency key yet) takes its card's first scripted
-# outcome: locked and deleted at once, and skipped while another charge holds it, so two
-# concurrent charges never take the same one. All in the charge's own statement.
+# outcome: locked and deleted at once. A charge that finds it locked waits (no SKIP LOCKED)
+# until the holder's statement commits, then locks the next one (PostgreSQL locks below the
+# LIMIT, so a deleted row is passed over, not returned as nothing). So concurrent charges
+# on one scripted card take its outcomes in order, and of concurrent charges with one key
+# the one that took the first outcome has inserted the charge before another can go on:
+# that charge has the first outcome, and the others give back what they took. A card with
+# no script locks nothing and waits for nothing. All in the charge's own statement.
 _SCRIPTED_INSERT = (
     "WITH taken AS ("
     " DELETE FROM simulator.scripted_outcomes s USING ("
     "  SELECT token_id, position FROM simulator.scripted_outcomes WHERE token_id = $3"
     "  AND NOT EXISTS (SELECT 1 FROM simulator.charges WHERE idempotency_key = $2)"
-    "  ORDER BY position LIMIT 1 FOR UPDATE SKIP LOCKED) AS first"
+    "  ORDER BY position LIMIT 1 FOR UPDATE) AS first"
     " WHERE s.token_id = first.token_id AND s.position = first.position RETURNING s.*),"
     " decided AS ("
     " SELECT coalesce(m.status, $7::text) AS status,"
@@ -97,14 +102,13 @@ _SCRIPTED_INSERT = (
 )
 
 
-# A new charge (no charge has its idempotency key yet) takes its card's first scripted
-# outcome: locked and deleted at once, and skipped while another charge holds it, so two
-# concurrent charges never take the same one.
+# As in _SCRIPTED_INSERT: the card's first scripted outcome, locked (waiting for a
+# concurrent charge that holds it) and deleted at once.
 _TAKE_SCRIPTED = (
     "DELETE FROM simulator.scripted_outcomes s USING ("
     " SELECT token_id, position FROM simulator.scripted_outcomes WHERE token_id = $1"
     " AND NOT EXISTS (SELECT 1 FROM simulator.charges WHERE idempotency_key = $2)"
-    " ORDER BY position LIMIT 1 FOR UPDATE SKIP LOCKED) AS first"
+    " ORDER BY position LIMIT 1 FOR UPDATE) AS first"
     " WHERE s.token_id = first.token_id AND s.position = first.position RETURNING s.*"
 )
 
