@@ -162,6 +162,12 @@ def create_app(
         redirect_slashes=False,
         docs_url=None,  # paygrid.web.docs serves /docs and /redoc from local assets
         redoc_url=None,
+        # FastAPI's native OpenTelemetry off: paygrid makes its own request spans
+        # (observability/tracing.py, which also sets the global provider for libraries),
+        # Prometheus metrics and log lines. Left on, it would trace every request a second
+        # time once tracing is configured, and ask OpenTelemetry's global providers
+        # whether they are configured on every request even when it is not.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.migration_head = engine.head_revision()
     app.state.write_fence = WriteFence()

@@ -274,6 +274,30 @@ async def test_a_request_makes_a_span_and_its_log_line_has_the_trace_id(
     assert completed["request_id"] == response.headers["x-request-id"]
 
 
+async def test_a_global_tracer_provider_gives_one_server_span_per_request(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``tracing.configure`` also makes its provider OpenTelemetry's global one (for
+    instrumented libraries). FastAPI's own telemetry would then trace every request a second
+    time; paygrid turns it off, as it makes its own spans, metrics and logs."""
+    from opentelemetry import trace
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    # What ``trace.set_tracer_provider`` in ``configure`` does, undone after the test.
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    tracing.install(provider)
+    try:
+        response = await api.post("/v1/payments", _payment())
+    finally:
+        tracing.install(None)
+        provider.shutdown()
+    assert response.status_code == 200, response.text
+    servers = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert [s.name for s in servers] == ["POST /v1/payments"]
+
+
 async def test_without_tracing_nothing_is_traced(
     api: Api, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -112,16 +112,32 @@ class Metrics:
         )
         self._scrape = _ScrapeCollector()
         self.registry.register(self._scrape)
+        # The labelled series of the two per-request histograms, by their labels: ``labels``
+        # validates, joins and locks on every call, and these are observed on every request.
+        # The label values are route templates, methods, statuses and connector names, so
+        # the dicts hold as many series as the histograms themselves.
+        self._request_series: dict[tuple[str, str, int], Histogram] = {}
+        self._call_series: dict[tuple[str, str, str], Histogram] = {}
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.http_duration.labels(method, route, str(status)).observe(seconds)
+        key = (method, route, status)
+        series = self._request_series.get(key)
+        if series is None:
+            series = self._request_series[key] = self.http_duration.labels(
+                method, route, str(status)
+            )
+        series.observe(seconds)
 
     def connector_call(
         self, connector: str, account: str, operation: str, outcome: str, seconds: float | None
     ) -> None:
         """One provider call; ``seconds`` is None when nothing was sent (open circuit)."""
         if seconds is not None:
-            self.connector_duration.labels(connector, operation, outcome).observe(seconds)
+            key = (connector, operation, outcome)
+            series = self._call_series.get(key)
+            if series is None:
+                series = self._call_series[key] = self.connector_duration.labels(*key)
+            series.observe(seconds)
         if outcome in ERROR_KINDS:
             self.connector_errors.labels(connector, account, operation, outcome).inc()
 
