@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
+import hypothesis
 import pytest
 
 from paygrid.app import create_app
@@ -28,6 +29,12 @@ from paygrid.services.merchants import NewMerchant, create_merchant
 from paygrid.webhooks.delivery import close_sessions
 
 pytest_plugins = ["tests.fakes.plugin"]
+
+# Property tests run in the same process as the whole suite: a garbage collection over its
+# heap or a loaded CI machine can hold one example past Hypothesis's 200 ms deadline, which
+# fails the test as flaky. What they test is never timing, so no deadline, for every one.
+hypothesis.settings.register_profile("paygrid", deadline=None)
+hypothesis.settings.load_profile("paygrid")
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_BASE_URL = "http://testserver"

@@ -129,10 +129,20 @@ async def test_keys_are_scoped_per_merchant_and_mode(
     assert len(ids) == 3
 
 
-async def test_key_in_use_while_first_request_runs(api: Api, deps: Deps) -> None:
-    deps.connectors.simulator.latency_ms = 300
+async def test_key_in_use_while_first_request_runs(
+    api: Api, deps: Deps, pool: asyncpg.Pool, merchant: NewMerchant
+) -> None:
+    # The first request holds its key through the simulator's 2 s answer; the second is sent
+    # once the key is claimed (seen in the table, not guessed with a sleep), so a stall of the
+    # machine cannot let it go first or arrive after the first has finished.
+    deps.connectors.simulator.latency_ms = 2000
     first = asyncio.create_task(api.post("/v1/payments", PURCHASE, **{"Idempotency-Key": "slow"}))
-    await asyncio.sleep(0.1)
+    async with asyncio.timeout(30):
+        while not await pool.fetchval(  # noqa: ASYNC110 - polls the database: no event to wait on
+            "SELECT count(*) FROM idempotency_keys WHERE merchant_id = $1 AND key = 'slow'",
+            merchant.id,
+        ):
+            await asyncio.sleep(0.01)
     second = await api.post("/v1/payments", PURCHASE, **{"Idempotency-Key": "slow"})
     assert second.status_code == 409
     assert second.json()["error"]["code"] == "idempotency_key_in_use"

@@ -249,15 +249,21 @@ async def _endpoint(http: httpx.AsyncClient, key: str, url: str, events: list[st
     return endpoint_id
 
 
-async def _deliveries_settled(pool: asyncpg.Pool, endpoint_id: str) -> list[str]:
-    """The event ids of the endpoint's deliveries, once none is pending any more."""
+async def _deliveries_settled(
+    pool: asyncpg.Pool, endpoint_id: str, expected: set[str]
+) -> list[str]:
+    """The event ids of the endpoint's deliveries, once every ``expected`` event has one and
+    none is pending any more (the last events may still be waiting to be dispatched when the
+    earlier deliveries have all succeeded)."""
     rows: list[asyncpg.Record] = []
 
     async def settled() -> bool:
         rows[:] = await pool.fetch(
             "SELECT event_id, status FROM webhook_deliveries WHERE endpoint_id = $1", endpoint_id
         )
-        return bool(rows) and all(row["status"] == "succeeded" for row in rows)
+        return expected <= {row["event_id"] for row in rows} and all(
+            row["status"] == "succeeded" for row in rows
+        )
 
     await eventually(settled, deadline=120)
     return [row["event_id"] for row in rows]
@@ -319,7 +325,7 @@ async def test_payments_round_robin_exist_and_are_delivered_once(
         )
     }
     assert len(events) >= PAYMENTS  # at least payment.succeeded for each
-    delivered = await _deliveries_settled(cluster.pool, endpoint)
+    delivered = await _deliveries_settled(cluster.pool, endpoint, events)
     assert sorted(delivered) == sorted(events)  # one delivery per event
 
     async def all_arrived() -> bool:
@@ -476,7 +482,7 @@ async def _assert_paid_events_delivered(
         )
     }
     assert len(paid_events) == SUBSCRIPTIONS
-    delivered = await _deliveries_settled(pool, renewing.endpoint)
+    delivered = await _deliveries_settled(pool, renewing.endpoint, paid_events)
     assert len(delivered) == len(set(delivered))  # one delivery per event
     assert paid_events <= set(delivered)
 

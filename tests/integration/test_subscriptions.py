@@ -567,3 +567,21 @@ async def test_a_billing_cycle_anchor_prorates_the_first_invoice_up_to_it(
         },
     )
     assert (too_far.status_code, too_far.json()["error"]["param"]) == (400, "billing_cycle_anchor")
+
+
+async def test_items_made_in_one_request_keep_the_order_they_were_given(api: Api) -> None:
+    """Items made together share their creation time: their ids order them, as given, in
+    the subscription and on its invoices (as Stripe lists them)."""
+    prices = [await monthly_price(api, amount=100 * (n + 1)) for n in range(6)]
+    _, customer = await clock_customer(api, T0)
+    body = {"customer": customer, "items": [{"price": p} for p in prices[:4]]}
+    sub = ok(await api.post("/v1/subscriptions", body))
+    assert [i["price"]["id"] for i in sub["items"]["data"]] == prices[:4]
+    invoice = ok(await api.get(f"/v1/invoices/{sub['latest_invoice']}"))
+    assert [line["price"] for line in invoice["lines"]["data"]] == prices[:4]
+    added = {"items": [{"price": p} for p in reversed(prices[4:])], "proration_behavior": "none"}
+    updated = ok(await api.post(f"/v1/subscriptions/{sub['id']}", added))
+    expected = [*prices[:4], *reversed(prices[4:])]
+    assert [i["price"]["id"] for i in updated["items"]["data"]] == expected
+    again = ok(await api.get(f"/v1/subscriptions/{sub['id']}"))
+    assert [i["price"]["id"] for i in again["items"]["data"]] == expected

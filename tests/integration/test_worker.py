@@ -197,12 +197,14 @@ async def test_two_workers_run_each_of_200_jobs_exactly_once_and_never_concurren
         if sum(runs.values()) >= 200:
             all_ran.set()
 
-    ids = [await jobs_db.enqueue(pool, "test.work", {"n": n}, queue=queue) for n in range(200)]
     registry = registry_of(work=work)
     async with (
         running(deps, registry, queue, concurrency=8) as one,
         running(deps, registry, queue, concurrency=8) as two,
     ):
+        # Enqueued once both run: enqueued before, the first could finish all 200 while the
+        # second still opens its connections on a slow machine.
+        ids = [await jobs_db.enqueue(pool, "test.work", {"n": n}, queue=queue) for n in range(200)]
         await asyncio.wait_for(all_ran.wait(), 30)
         await eventually(
             lambda: _count(pool, "status = 'succeeded' AND queue = $1", queue, equals=200)

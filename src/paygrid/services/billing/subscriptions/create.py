@@ -19,7 +19,7 @@ from paygrid.domain.errors import InvalidRequest, PaygridError
 from paygrid.domain.events import EventType
 from paygrid.domain.invoices import BillingReason, CollectionMethod
 from paygrid.domain.subscriptions import SubscriptionAction, SubscriptionStatus
-from paygrid.ids import new_id
+from paygrid.ids import new_id, new_ordered_id
 from paygrid.schemas.subscriptions import (
     DEFAULT_DAYS_UNTIL_DUE,
     MAX_TRIAL_DAYS,
@@ -56,8 +56,9 @@ async def create_subscription(
     now = deps.clock.now()
     days_default = (await load_settings(deps, tenant)).invoices.days_until_due
     row = _subscription(tenant, params, prices[0], now, days_default)
+    # Ordered ids: the items share ``now``, and their ids keep them in the order given.
     items = [
-        SubscriptionItemRow(new_id("si"), row.id, p.id, i.quantity, i.metadata, now)
+        SubscriptionItemRow(new_ordered_id("si"), row.id, p.id, i.quantity, i.metadata, now)
         for i, p in zip(params.items, prices, strict=True)
     ]
 

@@ -18,7 +18,7 @@ from paygrid.domain.events import EventType
 from paygrid.domain.invoices import BillingReason
 from paygrid.domain.proration import Item, ProrationBehavior, ProrationLine, proration_lines
 from paygrid.domain.subscriptions import BILLING, SubscriptionAction
-from paygrid.ids import new_id
+from paygrid.ids import new_id, new_ordered_id
 from paygrid.schemas.subscriptions import ItemUpdate, Subscription, SubscriptionUpdate
 from paygrid.services.billing.clocks import deps_for_customer
 from paygrid.services.billing.subscriptions import invoicing
@@ -196,8 +196,9 @@ async def _store_items(
     for item in new:
         if item.id in keep and olds[item.id].quantity != item.quantity:
             await subs_db.set_quantity(conn, item.id, item.quantity)
+    # Ordered ids: the added items share ``now``, and their ids keep them in the order given.
     added = [
-        SubscriptionItemRow(new_id("si"), sub.id, i.price.id, i.quantity, i.metadata, now)
+        SubscriptionItemRow(new_ordered_id("si"), sub.id, i.price.id, i.quantity, i.metadata, now)
         for i in new
         if i.id not in keep
     ]
