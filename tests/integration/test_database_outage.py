@@ -45,9 +45,10 @@ from tests.integration.worker_harness import eventually
 
 # Far longer than any wait below: a job or event handled within NOTIFIED seconds was woken
 # by its notification, not found by a poll.
+# NOTIFIED leaves a loaded CI machine room for a stall (a wake-up takes milliseconds).
 POLL_SECONDS = 60.0
-NOTIFIED = 1.5
-RECOVERY_DEADLINE = 10.0
+NOTIFIED = 10.0
+RECOVERY_DEADLINE = 40.0
 
 
 def _free_port() -> int:
@@ -242,7 +243,7 @@ async def test_worker_and_dispatcher_are_woken_by_notify_again_soon_after_a_rest
         await asyncio.gather(load, return_exceptions=True)
         while not await both_woken():
             elapsed = asyncio.get_running_loop().time() - restarted
-            assert elapsed < RECOVERY_DEADLINE, "not woken by NOTIFY 10 s after the restart"
+            assert elapsed < RECOVERY_DEADLINE, "not woken by NOTIFY 40 s after the restart"
     finally:
         stopping.set()
         await asyncio.wait_for(dispatching, 10)

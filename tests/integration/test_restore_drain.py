@@ -160,7 +160,9 @@ async def test_past_the_drain_timeout_the_restore_refuses_and_touches_nothing(
                 backup,
                 deps_opener(drill_url, settings),
                 SYSTEM_CLOCK,
-                RestoreOptions(drain_timeout_seconds=1.0),
+                # The held call keeps the request in flight: the refusal is certain, and 5 s
+                # leave the serve process's fence watch time to report its count.
+                RestoreOptions(drain_timeout_seconds=5.0),
             )
         assert "serve" in str(refused.value) and "1 in flight" in str(refused.value)
         async with _connection(drill_url) as conn:
