@@ -96,16 +96,21 @@ def new_ordered_id(prefix: str) -> str:
     """An id that sorts after every id this process made with this function before, even
     within one millisecond (where ``new_id``'s random part is in no order): a new
     millisecond starts from random bits, the same one (or a wall clock that stepped back)
-    adds one to the last id. For objects whose order is their meaning (events), never for
-    ids that must be unguessable (the next one in a millisecond is the last one plus one)."""
+    adds a random step of 1 to 2**63 to the last id. For objects whose order is their
+    meaning (events, a payment's attempts). The step keeps the next id of a millisecond as
+    hard to guess as 63 random bits (an attempt's id is its reference at the provider);
+    "monotonic ULIDs" that add one would make it the last one plus one."""
     state = _sequence
     millisecond = wall_milliseconds()
     if millisecond > state.millisecond:
         state.millisecond = millisecond
-        # Half the range at most, so the increments of a busy millisecond cannot overflow.
+        # Half the range at most: 2**16 steps of a busy millisecond cannot overflow.
         state.counter = int.from_bytes(os.urandom(10)) >> 1
     else:
-        state.counter += 1
+        state.counter += 1 + (int.from_bytes(os.urandom(8)) >> 1)
+        if state.counter >> 80:  # 2**16 ids or more on a stuck or stepped-back clock
+            state.millisecond += 1  # borrow the next millisecond, still in order
+            state.counter = int.from_bytes(os.urandom(10)) >> 1
     value = (state.millisecond << 80) | state.counter
     return prefix + "_" + "".join(CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 

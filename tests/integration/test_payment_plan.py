@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from paygrid import ids
 from paygrid.services import routing
 from tests.conftest import confirmed_payment
 from tests.integration.test_circuit_failover import (  # the harness of accounts that fail
@@ -97,3 +98,22 @@ async def test_when_the_plan_runs_out_nothing_is_charged(
     assert payment["status"] == "requires_confirmation"
     assert _trail(payment) == [(first, "unreachable"), (second, "unreachable")]
     assert routing_calls == [payment["id"]]
+
+
+async def test_attempts_made_within_one_millisecond_list_in_the_order_made(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attempts list by id. With the clock held at one millisecond, random ids would list a
+    walk's three attempts in any of six orders; ordered ids keep the walk's."""
+    first, second, healthy = await _plan_of_three(harness)
+    monkeypatch.setattr(ids, "_sequence", ids._Sequence())  # restored after, with the real time
+    monkeypatch.setattr(ids, "wall_milliseconds", lambda: 4_000_000_000_000)
+    for _ in range(3):
+        response = await harness.api.post("/v1/payments", confirmed_payment())
+        assert response.status_code == 200, response.text
+        fetched = await harness.api.get(f"/v1/payments/{response.json()['id']}")
+        assert _trail(fetched.json()) == [
+            (first, "unreachable"),
+            (second, "unreachable"),
+            (healthy, "captured"),
+        ]

@@ -13,7 +13,7 @@ from typing import Final
 from paygrid.config import Settings
 from paygrid.db.payments import AttemptRow
 from paygrid.domain.payments import OPEN_ATTEMPT_STATUSES, AttemptOperation, AttemptStatus
-from paygrid.ids import new_id
+from paygrid.ids import new_ordered_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +44,7 @@ def new_attempt(
     (``unreachable``: an account routing could not reach). Every column is given, so the row
     written is the row held and nothing has to be read back."""
     return AttemptRow(
-        id=new_id("att"),
+        id=new_ordered_id("att"),  # a payment's attempts list in the order made
         payment_id=payment_id,
         operation=operation,
         connector=connector,
