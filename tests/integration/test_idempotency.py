@@ -17,6 +17,7 @@ from paygrid.db import idempotency as keys_db
 from paygrid.dependencies import Deps
 from paygrid.services.merchants import NewMerchant
 from tests.conftest import SUCCESS_CARD, Api, auth, card
+from tests.integration.worker_harness import eventually
 
 PURCHASE = {
     "amount": 2500,
@@ -137,12 +138,16 @@ async def test_key_in_use_while_first_request_runs(
     # machine cannot let it go first or arrive after the first has finished.
     deps.connectors.simulator.latency_ms = 2000
     first = asyncio.create_task(api.post("/v1/payments", PURCHASE, **{"Idempotency-Key": "slow"}))
-    async with asyncio.timeout(30):
-        while not await pool.fetchval(  # noqa: ASYNC110 - polls the database: no event to wait on
-            "SELECT count(*) FROM idempotency_keys WHERE merchant_id = $1 AND key = 'slow'",
-            merchant.id,
-        ):
-            await asyncio.sleep(0.01)
+
+    async def claimed() -> bool:
+        return bool(
+            await pool.fetchval(
+                "SELECT count(*) FROM idempotency_keys WHERE merchant_id = $1 AND key = 'slow'",
+                merchant.id,
+            )
+        )
+
+    await eventually(claimed, 30)
     second = await api.post("/v1/payments", PURCHASE, **{"Idempotency-Key": "slow"})
     assert second.status_code == 409
     assert second.json()["error"]["code"] == "idempotency_key_in_use"
