@@ -37,7 +37,8 @@ COLUMNS = {
     "payment_attempts": ["id", "payment_id", "operation", "connector", "status", "amount",
                          "refund_id", "provider_reference", "latency_ms", "created_at",
                          "completed_at"],
-    "events": ["id", "merchant_id", "livemode", "type", "object_id", "data", "created_at"],
+    "events": ["id", "merchant_id", "livemode", "type", "object_id", "data", "created_at",
+               "dispatched_at"],
     "refunds": ["id", "merchant_id", "livemode", "payment_id", "amount", "currency", "status",
                 "provider_reference", "created_at"],
 }  # fmt: skip
@@ -184,7 +185,7 @@ class Loader:
         kind_of = "refund" if object_id.startswith("re_") else "payment"
         data = (f'{{"object": {{"id": "{object_id}", "object": "{kind_of}",'
                 f' "status": "{status}", "currency": "usd", "livemode": false}}}}')  # fmt: skip
-        return (f"evt_{stamp}{self._random()}", merchant, False, kind, object_id, data, at)
+        return (f"evt_{stamp}{self._random()}", merchant, False, kind, object_id, data, at, at)
 
     def _time_of(self, n: int) -> int:
         """Payment ``n``'s millisecond: the current load's payments in time order."""

@@ -218,7 +218,7 @@ async def test_worker_and_dispatcher_are_woken_by_notify_again_soon_after_a_rest
         async def dispatched() -> bool:
             return bool(
                 await pool.fetchval(
-                    "SELECT NOT EXISTS (SELECT 1 FROM event_outbox WHERE event_id = $1)", event
+                    "SELECT dispatched_at IS NOT NULL FROM events WHERE id = $1", event
                 )
             )
 

@@ -91,16 +91,16 @@ async def _seed_merchant(conn: asyncpg.Connection, merchant_id: str, rng: random
                              amount, at, at))  # fmt: skip
         attempts.append((_id("att", at), pay_id, "authorize", "simulator",
                          "succeeded" if received else "pending", amount, at, at))  # fmt: skip
-        events.append((_id("evt", at), merchant_id, False, "payment.created", pay_id, _data(pay_id),
+        events.append((_id("evt", at), merchant_id, False, "payment.created", pay_id, _data(pay_id), at,
                        at))  # fmt: skip
-        events.append((_id("evt", at), merchant_id, False, f"payment.{status}", pay_id, _data(pay_id),
+        events.append((_id("evt", at), merchant_id, False, f"payment.{status}", pay_id, _data(pay_id), at,
                        at))  # fmt: skip
         if refunded:
             refund_id = _id("re", at)
             refunds.append((refund_id, merchant_id, False, pay_id, refunded, "USD", "succeeded",
                             at))  # fmt: skip
             events.append((_id("evt", at), merchant_id, False, "refund.succeeded", refund_id, _data(refund_id),
-                           at))  # fmt: skip
+                           at, at))  # fmt: skip
     await conn.copy_records_to_table(
         "customers", records=customers,
         columns=["id", "merchant_id", "livemode", "email", "created_at"],
@@ -118,9 +118,9 @@ async def _seed_merchant(conn: asyncpg.Connection, merchant_id: str, rng: random
     )  # fmt: skip
     await conn.copy_records_to_table(
         "events", records=events,
-        columns=["id", "merchant_id", "livemode", "type", "object_id", "data", "created_at"],
+        columns=["id", "merchant_id", "livemode", "type", "object_id", "data", "created_at",
+                 "dispatched_at"],
     )  # fmt: skip
-    await conn.execute("DELETE FROM event_outbox")  # seeded events count as dispatched
     await conn.copy_records_to_table(
         "refunds", records=refunds,
         columns=["id", "merchant_id", "livemode", "payment_id", "amount", "currency", "status",

@@ -32,7 +32,7 @@ async def _delivery(pool: asyncpg.Pool, merchant_id: str, endpoint_id: str, stat
             object_id="pay_retention",
             snapshot={"id": "pay_retention"},
         )
-        await conn.execute("DELETE FROM event_outbox WHERE event_id = $1", event_id)
+        await conn.execute("UPDATE events SET dispatched_at = now() WHERE id = $1", event_id)
         delivery_id = new_id("whd")
         await conn.execute(
             "INSERT INTO webhook_deliveries (id, merchant_id, livemode, endpoint_id, event_id,"

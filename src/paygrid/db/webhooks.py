@@ -9,7 +9,7 @@ from typing import Any, Final
 import asyncpg
 
 from paygrid.db.events import NewEvent
-from paygrid.db.executor import Connection, Executor
+from paygrid.db.executor import Executor
 from paygrid.db.pagination import Filters, PageRequest, fetch_page
 from paygrid.domain.webhooks import DeliveryStatus, DisabledReason, EndpointStatus
 
@@ -389,8 +389,7 @@ async def claim_attempt(conn: Executor, delivery_id: str, number: int) -> Delive
 _EARLIER_UNSENT: Final = (
     "EXISTS (SELECT 1 FROM events mine JOIN events earlier"
     "  ON earlier.object_id = mine.object_id AND earlier.id < mine.id"
-    "  WHERE mine.id = d.event_id AND (EXISTS ("
-    "   SELECT 1 FROM event_outbox o WHERE o.event_id = earlier.id) OR EXISTS ("
+    "  WHERE mine.id = d.event_id AND (earlier.dispatched_at IS NULL OR EXISTS ("
     "   SELECT 1 FROM webhook_deliveries p WHERE p.event_id = earlier.id"
     "   AND p.endpoint_id = d.endpoint_id AND p.status = 'pending' AND NOT EXISTS ("
     "    SELECT 1 FROM webhook_attempts a WHERE a.delivery_id = p.id))))"
@@ -485,15 +484,15 @@ class UndispatchedEvent:
 
 
 async def claim_undispatched_events(conn: Executor, limit: int) -> list[UndispatchedEvent]:
-    """Take up to ``limit`` committed, undispatched events out of the outbox (the oldest
-    first) and return them. SKIP LOCKED lets several dispatchers share the backlog; the
-    caller's transaction makes the removal and the deliveries it creates one unit."""
+    """Mark up to ``limit`` committed, undispatched events as dispatched and return them.
+    SKIP LOCKED lets several dispatchers share the backlog; the caller's transaction makes
+    the mark and the deliveries it creates one unit. (``dispatched_at`` is the database's
+    time: only whether it is set decides anything.)"""
     records = await conn.fetch(
-        "WITH taken AS (DELETE FROM event_outbox WHERE event_id IN ("
-        " SELECT event_id FROM event_outbox ORDER BY event_id"
-        " LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING event_id)"
-        " SELECT e.id, e.merchant_id, e.livemode, e.type, e.created_at"
-        " FROM taken JOIN events e ON e.id = taken.event_id ORDER BY e.id",
+        "UPDATE events SET dispatched_at = now() WHERE id IN ("
+        " SELECT id FROM events WHERE dispatched_at IS NULL ORDER BY id"
+        " LIMIT $1 FOR UPDATE SKIP LOCKED)"
+        " RETURNING id, merchant_id, livemode, type, created_at",
         limit,
     )
     return [UndispatchedEvent(**dict(r.items())) for r in records]
@@ -630,13 +629,12 @@ async def failed_deliveries(
     return [DeadLetter(endpoint_id=row["endpoint_id"], event_id=row["event_id"]) for row in rows]
 
 
-async def insert_dispatched_event(conn: Connection, event: NewEvent) -> None:
-    """An event that is delivered only where the caller says (a test ping). The insert's
-    trigger puts it in the outbox at the end of the statement; the second statement takes
-    it out again, in the caller's transaction, so no dispatcher ever sees it."""
+async def insert_dispatched_event(conn: Executor, event: NewEvent) -> None:
+    """An event that is delivered only where the caller says (a test ping): it is written
+    already dispatched, so the dispatcher leaves it alone."""
     await conn.execute(
-        "INSERT INTO events (id, merchant_id, livemode, type, object_id, data)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO events (id, merchant_id, livemode, type, object_id, data, dispatched_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, now())",
         event.id,
         event.merchant_id,
         event.livemode,
@@ -644,7 +642,6 @@ async def insert_dispatched_event(conn: Connection, event: NewEvent) -> None:
         event.object_id,
         event.data,
     )
-    await conn.execute("DELETE FROM event_outbox WHERE event_id = $1", event.id)
 
 
 async def endpoint_ids(

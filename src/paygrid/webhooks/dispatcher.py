@@ -1,13 +1,13 @@
 """The outbox relay: turn committed events into deliveries.
 
-Events are written in the same transaction as the change they describe, and the trigger
-that inserts them puts their ids in ``event_outbox``. The dispatcher takes a batch out of
-it (``FOR UPDATE SKIP LOCKED``, so any number of dispatchers share the work), creates one
-delivery per subscribed endpoint plus the
+Events are written in the same transaction as the change they describe, with
+``dispatched_at`` unset. The dispatcher claims a batch (``FOR UPDATE SKIP LOCKED``, so any
+number of dispatchers share the work), creates one delivery per subscribed endpoint plus the
 job for its first attempt (and, when ``PAYGRID_AMQP_URL`` is set, one ``events.publish`` job
 per event: see ``paygrid.broker.publisher``; one ``emails.prepare`` job per event that may
-call for an email to a customer: see ``paygrid.services.emails.prepare``), all in one
-transaction with the batch's removal: an event is dispatched exactly once and never lost. It wakes on the
+call for an email to a customer: see ``paygrid.services.emails.prepare``), and marks the
+batch dispatched, all in one
+transaction: an event is dispatched exactly once and never lost. It wakes on the
 ``paygrid_events`` NOTIFY that a trigger sends when events commit (listening again after a
 database outage), a few milliseconds later so that one drain takes a burst of commits, and
 polls as a fallback.
