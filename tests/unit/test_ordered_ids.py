@@ -6,10 +6,11 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from ulid import ULID
 
 from paygrid import ids
 from paygrid.clock import wall_milliseconds
-from paygrid.ids import CROCKFORD, milliseconds_of, new_id, new_ordered_id
+from paygrid.ids import milliseconds_of, new_id, new_ordered_id
 
 
 def test_ordered_ids_sort_in_the_order_they_were_made() -> None:
@@ -57,7 +58,4 @@ def test_a_stuck_clock_borrows_the_next_millisecond_instead_of_overflowing(
 
 
 def _value(object_id: str) -> int:
-    value = 0
-    for character in object_id.rpartition("_")[2]:
-        value = value * 32 + CROCKFORD.index(character)
-    return value
+    return int(ULID.from_str(object_id.rpartition("_")[2]))

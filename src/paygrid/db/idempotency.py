@@ -88,9 +88,9 @@ def scopes_text(scopes: frozenset[str]) -> str:
     """The API key's scopes as the one text parameter the claim's SQL splits
     (``string_to_array(…, ' ')``) into the ``text[]`` column: sorted, space-separated (scope
     names have no spaces, ``domain/scopes.py``). asyncpg encodes a ``text[]`` parameter in
-    Python with two ``collections.abc`` checks per element, about 35 µs of CPU per payment
-    for a standard key's 26 scopes; a key's scopes are one frozenset for as long as the key
-    is cached, so this is computed once per key."""
+    Python with ``collections.abc`` checks on every element: a statement with a standard
+    key's 26 scopes took 55-57 µs of client CPU as an array, 44-47 µs as this text. A key's
+    scopes are one frozenset for as long as the key is cached, so this runs once per key."""
     return " ".join(sorted(scopes))
 
 
