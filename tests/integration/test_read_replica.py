@@ -87,9 +87,11 @@ def api(apis: tuple[Api, Api]) -> Api:
 
 
 async def replica_statement(replica_admin: asyncpg.Connection) -> str:
-    """The last statement of the read pool's one connection on the standby ('' if none)."""
+    """The last statement the read pool ran on the standby ('' if none). An earlier test can
+    leave the pool with several connections: the newest statement of any of them."""
     found: str | None = await replica_admin.fetchval(
         "SELECT query FROM pg_stat_activity WHERE application_name LIKE 'paygrid-read[%'"
+        " ORDER BY query_start DESC NULLS LAST LIMIT 1"
     )
     return found or ""
 
